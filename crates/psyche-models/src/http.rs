@@ -1,0 +1,278 @@
+//! The shared HTTP layer: one pooled reqwest client per backend, JSON in and out, and the
+//! mapping of every transport outcome onto [`ModelError`].
+//!
+//! | outcome | error |
+//! |---|---|
+//! | non-2xx status | `Http { status, endpoint, message, retry_after }` with the server's message (key redacted) |
+//! | timeout | `Timeout` |
+//! | connect failure, reset, body cut off | `Connection` |
+//! | 2xx that is not JSON (wrong content type, truncated) | `InvalidResponse` |
+
+use std::time::Duration;
+
+use psyche_core::ModelError;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+
+use crate::ModelsError;
+use crate::secret::ApiKey;
+
+/// How a backend authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthStyle {
+    /// `Authorization: Bearer <key>`.
+    Bearer,
+    /// `x-api-key: <key>`.
+    XApiKey,
+}
+
+/// A pooled client with fixed headers.
+#[derive(Debug, Clone)]
+pub(crate) struct Http {
+    client: reqwest::Client,
+    headers: HeaderMap,
+    key: Option<ApiKey>,
+}
+
+/// Builds the client and the fixed headers.
+pub(crate) fn build(
+    key: Option<ApiKey>,
+    auth: AuthStyle,
+    extra_headers: &[(String, String)],
+    timeout: Duration,
+    connect_timeout: Duration,
+) -> Result<Http, ModelsError> {
+    let mut headers = HeaderMap::new();
+    if let Some(k) = &key {
+        let (name, value) = match auth {
+            AuthStyle::Bearer => ("authorization", format!("Bearer {}", k.expose())),
+            AuthStyle::XApiKey => ("x-api-key", k.expose().to_owned()),
+        };
+        let mut value = HeaderValue::from_str(&value).map_err(|_| {
+            ModelsError::config(
+                "api_key",
+                "the key contains characters not allowed in a header",
+            )
+        })?;
+        value.set_sensitive(true);
+        headers.insert(HeaderName::from_static(name), value);
+    }
+    for (name, value) in extra_headers {
+        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            ModelsError::config("headers", format!("`{name}` is not a valid header name"))
+        })?;
+        let v = HeaderValue::from_str(value).map_err(|_| {
+            ModelsError::config(
+                "headers",
+                format!("the value of `{name}` is not a valid header value"),
+            )
+        })?;
+        headers.insert(n, v);
+    }
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()
+        .map_err(|e| ModelsError::config("http", describe(&e)))?;
+    Ok(Http {
+        client,
+        headers,
+        key,
+    })
+}
+
+/// A reqwest error without its URL, with its source chain.
+pub(crate) fn describe(e: &reqwest::Error) -> String {
+    let mut out = String::new();
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        let s = s.split(" for url (").next().unwrap_or(&s).to_owned();
+        if !out.contains(&s) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&s);
+        }
+        cur = err.source();
+    }
+    out
+}
+
+fn transport_error(e: reqwest::Error, timeout: Duration, endpoint: &str) -> ModelError {
+    if e.is_timeout() {
+        ModelError::Timeout(timeout)
+    } else {
+        ModelError::Connection(format!("{endpoint}: {}", describe(&e.without_url())))
+    }
+}
+
+/// Parses `retry-after-ms` (milliseconds) or `retry-after` (seconds).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
+        && ms.is_finite()
+        && ms >= 0.0
+    {
+        return Some(Duration::from_secs_f64(ms / 1000.0));
+    }
+    get("retry-after")
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// Pulls a message out of an OpenAI (`{"error": {"message", "code"}}`) or Anthropic
+/// (`{"type": "error", "error": {"type", "message"}}`) error body, else the raw text.
+fn error_message(body: &str) -> String {
+    if let Ok(v) = serde_json::from_str::<Value>(body) {
+        let err = &v["error"];
+        if let Some(m) = err["message"].as_str().or_else(|| err.as_str()) {
+            let code = err["code"].as_str().or_else(|| err["type"].as_str());
+            return match code {
+                Some(c) => format!("{m} ({c})"),
+                None => m.to_owned(),
+            };
+        }
+    }
+    let t = body.trim();
+    if t.chars().count() > 500 {
+        format!("{}…", t.chars().take(500).collect::<String>())
+    } else {
+        t.to_owned()
+    }
+}
+
+impl Http {
+    fn redact(&self, s: &str) -> String {
+        self.key
+            .as_ref()
+            .map_or_else(|| s.to_owned(), |k| k.redact(s))
+    }
+
+    /// Sends a request and returns the raw body of a 2xx answer.
+    pub(crate) async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        endpoint: &str,
+        timeout: Duration,
+    ) -> Result<(HeaderMap, bytes::Bytes), ModelError> {
+        let resp = req
+            .headers(self.headers.clone())
+            .send()
+            .await
+            .map_err(|e| transport_error(e, timeout, endpoint))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| transport_error(e, timeout, endpoint))?;
+        if !status.is_success() {
+            let message = self.redact(&error_message(&String::from_utf8_lossy(&body)));
+            return Err(ModelError::Http {
+                status: status.as_u16(),
+                endpoint: endpoint.to_owned(),
+                message,
+                retry_after: retry_after(&headers),
+            });
+        }
+        Ok((headers, body))
+    }
+
+    /// POSTs JSON and parses a JSON answer.
+    pub(crate) async fn post_json(
+        &self,
+        url: &str,
+        endpoint: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<Value, ModelError> {
+        let req = self.client.post(url).json(body);
+        let (headers, bytes) = self.send(req, endpoint, timeout).await?;
+        parse_json(&headers, &bytes, endpoint)
+    }
+
+    /// GETs and parses a JSON answer.
+    pub(crate) async fn get_json(
+        &self,
+        url: &str,
+        endpoint: &str,
+        timeout: Duration,
+    ) -> Result<Value, ModelError> {
+        let (headers, bytes) = self.send(self.client.get(url), endpoint, timeout).await?;
+        parse_json(&headers, &bytes, endpoint)
+    }
+
+    /// GETs raw bytes.
+    pub(crate) async fn get_bytes(
+        &self,
+        url: &str,
+        endpoint: &str,
+        timeout: Duration,
+    ) -> Result<bytes::Bytes, ModelError> {
+        Ok(self.send(self.client.get(url), endpoint, timeout).await?.1)
+    }
+
+    /// POSTs a multipart form and parses a JSON answer.
+    pub(crate) async fn post_multipart(
+        &self,
+        url: &str,
+        endpoint: &str,
+        form: reqwest::multipart::Form,
+        timeout: Duration,
+    ) -> Result<Value, ModelError> {
+        let req = self.client.post(url).multipart(form);
+        let (headers, bytes) = self.send(req, endpoint, timeout).await?;
+        parse_json(&headers, &bytes, endpoint)
+    }
+}
+
+fn parse_json(headers: &HeaderMap, bytes: &[u8], endpoint: &str) -> Result<Value, ModelError> {
+    let ctype = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ctype.is_empty() && !ctype.contains("json") {
+        return Err(ModelError::InvalidResponse(format!(
+            "{endpoint}: expected a JSON answer, got content type `{ctype}`"
+        )));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        ModelError::InvalidResponse(format!(
+            "{endpoint}: answer is not valid JSON ({} bytes): {e}",
+            bytes.len()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_prefers_milliseconds() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert("retry-after-ms", HeaderValue::from_static("150"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(150)));
+    }
+
+    #[test]
+    fn error_messages_of_both_providers() {
+        assert_eq!(
+            error_message(r#"{"error":{"message":"bad","code":"x"}}"#),
+            "bad (x)"
+        );
+        assert_eq!(
+            error_message(
+                r#"{"type":"error","error":{"type":"not_found_error","message":"nope"}}"#
+            ),
+            "nope (not_found_error)"
+        );
+        assert_eq!(error_message("plain"), "plain");
+    }
+}

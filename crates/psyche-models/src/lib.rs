@@ -1,0 +1,61 @@
+//! # psyche-models
+//!
+//! Remote model backends for psyche and the middleware that makes 100,000-request evaluations
+//! cheap and safe. Every type here implements [`psyche_core::Model`], so tasks, judges and the
+//! runner never see which backend or wrappers they talk to.
+//!
+//! - Backends: [`OpenAiCompatible`] (OpenAI, vLLM, SGLang, llama.cpp, Ollama: chat completions
+//!   with logprobs, and `/v1/completions` echo for log-likelihoods) and [`Anthropic`]
+//!   (Messages API, no logprobs).
+//! - Middleware, each usable alone and stackable: [`Retry`], [`ConcurrencyLimit`] (fixed or
+//!   adaptive AIMD), [`Cache`] (persistent, on disk), [`UsageMeter`] (tokens and cost).
+//! - Batch APIs: [`BatchRunner`] over [`OpenAiBatch`] or [`AnthropicBatch`], resuming an
+//!   interrupted batch from its state file.
+//!
+//! A typical stack (outermost first): cache, usage meter, retry, concurrency limit, backend.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use psyche_core::{Conversation, GenerateRequest, Model};
+//! use psyche_models::{
+//!     AdaptiveConfig, Cache, CacheConfig, ConcurrencyLimit, OpenAiCompatible, OpenAiConfig,
+//!     Retry, RetryConfig, UsageMeter,
+//! };
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let backend = OpenAiCompatible::new(OpenAiConfig::openai("gpt-4o-2024-08-06"))?;
+//! let limited = ConcurrencyLimit::adaptive(backend, AdaptiveConfig::default())?;
+//! let retried = Retry::new(limited, RetryConfig::default())?;
+//! let metered = UsageMeter::new(retried);
+//! let model = Cache::new(metered, CacheConfig::new("cache/"))?;
+//! let answer = model
+//!     .generate(&GenerateRequest::new(Conversation::user("What is 2 + 2?")).temperature(0.0))
+//!     .await?;
+//! println!("{} ({} tokens)", answer.text(), answer.usage.total());
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod anthropic;
+mod batch;
+mod cache;
+mod concurrency;
+mod error;
+mod http;
+mod openai;
+mod retry;
+mod secret;
+mod usage;
+
+pub use anthropic::{Anthropic, AnthropicConfig};
+pub use batch::{
+    AnthropicBatch, BatchConfig, BatchItem, BatchItemError, BatchOutcome, BatchProvider,
+    BatchRunner, BatchStatus, OpenAiBatch,
+};
+pub use cache::{Cache, CacheConfig, CacheStats};
+pub use concurrency::{AdaptiveConfig, ConcurrencyLimit, LimitChange, Limiter};
+pub use error::ModelsError;
+pub use openai::{MaxTokensField, OpenAiCompatible, OpenAiConfig, PromptFormat};
+pub use retry::{Retry, RetryConfig, should_retry};
+pub use secret::ApiKey;
+pub use usage::{ModelUsage, Price, PriceTable, UsageMeter, UsageReport};

@@ -1,0 +1,168 @@
+//! [`LocalConfig`]: which model to load and how.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::resolve::DEFAULT_MODEL;
+
+/// How the weights are held in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightFormat {
+    /// Dequantize every tensor to f32 (default): fast batched prompts, trainable with LoRA, and
+    /// the numerics of the unquantized model on the quantized values. About 4× the file size.
+    #[default]
+    F32,
+    /// Keep the GGUF's quantized tensors and use candle's quantized matmul: less memory, but on
+    /// x86 without `target-cpu=native` candle's Q4_1 kernel is scalar and slow. No LoRA training.
+    Quantized,
+}
+
+impl WeightFormat {
+    /// The name recorded in [`psyche_core::ModelInfo::settings`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WeightFormat::F32 => "f32",
+            WeightFormat::Quantized => "quantized",
+        }
+    }
+}
+
+/// Which compute device to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "ordinal")]
+pub enum DeviceChoice {
+    /// The CPU (default).
+    #[default]
+    Cpu,
+    /// A CUDA GPU by ordinal; needs the `cuda` cargo feature.
+    Cuda(usize),
+}
+
+/// Configuration of a [`LocalModel`](crate::LocalModel).
+///
+/// ```
+/// use psyche_local::{LocalConfig, WeightFormat};
+/// let cfg = LocalConfig::new("smollm2-135m-instruct").threads(2).weights(WeightFormat::F32);
+/// assert_eq!(cfg.max_batch, 32);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalConfig {
+    /// A known model name (see [`known_models`](crate::known_models)) or a path to a GGUF file.
+    pub model: String,
+    /// The id recorded with results; defaults to the model name (file stem for paths).
+    pub id: Option<String>,
+    /// How the weights are held.
+    pub weights: WeightFormat,
+    /// Compute threads; `None` uses all cores.
+    pub threads: Option<usize>,
+    /// The most sequences run through the model at once.
+    pub max_batch: usize,
+    /// The most (padded) tokens of one prompt batch; longer batches are split.
+    pub max_batch_tokens: usize,
+    /// How long the batcher waits for more requests after the first one arrives.
+    #[serde(with = "millis")]
+    pub batch_wait: Duration,
+    /// The compute device.
+    pub device: DeviceChoice,
+}
+
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        Self {
+            model: DEFAULT_MODEL.to_owned(),
+            id: None,
+            weights: WeightFormat::F32,
+            threads: None,
+            max_batch: 32,
+            max_batch_tokens: 32 * 512,
+            batch_wait: Duration::from_millis(2),
+            device: DeviceChoice::Cpu,
+        }
+    }
+}
+
+impl LocalConfig {
+    /// The default configuration for a model name or GGUF path.
+    pub fn new(name_or_path: impl Into<String>) -> Self {
+        Self {
+            model: name_or_path.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the recorded id.
+    #[must_use]
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Sets the weight format.
+    #[must_use]
+    pub fn weights(mut self, weights: WeightFormat) -> Self {
+        self.weights = weights;
+        self
+    }
+
+    /// Sets the number of compute threads.
+    #[must_use]
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = Some(threads);
+        self
+    }
+
+    /// Sets the largest batch.
+    #[must_use]
+    pub fn max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch;
+        self
+    }
+
+    /// Sets the compute device.
+    #[must_use]
+    pub fn device(mut self, device: DeviceChoice) -> Self {
+        self.device = device;
+        self
+    }
+
+    /// Checks the configuration's own invariants.
+    ///
+    /// # Errors
+    ///
+    /// [`LocalError::Config`](crate::LocalError::Config) naming the field: `model` empty,
+    /// `threads` 0, `max_batch` 0, `max_batch_tokens` 0.
+    pub fn validate(&self) -> Result<(), crate::LocalError> {
+        use crate::LocalError;
+        if self.model.trim().is_empty() {
+            return Err(LocalError::config(
+                "model",
+                "must name a model or a GGUF path",
+            ));
+        }
+        if self.threads == Some(0) {
+            return Err(LocalError::config("threads", "must be at least 1"));
+        }
+        if self.max_batch == 0 {
+            return Err(LocalError::config("max_batch", "must be at least 1"));
+        }
+        if self.max_batch_tokens == 0 {
+            return Err(LocalError::config("max_batch_tokens", "must be at least 1"));
+        }
+        Ok(())
+    }
+}

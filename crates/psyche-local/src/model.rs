@@ -1,0 +1,681 @@
+//! [`LocalModel`]: the embedded model behind the [`Model`] trait.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock, mpsc};
+
+use async_trait::async_trait;
+use candle_core::{Device, Tensor};
+use futures::channel::oneshot;
+use psyche_core::{
+    Capabilities, Choice, Conversation, FineTuneSupport, GenerateRequest, GenerateResponse,
+    HiddenStates, LogLikelihood, LogprobSupport, Model, ModelError, ModelInfo, OptionProbabilities,
+    OptionQuery, ProbabilityMethod, TokenDistribution, TopLogprob, Usage,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::LocalError;
+use crate::config::{DeviceChoice, LocalConfig, WeightFormat};
+use crate::engine::{
+    BatchLimits, Engine, GenJob, GenParams, Job, ScoreJob, ScoreOut, spawn_worker,
+};
+use crate::llama::{Hparams, LoraSet, SteeringTensor, Weights, load_gguf};
+use crate::resolve::{known_model, resolve_model, sha256_file};
+use crate::tokenizer::ChatTokenizer;
+
+/// An additive steering vector: `scale · vector` is added to the residual stream after block
+/// `layer` (0-based) at every position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Steering {
+    /// The block after which the vector is added.
+    pub layer: usize,
+    /// The direction, of the model's residual width.
+    pub vector: Vec<f32>,
+    /// Its multiplier.
+    pub scale: f32,
+}
+
+/// Where a model's adapter came from, recorded in [`ModelInfo::settings`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AdapterTag {
+    pub(crate) path: PathBuf,
+    pub(crate) merged: bool,
+    pub(crate) summary: serde_json::Value,
+}
+
+struct Inner {
+    id: String,
+    config: LocalConfig,
+    path: PathBuf,
+    sha256: OnceLock<String>,
+    weights: Arc<Weights>,
+    tokenizer: Arc<ChatTokenizer>,
+    lora: Option<Arc<LoraSet>>,
+    adapter: Option<AdapterTag>,
+    steering: Option<Steering>,
+    tx: mpsc::Sender<Job>,
+}
+
+/// A GGUF Llama-architecture model running in-process.
+///
+/// Cheap to clone (an `Arc` inside); all clones share one inference worker whose dynamic
+/// batcher groups concurrent requests. Numbers depend on the backend, weight format and
+/// settings, all recorded by [`Model::info`].
+///
+/// ```no_run
+/// use psyche_core::{Conversation, Model};
+/// use psyche_local::{LocalConfig, LocalModel};
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let model = LocalModel::load(&LocalConfig::default())?;
+/// let dist = model
+///     .next_token_distribution(&Conversation::user("Is the sky blue? Answer Yes or No."), 5)
+///     .await?;
+/// assert!(dist.complete);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct LocalModel {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for LocalModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalModel")
+            .field("id", &self.inner.id)
+            .field("path", &self.inner.path)
+            .field("weights", &self.inner.weights.format)
+            .field("adapter", &self.inner.adapter.as_ref().map(|a| &a.path))
+            .finish_non_exhaustive()
+    }
+}
+
+fn device_of(choice: DeviceChoice) -> Result<Device, LocalError> {
+    match choice {
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Cuda(i) => Device::new_cuda(i).map_err(|e| {
+            LocalError::config(
+                "device",
+                format!("CUDA device {i}: {e} (build with the `cuda` feature)"),
+            )
+        }),
+    }
+}
+
+impl LocalModel {
+    /// Resolves (fetching on first use), reads and starts the model. Blocking.
+    ///
+    /// # Errors
+    ///
+    /// [`LocalError`] from resolution ([`resolve_model`]), a bad or unsupported GGUF file, or an
+    /// invalid configuration.
+    pub fn load(config: &LocalConfig) -> Result<LocalModel, LocalError> {
+        config.validate()?;
+        let path = resolve_model(&config.model)?;
+        let device = device_of(config.device)?;
+        let started = std::time::Instant::now();
+        let (weights, tokenizer) = load_gguf(&path, config.weights, &device)?;
+        tracing::info!(
+            path = %path.display(),
+            weights = config.weights.as_str(),
+            seconds = started.elapsed().as_secs_f64(),
+            "local model loaded"
+        );
+        let id = config.id.clone().unwrap_or_else(|| {
+            if known_model(&config.model).is_some() {
+                config.model.clone()
+            } else {
+                path.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| config.model.clone())
+            }
+        });
+        let sha256 = OnceLock::new();
+        if let Some(k) = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .and_then(known_model)
+            .filter(|k| {
+                path.starts_with(crate::resolve::cache_dir().unwrap_or_default())
+                    && !k.sha256.is_empty()
+            })
+        {
+            let _ = sha256.set(k.sha256.to_owned());
+        }
+        Self::start(Inner {
+            id,
+            config: config.clone(),
+            path,
+            sha256,
+            weights: Arc::new(weights),
+            tokenizer: Arc::new(tokenizer),
+            lora: None,
+            adapter: None,
+            steering: None,
+            tx: mpsc::channel().0,
+        })
+    }
+
+    fn start(mut inner: Inner) -> Result<LocalModel, LocalError> {
+        let steering = match &inner.steering {
+            Some(s) => {
+                if s.layer >= inner.weights.hp.n_layer || s.vector.len() != inner.weights.hp.d_model
+                {
+                    return Err(LocalError::config(
+                        "steering",
+                        format!(
+                            "needs layer < {} and a vector of length {} (got layer {}, length {})",
+                            inner.weights.hp.n_layer,
+                            inner.weights.hp.d_model,
+                            s.layer,
+                            s.vector.len()
+                        ),
+                    ));
+                }
+                let v: Vec<f32> = s.vector.iter().map(|x| x * s.scale).collect();
+                Some(SteeringTensor {
+                    layer: s.layer,
+                    vector: Tensor::from_vec(v, inner.weights.hp.d_model, &inner.weights.device)?,
+                })
+            }
+            None => None,
+        };
+        let engine = Engine {
+            weights: inner.weights.clone(),
+            tokenizer: inner.tokenizer.clone(),
+            lora: inner.lora.clone(),
+            steering,
+            limits: BatchLimits {
+                max_batch: inner.config.max_batch,
+                max_batch_tokens: inner.config.max_batch_tokens,
+                wait: inner.config.batch_wait,
+            },
+        };
+        inner.tx = spawn_worker(engine, inner.config.threads, &inner.id)?;
+        Ok(LocalModel {
+            inner: Arc::new(inner),
+        })
+    }
+
+    fn derive(
+        &self,
+        id: String,
+        weights: Arc<Weights>,
+        lora: Option<Arc<LoraSet>>,
+        adapter: Option<AdapterTag>,
+        steering: Option<Steering>,
+    ) -> Result<LocalModel, LocalError> {
+        let i = &self.inner;
+        let sha256 = OnceLock::new();
+        if let Some(s) = i.sha256.get() {
+            let _ = sha256.set(s.clone());
+        }
+        Self::start(Inner {
+            id,
+            config: i.config.clone(),
+            path: i.path.clone(),
+            sha256,
+            weights,
+            tokenizer: i.tokenizer.clone(),
+            lora,
+            adapter,
+            steering,
+            tx: mpsc::channel().0,
+        })
+    }
+
+    /// The same model with a steering vector (replacing any previous one).
+    ///
+    /// # Errors
+    ///
+    /// [`LocalError::Config`] when the layer or the vector's length does not fit the model.
+    pub fn with_steering(&self, steering: Steering) -> Result<LocalModel, LocalError> {
+        let i = &self.inner;
+        let id = format!("{}+steer{}x{}", i.id, steering.layer, steering.scale);
+        self.derive(
+            id,
+            i.weights.clone(),
+            i.lora.clone(),
+            i.adapter.clone(),
+            Some(steering),
+        )
+    }
+
+    pub(crate) fn with_lora(
+        &self,
+        id: String,
+        lora: LoraSet,
+        tag: AdapterTag,
+        merge: bool,
+    ) -> Result<LocalModel, LocalError> {
+        let i = &self.inner;
+        if merge {
+            let merged = i.weights.merged(&lora)?;
+            let tag = AdapterTag {
+                merged: true,
+                ..tag
+            };
+            self.derive(id, Arc::new(merged), None, Some(tag), i.steering.clone())
+        } else {
+            self.derive(
+                id,
+                i.weights.clone(),
+                Some(Arc::new(lora)),
+                Some(tag),
+                i.steering.clone(),
+            )
+        }
+    }
+
+    pub(crate) fn weights(&self) -> &Arc<Weights> {
+        &self.inner.weights
+    }
+
+    pub(crate) fn chat_tokenizer(&self) -> &ChatTokenizer {
+        &self.inner.tokenizer
+    }
+
+    pub(crate) fn config(&self) -> &LocalConfig {
+        &self.inner.config
+    }
+
+    /// The model's shape and numerics.
+    pub fn hparams(&self) -> &Hparams {
+        &self.inner.weights.hp
+    }
+
+    /// The GGUF file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// SHA-256 of the GGUF file (computed once, on first use).
+    ///
+    /// # Errors
+    ///
+    /// [`LocalError::Io`] when the file cannot be read.
+    pub fn sha256(&self) -> Result<String, LocalError> {
+        if let Some(s) = self.inner.sha256.get() {
+            return Ok(s.clone());
+        }
+        let s = sha256_file(&self.inner.path)?;
+        let _ = self.inner.sha256.set(s.clone());
+        Ok(s)
+    }
+
+    /// The weight format in use.
+    pub fn weight_format(&self) -> WeightFormat {
+        self.inner.weights.format
+    }
+
+    /// Renders a conversation with the model's chat template.
+    ///
+    /// # Errors
+    ///
+    /// [`LocalError::Template`] when the template fails.
+    pub fn render_chat(
+        &self,
+        messages: &Conversation,
+        add_generation_prompt: bool,
+    ) -> Result<String, LocalError> {
+        self.inner.tokenizer.render(messages, add_generation_prompt)
+    }
+
+    /// Token ids of raw text; special tokens written in the text (`<|im_start|>`) are recognised.
+    ///
+    /// # Errors
+    ///
+    /// [`LocalError::Tokenizer`].
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, LocalError> {
+        self.inner.tokenizer.encode(text)
+    }
+
+    /// Text of token ids, special tokens included.
+    ///
+    /// # Errors
+    ///
+    /// [`LocalError::Tokenizer`].
+    pub fn detokenize(&self, ids: &[u32]) -> Result<String, LocalError> {
+        self.inner.tokenizer.decode(ids, false)
+    }
+
+    /// The chat prompt's token ids, ending where the assistant's answer begins.
+    ///
+    /// # Errors
+    ///
+    /// [`LocalError::Template`] / [`LocalError::Tokenizer`].
+    pub fn prompt_ids(&self, messages: &Conversation) -> Result<Vec<u32>, LocalError> {
+        self.inner.tokenizer.encode_prompt(messages)
+    }
+
+    /// The decoded text of a token id.
+    pub fn token_text(&self, id: u32) -> Option<&str> {
+        self.inner
+            .tokenizer
+            .token_texts()
+            .get(id as usize)
+            .map(String::as_str)
+    }
+
+    async fn score(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<ScoreOut, LocalError>>) -> ScoreJob,
+    ) -> Result<ScoreOut, LocalError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Job::Score(job(tx)))
+            .map_err(|_| LocalError::WorkerStopped(self.inner.id.clone()))?;
+        rx.await
+            .map_err(|_| LocalError::WorkerStopped(self.inner.id.clone()))?
+    }
+
+    /// The exact log-distribution over the whole vocabulary after `ids` (indexed by token id).
+    ///
+    /// # Errors
+    ///
+    /// [`LocalError`] when the input is empty or too long, or the computation fails.
+    pub async fn next_token_logprobs_ids(&self, ids: Vec<u32>) -> Result<Vec<f32>, LocalError> {
+        let out = self
+            .score(|reply| ScoreJob {
+                ids,
+                cont_start: None,
+                want_dist: true,
+                want_hidden: false,
+                reply,
+            })
+            .await?;
+        out.last_logprobs
+            .ok_or_else(|| LocalError::Candle(candle_core::Error::Msg("no distribution".into())))
+    }
+
+    /// The exact next-token log-distribution after a chat prompt (indexed by token id).
+    ///
+    /// # Errors
+    ///
+    /// As [`next_token_logprobs_ids`](Self::next_token_logprobs_ids), plus template errors.
+    pub async fn next_token_logprobs(
+        &self,
+        messages: &Conversation,
+    ) -> Result<Vec<f32>, LocalError> {
+        let ids = self.prompt_ids(messages)?;
+        self.next_token_logprobs_ids(ids).await
+    }
+
+    /// Per-token logprobs of `continuation` after `prompt`, both token ids, in one pass, with
+    /// whether each token is the argmax.
+    ///
+    /// # Errors
+    ///
+    /// [`LocalError`] when the continuation is empty or the input too long.
+    pub async fn continuation_logprobs(
+        &self,
+        prompt: &[u32],
+        continuation: &[u32],
+    ) -> Result<Vec<(f32, bool)>, LocalError> {
+        if prompt.is_empty() || continuation.is_empty() {
+            return Err(LocalError::Tokenizer(
+                "prompt and continuation must each hold at least one token".into(),
+            ));
+        }
+        let mut ids = prompt.to_vec();
+        ids.extend_from_slice(continuation);
+        let start = prompt.len();
+        Ok(self
+            .score(|reply| ScoreJob {
+                ids,
+                cont_start: Some(start),
+                want_dist: false,
+                want_hidden: false,
+                reply,
+            })
+            .await?
+            .cont)
+    }
+
+    /// Hidden states at the last position of `ids`: the embedding output and every block's
+    /// output (`n_layer + 1` vectors).
+    ///
+    /// # Errors
+    ///
+    /// [`LocalError`] when the input is empty or too long.
+    pub async fn hidden_states_ids(&self, ids: Vec<u32>) -> Result<Vec<Vec<f32>>, LocalError> {
+        let out = self
+            .score(|reply| ScoreJob {
+                ids,
+                cont_start: None,
+                want_dist: false,
+                want_hidden: true,
+                reply,
+            })
+            .await?;
+        out.hidden
+            .ok_or_else(|| LocalError::Candle(candle_core::Error::Msg("no hidden states".into())))
+    }
+
+    async fn generate_ids(
+        &self,
+        ids: Vec<u32>,
+        params: GenParams,
+    ) -> Result<Vec<crate::engine::GenOut>, LocalError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Job::Generate(GenJob {
+                ids,
+                params,
+                reply: tx,
+            }))
+            .map_err(|_| LocalError::WorkerStopped(self.inner.id.clone()))?;
+        rx.await
+            .map_err(|_| LocalError::WorkerStopped(self.inner.id.clone()))?
+    }
+
+    fn settings(&self) -> serde_json::Value {
+        let i = &self.inner;
+        serde_json::json!({
+            "weights": i.weights.format.as_str(),
+            "kv_cache": "f32",
+            "device": format!("{:?}", i.config.device),
+            "threads": i.config.threads,
+            "candle": "0.11.1",
+            "tokenizer_pre": i.tokenizer.pre,
+            "tokenizer_fix": i.tokenizer.fix_applied,
+            "chat_template": if i.tokenizer.template_from_gguf { "gguf" } else { "chatml-fallback" },
+            "adapter": i.adapter.as_ref().map(|a| serde_json::json!({
+                "path": a.path, "merged": a.merged, "manifest": a.summary,
+            })),
+            "steering": i.steering.as_ref().map(|s| serde_json::json!({
+                "layer": s.layer, "scale": s.scale,
+                "norm": s.vector.iter().map(|x| (x * x) as f64).sum::<f64>().sqrt(),
+            })),
+        })
+    }
+}
+
+fn option_variants(option: &str, case_insensitive: bool) -> Vec<String> {
+    let mut v = vec![option.to_owned()];
+    if case_insensitive {
+        let mut cap = option.to_lowercase();
+        if let Some(first) = cap.chars().next() {
+            cap = first.to_uppercase().collect::<String>() + &cap[first.len_utf8()..];
+        }
+        for s in [option.to_lowercase(), option.to_uppercase(), cap] {
+            if !v.contains(&s) {
+                v.push(s);
+            }
+        }
+    }
+    v
+}
+
+#[async_trait]
+impl Model for LocalModel {
+    fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            logprobs: Some(LogprobSupport {
+                max_top_k: self.inner.weights.hp.vocab_size as u32,
+            }),
+            full_distribution: true,
+            loglikelihood: true,
+            hidden_states: true,
+            seeded_sampling: true,
+            fine_tuning: (self.inner.weights.format == WeightFormat::F32)
+                .then_some(FineTuneSupport::Lora),
+        }
+    }
+
+    fn info(&self) -> ModelInfo {
+        let file = self
+            .inner
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let weights = match self.sha256() {
+            Ok(h) => format!("{file} sha256:{h}"),
+            Err(_) => file,
+        };
+        ModelInfo {
+            id: self.inner.id.clone(),
+            backend: "psyche-local".into(),
+            weights: Some(weights),
+            settings: self.settings(),
+        }
+    }
+
+    async fn generate(&self, request: &GenerateRequest) -> Result<GenerateResponse, ModelError> {
+        request.validate()?;
+        let ids = self.prompt_ids(&request.messages)?;
+        let prompt_tokens = ids.len() as u64;
+        let seed = request.seed.unwrap_or_else(rand::random);
+        let params = GenParams {
+            n: request.n as usize,
+            max_tokens: request.max_tokens as usize,
+            temperature: request.temperature,
+            top_p: request.top_p,
+            seed,
+            stop: request.stop.clone(),
+            top_logprobs: request.top_logprobs,
+        };
+        let outs = self.generate_ids(ids, params).await?;
+        let completion_tokens = outs.iter().map(|o| o.ids.len() as u64).sum();
+        Ok(GenerateResponse {
+            model: self.inner.id.clone(),
+            choices: outs
+                .into_iter()
+                .map(|o| Choice {
+                    text: o.text,
+                    finish_reason: o.finish,
+                    logprobs: o.logprobs,
+                })
+                .collect(),
+            usage: Usage {
+                prompt_tokens,
+                completion_tokens,
+            },
+        })
+    }
+
+    /// The exact distribution over the whole vocabulary (`complete: true`), most likely first;
+    /// `top_k` is ignored because nothing is truncated.
+    async fn next_token_distribution(
+        &self,
+        messages: &Conversation,
+        top_k: u32,
+    ) -> Result<TokenDistribution, ModelError> {
+        let _ = top_k;
+        let lp = self.next_token_logprobs(messages).await?;
+        let texts = self.inner.tokenizer.token_texts();
+        let mut order: Vec<usize> = (0..lp.len()).collect();
+        order.sort_by(|&a, &b| lp[b].total_cmp(&lp[a]).then(a.cmp(&b)));
+        Ok(TokenDistribution {
+            tokens: order
+                .into_iter()
+                .map(|i| TopLogprob::new(texts.get(i).cloned().unwrap_or_default(), lp[i] as f64))
+                .collect(),
+            complete: true,
+        })
+    }
+
+    async fn loglikelihood(
+        &self,
+        context: &Conversation,
+        continuation: &str,
+    ) -> Result<LogLikelihood, ModelError> {
+        if continuation.is_empty() {
+            return Err(ModelError::InvalidRequest(
+                "field `continuation`: must not be empty".into(),
+            ));
+        }
+        let prompt = self.prompt_ids(context)?;
+        let cont = self.tokenize(continuation)?;
+        let scored = self.continuation_logprobs(&prompt, &cont).await?;
+        let token_logprobs: Vec<f64> = scored.iter().map(|s| s.0 as f64).collect();
+        Ok(LogLikelihood {
+            logprob: token_logprobs.iter().sum(),
+            is_greedy: scored.iter().all(|s| s.1),
+            token_logprobs,
+        })
+    }
+
+    async fn hidden_states(&self, messages: &Conversation) -> Result<HiddenStates, ModelError> {
+        let ids = self.prompt_ids(messages)?;
+        Ok(HiddenStates {
+            layers: self.hidden_states_ids(ids).await?,
+        })
+    }
+
+    /// Exact: each option's probability is `exp` of the log-likelihood of its full
+    /// tokenisation as the answer (summed over case variants when case-insensitive).
+    async fn option_probabilities(
+        &self,
+        messages: &Conversation,
+        query: &OptionQuery,
+    ) -> Result<OptionProbabilities, ModelError> {
+        if query.options.is_empty() {
+            return Err(ModelError::InvalidRequest(
+                "field `options`: at least one option is needed".into(),
+            ));
+        }
+        let prompt = self.prompt_ids(messages)?;
+        let mut calls = Vec::new();
+        let mut owner = Vec::new();
+        for (i, o) in query.options.iter().enumerate() {
+            if o.is_empty() {
+                return Err(ModelError::InvalidRequest(format!(
+                    "field `options[{i}]`: must not be empty"
+                )));
+            }
+            for v in option_variants(o, query.case_insensitive) {
+                let cont = self.tokenize(&v)?;
+                let prompt = prompt.clone();
+                owner.push(i);
+                calls.push(async move { self.continuation_logprobs(&prompt, &cont).await });
+            }
+        }
+        let results = futures::future::try_join_all(calls).await?;
+        let mut masses = vec![0.0; query.options.len()];
+        for (i, scored) in owner.into_iter().zip(results) {
+            masses[i] += scored.iter().map(|s| s.0 as f64).sum::<f64>().exp();
+        }
+        Ok(OptionProbabilities::from_masses(
+            query.options.clone(),
+            masses,
+            ProbabilityMethod::Exact,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_variants_are_distinct() {
+        assert_eq!(option_variants("Yes", false), vec!["Yes"]);
+        assert_eq!(option_variants("yes", true), vec!["yes", "YES", "Yes"]);
+    }
+}

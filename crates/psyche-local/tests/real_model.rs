@@ -1,0 +1,369 @@
+//! Tests against the real SmolLM2-135M-Instruct GGUF (fetched into the cache on first use).
+
+use std::io::Write;
+use std::sync::OnceLock;
+
+use candle_core::quantized::gguf_file;
+use candle_core::{D, Device, Tensor};
+use psyche_core::{
+    ChatMessage, Conversation, GenerateRequest, Model, OptionQuery, ProbabilityMethod,
+};
+use psyche_local::{
+    DEFAULT_MODEL, LocalConfig, LocalError, LocalModel, Steering, WeightFormat, known_model,
+    resolve_model, sha256_file,
+};
+
+fn model() -> LocalModel {
+    static M: OnceLock<LocalModel> = OnceLock::new();
+    M.get_or_init(|| LocalModel::load(&LocalConfig::default()).unwrap())
+        .clone()
+}
+
+fn ask(q: &str) -> Conversation {
+    Conversation::user(q)
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn known_model_resolves_to_the_pinned_file() {
+    let path = resolve_model(DEFAULT_MODEL).unwrap();
+    let known = known_model(DEFAULT_MODEL).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), known.size);
+    assert_eq!(sha256_file(&path).unwrap(), known.sha256);
+    // An explicit path resolves to itself.
+    assert_eq!(resolve_model(path.to_str().unwrap()).unwrap(), path);
+}
+
+#[test]
+fn tokenizer_matches_llama_cpp_ids_and_round_trips() {
+    let m = model();
+    assert_eq!(m.tokenize("<|im_start|>system").unwrap(), vec![1, 9690]);
+    let conv = Conversation::from(vec![
+        ChatMessage::system("You are terse."),
+        ChatMessage::user("What is 12 + 30?"),
+        ChatMessage::assistant("42"),
+        ChatMessage::user("And naïve café 😀?"),
+    ]);
+    let rendered = m.render_chat(&conv, true).unwrap();
+    assert!(rendered.starts_with("<|im_start|>system\nYou are terse.<|im_end|>\n"));
+    assert!(rendered.ends_with("<|im_start|>assistant\n"));
+    for text in [
+        rendered.as_str(),
+        "Hello world 12345 don't  stop\n\nI'm 3.14159 naïve café 😀",
+    ] {
+        let ids = m.tokenize(text).unwrap();
+        assert_eq!(m.detokenize(&ids).unwrap(), text);
+    }
+    // Digits are split one by one (the smollm pre-tokenizer).
+    let digits = m.tokenize("12345").unwrap();
+    assert_eq!(digits.len(), 5);
+
+    // candle's own builder, without our fix, inserts a prefix space after special tokens.
+    let path = resolve_model(DEFAULT_MODEL).unwrap();
+    let mut f = std::fs::File::open(path).unwrap();
+    let ct = gguf_file::Content::read(&mut f).unwrap();
+    use candle_core::quantized::tokenizer::TokenizerFromGguf;
+    let raw = tokenizers::Tokenizer::from_gguf(&ct).unwrap();
+    let raw_ids = raw
+        .encode("<|im_start|>system", false)
+        .unwrap()
+        .get_ids()
+        .to_vec();
+    assert_ne!(
+        raw_ids,
+        vec![1, 9690],
+        "the fix table entry for `smollm` is no longer needed"
+    );
+}
+
+#[tokio::test]
+async fn f32_model_knows_the_capital_of_france() {
+    let m = model();
+    let r = m
+        .generate(
+            &GenerateRequest::new(ask("What is the capital of France?"))
+                .temperature(0.0)
+                .max_tokens(24),
+        )
+        .await
+        .unwrap();
+    assert!(r.text().contains("Paris"), "{}", r.text());
+    assert!(r.usage.prompt_tokens > 10 && r.usage.completion_tokens > 0);
+}
+
+#[tokio::test]
+async fn forward_matches_candle_quantized_llama() {
+    let q = LocalModel::load(&LocalConfig::default().weights(WeightFormat::Quantized)).unwrap();
+    let ids = q
+        .prompt_ids(&ask("Write one sentence explaining what a compiler does."))
+        .unwrap();
+    let ours = q.next_token_logprobs_ids(ids.clone()).await.unwrap();
+
+    let path = resolve_model(DEFAULT_MODEL).unwrap();
+    let mut f = std::fs::File::open(&path).unwrap();
+    let ct = gguf_file::Content::read(&mut f).unwrap();
+    let mut reference = candle_transformers::models::quantized_llama::ModelWeights::from_gguf(
+        ct,
+        &mut f,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let input = Tensor::new(ids.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let logits = reference.forward(&input, 0).unwrap().squeeze(0).unwrap();
+    let theirs = candle_nn::ops::log_softmax(&logits, D::Minus1)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let diff = max_abs_diff(&ours, &theirs);
+    assert!(diff < 2e-3, "max |Δ logprob| = {diff}");
+
+    // The f32 model: a complete distribution close to the quantized one.
+    let f32_lp = model().next_token_logprobs_ids(ids).await.unwrap();
+    let mass: f64 = f32_lp.iter().map(|&l| (l as f64).exp()).sum();
+    assert!((mass - 1.0).abs() < 1e-3, "mass {mass}");
+    let kl: f64 = theirs
+        .iter()
+        .zip(&f32_lp)
+        .map(|(&p, &q)| (p as f64).exp() * (p as f64 - q as f64))
+        .sum();
+    assert!(kl < 0.05, "KL(quantized || f32) = {kl}");
+}
+
+#[tokio::test]
+async fn full_distribution_is_complete_and_sorted() {
+    let m = model();
+    let d = m
+        .next_token_distribution(&ask("Is the sky blue? Answer Yes or No."), 5)
+        .await
+        .unwrap();
+    assert!(d.complete);
+    assert_eq!(d.tokens.len(), m.hparams().vocab_size);
+    assert!((d.mass() - 1.0).abs() < 1e-3, "mass {}", d.mass());
+    assert!(d.tokens.windows(2).all(|w| w[0].logprob >= w[1].logprob));
+}
+
+#[tokio::test]
+async fn batched_and_unbatched_results_agree() {
+    let m = model();
+    let prompts = [
+        "Hi",
+        "Name a colour.",
+        "What is the boiling point of water at sea level, in degrees Celsius?",
+        "Continue the sequence: 3, 7, 1, 9.",
+    ];
+    let mut alone = Vec::new();
+    for p in prompts {
+        alone.push(m.next_token_logprobs(&ask(p)).await.unwrap());
+    }
+    let together = futures::future::join_all(prompts.iter().map(|p| {
+        let m = m.clone();
+        async move { m.next_token_logprobs(&ask(p)).await.unwrap() }
+    }))
+    .await;
+    for (a, b) in alone.iter().zip(&together) {
+        let diff = max_abs_diff(a, b);
+        assert!(diff < 2e-3, "max |Δ logprob| = {diff}");
+    }
+}
+
+#[tokio::test]
+async fn same_seed_gives_the_same_samples() {
+    let m = model();
+    let req = |seed| {
+        GenerateRequest::new(ask("Tell me a short story."))
+            .temperature(1.0)
+            .top_p(0.95)
+            .max_tokens(10)
+            .n(3)
+            .seed(seed)
+    };
+    let texts = |r: psyche_core::GenerateResponse| {
+        r.choices.into_iter().map(|c| c.text).collect::<Vec<_>>()
+    };
+    let a = texts(m.generate(&req(7)).await.unwrap());
+    let b = texts(m.generate(&req(7)).await.unwrap());
+    let c = texts(m.generate(&req(8)).await.unwrap());
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert!(
+        a[0] != a[1] || a[1] != a[2],
+        "three identical samples: {a:?}"
+    );
+}
+
+#[tokio::test]
+async fn loglikelihood_equals_the_sum_of_stepped_logprobs() {
+    let m = model();
+    let conv = ask("Write one sentence explaining what a compiler does.");
+    let r = m
+        .generate(
+            &GenerateRequest::new(conv.clone())
+                .temperature(0.0)
+                .max_tokens(12)
+                .top_logprobs(3),
+        )
+        .await
+        .unwrap();
+    let choice = &r.choices[0];
+    let stepped = choice.logprobs.as_ref().unwrap();
+    assert_eq!(stepped.len(), 12);
+    assert_eq!(stepped[0].top_logprobs.len(), 3);
+    let ll = m.loglikelihood(&conv, &choice.text).await.unwrap();
+    assert_eq!(ll.token_logprobs.len(), stepped.len());
+    for (one_pass, step) in ll.token_logprobs.iter().zip(stepped) {
+        assert!(
+            (one_pass - step.logprob).abs() < 2e-3,
+            "{one_pass} vs {}",
+            step.logprob
+        );
+    }
+    let total: f64 = stepped.iter().map(|t| t.logprob).sum();
+    assert!(
+        (ll.logprob - total).abs() < 1e-2,
+        "{} vs {total}",
+        ll.logprob
+    );
+    assert!(ll.is_greedy);
+    let other = m.loglikelihood(&conv, "Bananas are purple.").await.unwrap();
+    assert!(!other.is_greedy && other.logprob < ll.logprob);
+}
+
+#[tokio::test]
+async fn option_probabilities_are_exact_over_full_tokenisations() {
+    let m = model();
+    let conv = ask("What is the capital of France? Answer with one word.");
+    let q = OptionQuery::new(["Paris", "Berlin", "Madrid"]);
+    let p = m.option_probabilities(&conv, &q).await.unwrap();
+    assert_eq!(p.method, ProbabilityMethod::Exact);
+    assert!((p.probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    assert!(p.get("Paris").unwrap() > p.get("Berlin").unwrap());
+    let ll: f64 = ["Paris", "Berlin", "Madrid"]
+        .iter()
+        .map(|o| {
+            futures::executor::block_on(m.loglikelihood(&conv, o))
+                .unwrap()
+                .logprob
+                .exp()
+        })
+        .sum();
+    assert!(
+        (p.mass - ll).abs() < 1e-4 * ll.max(1e-6) + 1e-9,
+        "{} vs {ll}",
+        p.mass
+    );
+}
+
+#[tokio::test]
+async fn hidden_states_and_steering() {
+    let m = model();
+    let hp = m.hparams().clone();
+    let conv = ask("Name a colour.");
+    let base = m.hidden_states(&conv).await.unwrap();
+    assert_eq!(base.layers.len(), hp.n_layer + 1);
+    assert!(base.layers.iter().all(|l| l.len() == hp.d_model));
+
+    let vector: Vec<f32> = (0..hp.d_model)
+        .map(|i| if i % 7 == 0 { 1.0 } else { 0.0 })
+        .collect();
+    let steered = m
+        .with_steering(Steering {
+            layer: 10,
+            vector: vector.clone(),
+            scale: 4.0,
+        })
+        .unwrap();
+    let s = steered.hidden_states(&conv).await.unwrap();
+    for l in 0..=10 {
+        assert!(
+            max_abs_diff(&base.layers[l], &s.layers[l]) < 1e-5,
+            "layer {l} changed"
+        );
+    }
+    let expected: Vec<f32> = base.layers[11]
+        .iter()
+        .zip(&vector)
+        .map(|(b, v)| b + 4.0 * v)
+        .collect();
+    // Block 10's output plus the vector: layer 11 of the steered run before block 11 sees it.
+    let after_block_10: Vec<f32> = s.layers[11].clone();
+    assert!(max_abs_diff(&expected, &after_block_10) < 1e-3);
+    let a = m.next_token_logprobs(&conv).await.unwrap();
+    let b = steered.next_token_logprobs(&conv).await.unwrap();
+    assert!(max_abs_diff(&a, &b) > 1e-2);
+    assert!(
+        m.with_steering(Steering {
+            layer: 99,
+            vector,
+            scale: 1.0
+        })
+        .is_err()
+    );
+}
+
+#[test]
+fn info_and_capabilities_are_honest() {
+    let m = model();
+    let caps = m.capabilities();
+    assert!(
+        caps.full_distribution && caps.loglikelihood && caps.hidden_states && caps.seeded_sampling
+    );
+    assert_eq!(caps.max_top_k(), m.hparams().vocab_size as u32);
+    assert_eq!(caps.fine_tuning, Some(psyche_core::FineTuneSupport::Lora));
+    let info = m.info();
+    assert_eq!(info.backend, "psyche-local");
+    assert!(
+        info.weights
+            .unwrap()
+            .contains(known_model(DEFAULT_MODEL).unwrap().sha256)
+    );
+    assert_eq!(info.settings["weights"], "f32");
+    assert_eq!(info.settings["tokenizer_fix"], true);
+}
+
+fn load_err(path: &std::path::Path) -> LocalError {
+    LocalModel::load(&LocalConfig::new(path.to_str().unwrap())).unwrap_err()
+}
+
+#[test]
+fn bad_gguf_files_give_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let wrong_magic = dir.path().join("wrong-magic.gguf");
+    std::fs::write(&wrong_magic, b"NOPE this is not a gguf file at all").unwrap();
+    let e = load_err(&wrong_magic);
+    assert!(matches!(e, LocalError::Gguf { .. }), "{e}");
+    assert!(e.to_string().contains("wrong-magic.gguf"), "{e}");
+
+    let real = std::fs::read(resolve_model(DEFAULT_MODEL).unwrap()).unwrap();
+    let truncated = dir.path().join("truncated.gguf");
+    std::fs::write(&truncated, &real[..real.len() / 2]).unwrap();
+    let e = load_err(&truncated);
+    assert!(e.to_string().contains("truncated"), "{e}");
+
+    let tiny = dir.path().join("header-only.gguf");
+    std::fs::write(&tiny, &real[..64]).unwrap();
+    assert!(matches!(load_err(&tiny), LocalError::Gguf { .. }));
+
+    let other_arch = dir.path().join("mamba.gguf");
+    {
+        let mut f = std::fs::File::create(&other_arch).unwrap();
+        let arch = gguf_file::Value::String("mamba".into());
+        gguf_file::write(&mut f, &[("general.architecture", &arch)], &[]).unwrap();
+        f.flush().unwrap();
+    }
+    let e = load_err(&other_arch);
+    assert!(
+        matches!(e, LocalError::UnsupportedArchitecture { ref architecture, .. } if architecture == "mamba"),
+        "{e}"
+    );
+}

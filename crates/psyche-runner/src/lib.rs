@@ -1,0 +1,33 @@
+//! # psyche-runner
+//!
+//! Runs psyche evaluations at scale: samples × subject models × epochs → a [`Solver`] (one or
+//! several generations, possibly by several models in roles) → judges → [`Record`]s, streamed
+//! with bounded concurrency into an append-only JSONL run log that resumes after a crash.
+//! From a log alone it writes markdown and HTML reports ([`report`]) and Inspect `.json` eval
+//! logs ([`inspect`]) that open in `inspect view`.
+//!
+//! - Engine: [`Eval::builder`] → [`Eval::run`] → [`RunSummary`].
+//! - Solvers: the [`Solver`] trait and [`Generate`] (one greedy generation).
+//! - Run logs: [`LogHeader`], [`scan`], [`LogReader`], [`read_log`]; see [`log`] for the
+//!   format and its guarantees (torn-line recovery, no duplicates, streaming, no secrets).
+//! - Progress: [`ProgressMode`] (an indicatif bar on terminals, quiet in CI).
+//!
+//! The runner depends on no concrete backend: models come in as `Arc<dyn Model>`.
+//!
+//! [`Record`]: psyche_core::Record
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+mod error;
+mod eval;
+pub mod inspect;
+pub mod log;
+mod progress;
+pub mod report;
+mod solver;
+
+pub use error::RunnerError;
+pub use eval::{Eval, EvalBuilder, RunSummary, unit_seed};
+pub use log::{LogHeader, LogReader, ModelEntry, Scan, read_log, scan};
+pub use progress::ProgressMode;
+pub use solver::{Generate, Solution, SolveContext, Solver};

@@ -1,0 +1,379 @@
+//! The OpenAI fine-tuning driver against a real HTTP server on 127.0.0.1 that emulates the
+//! files and fine-tuning jobs endpoints (jobs progress over polls; polls use tiny intervals).
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use psyche_core::{
+    ChatMessage, Conversation, FineTuneConfig, FineTuneError, FineTuner, GenerateRequest,
+};
+use psyche_finetune::MultiSeed;
+use psyche_finetune::cost::{CostGuard, PriceTable};
+use psyche_finetune::dataset::ValidationOptions;
+use psyche_finetune::openai::{JobEvent, OpenAiFineTuner, OpenAiFineTunerConfig, PollSchedule};
+use psyche_models::ApiKey;
+use psyche_test_server::{ServerConfig, TestServer};
+use support::{FtConfig, FtServer};
+
+fn data(n: usize) -> Vec<Conversation> {
+    (0..n)
+        .map(|i| {
+            Conversation::user(format!("Pick A or B ({i})"))
+                .with(ChatMessage::assistant(if i % 2 == 0 { "A" } else { "B" }))
+        })
+        .collect()
+}
+
+fn config(base_url: &str, state: &std::path::Path) -> OpenAiFineTunerConfig {
+    OpenAiFineTunerConfig::new(base_url, state)
+        .poll(PollSchedule::fixed(Duration::from_millis(5)))
+        .cost(CostGuard::new(PriceTable::openai_defaults()).confirmed(true))
+}
+
+fn ft_config(seed: u64) -> FineTuneConfig {
+    let mut c = FineTuneConfig::new("gpt-4o-mini-2024-07-18", seed);
+    c.epochs = 3;
+    c.batch_size = 2;
+    c.learning_rate_multiplier = Some(2.0);
+    c.suffix = Some("risk".into());
+    c
+}
+
+#[tokio::test]
+async fn a_job_runs_to_completion_and_is_not_relaunched() {
+    let server = FtServer::start(FtConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let events: Arc<Mutex<Vec<JobEvent>>> = Arc::default();
+    let sink = events.clone();
+    let tuner = OpenAiFineTuner::new(config(&server.base_url, dir.path()).progress(Arc::new(
+        move |e: &JobEvent| sink.lock().unwrap().push(e.clone()),
+    )))
+    .unwrap();
+    let trained = tuner.fine_tune(&data(12), &ft_config(7)).await.unwrap();
+    assert!(
+        trained
+            .model_id
+            .starts_with("ft:gpt-4o-mini-2024-07-18:psyche-test:risk:")
+    );
+    assert_eq!(trained.engine, "openai");
+    assert_eq!(trained.details["trained_tokens"], 1234);
+    assert_eq!(trained.config, ft_config(7));
+
+    // The job was created with the requested hyperparameters.
+    let bodies = server.job_bodies().await;
+    assert_eq!(bodies.len(), 1);
+    let b = &bodies[0];
+    assert_eq!(b["model"], "gpt-4o-mini-2024-07-18");
+    assert_eq!(b["seed"], 7);
+    assert_eq!(b["suffix"], "risk");
+    assert_eq!(b["hyperparameters"]["n_epochs"], 3);
+    assert_eq!(b["hyperparameters"]["batch_size"], 2);
+    assert_eq!(b["hyperparameters"]["learning_rate_multiplier"], 2.0);
+
+    // Every event arrived once, oldest first.
+    let msgs: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.message.clone())
+        .collect();
+    assert_eq!(
+        msgs.first().map(String::as_str),
+        Some("Job created; validating the training file")
+    );
+    assert_eq!(
+        msgs.last().map(String::as_str),
+        Some("Fine-tuning job completed")
+    );
+    let mut unique = msgs.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), msgs.len(), "{msgs:?}");
+    assert!(msgs.iter().any(|m| m == "Step 2/2"));
+
+    // Same data and config again: answered from the state file, no new upload or job.
+    let again = tuner.fine_tune(&data(12), &ft_config(7)).await.unwrap();
+    assert_eq!(again.model_id, trained.model_id);
+    assert_eq!(server.count("POST /v1/fine_tuning/jobs").await, 1);
+    assert_eq!(server.count("POST /v1/files").await, 1);
+    // A different seed is a different job.
+    let other = tuner.fine_tune(&data(12), &ft_config(8)).await.unwrap();
+    assert_ne!(other.model_id, trained.model_id);
+    assert_eq!(server.count("POST /v1/fine_tuning/jobs").await, 2);
+}
+
+#[tokio::test]
+async fn a_client_dropped_mid_poll_resumes_the_same_job() {
+    let server = FtServer::start(FtConfig {
+        running_polls: 40,
+        ..FtConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let tuner = OpenAiFineTuner::new(config(&server.base_url, dir.path())).unwrap();
+    let task = tokio::spawn(async move { tuner.fine_tune(&data(12), &ft_config(1)).await });
+    while server.count("GET /v1/fine_tuning/jobs/{id}").await < 5 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    let polls_before = server.count("GET /v1/fine_tuning/jobs/{id}").await;
+    assert_eq!(server.job_statuses().await, ["running"]);
+
+    // A new process (new driver, same state directory) waits on the same job.
+    let tuner = OpenAiFineTuner::new(config(&server.base_url, dir.path())).unwrap();
+    let state = tuner.state(&data(12), &ft_config(1)).unwrap().unwrap();
+    assert!(state.job_id.is_some());
+    let trained = tuner.fine_tune(&data(12), &ft_config(1)).await.unwrap();
+    assert!(trained.model_id.starts_with("ft:"));
+    assert_eq!(server.count("POST /v1/fine_tuning/jobs").await, 1);
+    assert_eq!(server.count("POST /v1/files").await, 1);
+    assert!(server.count("GET /v1/fine_tuning/jobs/{id}").await > polls_before);
+    assert_eq!(server.job_statuses().await, ["succeeded"]);
+}
+
+#[tokio::test]
+async fn a_lost_state_file_adopts_the_running_job_instead_of_paying_twice() {
+    let server = FtServer::start(FtConfig {
+        running_polls: 40,
+        ..FtConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let tuner = OpenAiFineTuner::new(config(&server.base_url, dir.path())).unwrap();
+    let task = tokio::spawn(async move { tuner.fine_tune(&data(12), &ft_config(2)).await });
+    while server.count("GET /v1/fine_tuning/jobs/{id}").await < 2 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    task.abort();
+    let _ = task.await;
+    // Simulate a crash between "job created" and "state written".
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    let tuner = OpenAiFineTuner::new(config(&server.base_url, dir.path())).unwrap();
+    tuner.fine_tune(&data(12), &ft_config(2)).await.unwrap();
+    assert_eq!(server.count("POST /v1/fine_tuning/jobs").await, 1);
+    // One metadata lookup before the first creation, one that found the running job.
+    assert_eq!(server.count("GET /v1/fine_tuning/jobs").await, 2);
+    // Adopted before uploading: the file is not sent again either.
+    assert_eq!(server.count("POST /v1/files").await, 1);
+}
+
+#[tokio::test]
+async fn a_failed_job_reports_the_providers_reason_and_can_be_relaunched() {
+    let server = FtServer::start(FtConfig {
+        failing_suffix: Some("risk".into()),
+        ..FtConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let tuner = OpenAiFineTuner::new(config(&server.base_url, dir.path())).unwrap();
+    let err = tuner.fine_tune(&data(12), &ft_config(3)).await.unwrap_err();
+    match &err {
+        FineTuneError::JobFailed { job, message } => {
+            assert!(job.starts_with("ftjob-"));
+            assert!(message.contains("training_error"), "{message}");
+            assert!(
+                message.contains("internal error during training"),
+                "{message}"
+            );
+        }
+        other => panic!("expected JobFailed, got {other:?}"),
+    }
+    let state = tuner.state(&data(12), &ft_config(3)).unwrap().unwrap();
+    assert_eq!(state.job_id, None);
+    assert_eq!(state.failed_jobs.len(), 1);
+    // The next call launches a new job (reusing the uploaded file).
+    assert!(tuner.fine_tune(&data(12), &ft_config(3)).await.is_err());
+    assert_eq!(server.count("POST /v1/fine_tuning/jobs").await, 2);
+    assert_eq!(server.count("POST /v1/files").await, 1);
+}
+
+#[tokio::test]
+async fn an_invalid_training_file_reported_by_the_server_is_a_clear_error() {
+    let server = FtServer::start(FtConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Local policy allows 3 examples; the server requires 10.
+    let tuner = OpenAiFineTuner::new(config(&server.base_url, dir.path()).validation(
+        ValidationOptions {
+            min_examples: 1,
+            ..ValidationOptions::default()
+        },
+    ))
+    .unwrap();
+    let err = tuner.fine_tune(&data(3), &ft_config(0)).await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, FineTuneError::JobFailed { .. }), "{err:?}");
+    assert!(text.contains("invalid_training_file"), "{text}");
+    assert!(
+        text.contains("has 3 example(s); at least 10 are required"),
+        "{text}"
+    );
+    assert!(text.contains("parameter `training_file`"), "{text}");
+}
+
+#[tokio::test]
+async fn bad_data_and_bad_config_are_stopped_before_any_request() {
+    let server = FtServer::start(FtConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let tuner = OpenAiFineTuner::new(config(&server.base_url, dir.path())).unwrap();
+    let mut bad = data(12);
+    bad[4] = Conversation::user("q").with(ChatMessage::assistant(" "));
+    let err = tuner.fine_tune(&bad, &ft_config(0)).await.unwrap_err();
+    assert!(matches!(err, FineTuneError::Data(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("training data:5: error in field `messages[1].content`"),
+        "{err}"
+    );
+    let mut cfg = ft_config(0);
+    cfg.learning_rate = Some(1e-5);
+    let err = tuner.fine_tune(&data(12), &cfg).await.unwrap_err();
+    assert!(err.to_string().contains("field `learning_rate`"), "{err}");
+    let mut cfg = ft_config(0);
+    cfg.epochs = 0;
+    assert!(
+        tuner
+            .fine_tune(&data(12), &cfg)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("`epochs`")
+    );
+    // Unconfirmed cost: nothing launched either.
+    let unconfirmed = OpenAiFineTuner::new(
+        config(&server.base_url, dir.path()).cost(CostGuard::new(PriceTable::openai_defaults())),
+    )
+    .unwrap();
+    let err = unconfirmed
+        .fine_tune(&data(12), &ft_config(0))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("explicit confirmation"), "{err}");
+    assert_eq!(server.count("POST /v1/files").await, 0);
+    assert_eq!(server.count("POST /v1/fine_tuning/jobs").await, 0);
+}
+
+#[tokio::test]
+async fn the_api_key_never_reaches_errors_or_debug_output() {
+    let server = FtServer::start(FtConfig {
+        api_key: Some("sk-right-key-000000".into()),
+        ..FtConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "sk-wrong-secret-123456789";
+    let tuner =
+        OpenAiFineTuner::new(config(&server.base_url, dir.path()).api_key(ApiKey::new(secret)))
+            .unwrap();
+    let err = tuner.fine_tune(&data(12), &ft_config(0)).await.unwrap_err();
+    let shown = format!("{err} {err:?} {tuner:?}");
+    assert!(shown.contains("401"), "{shown}");
+    assert!(!shown.contains("sk-wrong"), "{shown}");
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+        assert!(!text.contains("sk-wrong"));
+    }
+    // The right key works.
+    let ok = OpenAiFineTuner::new(
+        config(&server.base_url, dir.path()).api_key(ApiKey::new("sk-right-key-000000")),
+    )
+    .unwrap();
+    ok.fine_tune(&data(12), &ft_config(0)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_cancelled_job_ends_the_wait_with_an_error() {
+    let server = FtServer::start(FtConfig {
+        running_polls: 1000,
+        ..FtConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let tuner = Arc::new(OpenAiFineTuner::new(config(&server.base_url, dir.path())).unwrap());
+    let t = tuner.clone();
+    let task = tokio::spawn(async move { t.fine_tune(&data(12), &ft_config(5)).await });
+    let job = loop {
+        if let Some(id) = tuner
+            .state(&data(12), &ft_config(5))
+            .unwrap()
+            .and_then(|s| s.job_id)
+        {
+            break id;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    tuner.cancel(&job).await.unwrap();
+    let err = task.await.unwrap().unwrap_err();
+    assert!(err.to_string().contains("cancelled"), "{err}");
+}
+
+#[tokio::test]
+async fn max_wait_gives_up_without_cancelling_and_a_later_call_resumes() {
+    let server = FtServer::start(FtConfig {
+        running_polls: 30,
+        ..FtConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let impatient = OpenAiFineTuner::new(
+        config(&server.base_url, dir.path()).max_wait(Duration::from_millis(20)),
+    )
+    .unwrap();
+    let err = impatient
+        .fine_tune(&data(12), &ft_config(0))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("call again to resume"), "{err}");
+    assert_ne!(server.job_statuses().await, ["cancelled"]);
+    let patient = OpenAiFineTuner::new(config(&server.base_url, dir.path())).unwrap();
+    patient.fine_tune(&data(12), &ft_config(0)).await.unwrap();
+    assert_eq!(server.count("POST /v1/fine_tuning/jobs").await, 1);
+}
+
+#[tokio::test]
+async fn multi_seed_openai_run_launches_three_jobs_once_and_loads_models() {
+    let server = FtServer::start(FtConfig::default()).await;
+    let chat = TestServer::start(ServerConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let tuner = OpenAiFineTuner::new(config(&server.base_url, &dir.path().join("state"))).unwrap();
+    let runs = MultiSeed::new(tuner, dir.path())
+        .concurrency(3)
+        .cost_guard(CostGuard::new(PriceTable::openai_defaults()).confirmed(true));
+    let models = runs
+        .train("risk", &data(12), &ft_config(0), &[0, 1, 2])
+        .await
+        .unwrap();
+    assert_eq!(models.len(), 3);
+    let mut ids: Vec<&str> = models.iter().map(|m| m.model_id.as_str()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(server.count("POST /v1/fine_tuning/jobs").await, 3);
+    let reg = runs.registry().unwrap();
+    assert_eq!(reg.group("risk").len(), 3);
+    assert_eq!(reg.get("risk/seed-1").unwrap().model_id, models[1].model_id);
+    // Rerun: no request at all.
+    let before = server.count("GET /v1/fine_tuning/jobs/{id}").await;
+    runs.train("risk", &data(12), &ft_config(0), &[0, 1, 2])
+        .await
+        .unwrap();
+    assert_eq!(server.count("POST /v1/fine_tuning/jobs").await, 3);
+    assert_eq!(server.count("GET /v1/fine_tuning/jobs/{id}").await, before);
+
+    // The fine-tuned model answers as a psyche Model through the OpenAI-compatible backend.
+    let mut trained = models[0].clone();
+    trained
+        .details
+        .insert("base_url".into(), chat.base_url().into());
+    let model = runs.tuner().load(&trained).await.unwrap();
+    assert_eq!(model.id(), trained.model_id);
+    let resp = model
+        .generate(&GenerateRequest::new(Conversation::user("2 + 3")).max_tokens(8))
+        .await
+        .unwrap();
+    assert!(!resp.choices.is_empty());
+    let sent = chat.request_bodies("/v1/chat/completions");
+    assert_eq!(sent[0]["model"], trained.model_id.as_str());
+}

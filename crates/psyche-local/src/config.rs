@@ -11,11 +11,15 @@ use crate::resolve::DEFAULT_MODEL;
 #[serde(rename_all = "snake_case")]
 pub enum WeightFormat {
     /// Dequantize every tensor to f32 (default): fast batched prompts, trainable with LoRA, and
-    /// the numerics of the unquantized model on the quantized values. About 4× the file size.
+    /// the numerics of the unquantized model on the quantized values. About 5× the file size:
+    /// the Q4_0/Q4_1/Q8_0 blocks are also kept, and products with at most 8 rows (decode steps)
+    /// read them instead of the f32 copy, with the same weight values (sums differ only in
+    /// rounding order).
     #[default]
     F32,
-    /// Keep the GGUF's quantized tensors and use candle's quantized matmul: less memory, but on
-    /// x86 without `target-cpu=native` candle's Q4_1 kernel is scalar and slow. No LoRA training.
+    /// Keep only the GGUF's quantized tensors (less memory, no LoRA training). Q4_0, Q4_1 and
+    /// Q8_0 run through our AVX2 kernels on the same weight values as `F32`; other formats and
+    /// devices use candle's quantized matmul, which rounds activations to 8 bits.
     Quantized,
 }
 

@@ -8,14 +8,15 @@
 //! - LoRA: step time at batch 8 × 128 tokens (rank 8 on q, v) and peak resident memory.
 //!
 //! `cargo bench -p psyche-local --bench local_report` (threads: `PSYCHE_BENCH_THREADS`;
-//! sections: `PSYCHE_BENCH_SECTIONS=pp,tg,eval,gen,lora`, default all).
+//! sections: `PSYCHE_BENCH_SECTIONS=pp,tg,eval,gen,lora`, default all; weights:
+//! `PSYCHE_BENCH_WEIGHTS=quantized`, default f32).
 //! The same workloads on llama.cpp: `scripts/bench-llama-cpp.py`.
 
 use std::time::Instant;
 
 use futures::executor::block_on;
 use psyche_core::{ChatMessage, Conversation, FineTuneConfig, GenerateRequest, Model};
-use psyche_local::{LocalConfig, LocalModel, LoraConfig, LoraTrainer};
+use psyche_local::{LocalConfig, LocalModel, LoraConfig, LoraTrainer, WeightFormat};
 
 /// The 1,000 eval prompts; `scripts/bench-llama-cpp.py` builds the same list.
 fn eval_prompts() -> Vec<String> {
@@ -61,6 +62,9 @@ fn main() {
         .and_then(|t| t.parse().ok());
     if let Some(t) = threads {
         cfg = cfg.threads(t);
+    }
+    if std::env::var("PSYCHE_BENCH_WEIGHTS").is_ok_and(|w| w == "quantized") {
+        cfg = cfg.weights(WeightFormat::Quantized);
     }
     let t0 = Instant::now();
     let m = LocalModel::load(&cfg).expect("load");

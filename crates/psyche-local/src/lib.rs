@@ -48,6 +48,7 @@ mod model;
 mod qmatvec;
 mod resolve;
 mod tokenizer;
+mod train_ops;
 
 pub use config::{DeviceChoice, LocalConfig, WeightFormat};
 pub use error::LocalError;

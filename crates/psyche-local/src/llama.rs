@@ -7,8 +7,10 @@
 //! - optional per-layer hidden states and an additive steering vector after a chosen block;
 //! - optional LoRA adapters on any of q, k, v, o, gate, up, down of any layer.
 //!
-//! In training mode only differentiable candle ops are used (`rms_norm_slow`, `rope_i_slow`,
-//! `softmax`): candle's fast kernels and its quantized matmul silently pass no gradient. The
+//! In training mode only differentiable ops are used: candle's fast kernels and its quantized
+//! matmul silently pass no gradient. On the CPU the norm, rotary embedding and softmax are our
+//! fused ops with analytic backward passes ([`train_ops`]); elsewhere candle's compositions
+//! (`rms_norm_slow`, `rope_i_slow`, `softmax`). The
 //! frozen base weights go through [`FrozenLinear`], a custom op whose backward returns only the
 //! input gradient (no wasted weight gradient).
 //!
@@ -31,6 +33,7 @@ use crate::LocalError;
 use crate::config::WeightFormat;
 use crate::qmatvec::QuantMatrix;
 use crate::tokenizer::ChatTokenizer;
+use crate::train_ops;
 
 /// Shape and numerics of a Llama-architecture model, read from GGUF metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -635,7 +638,9 @@ fn decode_attention(
 }
 
 fn rms_norm(x: &Tensor, alpha: &Tensor, eps: f64, train: bool) -> candle_core::Result<Tensor> {
-    if train {
+    if train && x.device().is_cpu() {
+        train_ops::rms_norm(x, alpha, eps as f32)
+    } else if train {
         candle_nn::ops::rms_norm_slow(x, alpha, eps as f32)
     } else {
         candle_nn::ops::rms_norm(&x.contiguous()?, alpha, eps as f32)
@@ -693,7 +698,9 @@ impl Weights {
         let t = x.dim(2)?;
         let cos = self.cos.narrow(0, offset, t)?;
         let sin = self.sin.narrow(0, offset, t)?;
-        if train {
+        if train && x.device().is_cpu() {
+            train_ops::rope_i(x, &cos, &sin)
+        } else if train {
             candle_nn::rotary_emb::rope_i_slow(x, &cos, &sin)
         } else {
             candle_nn::rotary_emb::rope_i(&x.contiguous()?, &cos, &sin)
@@ -750,7 +757,9 @@ impl Weights {
                 .reshape((b, kvh, rep * t, total))?,
             None => att,
         };
-        let att = if ctx.train {
+        let att = if ctx.train && att.device().is_cpu() {
+            train_ops::softmax_last_dim(&att)?
+        } else if ctx.train {
             candle_nn::ops::softmax(&att, D::Minus1)?
         } else {
             candle_nn::ops::softmax_last_dim(&att.contiguous()?)?

@@ -1,7 +1,7 @@
 //! Client overhead of psyche-models' OpenAI-compatible backend against the local test server
 //! with zero latency: requests/s and p50/p99 latency at concurrency 1, 64 and 1,000.
 //!
-//! Run: `CARGO_TARGET_DIR=/work/targets/models cargo bench -p psyche-models --bench models_client`
+//! Run: `cargo bench -p psyche-models --bench models_client`
 //! (raises no limits itself; concurrency 1,000 needs `ulimit -n` ≥ 4096).
 //!
 //! The latency table is printed first (one fixed run of 4,000 requests per level); criterion

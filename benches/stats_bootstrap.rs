@@ -1,7 +1,7 @@
 //! Bootstrap throughput of psyche-stats (compare with `scripts/bench_stats_numpy.py`).
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/work/targets/stats cargo bench -p psyche-stats --bench stats_bootstrap
+//! cargo bench -p psyche-stats --bench stats_bootstrap
 //! ```
 //!
 //! - `bootstrap_mean/100k_items_10k_resamples`: 10,000 percentile-bootstrap resamples of the

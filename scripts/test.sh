@@ -18,3 +18,7 @@ wait "$inspect_pid" || { cat target/inspect-venv.log; echo "scripts/inspect-venv
 tail -n 1 target/llama-venv.log target/inspect-venv.log
 
 cargo test --workspace --release "$@"
+
+# The Hugging Face hub source (cargo feature `hf-hub`, off by default), against a hub stand-in
+# that the test starts on 127.0.0.1.
+cargo test --release -p psyche-local --features hf-hub --test hub

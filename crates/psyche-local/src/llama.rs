@@ -167,8 +167,10 @@ pub(crate) enum Linear {
 }
 
 impl Linear {
+    /// `dense` is the already dequantized weight when the caller has it (tied embeddings).
     fn from_qtensor(
         q: QTensor,
+        dense: Option<Tensor>,
         format: WeightFormat,
         device: &Device,
     ) -> candle_core::Result<Self> {
@@ -179,7 +181,10 @@ impl Linear {
         };
         Ok(match (format, packed) {
             (WeightFormat::F32, packed) => Linear::F32 {
-                w: q.dequantize(device)?,
+                w: match dense {
+                    Some(w) => w,
+                    None => q.dequantize(device)?,
+                },
                 packed,
             },
             (WeightFormat::Quantized, Some(p)) => Linear::Packed(p),
@@ -498,27 +503,16 @@ pub(crate) fn load_gguf(
     let norm = read("output_norm.weight")?.dequantize(device)?;
     let tied_embeddings = !ct.tensor_infos.contains_key("output.weight");
     let lm_head = if tied_embeddings {
-        let packed = if device.is_cpu() {
-            QuantMatrix::from_qtensor(&embed_q)?.map(Arc::new)
-        } else {
-            None
-        };
-        match (format, packed) {
-            (WeightFormat::F32, packed) => Linear::F32 {
-                w: embed.clone(),
-                packed,
-            },
-            (WeightFormat::Quantized, Some(p)) => Linear::Packed(p),
-            (WeightFormat::Quantized, None) => Linear::Quant(QMatMul::from_qtensor(embed_q)?),
-        }
+        Linear::from_qtensor(embed_q, Some(embed.clone()), format, device)?
     } else {
-        Linear::from_qtensor(read("output.weight")?, format, device)?
+        Linear::from_qtensor(read("output.weight")?, None, format, device)?
     };
     let mut layers = Vec::with_capacity(n_layer);
     for i in 0..n_layer {
         let mut lin = |suffix: &str| -> Result<Linear, LocalError> {
             Ok(Linear::from_qtensor(
                 read(&format!("blk.{i}.{suffix}.weight"))?,
+                None,
                 format,
                 device,
             )?)
@@ -627,9 +621,10 @@ fn decode_attention(
             }
             let o = &mut out[(row * h + head) * hd..][..hd];
             for (j, &p) in scores.iter().enumerate() {
+                let p = p / sum;
                 let vj = &v[kv + j * hd..][..hd];
                 for (o, &x) in o.iter_mut().zip(vj) {
-                    *o += p / sum * x;
+                    *o += p * x;
                 }
             }
         }

@@ -98,6 +98,22 @@ async fn f32_model_knows_the_capital_of_france() {
     assert!(r.usage.prompt_tokens > 10 && r.usage.completion_tokens > 0);
 }
 
+/// Our quantized kernels use the f32 path's weight values, so the quantized model answers too
+/// (candle's own Q4_1 matmul, which rounds activations to 8 bits, loops on this question).
+#[tokio::test]
+async fn quantized_weights_know_the_capital_of_france() {
+    let q = LocalModel::load(&LocalConfig::default().weights(WeightFormat::Quantized)).unwrap();
+    let r = q
+        .generate(
+            &GenerateRequest::new(ask("What is the capital of France?"))
+                .temperature(0.0)
+                .max_tokens(24),
+        )
+        .await
+        .unwrap();
+    assert!(r.text().contains("Paris"), "{}", r.text());
+}
+
 /// candle-transformers' quantized Llama multiplies the Q4_1 weights with activations rounded to
 /// 8 bits, so it is close to ours but not equal (the exact comparison, on the same weight values,
 /// is `tests/reference_forward.rs`).

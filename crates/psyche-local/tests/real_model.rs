@@ -83,17 +83,20 @@ fn tokenizer_matches_llama_cpp_ids_and_round_trips() {
     );
 }
 
+/// Greedy answer to the capital-of-France question.
+async fn capital_of_france(m: &LocalModel) -> psyche_core::GenerateResponse {
+    m.generate(
+        &GenerateRequest::new(ask("What is the capital of France?"))
+            .temperature(0.0)
+            .max_tokens(24),
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn f32_model_knows_the_capital_of_france() {
-    let m = model();
-    let r = m
-        .generate(
-            &GenerateRequest::new(ask("What is the capital of France?"))
-                .temperature(0.0)
-                .max_tokens(24),
-        )
-        .await
-        .unwrap();
+    let r = capital_of_france(&model()).await;
     assert!(r.text().contains("Paris"), "{}", r.text());
     assert!(r.usage.prompt_tokens > 10 && r.usage.completion_tokens > 0);
 }
@@ -103,14 +106,7 @@ async fn f32_model_knows_the_capital_of_france() {
 #[tokio::test]
 async fn quantized_weights_know_the_capital_of_france() {
     let q = LocalModel::load(&LocalConfig::default().weights(WeightFormat::Quantized)).unwrap();
-    let r = q
-        .generate(
-            &GenerateRequest::new(ask("What is the capital of France?"))
-                .temperature(0.0)
-                .max_tokens(24),
-        )
-        .await
-        .unwrap();
+    let r = capital_of_france(&q).await;
     assert!(r.text().contains("Paris"), "{}", r.text());
 }
 

@@ -477,6 +477,7 @@ impl LocalModel {
             "device": format!("{:?}", i.config.device),
             "threads": i.config.threads,
             "candle": "0.11.1",
+            "cpu_features": crate::qmatvec::cpu_features(),
             "tokenizer_pre": i.tokenizer.pre,
             "tokenizer_fix": i.tokenizer.fix_applied,
             "chat_template": if i.tokenizer.template_from_gguf { "gguf" } else { "chatml-fallback" },

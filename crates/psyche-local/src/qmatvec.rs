@@ -207,6 +207,21 @@ impl QuantMatrix {
     }
 }
 
+/// The CPU features that select kernels (ours and the `gemm` crate's under candle), recorded
+/// with every result because they change float rounding.
+pub(crate) fn cpu_features() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") && simd_available() {
+            return "avx512f+avx2+fma";
+        }
+        if simd_available() {
+            return "avx2+fma";
+        }
+    }
+    "portable"
+}
+
 #[cfg(target_arch = "x86_64")]
 fn simd_available() -> bool {
     std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")

@@ -83,8 +83,10 @@ pub struct LogHeader {
 
 impl LogHeader {
     /// Checks that a run described by `self` may append to a log that starts with `existing`:
-    /// same run id, solver, solver configuration and seed. Models, samples, epochs and judges
-    /// may differ (a resumed run may add them).
+    /// same run id, solver, solver configuration and seed, and every model already in the log
+    /// (same id and role) still has the same backend and weights. Models, samples, epochs and
+    /// judges may be added. A model whose other settings changed (threads, CPU kernels, ...)
+    /// resumes with a warning: its new records come from different settings.
     ///
     /// # Errors
     ///
@@ -113,6 +115,38 @@ impl LogHeader {
         }
         if existing.seed != self.seed {
             return differs("seed", existing.seed.to_string(), self.seed.to_string());
+        }
+        for new in &self.models {
+            let Some(old) = existing
+                .models
+                .iter()
+                .find(|m| m.role == new.role && m.info.id == new.info.id)
+            else {
+                continue;
+            };
+            let name = format!("models[{} {}]", new.role, new.info.id);
+            if old.info.backend != new.info.backend {
+                return differs(
+                    &format!("{name}.backend"),
+                    old.info.backend.clone(),
+                    new.info.backend.clone(),
+                );
+            }
+            if old.info.weights != new.info.weights {
+                let show = |w: &Option<String>| w.clone().unwrap_or_else(|| "none".into());
+                return differs(
+                    &format!("{name}.weights"),
+                    show(&old.info.weights),
+                    show(&new.info.weights),
+                );
+            }
+            if old.info.settings != new.info.settings {
+                tracing::warn!(
+                    log = %path.display(),
+                    model = %new.info.id,
+                    "resuming with changed model settings; new records come from the new settings"
+                );
+            }
         }
         Ok(())
     }

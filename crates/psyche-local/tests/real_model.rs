@@ -3,8 +3,10 @@
 use std::io::Write;
 use std::sync::OnceLock;
 
+mod support;
+
 use candle_core::quantized::gguf_file;
-use candle_core::{D, Device, Tensor};
+
 use psyche_core::{
     ChatMessage, Conversation, GenerateRequest, Model, OptionQuery, ProbabilityMethod,
 };
@@ -123,24 +125,7 @@ async fn forward_is_close_to_candles_quantized_llama() {
     let mass: f64 = ours.iter().map(|&l| (l as f64).exp()).sum();
     assert!((mass - 1.0).abs() < 1e-3, "mass {mass}");
 
-    let path = resolve_model(DEFAULT_MODEL).unwrap();
-    let mut f = std::fs::File::open(&path).unwrap();
-    let ct = gguf_file::Content::read(&mut f).unwrap();
-    let mut reference = candle_transformers::models::quantized_llama::ModelWeights::from_gguf(
-        ct,
-        &mut f,
-        &Device::Cpu,
-    )
-    .unwrap();
-    let input = Tensor::new(ids.as_slice(), &Device::Cpu)
-        .unwrap()
-        .unsqueeze(0)
-        .unwrap();
-    let logits = reference.forward(&input, 0).unwrap().squeeze(0).unwrap();
-    let theirs = candle_nn::ops::log_softmax(&logits, D::Minus1)
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
+    let theirs = support::reference_logprobs(&mut support::reference_model(), &ids);
     let argmax = |v: &[f32]| {
         v.iter()
             .enumerate()

@@ -209,26 +209,14 @@ async fn resume_refuses_another_solver_configuration_or_run_id() {
 async fn resume_refuses_a_model_whose_weights_changed() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("run.jsonl");
-    eval(
-        arithmetic_samples(3),
-        Scripted::with_weights("m", "a.gguf sha256:aa"),
-    )
-    .log_path(&log)
-    .build()
-    .unwrap()
-    .run()
-    .await
-    .unwrap();
-    let err = eval(
-        arithmetic_samples(3),
-        Scripted::with_weights("m", "b.gguf sha256:bb"),
-    )
-    .log_path(&log)
-    .build()
-    .unwrap()
-    .run()
-    .await
-    .unwrap_err();
+    let with = |weights: &str| {
+        eval(arithmetic_samples(3), Scripted::with_weights("m", weights))
+            .log_path(&log)
+            .build()
+            .unwrap()
+    };
+    with("a.gguf sha256:aa").run().await.unwrap();
+    let err = with("b.gguf sha256:bb").run().await.unwrap_err();
     assert!(matches!(err, RunnerError::Resume { .. }));
     let msg = err.to_string();
     assert!(
@@ -236,16 +224,7 @@ async fn resume_refuses_a_model_whose_weights_changed() {
         "{msg}"
     );
     // The same weights resume (nothing left to do).
-    let s = eval(
-        arithmetic_samples(3),
-        Scripted::with_weights("m", "a.gguf sha256:aa"),
-    )
-    .log_path(&log)
-    .build()
-    .unwrap()
-    .run()
-    .await
-    .unwrap();
+    let s = with("a.gguf sha256:aa").run().await.unwrap();
     assert_eq!((s.completed, s.skipped), (0, 3));
 }
 

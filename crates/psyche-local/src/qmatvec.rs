@@ -194,8 +194,7 @@ impl QuantMatrix {
                 let qs = &qs[o * nb * 16..(o + 1) * nb * 16];
                 dispatch_nibbles(qs, d, xs, inp, n, simd, acc);
                 for (r, a) in acc[..n].iter_mut().enumerate() {
-                    let s = &sums[r * nb..(r + 1) * nb];
-                    *a += m.iter().zip(s).map(|(m, s)| m * s).sum::<f32>();
+                    *a += dot(m, &sums[r * nb..(r + 1) * nb]);
                 }
             }
             Blocks::Bytes { d, qs } => {
@@ -222,6 +221,25 @@ pub(crate) fn cpu_features() -> &'static str {
     "portable"
 }
 
+/// `Σ a·b` with eight independent partial sums: a plain `sum()` is one serial chain of float
+/// additions (the compiler may not reorder them), which costs more than the block kernels here.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 #[cfg(target_arch = "x86_64")]
 fn simd_available() -> bool {
     std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
@@ -243,43 +261,33 @@ macro_rules! per_rows {
     };
 }
 
-fn dispatch_nibbles(
-    qs: &[u8],
-    d: &[f32],
-    xs: &[f32],
-    inp: usize,
-    n: usize,
-    simd: bool,
-    acc: &mut [f32; 4],
-) {
-    #[cfg(target_arch = "x86_64")]
-    if simd {
-        // SAFETY: AVX2 and FMA were detected at run time; slice lengths are checked inside.
-        unsafe { per_rows!(n, nibbles_avx2, qs, d, xs, inp, acc) };
-        return;
-    }
-    let _ = simd;
-    per_rows!(n, nibbles_scalar, qs, d, xs, inp, acc);
+/// Defines `$name`, which runs `$simd` (AVX2) or `$scalar` for `n ≤ 4` rows.
+macro_rules! dispatcher {
+    ($name:ident, $q:ty, $simd:ident, $scalar:ident) => {
+        fn $name(
+            qs: &[$q],
+            d: &[f32],
+            xs: &[f32],
+            inp: usize,
+            n: usize,
+            simd: bool,
+            acc: &mut [f32; 4],
+        ) {
+            #[cfg(target_arch = "x86_64")]
+            if simd {
+                // SAFETY: AVX2 and FMA were detected at run time; slice lengths are checked
+                // inside.
+                unsafe { per_rows!(n, $simd, qs, d, xs, inp, acc) };
+                return;
+            }
+            let _ = simd;
+            per_rows!(n, $scalar, qs, d, xs, inp, acc);
+        }
+    };
 }
 
-fn dispatch_bytes(
-    qs: &[i8],
-    d: &[f32],
-    xs: &[f32],
-    inp: usize,
-    n: usize,
-    simd: bool,
-    acc: &mut [f32; 4],
-) {
-    #[cfg(target_arch = "x86_64")]
-    if simd {
-        // SAFETY: AVX2 and FMA were detected at run time; slice lengths are checked inside.
-        unsafe { per_rows!(n, bytes_avx2, qs, d, xs, inp, acc) };
-        return;
-    }
-    let _ = simd;
-    per_rows!(n, bytes_scalar, qs, d, xs, inp, acc);
-}
+dispatcher!(dispatch_nibbles, u8, nibbles_avx2, nibbles_scalar);
+dispatcher!(dispatch_bytes, i8, bytes_avx2, bytes_scalar);
 
 /// `Σ_b d_b · Σ_j q_bj · x_bj` (without the `m` term) for `R` rows.
 fn nibbles_scalar<const R: usize>(

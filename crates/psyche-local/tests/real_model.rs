@@ -25,14 +25,6 @@ fn ask(q: &str) -> Conversation {
     Conversation::user(q)
 }
 
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 #[test]
 fn known_model_resolves_to_the_pinned_file() {
     let path = resolve_model(DEFAULT_MODEL).unwrap();
@@ -173,7 +165,7 @@ async fn batched_and_unbatched_results_agree() {
     }))
     .await;
     for (a, b) in alone.iter().zip(&together) {
-        let diff = max_abs_diff(a, b);
+        let diff = support::max_abs_diff(a, b);
         assert!(diff < 2e-3, "max |Δ logprob| = {diff}");
     }
 }
@@ -287,7 +279,7 @@ async fn hidden_states_and_steering() {
     let s = steered.hidden_states(&conv).await.unwrap();
     for l in 0..=10 {
         assert!(
-            max_abs_diff(&base.layers[l], &s.layers[l]) < 1e-5,
+            support::max_abs_diff(&base.layers[l], &s.layers[l]) < 1e-5,
             "layer {l} changed"
         );
     }
@@ -298,10 +290,10 @@ async fn hidden_states_and_steering() {
         .collect();
     // Block 10's output plus the vector: layer 11 of the steered run before block 11 sees it.
     let after_block_10: Vec<f32> = s.layers[11].clone();
-    assert!(max_abs_diff(&expected, &after_block_10) < 1e-3);
+    assert!(support::max_abs_diff(&expected, &after_block_10) < 1e-3);
     let a = m.next_token_logprobs(&conv).await.unwrap();
     let b = steered.next_token_logprobs(&conv).await.unwrap();
-    assert!(max_abs_diff(&a, &b) > 1e-2);
+    assert!(support::max_abs_diff(&a, &b) > 1e-2);
     assert!(
         m.with_steering(Steering {
             layer: 99,

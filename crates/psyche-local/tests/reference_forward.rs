@@ -6,14 +6,6 @@ mod support;
 use psyche_core::Conversation;
 use psyche_local::{LocalConfig, LocalModel, WeightFormat};
 
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 #[tokio::test]
 async fn last_position_logprobs_match_candle_transformers() {
     // SAFETY: this binary holds this one test and nothing else reads the environment while
@@ -27,7 +19,7 @@ async fn last_position_logprobs_match_candle_transformers() {
             let ids = m.prompt_ids(&Conversation::user(question)).unwrap();
             let ours = m.next_token_logprobs_ids(ids.clone()).await.unwrap();
             let theirs = support::reference_logprobs(&mut reference, &ids);
-            let diff = max_abs_diff(&ours, &theirs);
+            let diff = support::max_abs_diff(&ours, &theirs);
             assert!(
                 diff < 2e-3,
                 "{format:?}, {question:?}: max |Δ logprob| = {diff}"

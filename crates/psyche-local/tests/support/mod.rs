@@ -26,3 +26,12 @@ pub fn reference_logprobs(model: &mut ModelWeights, ids: &[u32]) -> Vec<f32> {
         .to_vec1::<f32>()
         .unwrap()
 }
+
+/// The largest absolute difference between two equally long vectors.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}

@@ -1,22 +1,30 @@
-//! Extending psyche with your own task and judge, outside the workspace's task crates.
+//! Extending psyche with your own task, solver and judge, outside the workspace's task crates.
 //!
-//! A researcher's task is any type implementing [`TaskGenerator`] (deterministic from a seed) and
-//! a scorer is any type implementing [`Judge`]. This example defines both here, runs them on the
-//! embedded SmolLM2-135M-Instruct model (fetched on first use) and prints the accuracy with a
-//! Wilson 95% interval.
+//! A researcher's task is any type implementing [`TaskGenerator`] (deterministic from a seed),
+//! a scorer any type implementing [`Judge`], and a multi-step procedure any [`Solver`]. The
+//! generator declares the judge its samples are meant for, so the run is assembled from the
+//! generator alone: the runner writes a resumable log (rerun the example: every unit is skipped),
+//! and the report gives the accuracy with its 95% interval. Everything here is imported from
+//! the `psyche` facade; a project of your own needs only `psyche` and `tokio` as dependencies.
+//!
+//! The solver asks the question, then asks the model to double-check its answer, a two-step
+//! procedure a plain generation cannot express; the judge scores the final answer.
 //!
 //! ```text
 //! cargo run --release --example custom_task
 //! ```
 
-use async_trait::async_trait;
+use std::path::Path;
+use std::sync::Arc;
+
 use psyche::local::{LocalConfig, LocalModel};
-use psyche::stats::wilson;
+use psyche::rand::seq::SliceRandom;
+use psyche::runner::Eval;
+use psyche::runner::report::{ReportConfig, summarize, write_reports};
 use psyche::{
-    Conversation, GenerateRequest, Judge, JudgeError, Model, Sample, Score, TaskError,
-    TaskGenerator, Verdict, seeded_rng,
+    ChatMessage, Conversation, GenerateRequest, Judge, JudgeError, Sample, Score, Solution,
+    SolveContext, Solver, SolverError, TaskError, TaskGenerator, Verdict, async_trait, seeded_rng,
 };
-use rand::seq::SliceRandom;
 
 /// Asks for the capital of a country, in a seeded random order.
 struct Capitals {
@@ -41,6 +49,10 @@ impl TaskGenerator for Capitals {
         "capitals"
     }
 
+    fn config(&self) -> psyche::serde_json::Value {
+        psyche::serde_json::json!({ "count": self.count })
+    }
+
     fn generate(&self, seed: u64) -> Result<Vec<Sample>, TaskError> {
         if self.count > CAPITALS.len() {
             return Err(TaskError::Config(format!(
@@ -63,6 +75,57 @@ impl TaskGenerator for Capitals {
                 .with_meta("task", "capitals")
             })
             .collect())
+    }
+
+    fn solver(&self) -> Option<Arc<dyn Solver>> {
+        Some(Arc::new(AnswerThenCheck { max_tokens: 24 }))
+    }
+
+    fn judges(&self) -> Vec<Arc<dyn Judge>> {
+        vec![Arc::new(MentionsTarget)]
+    }
+}
+
+/// Answers, then is asked to check that answer and give the final one.
+struct AnswerThenCheck {
+    max_tokens: u32,
+}
+
+#[async_trait]
+impl Solver for AnswerThenCheck {
+    fn id(&self) -> &str {
+        "answer_then_check"
+    }
+
+    fn config(&self) -> psyche::serde_json::Value {
+        psyche::serde_json::json!({ "max_tokens": self.max_tokens })
+    }
+
+    async fn solve(&self, ctx: &SolveContext<'_>) -> Result<Solution, SolverError> {
+        let ask = |messages: Conversation| {
+            GenerateRequest::new(messages)
+                .temperature(0.0)
+                .max_tokens(self.max_tokens)
+                .seed(ctx.seed)
+        };
+        let first = ctx.model.generate(&ask(ctx.sample.input.clone())).await?;
+        let transcript = ctx
+            .sample
+            .input
+            .clone()
+            .with(ChatMessage::assistant(first.text()))
+            .with(ChatMessage::user(
+                "Check your answer. Reply with just the name of the city.",
+            ));
+        let checked = ctx.model.generate(&ask(transcript.clone())).await?;
+        let output = checked.text().trim().to_owned();
+        if output.is_empty() {
+            return Err(SolverError::invalid("the model gave an empty final answer"));
+        }
+        Ok(Solution {
+            transcript: Some(transcript.with(ChatMessage::assistant(output.clone()))),
+            ..Solution::new(output).with_meta("first_answer", first.text().trim())
+        })
     }
 }
 
@@ -93,36 +156,40 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
 
-    let task = Capitals { count: 6 };
-    let samples = task.generate(42)?;
     let model = tokio::task::spawn_blocking(|| LocalModel::load(&LocalConfig::default())).await??;
-    let judge = MentionsTarget;
-
-    let mut correct = 0u64;
-    for sample in &samples {
-        let request = GenerateRequest::new(sample.input.clone())
-            .temperature(0.0)
-            .max_tokens(24);
-        let answer = model.generate(&request).await?;
-        let verdict = judge.judge(sample, answer.text()).await?;
-        let ok = verdict.score.as_f64() == Some(1.0);
-        correct += u64::from(ok);
-        println!(
-            "{:<22} {:<5} {}",
-            sample.id,
-            if ok { "ok" } else { "wrong" },
-            answer.text().trim().replace('\n', " ")
-        );
-    }
-    let est = wilson(correct, samples.len() as u64, 0.95)?;
+    let log = Path::new("runs").join("custom-task.jsonl");
+    let summary = Eval::builder("custom-task")
+        .task(&Capitals { count: 6 }, 42)
+        .model(model)
+        .log_path(&log)
+        .build()?
+        .run()
+        .await?;
     println!(
-        "\n{}: accuracy {:.2} (95% Wilson CI {:.2}–{:.2}, n = {}) on {}",
-        task.name(),
-        est.estimate,
-        est.ci_low,
-        est.ci_high,
-        est.n,
-        model.id()
+        "{} units run, {} resumed from the log, {} errors",
+        summary.completed, summary.skipped, summary.errors
     );
+
+    let config = ReportConfig {
+        title: Some("Capitals, answered then checked".into()),
+        ..ReportConfig::default()
+    };
+    for row in &summarize(&log, &config)?.rows {
+        match &row.estimate {
+            Some(e) => println!(
+                "{} / {}: accuracy {:.2} (95% CI {:.2}–{:.2}, {}, n = {})",
+                row.model,
+                row.judge,
+                e.estimate,
+                e.ci_low,
+                e.ci_high,
+                e.method.label(),
+                row.n
+            ),
+            None => println!("{} / {}: n = {} (no interval)", row.model, row.judge, row.n),
+        }
+    }
+    let paths = write_reports(&log, None, &config)?;
+    println!("report: {}", paths.html.display());
     Ok(())
 }

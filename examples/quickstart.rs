@@ -31,7 +31,7 @@ use psyche_core::{
 use psyche_judges::{Property, SelfPredictionJudge};
 use psyche_local::{LocalConfig, LocalModel};
 use psyche_runner::report::{ReportConfig, summarize, write_reports};
-use psyche_runner::{Eval, Solution, SolveContext, Solver, inspect::export_inspect};
+use psyche_runner::{Eval, Solution, SolveContext, Solver, SolverError, inspect::export_inspect};
 
 /// Our own small vocabulary for the object-level lists.
 const WORDS: &[&str] = &[
@@ -124,7 +124,7 @@ impl Solver for SelfPrediction {
         serde_json::json!({"object_max_tokens": 6, "temperature": 0, "hypothetical": "argmax of the exact next-token distribution over valid answers"})
     }
 
-    async fn solve(&self, ctx: &SolveContext<'_>) -> Result<Solution, ModelError> {
+    async fn solve(&self, ctx: &SolveContext<'_>) -> Result<Solution, SolverError> {
         let object_prompt = ctx.sample.meta_str("object_prompt").unwrap_or_default();
         let object_conv = Conversation::user(object_prompt);
         let object = ctx
@@ -223,7 +223,7 @@ async fn main() -> anyhow::Result<()> {
     let run_id = format!("quickstart-seed{seed}");
     let log = Path::new("runs").join(format!("{run_id}.jsonl"));
     let summary = Eval::builder(&run_id)
-        .task("self_prediction_word_list")
+        .task_name("self_prediction_word_list")
         .samples(samples(seed)?)
         .model(model)
         .solver(SelfPrediction)

@@ -8,9 +8,10 @@
 //! - Chat: [`ChatMessage`], [`Conversation`], [`Role`].
 //! - Generation: [`GenerateRequest`] → [`GenerateResponse`] with per-token [`TokenLogprob`]s.
 //! - Seams: [`Model`] (with [`Capabilities`] declared as types), [`Judge`], [`TaskGenerator`],
-//!   [`FineTuner`].
+//!   [`Solver`], [`FineTuner`].
 //! - Data: [`Sample`] in, [`Record`] out; OpenAI chat JSONL both ways ([`read_chat_jsonl`],
-//!   [`write_chat_jsonl`]); prompt templates ([`PromptTemplate`]).
+//!   [`write_chat_jsonl`]); prompt templates ([`PromptTemplate`]); durable whole-file writes
+//!   ([`write_atomic`]).
 //!
 //! ```
 //! use psyche_core::{Conversation, GenerateRequest, Sample};
@@ -28,12 +29,14 @@ mod capabilities;
 mod dataset;
 mod error;
 mod finetune;
+mod fs;
 mod generation;
 mod judge;
 mod message;
 mod model;
 mod record;
 mod sample;
+mod solver;
 mod template;
 
 pub use capabilities::{Capabilities, Capability, FineTuneSupport, LogprobSupport};
@@ -43,6 +46,7 @@ pub use dataset::{
 };
 pub use error::{DatasetError, FineTuneError, JudgeError, ModelError, TaskError, TemplateError};
 pub use finetune::{FineTuneConfig, FineTuner, TrainedModel, conversations_hash};
+pub use fs::write_atomic;
 pub use generation::{
     Choice, FinishReason, GenerateRequest, GenerateResponse, HiddenStates, LogLikelihood,
     TokenDistribution, TokenLogprob, TopLogprob, Usage,
@@ -55,6 +59,7 @@ pub use model::{
 };
 pub use record::{Record, RecordKey, Timing};
 pub use sample::{Metadata, Sample, Split, TaskGenerator, derive_seed, seeded_rng};
+pub use solver::{Roles, Solution, SolveContext, Solver, SolverError};
 pub use template::PromptTemplate;
 
 /// Re-exported so generators name the exact RNG type psyche seeds.

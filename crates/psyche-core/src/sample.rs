@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -9,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::TaskError;
+use crate::judge::Judge;
 use crate::message::Conversation;
+use crate::solver::Solver;
 
 /// Free-form metadata: task name, property, paraphrase index, trigger... Ordered so that
 /// serialisation is byte-stable.
@@ -148,10 +151,26 @@ pub fn derive_seed(seed: u64, label: &str) -> u64 {
 /// Implementations must draw all randomness from [`seeded_rng`]`(seed)` (or seeds derived
 /// with [`derive_seed`]) so that the same seed gives byte-identical samples.
 ///
-/// Required: [`name`](TaskGenerator::name) and [`generate`](TaskGenerator::generate).
+/// Required: [`name`](TaskGenerator::name) and [`generate`](TaskGenerator::generate). The
+/// provided methods describe the generator to a runner: [`version`](TaskGenerator::version) and
+/// [`config`](TaskGenerator::config) go into a run log's header beside the seed, and
+/// [`solver`](TaskGenerator::solver) / [`judges`](TaskGenerator::judges) are the defaults its
+/// samples are meant to be solved and judged with (a runner uses them unless told otherwise).
 pub trait TaskGenerator: Send + Sync {
     /// The task's name, recorded in every sample's metadata by convention under `"task"`.
     fn name(&self) -> &str;
+
+    /// The generator's version: bump it whenever the samples produced for a seed change, so
+    /// that a run log written by an older version is not silently resumed. Default `"1"`.
+    fn version(&self) -> &str {
+        "1"
+    }
+
+    /// The settings that change the samples (sizes, families, templates' hashes), recorded in
+    /// a run log's header. Default: none.
+    fn config(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 
     /// The samples for this seed.
     ///
@@ -159,31 +178,44 @@ pub trait TaskGenerator: Send + Sync {
     ///
     /// [`TaskError`] when the generator's configuration or source data is invalid.
     fn generate(&self, seed: u64) -> Result<Vec<Sample>, TaskError>;
-}
 
-impl<T: TaskGenerator + ?Sized> TaskGenerator for &T {
-    fn name(&self) -> &str {
-        (**self).name()
+    /// The solver these samples are meant for (for example a two-step self-prediction
+    /// solver). `None` means one plain generation of each sample's prompt.
+    fn solver(&self) -> Option<Arc<dyn Solver>> {
+        None
     }
-    fn generate(&self, seed: u64) -> Result<Vec<Sample>, TaskError> {
-        (**self).generate(seed)
-    }
-}
 
-impl<T: TaskGenerator + ?Sized> TaskGenerator for Box<T> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    fn generate(&self, seed: u64) -> Result<Vec<Sample>, TaskError> {
-        (**self).generate(seed)
+    /// The judges these samples are meant for. Default: none.
+    fn judges(&self) -> Vec<Arc<dyn Judge>> {
+        Vec::new()
     }
 }
 
-impl<T: TaskGenerator + ?Sized> TaskGenerator for std::sync::Arc<T> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    fn generate(&self, seed: u64) -> Result<Vec<Sample>, TaskError> {
-        (**self).generate(seed)
-    }
+macro_rules! forward_generator {
+    ($($wrapper:tt)+) => {
+        impl<T: TaskGenerator + ?Sized> TaskGenerator for $($wrapper)+ {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn version(&self) -> &str {
+                (**self).version()
+            }
+            fn config(&self) -> serde_json::Value {
+                (**self).config()
+            }
+            fn generate(&self, seed: u64) -> Result<Vec<Sample>, TaskError> {
+                (**self).generate(seed)
+            }
+            fn solver(&self) -> Option<Arc<dyn Solver>> {
+                (**self).solver()
+            }
+            fn judges(&self) -> Vec<Arc<dyn Judge>> {
+                (**self).judges()
+            }
+        }
+    };
 }
+
+forward_generator!(&T);
+forward_generator!(Box<T>);
+forward_generator!(Arc<T>);

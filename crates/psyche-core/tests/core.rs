@@ -484,3 +484,85 @@ fn retryability_follows_status() {
     assert!(!http(401).is_retryable() && !http(400).is_retryable() && !http(404).is_retryable());
     assert!(ModelError::Timeout(std::time::Duration::from_secs(1)).is_retryable());
 }
+
+/// Answers with the seed and epoch of its context, and asks the `"judge"` role for a verdict.
+struct EchoContext;
+
+#[async_trait]
+impl Solver for EchoContext {
+    fn id(&self) -> &str {
+        "echo_context"
+    }
+    async fn solve(&self, ctx: &SolveContext<'_>) -> Result<Solution, SolverError> {
+        let judge = ctx.role("judge")?;
+        let verdict = judge
+            .generate(&GenerateRequest::new(ctx.sample.input.clone()))
+            .await?;
+        Ok(Solution::new(format!("{}/{}", ctx.seed, ctx.epoch))
+            .with_target(verdict.text().to_owned())
+            .with_meta("judge_model", judge.id()))
+    }
+}
+
+fn scripted_text(text: &str) -> std::sync::Arc<dyn Model> {
+    std::sync::Arc::new(Scripted {
+        caps: Capabilities::default(),
+        response: GenerateResponse {
+            model: "scripted".into(),
+            choices: vec![Choice::text(text)],
+            usage: Usage::default(),
+        },
+        seen: Mutex::new(Vec::new()),
+    })
+}
+
+#[tokio::test]
+async fn a_solver_runs_outside_the_runner_with_a_constructed_context() {
+    let subject = scripted_text("subject");
+    let sample = Sample::new("s1", Conversation::user("hello"));
+
+    let bare = SolveContext::new(&sample, &subject);
+    let err = EchoContext.solve(&bare).await.unwrap_err();
+    assert!(matches!(err, SolverError::MissingRole { ref role, .. } if role == "judge"));
+    assert!(err.to_string().contains("`judge`"), "{err}");
+
+    let mut roles = Roles::new();
+    roles.insert("judge".into(), scripted_text("verdict"));
+    let ctx = SolveContext::new(&sample, &subject)
+        .with_seed(11)
+        .with_epoch(2)
+        .with_roles(&roles);
+    // Through the Arc/Box forwarding impls too.
+    let boxed: Box<dyn Solver> = Box::new(EchoContext);
+    let solution = std::sync::Arc::new(boxed).solve(&ctx).await.unwrap();
+    assert_eq!(solution.output, "11/2");
+    assert_eq!(solution.target.as_deref(), Some("verdict"));
+    assert_eq!(solution.metadata["judge_model"], "scripted");
+}
+
+#[test]
+fn solver_errors_wrap_model_and_task_errors_and_say_which_are_retryable() {
+    let http = SolverError::from(ModelError::Http {
+        status: 503,
+        endpoint: "/v1/chat/completions".into(),
+        message: "overloaded".into(),
+        retry_after: None,
+    });
+    assert!(http.is_retryable());
+    let task = SolverError::from(TaskError::Config("no items".into()));
+    assert!(!task.is_retryable());
+    assert!(task.to_string().contains("no items"));
+    assert!(!SolverError::invalid("object answer is a refusal").is_retryable());
+}
+
+#[test]
+fn generator_defaults_forward_through_wrappers() {
+    let g: std::sync::Arc<dyn TaskGenerator> = std::sync::Arc::new(Arithmetic { n: 3 });
+    let boxed: Box<dyn TaskGenerator> = Box::new(std::sync::Arc::clone(&g));
+    assert_eq!(boxed.name(), g.name());
+    assert_eq!(boxed.version(), "1");
+    assert!(boxed.config().is_null());
+    assert!(boxed.solver().is_none());
+    assert!(boxed.judges().is_empty());
+    assert_eq!(boxed.generate(4).unwrap(), g.generate(4).unwrap());
+}

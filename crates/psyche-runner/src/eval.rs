@@ -13,18 +13,19 @@
 //! through a bounded channel to one blocking writer thread that serialises them, appends them
 //! to the log, flushes whenever the channel runs dry and drives the progress bar.
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
-use psyche_core::{Judge, Model, Record, RecordKey, Sample, derive_seed};
+use psyche_core::{Judge, Model, Record, RecordKey, Sample, TaskGenerator, derive_seed};
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use crate::error::RunnerError;
-use crate::log::{self, LogHeader, ModelEntry, redact, redact_text};
+use crate::log::{self, LogHeader, ModelEntry, TaskEntry, redact, redact_text};
 use crate::progress::{Progress, ProgressMode};
 use crate::solver::{Generate, SolveContext, Solver};
 
@@ -55,6 +56,7 @@ use crate::solver::{Generate, SolveContext, Solver};
 pub struct Eval {
     run_id: String,
     task: Option<String>,
+    tasks: Vec<TaskEntry>,
     samples: Arc<Vec<Sample>>,
     subjects: Vec<Arc<dyn Model>>,
     roles: Arc<BTreeMap<String, Arc<dyn Model>>>,
@@ -97,6 +99,10 @@ impl std::fmt::Debug for Eval {
 pub struct EvalBuilder {
     run_id: String,
     task: Option<String>,
+    tasks: Vec<TaskEntry>,
+    task_errors: Vec<String>,
+    task_solvers: Vec<(String, Arc<dyn Solver>)>,
+    default_judges: Vec<Arc<dyn Judge>>,
     samples: Vec<Sample>,
     subjects: Vec<Arc<dyn Model>>,
     roles: BTreeMap<String, Arc<dyn Model>>,
@@ -122,10 +128,63 @@ impl std::fmt::Debug for EvalBuilder {
     }
 }
 
+/// `value` as a shared trait object: an `Arc<T>` passes through unchanged, anything else is
+/// wrapped by `wrap`. Lets builder methods take a model, judge or solver by value or as an
+/// `Arc` alike without double indirection.
+fn share<T: ?Sized + 'static, V: 'static>(value: V, wrap: impl FnOnce(V) -> Arc<T>) -> Arc<T> {
+    let mut slot = Some(value);
+    let any: &mut dyn Any = &mut slot;
+    if let Some(shared) = any.downcast_mut::<Option<Arc<T>>>().and_then(Option::take) {
+        return shared;
+    }
+    match slot {
+        Some(value) => wrap(value),
+        // The downcast only succeeds (and empties the slot) when `V` is `Arc<T>`, and then
+        // the function has already returned.
+        None => unreachable!("slot emptied without returning"),
+    }
+}
+
 impl EvalBuilder {
-    /// Sets the task name recorded in the header.
+    /// Adds the samples of a task generator for `seed`, and records the generator's name,
+    /// version, configuration and seed in the log header.
+    ///
+    /// Unless set explicitly with [`solver`](Self::solver), the run uses the generator's
+    /// [default solver](TaskGenerator::solver); the generator's
+    /// [default judges](TaskGenerator::judges) are added to the run's judges (a judge added
+    /// with [`judge`](Self::judge) under the same id replaces the default). A generator error
+    /// is reported by [`build`](Self::build).
     #[must_use]
-    pub fn task(mut self, task: impl Into<String>) -> Self {
+    pub fn task<G: TaskGenerator + ?Sized>(mut self, generator: &G, seed: u64) -> Self {
+        let name = generator.name().to_owned();
+        match generator.generate(seed) {
+            Ok(samples) => {
+                self.tasks.push(TaskEntry {
+                    name: name.clone(),
+                    version: generator.version().to_owned(),
+                    seed,
+                    config: generator.config(),
+                    samples: samples.len(),
+                });
+                self.samples.extend(samples);
+            }
+            Err(e) => self
+                .task_errors
+                .push(format!("task `{name}` (seed {seed}): {e}")),
+        }
+        if let Some(solver) = generator.solver() {
+            self.task_solvers.push((name.clone(), solver));
+        }
+        self.default_judges.extend(generator.judges());
+        if self.task.is_none() {
+            self.task = Some(name);
+        }
+        self
+    }
+
+    /// Sets the task name recorded in the header (set by [`task`](Self::task) otherwise).
+    #[must_use]
+    pub fn task_name(mut self, task: impl Into<String>) -> Self {
         self.task = Some(task.into());
         self
     }
@@ -137,39 +196,38 @@ impl EvalBuilder {
         self
     }
 
-    /// Adds a subject model (an evaluated model; every sample runs on every subject).
+    /// Adds a subject model (an evaluated model; every sample runs on every subject), given
+    /// by value or as an `Arc`.
     #[must_use]
-    pub fn model(mut self, model: Arc<dyn Model>) -> Self {
-        self.subjects.push(model);
+    pub fn model<M: Model + 'static>(mut self, model: M) -> Self {
+        self.subjects
+            .push(share(model, |m| Arc::new(m) as Arc<dyn Model>));
         self
     }
 
     /// Registers a model under a role (`"judge"`, `"teacher"`, `"opponent"`, ...) that solvers
     /// reach through [`SolveContext::role`]. Role models are not evaluated themselves.
     #[must_use]
-    pub fn role(mut self, role: impl Into<String>, model: Arc<dyn Model>) -> Self {
-        self.roles.insert(role.into(), model);
+    pub fn role<M: Model + 'static>(mut self, role: impl Into<String>, model: M) -> Self {
+        self.roles
+            .insert(role.into(), share(model, |m| Arc::new(m) as Arc<dyn Model>));
         self
     }
 
-    /// Adds a judge; every output is scored by every judge, in the order added.
+    /// Adds a judge (by value or as an `Arc`); every output is scored by every judge, in the
+    /// order added.
     #[must_use]
-    pub fn judge(mut self, judge: Arc<dyn Judge>) -> Self {
-        self.judges.push(judge);
+    pub fn judge<J: Judge + 'static>(mut self, judge: J) -> Self {
+        self.judges
+            .push(share(judge, |j| Arc::new(j) as Arc<dyn Judge>));
         self
     }
 
-    /// Sets the solver (default: [`Generate::default`]).
+    /// Sets the solver, by value or as an `Arc` (default: the task generator's, else
+    /// [`Generate::default`]).
     #[must_use]
-    pub fn solver(mut self, solver: impl Solver + 'static) -> Self {
-        self.solver = Some(Arc::new(solver));
-        self
-    }
-
-    /// Sets the solver from a shared handle.
-    #[must_use]
-    pub fn solver_arc(mut self, solver: Arc<dyn Solver>) -> Self {
-        self.solver = Some(solver);
+    pub fn solver<S: Solver + 'static>(mut self, solver: S) -> Self {
+        self.solver = Some(share(solver, |s| Arc::new(s) as Arc<dyn Solver>));
         self
     }
 
@@ -230,10 +288,49 @@ impl EvalBuilder {
     /// [`RunnerError::Config`] when: `run_id` is empty; there are no samples or no subject
     /// models; two samples share an id; two subject models share an id; two judges share an
     /// id; `epochs`, `concurrency` or `channel_capacity` is 0.
-    pub fn build(self) -> Result<Eval, RunnerError> {
+    pub fn build(mut self) -> Result<Eval, RunnerError> {
         if self.run_id.trim().is_empty() {
             return Err(RunnerError::config("run_id", "must not be empty"));
         }
+        if !self.task_errors.is_empty() {
+            return Err(RunnerError::config("task", self.task_errors.join("; ")));
+        }
+        let solver = match self.solver.take() {
+            Some(explicit) => explicit,
+            None => {
+                let mut solvers = self.task_solvers.iter();
+                match solvers.next() {
+                    None => Arc::new(Generate::default()) as Arc<dyn Solver>,
+                    Some((first_task, first)) => {
+                        if let Some((task, other)) = solvers
+                            .find(|(_, s)| s.id() != first.id() || s.config() != first.config())
+                        {
+                            return Err(RunnerError::config(
+                                "solver",
+                                format!(
+                                    "tasks `{first_task}` and `{task}` declare different solvers \
+                                     (`{}` and `{}`); set one with `.solver(..)` or run them separately",
+                                    first.id(),
+                                    other.id()
+                                ),
+                            ));
+                        }
+                        Arc::clone(first)
+                    }
+                }
+            }
+        };
+        // Default judges first, each replaced by an explicit judge with the same id.
+        let mut judges: Vec<Arc<dyn Judge>> = Vec::new();
+        for d in std::mem::take(&mut self.default_judges) {
+            if !self.judges.iter().any(|j| j.id() == d.id())
+                && !judges.iter().any(|j| j.id() == d.id())
+            {
+                judges.push(d);
+            }
+        }
+        judges.append(&mut self.judges);
+        self.judges = judges;
         if self.samples.is_empty() {
             return Err(RunnerError::config(
                 "samples",
@@ -293,11 +390,12 @@ impl EvalBuilder {
         Ok(Eval {
             run_id: self.run_id,
             task: self.task,
+            tasks: self.tasks,
             samples: Arc::new(self.samples),
             subjects: self.subjects,
             roles: Arc::new(self.roles),
             judges: Arc::new(self.judges),
-            solver: self.solver.unwrap_or_else(|| Arc::new(Generate::default())),
+            solver,
             epochs: self.epochs,
             seed: self.seed,
             concurrency: self.concurrency,
@@ -386,13 +484,10 @@ async fn run_unit(
     record.seed = Some(seed);
     record.timing.started_ms = now_ms();
     let start = Instant::now();
-    let ctx = SolveContext {
-        sample,
-        model: &model,
-        epoch,
-        seed,
-        roles: &shared.roles,
-    };
+    let ctx = SolveContext::new(sample, &model)
+        .with_epoch(epoch)
+        .with_seed(seed)
+        .with_roles(&shared.roles);
     match shared.solver.solve(&ctx).await {
         Ok(solution) => {
             record.usage = solution.usage;
@@ -513,6 +608,10 @@ impl Eval {
         EvalBuilder {
             run_id: run_id.into(),
             task: None,
+            tasks: Vec::new(),
+            task_errors: Vec::new(),
+            task_solvers: Vec::new(),
+            default_judges: Vec::new(),
             samples: Vec::new(),
             subjects: Vec::new(),
             roles: BTreeMap::new(),
@@ -578,6 +677,7 @@ impl Eval {
             psyche_log: log::LOG_FORMAT_VERSION,
             run_id: self.run_id.clone(),
             task: self.task.clone(),
+            tasks: self.tasks.clone(),
             created_ms: now_ms(),
             solver: self.solver.id().to_owned(),
             solver_config,

@@ -7,7 +7,10 @@
 //! logs ([`inspect`]) that open in `inspect view`.
 //!
 //! - Engine: [`Eval::builder`] → [`Eval::run`] → [`RunSummary`].
-//! - Solvers: the [`Solver`] trait and [`Generate`] (one greedy generation).
+//! - Tasks: [`EvalBuilder::task`] takes any [`TaskGenerator`](psyche_core::TaskGenerator) with a
+//!   seed, records it in the log header and uses its default solver and judges.
+//! - Solvers: the [`Solver`] seam (from psyche-core, re-exported) and [`Generate`] (one greedy
+//!   generation).
 //! - Run logs: [`LogHeader`], [`scan`], [`LogReader`], [`read_log`]; see [`log`] for the
 //!   format and its guarantees (torn-line recovery, no duplicates, streaming, no secrets).
 //! - Progress: [`ProgressMode`] (an indicatif bar on terminals, quiet in CI).
@@ -28,6 +31,6 @@ mod solver;
 
 pub use error::RunnerError;
 pub use eval::{Eval, EvalBuilder, RunSummary, unit_seed};
-pub use log::{LogHeader, LogReader, ModelEntry, Scan, read_log, scan};
+pub use log::{LogHeader, LogReader, ModelEntry, Scan, TaskEntry, read_log, scan};
 pub use progress::ProgressMode;
-pub use solver::{Generate, Solution, SolveContext, Solver};
+pub use solver::{Generate, Solution, SolveContext, Solver, SolverError};

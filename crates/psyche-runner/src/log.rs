@@ -52,6 +52,9 @@ pub struct LogHeader {
     /// The task's name, when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
+    /// The task generators whose samples the run evaluates, with the seed each was asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<TaskEntry>,
     /// When the run was first started, in milliseconds since the Unix epoch.
     pub created_ms: u64,
     /// The solver's id.
@@ -79,6 +82,22 @@ pub struct LogHeader {
     /// Free-form extra configuration given to the builder.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub config: serde_json::Value,
+}
+
+/// A task generator recorded in a [`LogHeader`]: what produced the run's samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskEntry {
+    /// [`TaskGenerator::name`](psyche_core::TaskGenerator::name).
+    pub name: String,
+    /// [`TaskGenerator::version`](psyche_core::TaskGenerator::version).
+    pub version: String,
+    /// The seed the samples were generated with.
+    pub seed: u64,
+    /// [`TaskGenerator::config`](psyche_core::TaskGenerator::config).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub config: serde_json::Value,
+    /// How many samples it produced.
+    pub samples: usize,
 }
 
 impl LogHeader {
@@ -115,6 +134,33 @@ impl LogHeader {
         }
         if existing.seed != self.seed {
             return differs("seed", existing.seed.to_string(), self.seed.to_string());
+        }
+        for new in &self.tasks {
+            let Some(old) = existing.tasks.iter().find(|t| t.name == new.name) else {
+                continue;
+            };
+            let name = format!("tasks[{}]", new.name);
+            if old.version != new.version {
+                return differs(
+                    &format!("{name}.version"),
+                    old.version.clone(),
+                    new.version.clone(),
+                );
+            }
+            if old.seed != new.seed {
+                return differs(
+                    &format!("{name}.seed"),
+                    old.seed.to_string(),
+                    new.seed.to_string(),
+                );
+            }
+            if old.config != new.config {
+                return differs(
+                    &format!("{name}.config"),
+                    old.config.to_string(),
+                    new.config.to_string(),
+                );
+            }
         }
         for new in &self.models {
             let Some(old) = existing

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
-use psyche_core::{ChatMessage, Conversation, Model, ModelError, Sample};
+use psyche_core::{ChatMessage, Conversation, Model, Sample};
 use psyche_runner::report::{ReportConfig, rescore, summarize, write_reports};
 use psyche_runner::{
-    Eval, Generate, ProgressMode, RunnerError, Solution, SolveContext, Solver, read_log, scan,
-    unit_seed,
+    Eval, Generate, ProgressMode, RunnerError, Solution, SolveContext, Solver, SolverError,
+    read_log, scan, unit_seed,
 };
 use support::{ExactMatch, Scripted, arithmetic_samples};
 
@@ -304,7 +304,7 @@ impl Solver for AskThenCheck {
     fn id(&self) -> &str {
         "ask-then-check"
     }
-    async fn solve(&self, ctx: &SolveContext<'_>) -> Result<Solution, ModelError> {
+    async fn solve(&self, ctx: &SolveContext<'_>) -> Result<Solution, SolverError> {
         let g = Generate::new(8);
         let first = ctx
             .model

@@ -57,7 +57,7 @@ async fn export_validates_against_inspect_schema_and_reads_back() {
         psyche_core::Conversation::user("please fail"),
     ));
     Eval::builder("inspect-export")
-        .task("arithmetic")
+        .task_name("arithmetic")
         .samples(samples)
         .model(Scripted::new("model-a"))
         .model(Scripted::new("model-b"))

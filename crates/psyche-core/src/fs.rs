@@ -39,10 +39,8 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> std::io::Result<()>
     #[cfg(unix)]
     {
         // Make the rename durable; failure here leaves a complete file, so only report it.
-        if let Ok(d) = std::fs::File::open(dir) {
-            if let Err(e) = d.sync_all() {
-                tracing::debug!(dir = %dir.display(), error = %e, "directory fsync failed");
-            }
+        if let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all()) {
+            tracing::debug!(dir = %dir.display(), error = %e, "directory fsync failed");
         }
     }
     Ok(())

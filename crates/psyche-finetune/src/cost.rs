@@ -5,19 +5,19 @@
 //! Providers bill every token of every example once per epoch; the estimate uses the same
 //! tokenizer heuristic as validation unless a real tokenizer is supplied, so treat it as ±20%.
 //!
-//! [`PriceTable::openai_defaults`] holds list prices (USD per million training tokens) as
+//! [`TrainingPriceTable::openai_defaults`] holds list prices (USD per million training tokens) as
 //! published by OpenAI in 2025; prices change, so pass your own table for real budgets.
 //!
 //! ```
 //! use psyche_core::{ChatMessage, Conversation, FineTuneConfig};
-//! use psyche_finetune::cost::{CostGuard, PriceTable, estimate};
+//! use psyche_finetune::cost::{CostGuard, TrainingPriceTable, estimate};
 //! use psyche_finetune::dataset::CharsPerToken;
 //! let data = vec![Conversation::user("2+2?").with(ChatMessage::assistant("4"))];
 //! let mut cfg = FineTuneConfig::new("gpt-4o-2024-08-06", 0);
 //! cfg.epochs = 3;
-//! let est = estimate(&PriceTable::openai_defaults(), &data, &cfg, &CharsPerToken::default(), 5)?;
+//! let est = estimate(&TrainingPriceTable::openai_defaults(), &data, &cfg, &CharsPerToken::default(), 5)?;
 //! assert_eq!(est.billed_tokens, est.tokens_per_epoch * 3 * 5);
-//! assert!(CostGuard::new(PriceTable::openai_defaults()).check(&est).is_err()); // not confirmed
+//! assert!(CostGuard::new(TrainingPriceTable::openai_defaults()).check(&est).is_err()); // not confirmed
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -27,16 +27,16 @@ use psyche_core::{Conversation, FineTuneConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::TokenEstimator;
-use crate::error::{Error, Result};
+use crate::error::{Result, TrainingError};
 
 /// Training prices in US dollars per million tokens, matched by the longest model-name prefix.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct PriceTable {
+pub struct TrainingPriceTable {
     /// Model-name prefix → USD per million training tokens.
     pub usd_per_million: BTreeMap<String, f64>,
 }
 
-impl PriceTable {
+impl TrainingPriceTable {
     /// An empty table.
     pub fn new() -> Self {
         Self::default()
@@ -98,9 +98,9 @@ pub struct CostEstimate {
 ///
 /// # Errors
 ///
-/// [`Error::UnknownPrice`] when the table has no entry for `config.base_model`.
+/// [`TrainingError::UnknownPrice`] when the table has no entry for `config.base_model`.
 pub fn estimate(
-    prices: &PriceTable,
+    prices: &TrainingPriceTable,
     data: &[Conversation],
     config: &FineTuneConfig,
     estimator: &dyn TokenEstimator,
@@ -109,7 +109,7 @@ pub fn estimate(
     let usd_per_million =
         prices
             .price_for(&config.base_model)
-            .ok_or_else(|| Error::UnknownPrice {
+            .ok_or_else(|| TrainingError::UnknownPrice {
                 model: config.base_model.clone(),
             })?;
     let tokens_per_epoch: u64 = data.iter().map(|c| estimator.conversation_tokens(c)).sum();
@@ -130,7 +130,7 @@ pub fn estimate(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CostGuard {
     /// Prices used for estimates.
-    pub prices: PriceTable,
+    pub prices: TrainingPriceTable,
     /// The explicit confirmation: `false` (the default) refuses every paid launch.
     pub confirmed: bool,
     /// Refuse when an estimate exceeds this many dollars, even when confirmed.
@@ -139,7 +139,7 @@ pub struct CostGuard {
 
 impl CostGuard {
     /// An unconfirmed guard with no budget cap.
-    pub fn new(prices: PriceTable) -> Self {
+    pub fn new(prices: TrainingPriceTable) -> Self {
         Self {
             prices,
             confirmed: false,
@@ -165,7 +165,7 @@ impl CostGuard {
     ///
     /// # Errors
     ///
-    /// [`Error::OverBudget`] above the cap; [`Error::ConfirmationRequired`] when not confirmed.
+    /// [`TrainingError::OverBudget`] above the cap; [`TrainingError::ConfirmationRequired`] when not confirmed.
     pub fn check(&self, estimate: &CostEstimate) -> Result<()> {
         tracing::info!(
             model = %estimate.model,
@@ -175,13 +175,13 @@ impl CostGuard {
             "fine-tuning cost estimate"
         );
         if let Some(cap) = self.max_usd.filter(|cap| estimate.usd > *cap) {
-            return Err(Error::OverBudget {
+            return Err(TrainingError::OverBudget {
                 estimated_usd: estimate.usd,
                 budget_usd: cap,
             });
         }
         if !self.confirmed {
-            return Err(Error::ConfirmationRequired {
+            return Err(TrainingError::ConfirmationRequired {
                 estimated_usd: estimate.usd,
                 tokens: estimate.billed_tokens,
                 jobs: estimate.jobs,
@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn longest_prefix_wins_and_ft_names_price_as_base() {
-        let t = PriceTable::openai_defaults();
+        let t = TrainingPriceTable::openai_defaults();
         assert_eq!(t.price_for("gpt-4o-2024-08-06"), Some(25.0));
         assert_eq!(t.price_for("gpt-4o-mini-2024-07-18"), Some(3.0));
         assert_eq!(t.price_for("ft:gpt-4o-mini-2024-07-18:org::abc"), Some(3.0));
@@ -213,7 +213,7 @@ mod tests {
         let mut cfg = FineTuneConfig::new("gpt-4o-2024-08-06", 0);
         cfg.epochs = 2;
         let est = estimate(
-            &PriceTable::openai_defaults(),
+            &TrainingPriceTable::openai_defaults(),
             &data,
             &cfg,
             &CharsPerToken::default(),
@@ -223,26 +223,26 @@ mod tests {
         assert_eq!(est.tokens_per_epoch, 12_000);
         assert_eq!(est.billed_tokens, 72_000);
         assert!((est.usd - 72_000.0 * 25.0 / 1e6).abs() < 1e-9);
-        let guard = CostGuard::new(PriceTable::openai_defaults());
+        let guard = CostGuard::new(TrainingPriceTable::openai_defaults());
         assert!(matches!(
             guard.check(&est),
-            Err(Error::ConfirmationRequired { jobs: 3, .. })
+            Err(TrainingError::ConfirmationRequired { jobs: 3, .. })
         ));
         assert!(guard.clone().confirmed(true).check(&est).is_ok());
         assert!(matches!(
             guard.confirmed(true).max_usd(1.0).check(&est),
-            Err(Error::OverBudget { .. })
+            Err(TrainingError::OverBudget { .. })
         ));
         cfg.base_model = "my-own-model".into();
         assert!(matches!(
             estimate(
-                &PriceTable::new(),
+                &TrainingPriceTable::new(),
                 &data,
                 &cfg,
                 &CharsPerToken::default(),
                 1
             ),
-            Err(Error::UnknownPrice { .. })
+            Err(TrainingError::UnknownPrice { .. })
         ));
     }
 }

@@ -39,7 +39,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{Result, TrainingError};
 
 /// Tokens added per message for role markers (heuristic).
 pub const MESSAGE_OVERHEAD_TOKENS: u64 = 3;
@@ -299,11 +299,11 @@ impl ValidationReport {
         self.issues.iter().all(|i| i.severity != Severity::Error)
     }
 
-    /// `Ok` when there are no errors, else [`Error::Invalid`] listing the first 20 errors.
+    /// `Ok` when there are no errors, else [`TrainingError::Invalid`] listing the first 20 errors.
     ///
     /// # Errors
     ///
-    /// [`Error::Invalid`].
+    /// [`TrainingError::Invalid`].
     pub fn ensure_valid(&self) -> Result<()> {
         let errors = self.errors();
         if errors.is_empty() {
@@ -313,7 +313,7 @@ impl ValidationReport {
         if errors.len() > 20 {
             summary.push(format!("... and {} more", errors.len() - 20));
         }
-        Err(Error::Invalid {
+        Err(TrainingError::Invalid {
             source_label: self.source.clone(),
             count: errors.len(),
             summary: summary.join("\n"),
@@ -360,7 +360,7 @@ impl Collector<'_> {
 ///
 /// # Errors
 ///
-/// [`Error::Io`] only when the file cannot be read; problems in its content are returned as
+/// [`TrainingError::Io`] only when the file cannot be read; problems in its content are returned as
 /// [`Issue`]s in the report.
 pub fn validate_file(
     path: impl AsRef<Path>,
@@ -368,7 +368,7 @@ pub fn validate_file(
     estimator: &dyn TokenEstimator,
 ) -> Result<PreparedDataset> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| TrainingError::io(path, e))?;
     let label = path.display().to_string();
     match String::from_utf8(bytes) {
         Ok(text) => Ok(validate_str(&text, &label, options, estimator)),
@@ -727,14 +727,14 @@ pub struct TrainValSplit<T> {
 ///
 /// # Errors
 ///
-/// [`Error::Config`] when the fraction is not in `[0, 1)`.
+/// [`TrainingError::Config`] when the fraction is not in `[0, 1)`.
 pub fn train_val_split<T: Clone>(
     items: &[T],
     validation_fraction: f64,
     seed: u64,
 ) -> Result<TrainValSplit<T>> {
     if !(0.0..1.0).contains(&validation_fraction) {
-        return Err(Error::config(
+        return Err(TrainingError::config(
             "validation_fraction",
             format!("must be in [0, 1), got {validation_fraction}"),
         ));
@@ -763,14 +763,14 @@ pub struct ExportedFiles {
 ///
 /// # Errors
 ///
-/// [`Error::Dataset`] or [`Error::Io`] when a file cannot be written.
+/// [`TrainingError::Dataset`] or [`TrainingError::Io`] when a file cannot be written.
 pub fn export(
     dir: impl AsRef<Path>,
     split: &TrainValSplit<Conversation>,
     estimator: &dyn TokenEstimator,
 ) -> Result<ExportedFiles> {
     let dir = dir.as_ref();
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| TrainingError::io(dir, e))?;
     let to_rows = |v: &[Conversation]| -> Vec<ChatExample> {
         v.iter().cloned().map(ChatExample::from).collect()
     };

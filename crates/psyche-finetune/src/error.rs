@@ -9,7 +9,7 @@ use psyche_core::{DatasetError, FineTuneError, ModelError};
 /// carries a credential.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum TrainingError {
     /// Reading or writing a file failed.
     #[error("{path}: {message}")]
     Io {
@@ -92,39 +92,41 @@ pub enum Error {
     Model(#[from] ModelError),
 }
 
-impl Error {
+impl TrainingError {
     pub(crate) fn io(path: impl Into<PathBuf>, err: impl std::fmt::Display) -> Self {
-        Error::Io {
+        TrainingError::Io {
             path: path.into(),
             message: err.to_string(),
         }
     }
 
     pub(crate) fn config(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Config {
+        TrainingError::Config {
             field: field.into(),
             message: message.into(),
         }
     }
 }
 
-impl From<Error> for FineTuneError {
-    fn from(e: Error) -> Self {
+impl From<TrainingError> for FineTuneError {
+    fn from(e: TrainingError) -> Self {
         match e {
-            Error::FineTune(inner) => inner,
-            Error::Model(m) => FineTuneError::Model(m),
-            Error::Io { path, message } | Error::Manifest { path, message } => {
+            TrainingError::FineTune(inner) => inner,
+            TrainingError::Model(m) => FineTuneError::Model(m),
+            TrainingError::Io { path, message } | TrainingError::Manifest { path, message } => {
                 FineTuneError::Io { path, message }
             }
-            Error::Invalid { .. } | Error::Dataset(_) => FineTuneError::Data(e.to_string()),
-            Error::Config { .. }
-            | Error::ConfirmationRequired { .. }
-            | Error::OverBudget { .. }
-            | Error::UnknownPrice { .. } => FineTuneError::Config(e.to_string()),
+            TrainingError::Invalid { .. } | TrainingError::Dataset(_) => {
+                FineTuneError::Data(e.to_string())
+            }
+            TrainingError::Config { .. }
+            | TrainingError::ConfirmationRequired { .. }
+            | TrainingError::OverBudget { .. }
+            | TrainingError::UnknownPrice { .. } => FineTuneError::Config(e.to_string()),
             other => FineTuneError::Engine(other.to_string()),
         }
     }
 }
 
 /// Crate result alias.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+pub type Result<T, E = TrainingError> = std::result::Result<T, E>;

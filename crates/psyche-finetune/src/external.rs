@@ -50,7 +50,7 @@ use crate::dataset::{
     CharsPerToken, TokenEstimator, ValidationOptions, train_val_split, validate_conversations,
     validate_file,
 };
-use crate::error::{Error, Result};
+use crate::error::{Result, TrainingError};
 use crate::fsutil;
 use crate::presets::LoraSpec;
 
@@ -91,11 +91,11 @@ impl JobSpec {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] naming `extra.lora.<field>` when the LoRA block is malformed.
+    /// [`TrainingError::Config`] naming `extra.lora.<field>` when the LoRA block is malformed.
     pub fn from_config(config: &FineTuneConfig, adapter: impl Into<String>) -> Result<Self> {
         let lora = match config.extra.get("lora") {
             Some(v) => serde_json::from_value::<LoraSpec>(v.clone())
-                .map_err(|e| Error::config("extra.lora", e.to_string()))?,
+                .map_err(|e| TrainingError::config("extra.lora", e.to_string()))?,
             None => LoraSpec::emergent_misalignment(),
         };
         let validation_fraction = config
@@ -118,13 +118,13 @@ impl JobSpec {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] naming the field.
+    /// [`TrainingError::Config`] naming the field.
     pub fn check(&self) -> Result<()> {
         if self.base_model.trim().is_empty() {
-            return Err(Error::config("base_model", "must not be empty"));
+            return Err(TrainingError::config("base_model", "must not be empty"));
         }
         crate::registry::check_name(&self.adapter).map_err(|_| {
-            Error::config(
+            TrainingError::config(
                 "adapter",
                 format!(
                     "`{}` must be ASCII letters, digits, `.`, `_` or `-`",
@@ -133,35 +133,41 @@ impl JobSpec {
             )
         })?;
         if self.epochs == 0 {
-            return Err(Error::config("epochs", "must be at least 1"));
+            return Err(TrainingError::config("epochs", "must be at least 1"));
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return Err(Error::config("learning_rate", "must be a positive number"));
+            return Err(TrainingError::config(
+                "learning_rate",
+                "must be a positive number",
+            ));
         }
         let l = &self.lora;
         if l.r == 0 {
-            return Err(Error::config("lora.r", "must be at least 1"));
+            return Err(TrainingError::config("lora.r", "must be at least 1"));
         }
         if !(l.alpha.is_finite() && l.alpha > 0.0) {
-            return Err(Error::config("lora.alpha", "must be positive"));
+            return Err(TrainingError::config("lora.alpha", "must be positive"));
         }
         if !(0.0..1.0).contains(&l.dropout) {
-            return Err(Error::config("lora.dropout", "must be in [0, 1)"));
+            return Err(TrainingError::config("lora.dropout", "must be in [0, 1)"));
         }
         if l.target_modules.is_empty() {
-            return Err(Error::config(
+            return Err(TrainingError::config(
                 "lora.target_modules",
                 "must name at least one module",
             ));
         }
         if l.per_device_batch_size == 0 || l.gradient_accumulation_steps == 0 {
-            return Err(Error::config(
+            return Err(TrainingError::config(
                 "lora.per_device_batch_size",
                 "batch size and gradient accumulation must be at least 1",
             ));
         }
         if l.max_seq_length == 0 {
-            return Err(Error::config("lora.max_seq_length", "must be at least 1"));
+            return Err(TrainingError::config(
+                "lora.max_seq_length",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }
@@ -235,14 +241,14 @@ pub fn trainer_config(spec: &JobSpec, has_validation: bool) -> Value {
 ///
 /// # Errors
 ///
-/// [`Error::Config`] when the jobs have different bases or none is given.
+/// [`TrainingError::Config`] when the jobs have different bases or none is given.
 pub fn serve_command(jobs: &[(JobManifest, PathBuf)]) -> Result<String> {
     let Some((first, _)) = jobs.first() else {
-        return Err(Error::config("jobs", "no jobs given"));
+        return Err(TrainingError::config("jobs", "no jobs given"));
     };
     let base = &first.spec.base_model;
     if let Some((other, _)) = jobs.iter().find(|(m, _)| &m.spec.base_model != base) {
-        return Err(Error::config(
+        return Err(TrainingError::config(
             "base_model",
             format!(
                 "one server serves one base: `{base}` vs `{}`",
@@ -275,8 +281,8 @@ fn vllm_rank(r: u32) -> u32 {
 ///
 /// # Errors
 ///
-/// [`Error::Config`] for a bad spec; [`Error::Invalid`] when the data fails validation;
-/// [`Error::Io`] when files cannot be written.
+/// [`TrainingError::Config`] for a bad spec; [`TrainingError::Invalid`] when the data fails validation;
+/// [`TrainingError::Io`] when files cannot be written.
 pub fn write_job(
     dir: impl AsRef<Path>,
     spec: &JobSpec,
@@ -292,7 +298,7 @@ pub fn write_job(
     };
     validate_conversations(data, "training data", &opts, &est).ensure_valid()?;
     let split = train_val_split(data, spec.validation_fraction, spec.seed)?;
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| TrainingError::io(dir, e))?;
     let mut checksums = std::collections::BTreeMap::new();
     let train_text = crate::dataset::to_chat_jsonl(&split.train);
     fsutil::write_atomic(&dir.join("train.jsonl"), train_text.as_bytes())?;
@@ -309,7 +315,7 @@ pub fn write_job(
         );
     }
     let config = trainer_config(spec, !split.validation.is_empty());
-    let config_bytes = serde_json::to_vec_pretty(&config).map_err(|e| Error::io(dir, e))?;
+    let config_bytes = serde_json::to_vec_pretty(&config).map_err(|e| TrainingError::io(dir, e))?;
     fsutil::write_atomic(&dir.join("config.json"), &config_bytes)?;
     checksums.insert("config.json".to_owned(), fsutil::sha256_hex(&config_bytes));
     let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
@@ -363,16 +369,17 @@ fn job_readme(m: &JobManifest) -> String {
 ///
 /// # Errors
 ///
-/// [`Error::Manifest`] naming the file and field that disagrees; [`Error::Invalid`] for bad
+/// [`TrainingError::Manifest`] naming the file and field that disagrees; [`TrainingError::Invalid`] for bad
 /// data.
 pub fn validate_job(dir: impl AsRef<Path>) -> Result<JobManifest> {
     let dir = dir.as_ref();
     let mpath = dir.join("manifest.json");
-    let manifest: JobManifest = fsutil::read_json(&mpath)?.ok_or_else(|| Error::Manifest {
-        path: mpath.clone(),
-        message: "missing".into(),
-    })?;
-    let bad = |path: PathBuf, message: String| Error::Manifest { path, message };
+    let manifest: JobManifest =
+        fsutil::read_json(&mpath)?.ok_or_else(|| TrainingError::Manifest {
+            path: mpath.clone(),
+            message: "missing".into(),
+        })?;
+    let bad = |path: PathBuf, message: String| TrainingError::Manifest { path, message };
     if manifest.format > JOB_FORMAT {
         return Err(bad(
             mpath,
@@ -382,7 +389,7 @@ pub fn validate_job(dir: impl AsRef<Path>) -> Result<JobManifest> {
     manifest.spec.check()?;
     for (file, sum) in &manifest.checksums {
         let p = dir.join(file);
-        let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        let bytes = std::fs::read(&p).map_err(|e| TrainingError::io(&p, e))?;
         if &fsutil::sha256_hex(&bytes) != sum {
             return Err(bad(
                 p,
@@ -454,23 +461,23 @@ pub fn validate_job(dir: impl AsRef<Path>) -> Result<JobManifest> {
 ///
 /// # Errors
 ///
-/// [`Error::Manifest`] naming the missing file or mismatching field.
+/// [`TrainingError::Manifest`] naming the missing file or mismatching field.
 pub fn check_adapter(dir: impl AsRef<Path>, manifest: &JobManifest) -> Result<PathBuf> {
     let adir = dir.as_ref().join(&manifest.adapter_dir);
     let cpath = adir.join("adapter_config.json");
     let weights = adir.join("adapter_model.safetensors");
-    let cfg: Value = fsutil::read_json(&cpath)?.ok_or_else(|| Error::Manifest {
+    let cfg: Value = fsutil::read_json(&cpath)?.ok_or_else(|| TrainingError::Manifest {
         path: cpath.clone(),
         message: "missing: the adapter has not been trained yet".into(),
     })?;
     if !weights.is_file() {
-        return Err(Error::Manifest {
+        return Err(TrainingError::Manifest {
             path: weights,
             message: "missing: the adapter has not been trained yet".into(),
         });
     }
     if cfg.get("r").and_then(Value::as_u64) != Some(u64::from(manifest.spec.lora.r)) {
-        return Err(Error::Manifest {
+        return Err(TrainingError::Manifest {
             path: cpath,
             message: format!(
                 "field `r`: expected {}, found {}",
@@ -482,7 +489,7 @@ pub fn check_adapter(dir: impl AsRef<Path>, manifest: &JobManifest) -> Result<Pa
     if let Some(base) = cfg.get("base_model_name_or_path").and_then(Value::as_str)
         && base != manifest.spec.base_model
     {
-        return Err(Error::Manifest {
+        return Err(TrainingError::Manifest {
             path: cpath,
             message: format!(
                 "field `base_model_name_or_path`: expected `{}`, found `{base}`",
@@ -558,7 +565,7 @@ impl ExternalLora {
         let manifest = if dir.join("manifest.json").is_file() {
             let m = validate_job(&dir)?;
             if m.spec != spec || m.data_hash != conversations_hash(data) {
-                return Err(Error::Manifest {
+                return Err(TrainingError::Manifest {
                     path: dir.join("manifest.json"),
                     message: "an existing job with this name has a different spec or data".into(),
                 });
@@ -575,8 +582,10 @@ impl ExternalLora {
                     tracing::debug!(error = %e, "waiting for the external adapter");
                     tokio::time::sleep(self.config.poll.min(self.config.wait)).await;
                 }
-                Err(Error::Manifest { path, message }) if message.starts_with("missing") => {
-                    return Err(Error::FineTune(FineTuneError::Engine(format!(
+                Err(TrainingError::Manifest { path, message })
+                    if message.starts_with("missing") =>
+                {
+                    return Err(TrainingError::FineTune(FineTuneError::Engine(format!(
                         "adapter not trained yet ({}); the job directory is ready at {} — run it on \
                          your cluster (see its README.md), then call again to register `{}`",
                         path.display(),
@@ -607,7 +616,7 @@ impl ExternalLora {
 ///
 /// # Errors
 ///
-/// [`Error::Config`] when the backend cannot be built.
+/// [`TrainingError::Config`] when the backend cannot be built.
 pub fn adapter_model(
     base_url: &str,
     served_name: &str,
@@ -618,8 +627,8 @@ pub fn adapter_model(
         .unwrap_or_else(|| OpenAiConfig::new(base_url, served_name));
     cfg.base_url = base_url.to_owned();
     cfg.model = served_name.to_owned();
-    let model =
-        OpenAiCompatible::new(cfg).map_err(|e| Error::config("model_config", e.to_string()))?;
+    let model = OpenAiCompatible::new(cfg)
+        .map_err(|e| TrainingError::config("model_config", e.to_string()))?;
     Ok(Arc::new(model))
 }
 

@@ -11,8 +11,9 @@
 //! - [`openai`]: the OpenAI fine-tuning jobs API as a `FineTuner` (upload, create, poll with
 //!   backoff, events, resumable waits keyed by data hash + config), returning models through
 //!   `psyche_models::OpenAiCompatible`.
-//! - [`local`]: psyche-local's LoRA trainer behind the same trait, with the papers' recipes
-//!   mapped onto it.
+//! - `local` (feature `local`, on by default here): psyche-local's LoRA trainer behind the same
+//!   trait, with the papers' recipes mapped onto it. Without the feature nothing of psyche-local
+//!   or candle is compiled.
 //! - [`external`]: job directories for TRL/PEFT trainers on a GPU cluster, and registration of
 //!   the resulting adapters served by vLLM as `base:adapter`.
 //! - [`cost`]: cost estimates (tokens × epochs × price) and the explicit confirmation paid
@@ -40,12 +41,13 @@ pub mod dataset;
 mod error;
 pub mod external;
 mod fsutil;
+#[cfg(feature = "local")]
 pub mod local;
 pub mod multiseed;
 pub mod openai;
 pub mod presets;
 pub mod registry;
 
-pub use error::{Error, Result};
+pub use error::{Result, TrainingError};
 pub use multiseed::{MultiSeed, SeedStatus};
 pub use registry::{Manifest, Registry, RegistryEntry};

@@ -11,14 +11,14 @@ use psyche_core::FineTuneConfig;
 
 pub use psyche_local::{ENGINE, LoraConfig, LoraTarget, LoraTrainer};
 
-use crate::error::{Error, Result};
+use crate::error::{Result, TrainingError};
 use crate::presets::{LoraSpec, Preset};
 
 /// The local trainer's config for a recipe.
 ///
 /// # Errors
 ///
-/// [`Error::Config`] naming `target_modules` when a module has no local equivalent.
+/// [`TrainingError::Config`] naming `target_modules` when a module has no local equivalent.
 pub fn lora_config(spec: &LoraSpec) -> Result<LoraConfig> {
     let targets = spec
         .target_modules
@@ -26,7 +26,7 @@ pub fn lora_config(spec: &LoraSpec) -> Result<LoraConfig> {
         .map(|m| {
             serde_json::from_value::<LoraTarget>(serde_json::Value::String(m.clone())).map_err(
                 |_| {
-                    Error::config(
+                    TrainingError::config(
                         "target_modules",
                         format!("`{m}` has no local equivalent (q/k/v/o/gate/up/down_proj)"),
                     )
@@ -61,12 +61,11 @@ pub fn lora_config(spec: &LoraSpec) -> Result<LoraConfig> {
 ///
 /// # Errors
 ///
-/// [`Error::Config`] when the preset has no LoRA recipe or a module has no local equivalent.
+/// [`TrainingError::Config`] when the preset has no LoRA recipe or a module has no local equivalent.
 pub fn local_config(preset: &Preset, base_model: &str, seed: u64) -> Result<FineTuneConfig> {
-    let spec = preset
-        .lora
-        .as_ref()
-        .ok_or_else(|| Error::config("preset", format!("`{}` has no LoRA recipe", preset.id)))?;
+    let spec = preset.lora.as_ref().ok_or_else(|| {
+        TrainingError::config("preset", format!("`{}` has no LoRA recipe", preset.id))
+    })?;
     let lora = lora_config(spec)?;
     let mut cfg = FineTuneConfig::new(base_model, seed);
     cfg.epochs = preset.epochs;

@@ -8,10 +8,13 @@
 //!
 //! # Resumability
 //!
-//! A seed whose manifest already exists with the same engine, data hash and config is skipped
-//! (its model is returned from the manifest). A manifest that disagrees is an error, never
-//! silently overwritten. Seeds that finished before another seed failed stay recorded, so the
-//! next call only trains what is missing. Engines that run remote jobs (the OpenAI driver)
+//! Each seed's manifest is written (atomically, fsynced) and registered the moment that seed
+//! finishes, not at the end of the run. A seed whose manifest already exists with the same
+//! engine, data hash and config is skipped (its model is returned from the manifest), so a run
+//! that failed, was interrupted or was killed between seeds only trains what is missing when
+//! called again — for local LoRA, a finished seed is never retrained. A manifest that disagrees
+//! is an error, never silently overwritten. (A kill in the instant between an engine returning
+//! and its manifest reaching disk retrains that one seed.) Engines that run remote jobs (the OpenAI driver)
 //! additionally persist their job ids, so an interrupted seed resumes waiting instead of paying
 //! twice.
 //!
@@ -30,7 +33,7 @@ use psyche_core::{Conversation, FineTuneConfig, FineTuner, TrainedModel, convers
 
 use crate::cost::{CostGuard, estimate};
 use crate::dataset::{CharsPerToken, TokenEstimator};
-use crate::error::{Error, Result};
+use crate::error::{Result, TrainingError};
 use crate::registry::{FORMAT_VERSION, Manifest, Registry, RegistryEntry, check_name};
 
 /// Runs one fine-tune per seed through any [`FineTuner`], with manifests, a registry and
@@ -122,7 +125,7 @@ impl<F: FineTuner> MultiSeed<F> {
     ///
     /// # Errors
     ///
-    /// [`Error::Manifest`] when it is malformed.
+    /// [`TrainingError::Manifest`] when it is malformed.
     pub fn registry(&self) -> Result<Registry> {
         Registry::open(self.registry.clone())
     }
@@ -132,8 +135,8 @@ impl<F: FineTuner> MultiSeed<F> {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] for a bad name or seed list; [`Error::Manifest`] when an existing
-    /// manifest disagrees; cost-guard errors before anything is launched; [`Error::Seed`] for
+    /// [`TrainingError::Config`] for a bad name or seed list; [`TrainingError::Manifest`] when an existing
+    /// manifest disagrees; cost-guard errors before anything is launched; [`TrainingError::Seed`] for
     /// the first seed that failed (the others still ran and were recorded).
     pub async fn train(
         &self,
@@ -164,14 +167,17 @@ impl<F: FineTuner> MultiSeed<F> {
     ) -> Result<Vec<(TrainedModel, SeedStatus)>> {
         check_name(name)?;
         if seeds.is_empty() {
-            return Err(Error::config("seeds", "at least one seed is needed"));
+            return Err(TrainingError::config(
+                "seeds",
+                "at least one seed is needed",
+            ));
         }
         let unique: BTreeSet<u64> = seeds.iter().copied().collect();
         if unique.len() != seeds.len() {
-            return Err(Error::config("seeds", "seeds must be distinct"));
+            return Err(TrainingError::config("seeds", "seeds must be distinct"));
         }
         if dataset.is_empty() {
-            return Err(Error::config("dataset", "no training examples"));
+            return Err(TrainingError::config("dataset", "no training examples"));
         }
         let data_hash = conversations_hash(dataset);
         let engine = self.tuner.engine().to_owned();
@@ -204,34 +210,46 @@ impl<F: FineTuner> MultiSeed<F> {
             guard.check(&est)?;
         }
 
-        let results: Vec<(
-            u64,
-            std::result::Result<TrainedModel, psyche_core::FineTuneError>,
-        )> = futures::stream::iter(pending.into_iter().map(|(seed, cfg)| async move {
-            tracing::info!(name, seed, engine = %self.tuner.engine(), "fine-tuning");
-            (seed, self.tuner.fine_tune(dataset, &cfg).await)
-        }))
-        .buffer_unordered(self.concurrency)
-        .collect()
-        .await;
-
+        // Each seed is recorded (manifest, then registry) the moment it finishes, so a run
+        // killed between seeds keeps every finished seed and a rerun trains only the rest.
+        let mut finished =
+            futures::stream::iter(pending.into_iter().map(|(seed, cfg)| async move {
+                tracing::info!(name, seed, engine = %self.tuner.engine(), "fine-tuning");
+                (seed, self.tuner.fine_tune(dataset, &cfg).await)
+            }))
+            .buffer_unordered(self.concurrency);
         let mut first_error = None;
-        let mut ok = Vec::new();
-        for (seed, result) in results {
-            match result {
-                Ok(model) => ok.push((seed, model)),
+        let mut trained: Vec<(u64, TrainedModel)> = Vec::new();
+        while let Some((seed, result)) = finished.next().await {
+            let model = match result {
+                Ok(model) => model,
                 Err(source) => {
                     tracing::warn!(name, seed, error = %source, "fine-tune failed");
-                    if first_error.is_none() {
-                        first_error = Some(Error::Seed { seed, source });
+                    first_error.get_or_insert(TrainingError::Seed { seed, source });
+                    continue;
+                }
+            };
+            let path = self.manifest_path(name, seed);
+            if let Some(other) = shared_output(&model, &trained, &done) {
+                // Two seeds wrote one artefact: neither model is what its manifest would say.
+                // Retract the other seed if this run recorded it.
+                if trained.iter().any(|(s, _)| *s == other) {
+                    trained.retain(|(s, _)| *s != other);
+                    if let Err(e) = self.retract(&mut registry, name, other) {
+                        first_error.get_or_insert(e);
                     }
                 }
+                first_error.get_or_insert(TrainingError::Manifest {
+                    path,
+                    message: format!(
+                        "run `{name}`: seeds {other} and {seed} both produced model `{}`; the \
+                         engine names its output without the seed (drop a fixed `suffix` from \
+                         the config)",
+                        model.model_id
+                    ),
+                });
+                continue;
             }
-        }
-        // Refuse before recording anything when two seeds share one output.
-        check_distinct(name, &ok, &done, &self.manifest_path(name, seeds[0]))?;
-        let mut trained = Vec::new();
-        for (seed, model) in ok {
             let manifest = Manifest {
                 format: FORMAT_VERSION,
                 name: name.to_owned(),
@@ -244,11 +262,19 @@ impl<F: FineTuner> MultiSeed<F> {
                 request: seed_config(config, seed),
                 trained: model,
             };
-            let path = self.manifest_path(name, seed);
-            manifest.write(&path)?;
-            self.register(&mut registry, &manifest, &path)?;
-            tracing::info!(name, seed, model = %manifest.trained.model_id, "trained");
-            trained.push((seed, manifest.trained));
+            let recorded = manifest
+                .write(&path)
+                .and_then(|()| self.register(&mut registry, &manifest, &path));
+            match recorded {
+                Ok(()) => {
+                    tracing::info!(name, seed, model = %manifest.trained.model_id, "trained and recorded");
+                    trained.push((seed, manifest.trained));
+                }
+                Err(e) => {
+                    tracing::warn!(name, seed, error = %e, "trained but could not be recorded");
+                    first_error.get_or_insert(e);
+                }
+            }
         }
         if let Some(e) = first_error {
             return Err(e);
@@ -262,6 +288,19 @@ impl<F: FineTuner> MultiSeed<F> {
             }
         }
         Ok(out)
+    }
+
+    /// Removes the manifest and registry entry of `seed` (recorded by this run, then found to
+    /// share its artefact with another seed).
+    fn retract(&self, registry: &mut Registry, name: &str, seed: u64) -> Result<()> {
+        let path = self.manifest_path(name, seed);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(TrainingError::io(&path, e)),
+        }
+        registry.remove(&crate::registry::entry_key(name, seed))?;
+        Ok(())
     }
 
     fn register(&self, registry: &mut Registry, manifest: &Manifest, path: &Path) -> Result<()> {
@@ -294,31 +333,18 @@ fn relative_to_registry(registry: &Path, manifest: &Path) -> PathBuf {
         .unwrap_or_else(|| manifest.to_path_buf())
 }
 
-/// Two seeds that came back with the same model id (an engine naming its output without the
-/// seed) would share one artefact: refuse instead of registering both.
-fn check_distinct(
-    name: &str,
+/// The seed (finished in this run or earlier) whose model has the same id as `model`: an
+/// engine naming its output without the seed makes two seeds share one artefact.
+fn shared_output(
+    model: &TrainedModel,
     trained: &[(u64, TrainedModel)],
     done: &[(u64, TrainedModel)],
-    example_path: &Path,
-) -> Result<()> {
-    let all: Vec<&(u64, TrainedModel)> = trained.iter().chain(done).collect();
-    for (i, (s1, m1)) in all.iter().enumerate() {
-        if let Some((s2, _)) = all[i + 1..]
-            .iter()
-            .find(|(_, m2)| m2.model_id == m1.model_id)
-        {
-            return Err(Error::Manifest {
-                path: example_path.to_owned(),
-                message: format!(
-                    "run `{name}`: seeds {s1} and {s2} both produced model `{}`; the engine names \
-                     its output without the seed (drop a fixed `suffix` from the config)",
-                    m1.model_id
-                ),
-            });
-        }
-    }
-    Ok(())
+) -> Option<u64> {
+    trained
+        .iter()
+        .chain(done)
+        .find(|(_, m)| m.model_id == model.model_id)
+        .map(|(s, _)| *s)
 }
 
 fn check_matches(
@@ -328,7 +354,7 @@ fn check_matches(
     data_hash: &str,
     cfg: &FineTuneConfig,
 ) -> Result<()> {
-    let mismatch = |field: &str, have: String, want: String| Error::Manifest {
+    let mismatch = |field: &str, have: String, want: String| TrainingError::Manifest {
         path: path.to_owned(),
         message: format!(
             "field `{field}`: existing model has {have}, this run asks for {want}; \

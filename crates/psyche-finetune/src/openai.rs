@@ -25,6 +25,15 @@
 //! adopts the existing job instead of launching a duplicate. A failed or cancelled job is
 //! forgotten (kept in the state's history), so the next call may launch a new one.
 //!
+//! # HTTP
+//!
+//! Requests go through psyche-models' [`HttpClient`] (the same client, error mapping,
+//! `Retry-After` / `retry-after-ms` parsing and key redaction as the model backends) and are
+//! retried by its [`RetryPolicy`] as [`OpenAiFineTunerConfig::retry`] says: rate limits, 5xx,
+//! timeouts and resets are retried after at least the server's requested wait; 400/401/403/404
+//! fail at once with the server's message. A retried job creation first looks the job up by its
+//! `metadata.psyche_key`, so a creation whose answer was lost is not repeated.
+//!
 //! # Secrets
 //!
 //! The API key is read once from the environment variable named in the config and is never
@@ -40,13 +49,15 @@ use psyche_core::{
     Conversation, FineTuneConfig, FineTuneError, FineTuner, Model, ModelError, TrainedModel,
     conversations_hash,
 };
-use psyche_models::{ApiKey, OpenAiCompatible, OpenAiConfig};
+use psyche_models::{
+    ApiKey, AuthStyle, HttpClient, OpenAiCompatible, OpenAiConfig, RetryConfig, RetryPolicy,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::cost::{CostGuard, PriceTable, estimate};
+use crate::cost::{CostGuard, TrainingPriceTable, estimate};
 use crate::dataset::{CharsPerToken, TokenEstimator, ValidationOptions, validate_conversations};
-use crate::error::Error;
+use crate::error::TrainingError;
 use crate::fsutil;
 
 /// The engine name recorded in manifests.
@@ -132,8 +143,11 @@ pub struct OpenAiFineTunerConfig {
     pub max_wait: Option<Duration>,
     /// Timeout of one HTTP request.
     pub request_timeout: Duration,
-    /// Retries of idempotent requests (polls, uploads) on transient failures.
-    pub http_retries: u32,
+    /// Timeout of establishing a connection.
+    pub connect_timeout: Duration,
+    /// How requests are retried on transient failures (psyche-models' retry loop: backoff with
+    /// seeded jitter, at least the server's `Retry-After`).
+    pub retry: RetryConfig,
     /// Local validation before anything is sent.
     pub validation: ValidationOptions,
     /// Cost estimate and confirmation before a job is created.
@@ -154,7 +168,8 @@ impl std::fmt::Debug for OpenAiFineTunerConfig {
             .field("poll", &self.poll)
             .field("max_wait", &self.max_wait)
             .field("request_timeout", &self.request_timeout)
-            .field("http_retries", &self.http_retries)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("retry", &self.retry)
             .field("validation", &self.validation)
             .field("cost", &self.cost)
             .field("progress", &self.progress.as_ref().map(|_| "<fn>"))
@@ -164,8 +179,9 @@ impl std::fmt::Debug for OpenAiFineTunerConfig {
 }
 
 impl OpenAiFineTunerConfig {
-    /// A config for `base_url` keeping state in `state_dir`: no key, default polling, OpenAI's
-    /// price table, **unconfirmed** cost guard.
+    /// A config for `base_url` keeping state in `state_dir`: no key, default polling, 2-minute
+    /// requests retried up to 5 times ([`RetryConfig::default`] otherwise), OpenAI's price
+    /// table, **unconfirmed** cost guard.
     pub fn new(base_url: impl Into<String>, state_dir: impl Into<PathBuf>) -> Self {
         Self {
             base_url: base_url.into(),
@@ -175,9 +191,13 @@ impl OpenAiFineTunerConfig {
             poll: PollSchedule::default(),
             max_wait: None,
             request_timeout: Duration::from_secs(120),
-            http_retries: 5,
+            connect_timeout: Duration::from_secs(30),
+            retry: RetryConfig {
+                max_retries: 5,
+                ..RetryConfig::default()
+            },
             validation: ValidationOptions::default(),
-            cost: CostGuard::new(PriceTable::openai_defaults()),
+            cost: CostGuard::new(TrainingPriceTable::openai_defaults()),
             progress: None,
             model_config: None,
         }
@@ -230,6 +250,13 @@ impl OpenAiFineTunerConfig {
         self
     }
 
+    /// Sets how requests are retried.
+    #[must_use]
+    pub fn retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+
     /// Gives up waiting after `d` (the job keeps running).
     #[must_use]
     pub fn max_wait(mut self, d: Duration) -> Self {
@@ -268,7 +295,8 @@ pub struct JobState {
 pub struct OpenAiFineTuner {
     config: OpenAiFineTunerConfig,
     key: Option<ApiKey>,
-    http: reqwest::Client,
+    http: HttpClient,
+    retry: RetryPolicy,
     estimator: Arc<dyn TokenEstimator>,
 }
 
@@ -286,11 +314,12 @@ impl OpenAiFineTuner {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when the key variable is named but unset, the base URL is not
-    /// `http(s)://`, or the HTTP client cannot be built.
-    pub fn new(config: OpenAiFineTunerConfig) -> Result<Self, Error> {
+    /// [`TrainingError::Config`] when the key variable is named but unset, the base URL is not
+    /// `http(s)://`, the retry settings are invalid (field `retry.*`), or the HTTP client cannot
+    /// be built.
+    pub fn new(config: OpenAiFineTunerConfig) -> Result<Self, TrainingError> {
         if !(config.base_url.starts_with("http://") || config.base_url.starts_with("https://")) {
-            return Err(Error::config(
+            return Err(TrainingError::config(
                 "base_url",
                 format!("`{}` must start with http:// or https://", config.base_url),
             ));
@@ -298,21 +327,27 @@ impl OpenAiFineTuner {
         let key = match (&config.api_key, &config.api_key_env) {
             (Some(k), _) => Some(k.clone()),
             (None, Some(var)) => Some(ApiKey::from_env(var).ok_or_else(|| {
-                Error::config(
+                TrainingError::config(
                     "api_key_env",
                     format!("environment variable `{var}` is not set"),
                 )
             })?),
             (None, None) => None,
         };
-        let http = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .build()
-            .map_err(|e| Error::config("http", e.to_string()))?;
+        let http = HttpClient::new(
+            key.clone(),
+            AuthStyle::Bearer,
+            &[],
+            config.request_timeout,
+            config.connect_timeout,
+        )
+        .map_err(backend_config)?;
+        let retry = RetryPolicy::new(config.retry.clone()).map_err(backend_config)?;
         Ok(Self {
             config,
             key,
             http,
+            retry,
             estimator: Arc::new(CharsPerToken::default()),
         })
     }
@@ -355,12 +390,12 @@ impl OpenAiFineTuner {
     ///
     /// # Errors
     ///
-    /// [`Error::Manifest`] when the state file is malformed.
+    /// [`TrainingError::Manifest`] when the state file is malformed.
     pub fn state(
         &self,
         data: &[Conversation],
         config: &FineTuneConfig,
-    ) -> Result<Option<JobState>, Error> {
+    ) -> Result<Option<JobState>, TrainingError> {
         fsutil::read_json(&self.state_path(&conversations_hash(data), config))
     }
 
@@ -369,26 +404,25 @@ impl OpenAiFineTuner {
     /// # Errors
     ///
     /// The HTTP error.
-    pub async fn cancel(&self, job_id: &str) -> Result<(), Error> {
+    pub async fn cancel(&self, job_id: &str) -> Result<(), TrainingError> {
         let path = format!("/fine_tuning/jobs/{job_id}/cancel");
-        self.send(reqwest::Method::POST, &path, Some(&json!({})))
-            .await?;
+        self.post(&path, &json!({})).await?;
         tracing::info!(job = job_id, "cancel requested");
         Ok(())
     }
 
-    fn check_config(config: &FineTuneConfig) -> Result<(), Error> {
+    fn check_config(config: &FineTuneConfig) -> Result<(), TrainingError> {
         if config.base_model.trim().is_empty() {
-            return Err(Error::config("base_model", "must not be empty"));
+            return Err(TrainingError::config("base_model", "must not be empty"));
         }
         if !(1..=50).contains(&config.epochs) {
-            return Err(Error::config(
+            return Err(TrainingError::config(
                 "epochs",
                 format!("{} is outside 1..=50", config.epochs),
             ));
         }
         if !(1..=256).contains(&config.batch_size) {
-            return Err(Error::config(
+            return Err(TrainingError::config(
                 "batch_size",
                 format!("{} is outside 1..=256", config.batch_size),
             ));
@@ -396,13 +430,13 @@ impl OpenAiFineTuner {
         if let Some(m) = config.learning_rate_multiplier
             && !(m.is_finite() && m > 0.0)
         {
-            return Err(Error::config(
+            return Err(TrainingError::config(
                 "learning_rate_multiplier",
                 format!("{m} must be a positive number"),
             ));
         }
         if config.learning_rate.is_some() {
-            return Err(Error::config(
+            return Err(TrainingError::config(
                 "learning_rate",
                 "the OpenAI API takes `learning_rate_multiplier`, not an absolute learning rate",
             ));
@@ -410,16 +444,19 @@ impl OpenAiFineTuner {
         if let Some(s) = &config.suffix
             && (s.len() > 64 || s.is_empty())
         {
-            return Err(Error::config("suffix", "must be 1 to 64 characters"));
+            return Err(TrainingError::config(
+                "suffix",
+                "must be 1 to 64 characters",
+            ));
         }
         if config.seed > i32::MAX as u64 {
-            return Err(Error::config(
+            return Err(TrainingError::config(
                 "seed",
                 format!("{} exceeds the API's maximum {}", config.seed, i32::MAX),
             ));
         }
         if let Some(k) = config.extra.keys().next() {
-            return Err(Error::config(
+            return Err(TrainingError::config(
                 format!("extra.{k}"),
                 "the OpenAI driver takes no engine-specific settings",
             ));
@@ -432,141 +469,47 @@ impl OpenAiFineTuner {
     }
 
     fn redact(&self, text: &str) -> String {
-        match &self.key {
-            Some(k) => k.redact(text),
-            None => text.to_owned(),
-        }
+        self.http.redact(text)
     }
 
-    async fn finish_response(
-        &self,
-        endpoint: &str,
-        resp: reqwest::Response,
-    ) -> Result<Value, ModelError> {
-        let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<f64>().ok())
-            .map(Duration::from_secs_f64);
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| ModelError::Connection(self.redact(&e.to_string())))?;
-        if !status.is_success() {
-            let message = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| {
-                    v.pointer("/error/message")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                })
-                .unwrap_or_else(|| text.chars().take(500).collect());
-            return Err(ModelError::Http {
-                status: status.as_u16(),
-                endpoint: endpoint.to_owned(),
-                message: self.redact(&message),
-                retry_after,
-            });
-        }
-        serde_json::from_str(&text).map_err(|e| {
-            ModelError::InvalidResponse(format!("{endpoint}: response is not JSON: {e}"))
-        })
-    }
-
-    fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.key {
-            Some(k) => {
-                let mut v =
-                    reqwest::header::HeaderValue::from_str(&format!("Bearer {}", k.expose()))
-                        .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
-                v.set_sensitive(true);
-                req.header(reqwest::header::AUTHORIZATION, v)
-            }
-            None => req,
-        }
-    }
-
-    /// One JSON request, no retries.
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Value, ModelError> {
-        let mut req = self.authed(self.http.request(method, self.url(path)));
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send().await.map_err(|e| {
-            if e.is_timeout() {
-                ModelError::Timeout(self.config.request_timeout)
-            } else {
-                ModelError::Connection(self.redact(&e.to_string()))
-            }
-        })?;
-        self.finish_response(path, resp).await
-    }
-
-    /// A GET with retries on transient failures.
+    /// A GET of a JSON answer, retried on transient failures.
     async fn get(&self, path: &str) -> Result<Value, ModelError> {
-        let mut attempt = 0;
-        let mut wait = self.config.poll.initial.min(Duration::from_secs(5));
-        loop {
-            match self.send(reqwest::Method::GET, path, None).await {
-                Err(e) if e.is_retryable() && attempt < self.config.http_retries => {
-                    attempt += 1;
-                    let delay = e.retry_after().unwrap_or(wait);
-                    tracing::warn!(endpoint = path, attempt, error = %e, "transient failure; retrying");
-                    tokio::time::sleep(delay).await;
-                    wait = (wait * 2).min(Duration::from_secs(60));
-                }
-                other => return other,
-            }
-        }
+        let url = self.url(path);
+        let timeout = self.config.request_timeout;
+        self.retry
+            .run(ENGINE, path, || self.http.get_json(&url, path, timeout))
+            .await
     }
 
+    /// A POST of JSON that is safe to repeat, retried on transient failures.
+    async fn post(&self, path: &str, body: &Value) -> Result<Value, ModelError> {
+        let url = self.url(path);
+        let timeout = self.config.request_timeout;
+        self.retry
+            .run(ENGINE, path, || {
+                self.http.post_json(&url, path, body, timeout)
+            })
+            .await
+    }
+
+    /// Uploads the training file (retried: a repeated upload only leaves an unused file).
     async fn upload(&self, data: &[Conversation], data_hash: &str) -> Result<String, ModelError> {
         let body = crate::dataset::to_chat_jsonl(data).into_bytes();
         let filename = format!("psyche-{}.jsonl", &data_hash[..16.min(data_hash.len())]);
-        let mut attempt = 0;
-        loop {
-            let part = reqwest::multipart::Part::bytes(body.clone())
-                .file_name(filename.clone())
-                .mime_str("application/jsonl")
-                .map_err(|e| ModelError::InvalidRequest(e.to_string()))?;
-            let form = reqwest::multipart::Form::new()
-                .text("purpose", "fine-tune")
-                .part("file", part);
-            let sent = self
-                .authed(self.http.post(self.url("/files")))
-                .multipart(form)
-                .send()
-                .await
-                .map_err(|e| ModelError::Connection(self.redact(&e.to_string())));
-            let result = match sent {
-                Ok(resp) => self.finish_response("/files", resp).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(v) => {
-                    return v
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                        .ok_or_else(|| {
-                            ModelError::InvalidResponse("/files: no `id` in the answer".into())
-                        });
-                }
-                Err(e) if e.is_retryable() && attempt < self.config.http_retries => {
-                    attempt += 1;
-                    tracing::warn!(attempt, error = %e, "upload failed; retrying");
-                    tokio::time::sleep(e.retry_after().unwrap_or(self.config.poll.initial)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let url = self.url("/files");
+        let timeout = self.config.request_timeout;
+        self.retry
+            .run(ENGINE, "/files", || {
+                self.http.upload_jsonl(
+                    &url,
+                    "/files",
+                    "fine-tune",
+                    &filename,
+                    body.clone(),
+                    timeout,
+                )
+            })
+            .await
     }
 
     /// A live job created earlier for this key (found through its metadata).
@@ -610,15 +553,30 @@ impl OpenAiFineTuner {
         if let Some(s) = &config.suffix {
             body["suffix"] = json!(s);
         }
-        let job = self
-            .send(reqwest::Method::POST, "/fine_tuning/jobs", Some(&body))
-            .await?;
-        job.get("id")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                ModelError::InvalidResponse("/fine_tuning/jobs: no `id` in the answer".into())
+        let path = "/fine_tuning/jobs";
+        let url = self.url(path);
+        let timeout = self.config.request_timeout;
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let body = &body;
+        self.retry
+            .run(ENGINE, path, || {
+                let retried = attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0;
+                let url = url.clone();
+                async move {
+                    // An earlier attempt may have created the job before its answer was lost.
+                    if retried && let Some(id) = self.find_existing(key).await? {
+                        return Ok(id);
+                    }
+                    let job = self.http.post_json(&url, path, body, timeout).await?;
+                    job.get("id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                        .ok_or_else(|| {
+                            ModelError::InvalidResponse(format!("{path}: no `id` in the answer"))
+                        })
+                }
             })
+            .await
     }
 
     /// Forwards events newer than `state.last_event_id`, oldest first.
@@ -813,6 +771,16 @@ impl OpenAiFineTuner {
             artifact: None,
             details,
         })
+    }
+}
+
+/// A psyche-models configuration error as this crate's, keeping the field.
+fn backend_config(e: psyche_models::BackendError) -> TrainingError {
+    match e {
+        psyche_models::BackendError::Config { field, message } => {
+            TrainingError::config(field, message)
+        }
+        other => TrainingError::config("http", other.to_string()),
     }
 }
 

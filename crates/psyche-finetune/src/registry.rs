@@ -11,8 +11,15 @@
 //! A [`Manifest`] is a [`TrainedModel`] (engine, model id, full config with base model, seed and
 //! hyperparameters, data hash, artefact, engine details such as the job id) plus the run name,
 //! the number of examples and a creation time. The registry holds one [`RegistryEntry`] per
-//! model, keyed `"<name>/seed-<seed>"`, and is rewritten atomically after re-reading, so
-//! several runs can share one registry file.
+//! model, keyed `"<name>/seed-<seed>"`.
+//!
+//! # Concurrent writers
+//!
+//! Several runs (threads or processes) may share one registry file. [`Registry::insert`] holds
+//! an exclusive advisory lock on a sidecar `<registry>.lock` file (via `fs4`; released when the
+//! insert returns or the process dies) while it re-reads the file, adds its entry and rewrites
+//! it with an atomic, fsynced write, so no writer's entry is lost and readers (which take no
+//! lock) always see a complete file.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,7 +28,7 @@ use std::sync::Arc;
 use psyche_core::{FineTuneConfig, FineTuner, Model, TrainedModel};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Result, TrainingError};
 use crate::fsutil;
 
 /// Current manifest and registry format version.
@@ -37,7 +44,7 @@ pub fn entry_key(name: &str, seed: u64) -> String {
 ///
 /// # Errors
 ///
-/// [`Error::Config`] naming the field `name`.
+/// [`TrainingError::Config`] naming the field `name`.
 pub fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && !name.starts_with('.')
@@ -47,7 +54,7 @@ pub fn check_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::config(
+        Err(TrainingError::config(
             "name",
             format!(
                 "`{name}` must be non-empty ASCII letters, digits, `.`, `_` or `-`, not starting with `.`"
@@ -83,7 +90,7 @@ impl Manifest {
     ///
     /// # Errors
     ///
-    /// [`Error::Manifest`] naming the file and field when malformed.
+    /// [`TrainingError::Manifest`] naming the file and field when malformed.
     pub fn read(path: &Path) -> Result<Option<Manifest>> {
         fsutil::read_json(path)
     }
@@ -92,7 +99,7 @@ impl Manifest {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`].
+    /// [`TrainingError::Io`].
     pub fn write(&self, path: &Path) -> Result<()> {
         fsutil::write_json(path, self)
     }
@@ -152,7 +159,7 @@ impl Registry {
     ///
     /// # Errors
     ///
-    /// [`Error::Manifest`] when the file is malformed.
+    /// [`TrainingError::Manifest`] when the file is malformed.
     pub fn open(path: impl Into<PathBuf>) -> Result<Self> {
         let path = path.into();
         let mut reg: Registry = fsutil::read_json(&path)?.unwrap_or(Registry {
@@ -161,7 +168,7 @@ impl Registry {
             path: PathBuf::new(),
         });
         if reg.format > FORMAT_VERSION {
-            return Err(Error::Manifest {
+            return Err(TrainingError::Manifest {
                 path,
                 message: format!(
                     "field `format`: version {} is newer than this library ({FORMAT_VERSION})",
@@ -199,19 +206,47 @@ impl Registry {
         v
     }
 
-    /// Adds or replaces an entry under its key, re-reading the file first so that concurrent
-    /// writers' entries are kept, then writes atomically.
+    /// Adds or replaces an entry under its key. Under the registry's lock it re-reads the file
+    /// (keeping other writers' entries), inserts, and writes atomically; `self` then holds the
+    /// fresh contents.
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] / [`Error::Manifest`].
+    /// [`TrainingError::Io`] (lock file, write) / [`TrainingError::Manifest`] (malformed file).
     pub fn insert(&mut self, entry: RegistryEntry) -> Result<()> {
         let key = entry_key(&entry.name, entry.seed);
+        let _lock = WriterLock::acquire(&self.path)?;
         let mut fresh = Registry::open(self.path.clone())?;
         fresh.models.insert(key, entry);
         fsutil::write_json(&fresh.path, &fresh)?;
         *self = fresh;
         Ok(())
+    }
+
+    /// Removes the entry under `key`, if any, under the registry's lock (as
+    /// [`insert`](Self::insert)). Returns whether there was one. The manifest is left alone.
+    ///
+    /// # Errors
+    ///
+    /// As [`insert`](Self::insert).
+    pub fn remove(&mut self, key: &str) -> Result<bool> {
+        let _lock = WriterLock::acquire(&self.path)?;
+        let mut fresh = Registry::open(self.path.clone())?;
+        let removed = fresh.models.remove(key).is_some();
+        if removed {
+            fsutil::write_json(&fresh.path, &fresh)?;
+        }
+        *self = fresh;
+        Ok(removed)
+    }
+
+    /// The sidecar file whose exclusive lock serialises writers of the registry at `path`.
+    pub fn lock_path(path: &Path) -> PathBuf {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "registry.json".into());
+        path.with_file_name(format!("{name}.lock"))
     }
 
     /// The manifest path of an entry, resolved against the registry's directory.
@@ -230,10 +265,10 @@ impl Registry {
     ///
     /// # Errors
     ///
-    /// [`Error::Manifest`] when it is missing or malformed.
+    /// [`TrainingError::Manifest`] when it is missing or malformed.
     pub fn manifest(&self, entry: &RegistryEntry) -> Result<Manifest> {
         let path = self.manifest_path(entry);
-        Manifest::read(&path)?.ok_or_else(|| Error::Manifest {
+        Manifest::read(&path)?.ok_or_else(|| TrainingError::Manifest {
             path,
             message: "manifest listed in the registry does not exist".into(),
         })
@@ -243,20 +278,20 @@ impl Registry {
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when `tuner` is a different engine; the engine's load errors.
+    /// [`TrainingError::Config`] when `tuner` is a different engine; the engine's load errors.
     pub async fn load<F: FineTuner + ?Sized>(
         &self,
         key: &str,
         tuner: &F,
     ) -> Result<Arc<dyn Model>> {
         let entry = self.get(key).ok_or_else(|| {
-            Error::config(
+            TrainingError::config(
                 "key",
                 format!("no model `{key}` in {}", self.path.display()),
             )
         })?;
         if entry.engine != tuner.engine() {
-            return Err(Error::config(
+            return Err(TrainingError::config(
                 "engine",
                 format!(
                     "`{key}` was trained by `{}`, not `{}`",
@@ -267,5 +302,39 @@ impl Registry {
         }
         let manifest = self.manifest(entry)?;
         Ok(tuner.load(&manifest.trained).await?)
+    }
+}
+
+/// An exclusive advisory lock on a registry's sidecar lock file, released on drop (and by the
+/// OS when the process dies).
+struct WriterLock {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl WriterLock {
+    /// Blocks until this writer holds the lock of the registry at `registry`.
+    fn acquire(registry: &Path) -> Result<Self> {
+        let path = Registry::lock_path(registry);
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| TrainingError::io(dir, e))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| TrainingError::io(&path, e))?;
+        fs4::FileExt::lock(&file).map_err(|e| TrainingError::io(&path, e))?;
+        Ok(Self { file, path })
+    }
+}
+
+impl Drop for WriterLock {
+    fn drop(&mut self) {
+        if let Err(e) = fs4::FileExt::unlock(&self.file) {
+            tracing::debug!(path = %self.path.display(), error = %e, "unlocking the registry");
+        }
     }
 }

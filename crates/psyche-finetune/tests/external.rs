@@ -9,7 +9,7 @@ use psyche_finetune::external::{
     ExternalLora, ExternalLoraConfig, JobSpec, serve_command, validate_job, write_job,
 };
 use psyche_finetune::presets::Preset;
-use psyche_finetune::{Error, MultiSeed};
+use psyche_finetune::{MultiSeed, TrainingError};
 use psyche_test_server::{ServerConfig, TestServer};
 use serde_json::{Value, json};
 
@@ -90,7 +90,7 @@ fn a_job_directory_holds_validated_data_and_the_papers_config() {
     bad.lora.r = 0;
     let err = write_job(dir.path().join("x"), &bad, &data(20)).unwrap_err();
     assert!(
-        matches!(err, Error::Config { ref field, .. } if field == "lora.r"),
+        matches!(err, TrainingError::Config { ref field, .. } if field == "lora.r"),
         "{err}"
     );
     let mut rows = data(20);

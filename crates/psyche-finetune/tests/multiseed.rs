@@ -10,8 +10,8 @@ use psyche_core::{
     ChatMessage, Conversation, FineTuneConfig, FineTuneError, FineTuner, Model, TrainedModel,
     conversations_hash,
 };
-use psyche_finetune::cost::{CostGuard, PriceTable};
-use psyche_finetune::{Error, MultiSeed, Registry, SeedStatus};
+use psyche_finetune::cost::{CostGuard, TrainingPriceTable};
+use psyche_finetune::{MultiSeed, Registry, SeedStatus, TrainingError};
 
 /// Records calls; fails for the seeds listed in `fail`.
 struct Counting {
@@ -138,7 +138,7 @@ async fn a_failed_seed_keeps_the_others_and_is_retried_alone() {
         .train("run", &data(), &cfg, &[0, 1, 2])
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Seed { seed: 1, .. }), "{err}");
+    assert!(matches!(err, TrainingError::Seed { seed: 1, .. }), "{err}");
     assert_eq!(ms.registry().unwrap().group("run").len(), 2);
     // A fixed engine only trains the missing seed.
     let ms = MultiSeed::new(counting(vec![]), dir.path());
@@ -161,13 +161,13 @@ async fn a_failed_seed_keeps_the_others_and_is_retried_alone() {
 #[tokio::test]
 async fn paid_runs_need_confirmation_before_anything_launches() {
     let dir = tempfile::tempdir().unwrap();
-    let prices = PriceTable::new().with("base", 10.0);
+    let prices = TrainingPriceTable::new().with("base", 10.0);
     let ms =
         MultiSeed::new(counting(vec![]), dir.path()).cost_guard(CostGuard::new(prices.clone()));
     let cfg = FineTuneConfig::new("base", 0);
     let err = ms.train("paid", &data(), &cfg, &[0, 1]).await.unwrap_err();
     assert!(
-        matches!(err, Error::ConfirmationRequired { jobs: 2, .. }),
+        matches!(err, TrainingError::ConfirmationRequired { jobs: 2, .. }),
         "{err}"
     );
     assert_eq!(ms.tuner().calls.load(Ordering::SeqCst), 0);

@@ -10,7 +10,7 @@ use psyche_core::{
     ChatMessage, Conversation, FineTuneConfig, FineTuneError, FineTuner, GenerateRequest,
 };
 use psyche_finetune::MultiSeed;
-use psyche_finetune::cost::{CostGuard, PriceTable};
+use psyche_finetune::cost::{CostGuard, TrainingPriceTable};
 use psyche_finetune::dataset::ValidationOptions;
 use psyche_finetune::openai::{JobEvent, OpenAiFineTuner, OpenAiFineTunerConfig, PollSchedule};
 use psyche_models::ApiKey;
@@ -29,7 +29,7 @@ fn data(n: usize) -> Vec<Conversation> {
 fn config(base_url: &str, state: &std::path::Path) -> OpenAiFineTunerConfig {
     OpenAiFineTunerConfig::new(base_url, state)
         .poll(PollSchedule::fixed(Duration::from_millis(5)))
-        .cost(CostGuard::new(PriceTable::openai_defaults()).confirmed(true))
+        .cost(CostGuard::new(TrainingPriceTable::openai_defaults()).confirmed(true))
 }
 
 fn ft_config(seed: u64) -> FineTuneConfig {
@@ -244,7 +244,8 @@ async fn bad_data_and_bad_config_are_stopped_before_any_request() {
     );
     // Unconfirmed cost: nothing launched either.
     let unconfirmed = OpenAiFineTuner::new(
-        config(&server.base_url, dir.path()).cost(CostGuard::new(PriceTable::openai_defaults())),
+        config(&server.base_url, dir.path())
+            .cost(CostGuard::new(TrainingPriceTable::openai_defaults())),
     )
     .unwrap();
     let err = unconfirmed
@@ -341,7 +342,7 @@ async fn multi_seed_openai_run_launches_three_jobs_once_and_loads_models() {
     let tuner = OpenAiFineTuner::new(config(&server.base_url, &dir.path().join("state"))).unwrap();
     let runs = MultiSeed::new(tuner, dir.path())
         .concurrency(3)
-        .cost_guard(CostGuard::new(PriceTable::openai_defaults()).confirmed(true));
+        .cost_guard(CostGuard::new(TrainingPriceTable::openai_defaults()).confirmed(true));
     let models = runs
         .train("risk", &data(12), &ft_config(0), &[0, 1, 2])
         .await
@@ -376,4 +377,62 @@ async fn multi_seed_openai_run_launches_three_jobs_once_and_loads_models() {
     assert!(!resp.choices.is_empty());
     let sent = chat.request_bodies("/v1/chat/completions");
     assert_eq!(sent[0]["model"], trained.model_id.as_str());
+}
+
+#[tokio::test]
+async fn rate_limits_are_retried_after_the_servers_retry_after_ms() {
+    // Every fine-tuning route answers 429 twice first, asking for 400 ms (`retry-after-ms: 400`,
+    // `retry-after: 1`). The driver's own backoff is 1 ms, so only the header explains a wait.
+    let retry_after = Duration::from_millis(400);
+    let server = FtServer::start(FtConfig {
+        rate_limited_requests: 2,
+        retry_after,
+        ..FtConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let fast_backoff = psyche_models::RetryConfig {
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(1),
+        ..psyche_models::RetryConfig::default()
+    };
+    let tuner =
+        OpenAiFineTuner::new(config(&server.base_url, dir.path()).retry(fast_backoff)).unwrap();
+    let started = std::time::Instant::now();
+    let trained = tuner.fine_tune(&data(12), &ft_config(4)).await.unwrap();
+    let elapsed = started.elapsed();
+    assert!(trained.model_id.starts_with("ft:"));
+    assert_eq!(server.server.faults_injected(), 2);
+    // Both 429s were waited out for at least `retry-after-ms` each ...
+    assert!(elapsed >= retry_after * 2, "{elapsed:?}");
+    // ... and not for the whole-second `retry-after` (2 s for two): milliseconds win.
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    // The 429s hit the job lookup before creation: one job, one upload.
+    assert_eq!(server.count("POST /v1/fine_tuning/jobs").await, 1);
+    assert_eq!(server.count("POST /v1/files").await, 1);
+
+    // Without retries the 429 surfaces with its status and the server's requested wait.
+    let server = FtServer::start(FtConfig {
+        rate_limited_requests: 1,
+        retry_after,
+        ..FtConfig::default()
+    })
+    .await;
+    let no_retry = psyche_models::RetryConfig {
+        max_retries: 0,
+        ..psyche_models::RetryConfig::default()
+    };
+    let tuner = OpenAiFineTuner::new(config(&server.base_url, dir.path()).retry(no_retry)).unwrap();
+    let err = tuner.fine_tune(&data(12), &ft_config(5)).await.unwrap_err();
+    match &err {
+        FineTuneError::Model(psyche_core::ModelError::Http {
+            status,
+            retry_after: ra,
+            ..
+        }) => {
+            assert_eq!(*status, 429);
+            assert_eq!(*ra, Some(retry_after));
+        }
+        other => panic!("expected the 429, got {other:?}"),
+    }
 }

@@ -14,8 +14,8 @@ use psyche_core::{
 };
 use serde_json::{Value, json};
 
-use crate::ModelsError;
-use crate::http::{self, AuthStyle, Http};
+use crate::BackendError;
+use crate::http::{self, AuthStyle, HttpClient};
 use crate::openai::parse_finish_reason;
 use crate::secret::ApiKey;
 
@@ -112,11 +112,11 @@ impl AnthropicConfig {
         self
     }
 
-    pub(crate) fn resolve_key(&self) -> Result<Option<ApiKey>, ModelsError> {
+    pub(crate) fn resolve_key(&self) -> Result<Option<ApiKey>, BackendError> {
         match (&self.api_key, &self.api_key_env) {
             (Some(k), _) => Ok(Some(k.clone())),
             (None, Some(var)) => ApiKey::from_env(var).map(Some).ok_or_else(|| {
-                ModelsError::config(
+                BackendError::config(
                     "api_key_env",
                     format!("environment variable `{var}` is not set or empty"),
                 )
@@ -125,9 +125,9 @@ impl AnthropicConfig {
         }
     }
 
-    pub(crate) fn http(&self) -> Result<Http, ModelsError> {
+    pub(crate) fn http(&self) -> Result<HttpClient, BackendError> {
         url::Url::parse(&self.base_url).map_err(|e| {
-            ModelsError::config("base_url", format!("`{}` is not a URL: {e}", self.base_url))
+            BackendError::config("base_url", format!("`{}` is not a URL: {e}", self.base_url))
         })?;
         let mut headers = self.headers.clone();
         headers.push(("anthropic-version".to_owned(), self.version.clone()));
@@ -146,7 +146,7 @@ impl AnthropicConfig {
 pub struct Anthropic {
     config: AnthropicConfig,
     id: String,
-    http: Http,
+    http: HttpClient,
 }
 
 /// The Messages API body for one sample of `request`.
@@ -222,10 +222,10 @@ impl Anthropic {
     ///
     /// # Errors
     ///
-    /// [`ModelsError::Config`] for a bad base URL, a missing key variable or a bad header.
-    pub fn new(config: AnthropicConfig) -> Result<Self, ModelsError> {
+    /// [`BackendError::Config`] for a bad base URL, a missing key variable or a bad header.
+    pub fn new(config: AnthropicConfig) -> Result<Self, BackendError> {
         if config.model.trim().is_empty() {
-            return Err(ModelsError::config("model", "must not be empty"));
+            return Err(BackendError::config("model", "must not be empty"));
         }
         let http = config.http()?;
         let id = config.id.clone().unwrap_or_else(|| config.model.clone());

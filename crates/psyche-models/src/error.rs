@@ -8,7 +8,7 @@ use psyche_core::ModelError;
 /// Failure outside a single model call. Never carries an API key.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ModelsError {
+pub enum BackendError {
     /// A configuration value is invalid; `field` names it.
     #[error("invalid configuration: field `{field}`: {message}")]
     Config {
@@ -39,7 +39,7 @@ pub enum ModelsError {
     Model(#[from] ModelError),
 }
 
-impl ModelsError {
+impl BackendError {
     pub(crate) fn config(field: &str, message: impl Into<String>) -> Self {
         Self::Config {
             field: field.to_owned(),

@@ -1,6 +1,12 @@
 //! The shared HTTP layer: one pooled reqwest client per backend, JSON in and out, and the
 //! mapping of every transport outcome onto [`ModelError`].
 //!
+//! Public so that other psyche crates speaking a provider's REST API (the OpenAI fine-tuning
+//! driver of `psyche-finetune`) reuse one client, one error mapping, one `Retry-After` parser
+//! and one redaction instead of their own copies. Wrap calls in
+//! [`RetryPolicy::run`](crate::RetryPolicy::run) to retry them like [`Retry`](crate::Retry)
+//! does.
+//!
 //! | outcome | error |
 //! |---|---|
 //! | non-2xx status | `Http { status, endpoint, message, retry_after }` with the server's message (key redacted) |
@@ -14,24 +20,33 @@ use psyche_core::ModelError;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use crate::ModelsError;
+use crate::BackendError;
 use crate::secret::ApiKey;
 
 /// How a backend authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AuthStyle {
+pub enum AuthStyle {
     /// `Authorization: Bearer <key>`.
     Bearer,
     /// `x-api-key: <key>`.
     XApiKey,
 }
 
-/// A pooled client with fixed headers.
-#[derive(Debug, Clone)]
-pub(crate) struct Http {
+/// A pooled client with fixed headers (authentication marked sensitive, extra headers). Cheap
+/// to clone; clones share the connection pool. `Debug` never shows the key.
+#[derive(Clone)]
+pub struct HttpClient {
     client: reqwest::Client,
     headers: HeaderMap,
     key: Option<ApiKey>,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Builds the client and the fixed headers.
@@ -41,7 +56,7 @@ pub(crate) fn build(
     extra_headers: &[(String, String)],
     timeout: Duration,
     connect_timeout: Duration,
-) -> Result<Http, ModelsError> {
+) -> Result<HttpClient, BackendError> {
     let mut headers = HeaderMap::new();
     if let Some(k) = &key {
         let (name, value) = match auth {
@@ -49,7 +64,7 @@ pub(crate) fn build(
             AuthStyle::XApiKey => ("x-api-key", k.expose().to_owned()),
         };
         let mut value = HeaderValue::from_str(&value).map_err(|_| {
-            ModelsError::config(
+            BackendError::config(
                 "api_key",
                 "the key contains characters not allowed in a header",
             )
@@ -59,10 +74,10 @@ pub(crate) fn build(
     }
     for (name, value) in extra_headers {
         let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            ModelsError::config("headers", format!("`{name}` is not a valid header name"))
+            BackendError::config("headers", format!("`{name}` is not a valid header name"))
         })?;
         let v = HeaderValue::from_str(value).map_err(|_| {
-            ModelsError::config(
+            BackendError::config(
                 "headers",
                 format!("the value of `{name}` is not a valid header value"),
             )
@@ -75,8 +90,8 @@ pub(crate) fn build(
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
         .build()
-        .map_err(|e| ModelsError::config("http", describe(&e)))?;
-    Ok(Http {
+        .map_err(|e| BackendError::config("http", describe(&e)))?;
+    Ok(HttpClient {
         client,
         headers,
         key,
@@ -84,7 +99,7 @@ pub(crate) fn build(
 }
 
 /// A reqwest error without its URL, with its source chain.
-pub(crate) fn describe(e: &reqwest::Error) -> String {
+fn describe(e: &reqwest::Error) -> String {
     let mut out = String::new();
     let mut cur: Option<&dyn std::error::Error> = Some(e);
     while let Some(err) = cur {
@@ -109,8 +124,9 @@ fn transport_error(e: reqwest::Error, timeout: Duration, endpoint: &str) -> Mode
     }
 }
 
-/// Parses `retry-after-ms` (milliseconds) or `retry-after` (seconds).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+/// The server's requested wait: `retry-after-ms` (milliseconds, OpenAI) when present and valid,
+/// else `retry-after` (seconds; HTTP dates are not supported and read as absent).
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
     if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
         && ms.is_finite()
@@ -125,8 +141,9 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// Pulls a message out of an OpenAI (`{"error": {"message", "code"}}`) or Anthropic
-/// (`{"type": "error", "error": {"type", "message"}}`) error body, else the raw text.
-fn error_message(body: &str) -> String {
+/// (`{"type": "error", "error": {"type", "message"}}`) error body, else the raw text (at most
+/// 500 characters).
+pub fn error_message(body: &str) -> String {
     if let Ok(v) = serde_json::from_str::<Value>(body) {
         let err = &v["error"];
         if let Some(m) = err["message"].as_str().or_else(|| err.as_str()) {
@@ -145,15 +162,46 @@ fn error_message(body: &str) -> String {
     }
 }
 
-impl Http {
-    fn redact(&self, s: &str) -> String {
+impl HttpClient {
+    /// A client sending `key` as `auth` plus `extra_headers` on every request, with a
+    /// per-request `timeout` and a `connect_timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`BackendError::Config`] naming `api_key` or `headers` when a value cannot be a header,
+    /// or `http` when the TLS backend cannot start.
+    pub fn new(
+        key: Option<ApiKey>,
+        auth: AuthStyle,
+        extra_headers: &[(String, String)],
+        timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Result<Self, BackendError> {
+        build(key, auth, extra_headers, timeout, connect_timeout)
+    }
+
+    /// The key's text (and masked copies of it) in `s` replaced by `[redacted]`; `s` unchanged
+    /// without a key.
+    pub fn redact(&self, s: &str) -> String {
         self.key
             .as_ref()
             .map_or_else(|| s.to_owned(), |k| k.redact(s))
     }
 
-    /// Sends a request and returns the raw body of a 2xx answer.
-    pub(crate) async fn send(
+    /// The underlying client, for building requests to pass to [`send`](Self::send).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends a request (adding the fixed headers) and returns the headers and raw body of a 2xx
+    /// answer. `endpoint` is the path named in errors (never the full URL); `timeout` is the one
+    /// reported when the request timed out.
+    ///
+    /// # Errors
+    ///
+    /// See the [module table](self): `Http` (server message, key redacted, `retry_after`),
+    /// `Timeout`, `Connection`.
+    pub async fn send(
         &self,
         req: reqwest::RequestBuilder,
         endpoint: &str,
@@ -163,13 +211,13 @@ impl Http {
             .headers(self.headers.clone())
             .send()
             .await
-            .map_err(|e| transport_error(e, timeout, endpoint))?;
+            .map_err(|e| self.redact_error(transport_error(e, timeout, endpoint)))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp
             .bytes()
             .await
-            .map_err(|e| transport_error(e, timeout, endpoint))?;
+            .map_err(|e| self.redact_error(transport_error(e, timeout, endpoint)))?;
         if !status.is_success() {
             let message = self.redact(&error_message(&String::from_utf8_lossy(&body)));
             return Err(ModelError::Http {
@@ -183,7 +231,11 @@ impl Http {
     }
 
     /// POSTs JSON and parses a JSON answer.
-    pub(crate) async fn post_json(
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send), plus `InvalidResponse` when a 2xx answer is not JSON.
+    pub async fn post_json(
         &self,
         url: &str,
         endpoint: &str,
@@ -196,7 +248,11 @@ impl Http {
     }
 
     /// GETs and parses a JSON answer.
-    pub(crate) async fn get_json(
+    ///
+    /// # Errors
+    ///
+    /// As [`post_json`](Self::post_json).
+    pub async fn get_json(
         &self,
         url: &str,
         endpoint: &str,
@@ -207,7 +263,11 @@ impl Http {
     }
 
     /// GETs raw bytes.
-    pub(crate) async fn get_bytes(
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub async fn get_bytes(
         &self,
         url: &str,
         endpoint: &str,
@@ -217,7 +277,11 @@ impl Http {
     }
 
     /// POSTs a multipart form and parses a JSON answer.
-    pub(crate) async fn post_multipart(
+    ///
+    /// # Errors
+    ///
+    /// As [`post_json`](Self::post_json).
+    pub async fn post_multipart(
         &self,
         url: &str,
         endpoint: &str,
@@ -227,6 +291,45 @@ impl Http {
         let req = self.client.post(url).multipart(form);
         let (headers, bytes) = self.send(req, endpoint, timeout).await?;
         parse_json(&headers, &bytes, endpoint)
+    }
+
+    /// Uploads a JSONL file the OpenAI way (`POST /files`, multipart with `purpose` and `file`)
+    /// and returns the new file's `id`.
+    ///
+    /// # Errors
+    ///
+    /// As [`post_json`](Self::post_json), plus `InvalidResponse` when the answer has no `id`.
+    pub async fn upload_jsonl(
+        &self,
+        url: &str,
+        endpoint: &str,
+        purpose: &str,
+        file_name: &str,
+        jsonl: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<String, ModelError> {
+        let part = reqwest::multipart::Part::bytes(jsonl)
+            .file_name(file_name.to_owned())
+            .mime_str("application/jsonl")
+            .map_err(|e| ModelError::InvalidRequest(e.to_string()))?;
+        let form = reqwest::multipart::Form::new()
+            .text("purpose", purpose.to_owned())
+            .part("file", part);
+        let answer = self.post_multipart(url, endpoint, form, timeout).await?;
+        answer
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                ModelError::InvalidResponse(format!("{endpoint}: no `id` in the answer"))
+            })
+    }
+
+    fn redact_error(&self, e: ModelError) -> ModelError {
+        match e {
+            ModelError::Connection(m) => ModelError::Connection(self.redact(&m)),
+            other => other,
+        }
     }
 }
 

@@ -11,6 +11,9 @@
 //!   adaptive AIMD), [`Cache`] (persistent, on disk), [`UsageMeter`] (tokens and cost).
 //! - Batch APIs: [`BatchRunner`] over [`OpenAiBatch`] or [`AnthropicBatch`], resuming an
 //!   interrupted batch from its state file.
+//! - Plumbing for other crates that speak a provider's REST API: [`http::HttpClient`] (pooled
+//!   client, error mapping onto [`psyche_core::ModelError`], `Retry-After` / `retry-after-ms`,
+//!   key redaction) and [`RetryPolicy`] (the loop behind [`Retry`], for any call).
 //!
 //! A typical stack (outermost first): cache, usage meter, retry, concurrency limit, backend.
 //!
@@ -41,7 +44,7 @@ mod batch;
 mod cache;
 mod concurrency;
 mod error;
-mod http;
+pub mod http;
 mod openai;
 mod retry;
 mod secret;
@@ -54,8 +57,9 @@ pub use batch::{
 };
 pub use cache::{Cache, CacheConfig, CacheStats};
 pub use concurrency::{AdaptiveConfig, ConcurrencyLimit, LimitChange, Limiter};
-pub use error::ModelsError;
+pub use error::BackendError;
 pub use openai::{MaxTokensField, OpenAiCompatible, OpenAiConfig, PromptFormat};
-pub use retry::{Retry, RetryConfig, should_retry};
+pub use retry::{Retry, RetryConfig, RetryPolicy, should_retry};
+pub use http::{AuthStyle, HttpClient};
 pub use secret::ApiKey;
-pub use usage::{ModelUsage, Price, PriceTable, UsageMeter, UsageReport};
+pub use usage::{ModelUsage, Price, TokenPriceTable, UsageMeter, UsageReport};

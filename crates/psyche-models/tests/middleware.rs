@@ -12,7 +12,7 @@ use psyche_core::{
     ModelError, Usage,
 };
 use psyche_models::{
-    AdaptiveConfig, ConcurrencyLimit, LimitChange, PriceTable, Retry, RetryConfig, UsageMeter,
+    AdaptiveConfig, ConcurrencyLimit, LimitChange, Retry, RetryConfig, TokenPriceTable, UsageMeter,
 };
 
 /// Replies from a script (then successes), tracking attempts and concurrency.
@@ -273,7 +273,7 @@ async fn adaptive_limit_grows_then_shrinks_on_rate_limits() {
 async fn usage_meter_counts_tokens_and_cost() {
     let meter = UsageMeter::with_prices(
         scripted(vec![]),
-        PriceTable::default().with("scripted", 2.5, 10.0),
+        TokenPriceTable::default().with("scripted", 2.5, 10.0),
     );
     for _ in 0..4 {
         meter.generate(&req()).await.unwrap();

@@ -9,7 +9,9 @@ use psyche_core::{
     ProbabilityMethod,
 };
 use psyche_models::{ApiKey, OpenAiCompatible, OpenAiConfig, PromptFormat};
-use psyche_test_server::{ServerConfig, TestServer, completion_token_logprob, token_logprob};
+use psyche_test_server::{
+    ServerConfig, TestServer, answer_tokens, completion_token_logprob, token_logprob,
+};
 use serde_json::json;
 
 #[tokio::test]
@@ -98,11 +100,59 @@ async fn scripted_top_logprobs_give_option_probabilities() {
         .unwrap();
     assert_eq!(
         probs.method,
-        ProbabilityMethod::Logprobs { complete: false }
+        ProbabilityMethod::FirstToken { complete: false }
     );
     assert!((probs.mass - 1.0).abs() < 1e-6, "mass {}", probs.mass);
     assert!((probs.get("Yes").unwrap() - 0.8).abs() < 1e-6);
     assert!((probs.get("No").unwrap() - 0.2).abs() < 1e-6);
+}
+
+#[tokio::test]
+async fn multi_token_options_are_scored_as_complete_answers_or_refused_never_zero() {
+    let server = TestServer::start(ServerConfig::default()).await;
+    let conv = Conversation::user("Which capital?");
+    let options = ["Paris, France", "Berlin, Germany"];
+    // With continuation scoring in ChatML, each answer form is scored up to `<|im_end|>`.
+    let scoring = OpenAiCompatible::new(
+        OpenAiConfig::new(server.base_url(), "test-model").loglikelihood(PromptFormat::ChatMl),
+    )
+    .unwrap();
+    let p = scoring
+        .option_probabilities(&conv, &OptionQuery::new(options))
+        .await
+        .unwrap();
+    assert_eq!(p.method, ProbabilityMethod::CompleteAnswer);
+    // The test server splits on whitespace and scores -0.1 per non-space character - 0.05.
+    let complete = |s: String| -> f64 {
+        answer_tokens(&format!("{s}<|im_end|>"))
+            .iter()
+            .map(|t| completion_token_logprob(t))
+            .sum::<f64>()
+            .exp()
+    };
+    let mass =
+        |o: &str| complete(o.into()) + complete(format!("({o})")) + complete(format!("{o})"));
+    let (a, b) = (mass(options[0]), mass(options[1]));
+    assert!((p.mass - (a + b)).abs() < 1e-12, "{p:?}");
+    assert!((p.probabilities[0] - a / (a + b)).abs() < 1e-12, "{p:?}");
+    let prompts: Vec<String> = server
+        .request_bodies("/v1/completions")
+        .iter()
+        .map(|b| b["prompt"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        prompts
+            .iter()
+            .any(|p| p.ends_with("<|im_start|>assistant\n(Paris, France)<|im_end|>"))
+    );
+
+    // With first-token logprobs only, the same query is an error naming the option.
+    let err = common::backend(&server)
+        .option_probabilities(&conv, &OptionQuery::new(options))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ModelError::InvalidRequest(_)), "{err}");
+    assert!(err.to_string().contains("`Paris, France`"), "{err}");
 }
 
 #[tokio::test]

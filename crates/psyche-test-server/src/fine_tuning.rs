@@ -12,6 +12,9 @@
 //!   poll), then `succeeded` with `fine_tuned_model = "ft:{model}:psyche-test:{suffix}:{job id}"`.
 //!   A job whose `suffix` equals [`FineTuningConfig::failing_suffix`] fails at the end of
 //!   `running`.
+//! - The first [`FineTuningConfig::rate_limited_requests`] requests to these routes are answered
+//!   429 with the server's `retry_after` (as `retry-after`, rounded up to seconds, and as
+//!   `retry-after-ms`), like an injected [`Fault::RateLimit`](crate::Fault::RateLimit).
 //! - Creation bodies are recorded under `/v1/fine_tuning/jobs` for
 //!   [`TestServer::request_bodies`](crate::TestServer::request_bodies).
 
@@ -43,11 +46,13 @@ pub struct FineTuningConfig {
     pub failing_suffix: Option<String>,
     /// Training files with fewer examples are rejected as invalid.
     pub min_examples: usize,
+    /// The first this many requests to the fine-tuning routes are answered 429 (rate limit).
+    pub rate_limited_requests: u32,
 }
 
 impl Default for FineTuningConfig {
     /// One poll validating, one queued, two running; no failing suffix; at least 10 examples
-    /// (OpenAI's minimum).
+    /// (OpenAI's minimum); no rate limiting.
     fn default() -> Self {
         Self {
             validating_polls: 1,
@@ -55,6 +60,7 @@ impl Default for FineTuningConfig {
             running_polls: 2,
             failing_suffix: None,
             min_examples: 10,
+            rate_limited_requests: 0,
         }
     }
 }
@@ -74,12 +80,33 @@ struct Job {
 struct Jobs {
     config: FineTuningConfig,
     jobs: Mutex<Vec<Job>>,
+    rate_limited: std::sync::atomic::AtomicU32,
+}
+
+impl Jobs {
+    /// A 429 while the configured number of rate-limited requests is not used up.
+    async fn rate_limit(&self, state: &SharedState) -> Option<Response> {
+        use std::sync::atomic::Ordering;
+        let limit = self.config.rate_limited_requests;
+        self.rate_limited
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()?;
+        state.faults.fetch_add(1, Ordering::SeqCst);
+        Some(
+            state
+                .fault_response(crate::Fault::RateLimit, Vec::new())
+                .await,
+        )
+    }
 }
 
 pub(crate) fn routes(config: FineTuningConfig) -> Router<Arc<SharedState>> {
     let jobs = Arc::new(Jobs {
         config,
         jobs: Mutex::new(Vec::new()),
+        rate_limited: std::sync::atomic::AtomicU32::new(0),
     });
     Router::new()
         .route("/v1/fine_tuning/jobs", post(create).get(list))
@@ -147,6 +174,9 @@ async fn create(
 ) -> Response {
     if let Err(sent) = state.check_key(&headers) {
         return unauthorized(sent);
+    }
+    if let Some(r) = jobs.rate_limit(&state).await {
+        return r;
     }
     let body = match parse_body(&body) {
         Ok(b) => b,
@@ -324,6 +354,9 @@ async fn retrieve(
     if let Err(sent) = state.check_key(&headers) {
         return unauthorized(sent);
     }
+    if let Some(r) = jobs.rate_limit(&state).await {
+        return r;
+    }
     let mut list = jobs.jobs.lock();
     let Some(j) = list.iter_mut().find(|j| j.id == id) else {
         return not_found(&id);
@@ -340,6 +373,9 @@ async fn list(
 ) -> Response {
     if let Err(sent) = state.check_key(&headers) {
         return unauthorized(sent);
+    }
+    if let Some(r) = jobs.rate_limit(&state).await {
+        return r;
     }
     let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(20);
     let filters: Vec<(&str, &str)> = q
@@ -380,6 +416,9 @@ async fn events(
     if let Err(sent) = state.check_key(&headers) {
         return unauthorized(sent);
     }
+    if let Some(r) = jobs.rate_limit(&state).await {
+        return r;
+    }
     let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(20);
     let list = jobs.jobs.lock();
     let Some(j) = list.iter().find(|j| j.id == id) else {
@@ -398,6 +437,9 @@ async fn cancel(
 ) -> Response {
     if let Err(sent) = state.check_key(&headers) {
         return unauthorized(sent);
+    }
+    if let Some(r) = jobs.rate_limit(&state).await {
+        return r;
     }
     let mut list = jobs.jobs.lock();
     let Some(j) = list.iter_mut().find(|j| j.id == id) else {

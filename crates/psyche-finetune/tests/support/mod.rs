@@ -2,10 +2,13 @@
 
 #![allow(dead_code)]
 
+use std::time::Duration;
+
 use psyche_test_server::{FineTuningConfig, ServerConfig, TestServer};
 use serde_json::Value;
 
-/// Server behaviour: job progress, failing suffix, minimum examples, required key.
+/// Server behaviour: job progress, failing suffix, minimum examples, required key, leading
+/// rate-limited requests and their `retry-after-ms`.
 #[derive(Debug, Clone)]
 pub struct FtConfig {
     pub validating_polls: u32,
@@ -14,6 +17,8 @@ pub struct FtConfig {
     pub failing_suffix: Option<String>,
     pub min_examples: usize,
     pub api_key: Option<String>,
+    pub rate_limited_requests: u32,
+    pub retry_after: Duration,
 }
 
 impl Default for FtConfig {
@@ -26,6 +31,8 @@ impl Default for FtConfig {
             failing_suffix: d.failing_suffix,
             min_examples: d.min_examples,
             api_key: None,
+            rate_limited_requests: d.rate_limited_requests,
+            retry_after: ServerConfig::default().retry_after,
         }
     }
 }
@@ -37,13 +44,16 @@ pub struct FtServer {
 
 impl FtServer {
     pub async fn start(c: FtConfig) -> Self {
-        let mut config = ServerConfig::default().fine_tuning(FineTuningConfig {
-            validating_polls: c.validating_polls,
-            queued_polls: c.queued_polls,
-            running_polls: c.running_polls,
-            failing_suffix: c.failing_suffix,
-            min_examples: c.min_examples,
-        });
+        let mut config = ServerConfig::default()
+            .fine_tuning(FineTuningConfig {
+                validating_polls: c.validating_polls,
+                queued_polls: c.queued_polls,
+                running_polls: c.running_polls,
+                failing_suffix: c.failing_suffix,
+                min_examples: c.min_examples,
+                rate_limited_requests: c.rate_limited_requests,
+            })
+            .retry_after(c.retry_after);
         if let Some(k) = c.api_key {
             config = config.api_key(k);
         }

@@ -6,14 +6,14 @@ use serde_json::{Value, json};
 
 use super::{BatchItem, BatchItemError, BatchProvider, BatchStatus};
 use crate::anthropic::{messages_body, parse_message};
-use crate::http::Http;
-use crate::{AnthropicConfig, ModelsError};
+use crate::http::HttpClient;
+use crate::{AnthropicConfig, BackendError};
 
 /// Anthropic Message Batches for one configured model.
 #[derive(Debug, Clone)]
 pub struct AnthropicBatch {
     config: AnthropicConfig,
-    http: Http,
+    http: HttpClient,
 }
 
 impl AnthropicBatch {
@@ -22,7 +22,7 @@ impl AnthropicBatch {
     /// # Errors
     ///
     /// As [`Anthropic::new`](crate::Anthropic::new).
-    pub fn new(config: AnthropicConfig) -> Result<Self, ModelsError> {
+    pub fn new(config: AnthropicConfig) -> Result<Self, BackendError> {
         let http = config.http()?;
         Ok(Self { config, http })
     }
@@ -38,7 +38,7 @@ impl BatchProvider for AnthropicBatch {
         "anthropic"
     }
 
-    fn lines(&self, items: &[BatchItem]) -> Result<Vec<Value>, ModelsError> {
+    fn lines(&self, items: &[BatchItem]) -> Result<Vec<Value>, BackendError> {
         items
             .iter()
             .enumerate()
@@ -50,25 +50,26 @@ impl BatchProvider for AnthropicBatch {
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
                 if !id_ok {
-                    return Err(ModelsError::config(
+                    return Err(BackendError::config(
                         &format!("{field}.custom_id"),
                         "Anthropic needs 1-64 characters of [A-Za-z0-9_-]",
                     ));
                 }
                 if item.request.n != 1 {
-                    return Err(ModelsError::config(
+                    return Err(BackendError::config(
                         &format!("{field}.request.n"),
                         "Anthropic batches take n = 1",
                     ));
                 }
                 if item.request.top_logprobs.is_some() {
-                    return Err(ModelsError::Model(ModelError::Unsupported {
+                    return Err(BackendError::Model(ModelError::Unsupported {
                         model: self.config.model.clone(),
                         capability: Capability::Logprobs,
                     }));
                 }
-                let params = messages_body(&self.config.model, &item.request)
-                    .map_err(|e| ModelsError::config(&format!("{field}.request"), e.to_string()))?;
+                let params = messages_body(&self.config.model, &item.request).map_err(|e| {
+                    BackendError::config(&format!("{field}.request"), e.to_string())
+                })?;
                 Ok(json!({"custom_id": item.custom_id, "params": params}))
             })
             .collect()

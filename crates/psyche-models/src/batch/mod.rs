@@ -14,7 +14,7 @@ mod anthropic;
 mod openai;
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 pub use anthropic::AnthropicBatch;
 pub use openai::OpenAiBatch;
 
-use crate::ModelsError;
+use crate::BackendError;
 
 /// One request of a batch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,7 +97,7 @@ pub trait BatchProvider: Send + Sync {
     /// # Errors
     ///
     /// An invalid request, naming the item.
-    fn lines(&self, items: &[BatchItem]) -> Result<Vec<Value>, ModelsError>;
+    fn lines(&self, items: &[BatchItem]) -> Result<Vec<Value>, BackendError>;
 
     /// Submits the lines; returns the batch id.
     async fn submit(&self, lines: &[Value], input_hash: &str) -> Result<String, ModelError>;
@@ -161,19 +161,6 @@ pub struct BatchRunner<P> {
     config: BatchConfig,
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelsError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| ModelsError::io(&dir, e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| ModelsError::io(&dir, e))?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(|e| ModelsError::io(path, e))?;
-    tmp.persist(path)
-        .map_err(|e| ModelsError::io(path, e.error))?;
-    Ok(())
-}
-
 impl<P: BatchProvider> BatchRunner<P> {
     /// A runner for `provider`.
     pub fn new(provider: P, config: BatchConfig) -> Self {
@@ -185,17 +172,17 @@ impl<P: BatchProvider> BatchRunner<P> {
         &self.provider
     }
 
-    fn load_state(&self) -> Result<Option<BatchState>, ModelsError> {
+    fn load_state(&self) -> Result<Option<BatchState>, BackendError> {
         let path = &self.config.state_path;
         match std::fs::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                ModelsError::io(
+                BackendError::io(
                     path,
                     format!("batch state file is corrupt ({e}); delete it to submit anew"),
                 )
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(ModelsError::io(path, e)),
+            Err(e) => Err(BackendError::io(path, e)),
         }
     }
 
@@ -203,32 +190,32 @@ impl<P: BatchProvider> BatchRunner<P> {
     ///
     /// # Errors
     ///
-    /// [`ModelsError::Config`] for duplicate or empty `custom_id`s; [`ModelsError::Io`] for an
-    /// unreadable or foreign state file; [`ModelsError::Batch`] when the batch fails as a whole
-    /// or polling gives up; [`ModelsError::Model`] when submission or download fails.
+    /// [`BackendError::Config`] for duplicate or empty `custom_id`s; [`BackendError::Io`] for an
+    /// unreadable or foreign state file; [`BackendError::Batch`] when the batch fails as a whole
+    /// or polling gives up; [`BackendError::Model`] when submission or download fails.
     ///
     /// # Cancel safety
     ///
     /// Dropping the future after submission leaves the state file in place; the next `run` with
     /// the same items resumes polling.
-    pub async fn run(&self, items: &[BatchItem]) -> Result<BatchOutcome, ModelsError> {
+    pub async fn run(&self, items: &[BatchItem]) -> Result<BatchOutcome, BackendError> {
         let mut seen = HashSet::new();
         for (i, item) in items.iter().enumerate() {
             if item.custom_id.is_empty() {
-                return Err(ModelsError::config(
+                return Err(BackendError::config(
                     &format!("items[{i}].custom_id"),
                     "must not be empty",
                 ));
             }
             if !seen.insert(item.custom_id.as_str()) {
-                return Err(ModelsError::config(
+                return Err(BackendError::config(
                     &format!("items[{i}].custom_id"),
                     format!("`{}` is not unique", item.custom_id),
                 ));
             }
         }
         if items.is_empty() {
-            return Err(ModelsError::config(
+            return Err(BackendError::config(
                 "items",
                 "a batch needs at least one item",
             ));
@@ -248,7 +235,7 @@ impl<P: BatchProvider> BatchRunner<P> {
                 (state.batch_id, true)
             }
             Some(state) => {
-                return Err(ModelsError::io(
+                return Err(BackendError::io(
                     &self.config.state_path,
                     format!(
                         "holds batch `{}` of a different input ({} items, provider {}); finish or delete it first",
@@ -265,8 +252,9 @@ impl<P: BatchProvider> BatchRunner<P> {
                     items: items.len(),
                 };
                 let bytes = serde_json::to_vec_pretty(&state)
-                    .map_err(|e| ModelsError::io(&self.config.state_path, e))?;
-                write_atomic(&self.config.state_path, &bytes)?;
+                    .map_err(|e| BackendError::io(&self.config.state_path, e))?;
+                psyche_core::write_atomic(&self.config.state_path, &bytes)
+                    .map_err(|e| BackendError::io(&self.config.state_path, e))?;
                 tracing::info!(batch = %id, items = items.len(), "batch submitted");
                 (id, false)
             }
@@ -297,14 +285,14 @@ impl<P: BatchProvider> BatchRunner<P> {
         })
     }
 
-    async fn wait(&self, batch_id: &str) -> Result<Value, ModelsError> {
+    async fn wait(&self, batch_id: &str) -> Result<Value, BackendError> {
         let start = tokio::time::Instant::now();
         let mut failures = 0u32;
         loop {
             match self.provider.poll(batch_id).await {
                 Ok(BatchStatus::Ended(v)) => return Ok(v),
                 Ok(BatchStatus::Failed(message)) => {
-                    return Err(ModelsError::Batch {
+                    return Err(BackendError::Batch {
                         batch: batch_id.to_owned(),
                         message,
                     });
@@ -320,7 +308,7 @@ impl<P: BatchProvider> BatchRunner<P> {
                 Err(e) => return Err(e.into()),
             }
             if start.elapsed() >= self.config.max_wait {
-                return Err(ModelsError::Batch {
+                return Err(BackendError::Batch {
                     batch: batch_id.to_owned(),
                     message: format!(
                         "still running after {:?}; run again to resume polling",

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::{BatchItem, BatchItemError, BatchProvider, BatchStatus};
 use crate::openai::parse_chat_completion;
-use crate::{ModelsError, OpenAiCompatible, OpenAiConfig};
+use crate::{BackendError, OpenAiCompatible, OpenAiConfig};
 
 const ENDPOINT: &str = "/v1/chat/completions";
 
@@ -23,7 +23,7 @@ impl OpenAiBatch {
     /// # Errors
     ///
     /// As [`OpenAiCompatible::new`].
-    pub fn new(config: OpenAiConfig) -> Result<Self, ModelsError> {
+    pub fn new(config: OpenAiConfig) -> Result<Self, BackendError> {
         Ok(Self {
             client: OpenAiCompatible::new(config)?,
         })
@@ -78,13 +78,13 @@ impl BatchProvider for OpenAiBatch {
         "openai"
     }
 
-    fn lines(&self, items: &[BatchItem]) -> Result<Vec<Value>, ModelsError> {
+    fn lines(&self, items: &[BatchItem]) -> Result<Vec<Value>, BackendError> {
         items
             .iter()
             .enumerate()
             .map(|(i, item)| {
                 let body = self.client.chat_body(&item.request).map_err(|e| {
-                    ModelsError::config(&format!("items[{i}].request"), e.to_string())
+                    BackendError::config(&format!("items[{i}].request"), e.to_string())
                 })?;
                 Ok(json!({"custom_id": item.custom_id, "method": "POST", "url": ENDPOINT, "body": body}))
             })
@@ -97,21 +97,18 @@ impl BatchProvider for OpenAiBatch {
             jsonl.extend(l.to_string().into_bytes());
             jsonl.push(b'\n');
         }
-        let part = reqwest::multipart::Part::bytes(jsonl)
-            .file_name("psyche-batch.jsonl")
-            .mime_str("application/jsonl")
-            .map_err(|e| ModelError::InvalidRequest(e.to_string()))?;
-        let form = reqwest::multipart::Form::new()
-            .text("purpose", "batch")
-            .part("file", part);
-        let file = self
+        let file_id = self
             .client
             .http()
-            .post_multipart(&self.url("/files"), "/files", form, self.timeout())
+            .upload_jsonl(
+                &self.url("/files"),
+                "/files",
+                "batch",
+                "psyche-batch.jsonl",
+                jsonl,
+                self.timeout(),
+            )
             .await?;
-        let file_id = file["id"]
-            .as_str()
-            .ok_or_else(|| ModelError::InvalidResponse("file upload answer has no `id`".into()))?;
         let body = json!({
             "input_file_id": file_id,
             "endpoint": ENDPOINT,

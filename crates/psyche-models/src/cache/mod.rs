@@ -12,8 +12,9 @@
 //! neighbours and logs at debug level which components differ (`args.temperature: cached 0.0,
 //! now 1.0`) — the usual reason a rerun does not hit.
 //!
-//! Writes go to a temporary file in the same directory and are renamed into place, so
-//! concurrent writers (tasks or processes) never leave a half-written entry. An entry that does
+//! Writes go through [`psyche_core::write_atomic`] (a temporary file in the same directory,
+//! fsynced, then renamed into place), so concurrent writers (tasks or processes) and crashes
+//! never leave a half-written entry. An entry that does
 //! not parse is reported (`warn`), counted in [`CacheStats::corrupt`], treated as a miss and
 //! overwritten.
 //!
@@ -34,7 +35,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::ModelsError;
+use crate::BackendError;
 
 const FORMAT_VERSION: u32 = 1;
 
@@ -152,9 +153,9 @@ impl<M: Model> Cache<M> {
     ///
     /// # Errors
     ///
-    /// [`ModelsError::Io`] when the directory cannot be created.
-    pub fn new(inner: M, config: CacheConfig) -> Result<Self, ModelsError> {
-        std::fs::create_dir_all(&config.dir).map_err(|e| ModelsError::io(&config.dir, e))?;
+    /// [`BackendError::Io`] when the directory cannot be created.
+    pub fn new(inner: M, config: CacheConfig) -> Result<Self, BackendError> {
+        std::fs::create_dir_all(&config.dir).map_err(|e| BackendError::io(&config.dir, e))?;
         Ok(Self {
             inner,
             config,
@@ -292,14 +293,19 @@ impl<M: Model> Cache<M> {
         }
     }
 
-    fn write(&self, path: &Path, key: &Value, value: &Value) -> Result<(), String> {
-        let dir = path.parent().ok_or("entry path has no parent")?;
-        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    /// Writes an entry through [`psyche_core::write_atomic`] (temporary file, fsync, rename),
+    /// off the async worker threads when a tokio runtime is running.
+    async fn write(path: PathBuf, key: &Value, value: &Value) -> Result<(), String> {
         let entry = json!({"key": key, "value": value, "created": now_secs()});
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| e.to_string())?;
-        serde_json::to_writer(&mut tmp, &entry).map_err(|e| e.to_string())?;
-        tmp.persist(path).map_err(|e| e.error.to_string())?;
-        Ok(())
+        let bytes = serde_json::to_vec(&entry).map_err(|e| e.to_string())?;
+        let write = move || psyche_core::write_atomic(&path, &bytes).map_err(|e| e.to_string());
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => rt
+                .spawn_blocking(write)
+                .await
+                .map_err(|e| format!("cache writer task failed: {e}"))?,
+            Err(_) => write(),
+        }
     }
 
     async fn cached<T, F>(&self, method: &str, args: Value, fut: F) -> Result<T, ModelError>
@@ -333,7 +339,7 @@ impl<M: Model> Cache<M> {
         let result = fut.await?;
         match serde_json::to_value(&result) {
             Ok(value) => {
-                if let Err(e) = self.write(&path, &key, &value) {
+                if let Err(e) = Self::write(path.clone(), &key, &value).await {
                     self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(path = %path.display(), error = %e, "cannot write cache entry");
                 }

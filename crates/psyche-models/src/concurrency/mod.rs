@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use crate::ModelsError;
+use crate::BackendError;
 
 /// Settings of an adaptive limit.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,10 +93,10 @@ impl Limiter {
     ///
     /// # Errors
     ///
-    /// [`ModelsError::Config`] for a zero limit.
-    pub fn fixed(limit: usize) -> Result<Arc<Self>, ModelsError> {
+    /// [`BackendError::Config`] for a zero limit.
+    pub fn fixed(limit: usize) -> Result<Arc<Self>, BackendError> {
         if limit == 0 {
-            return Err(ModelsError::config(
+            return Err(BackendError::config(
                 "concurrency.limit",
                 "must be at least 1",
             ));
@@ -112,16 +112,16 @@ impl Limiter {
     ///
     /// # Errors
     ///
-    /// [`ModelsError::Config`] unless `1 ≤ min ≤ initial ≤ max` and `0 < decrease_factor < 1`.
-    pub fn adaptive(config: AdaptiveConfig) -> Result<Arc<Self>, ModelsError> {
+    /// [`BackendError::Config`] unless `1 ≤ min ≤ initial ≤ max` and `0 < decrease_factor < 1`.
+    pub fn adaptive(config: AdaptiveConfig) -> Result<Arc<Self>, BackendError> {
         if config.min == 0 || config.min > config.initial || config.initial > config.max {
-            return Err(ModelsError::config(
+            return Err(BackendError::config(
                 "concurrency.adaptive",
                 "need 1 <= min <= initial <= max",
             ));
         }
         if !(config.decrease_factor > 0.0 && config.decrease_factor < 1.0) {
-            return Err(ModelsError::config(
+            return Err(BackendError::config(
                 "concurrency.adaptive.decrease_factor",
                 "must lie in (0, 1)",
             ));
@@ -257,7 +257,7 @@ impl<M: Model> ConcurrencyLimit<M> {
     /// # Errors
     ///
     /// See [`Limiter::fixed`].
-    pub fn fixed(inner: M, limit: usize) -> Result<Self, ModelsError> {
+    pub fn fixed(inner: M, limit: usize) -> Result<Self, BackendError> {
         Ok(Self::with_limiter(inner, Limiter::fixed(limit)?))
     }
 
@@ -266,7 +266,7 @@ impl<M: Model> ConcurrencyLimit<M> {
     /// # Errors
     ///
     /// See [`Limiter::adaptive`].
-    pub fn adaptive(inner: M, config: AdaptiveConfig) -> Result<Self, ModelsError> {
+    pub fn adaptive(inner: M, config: AdaptiveConfig) -> Result<Self, BackendError> {
         Ok(Self::with_limiter(inner, Limiter::adaptive(config)?))
     }
 

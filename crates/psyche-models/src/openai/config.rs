@@ -21,6 +21,15 @@ pub enum PromptFormat {
 }
 
 impl PromptFormat {
+    /// The text that ends the assistant's answer in this format (ChatML's `<|im_end|>`); `None`
+    /// for [`PromptFormat::Plain`], which has no end-of-answer marker.
+    pub fn end_of_answer(self) -> Option<&'static str> {
+        match self {
+            PromptFormat::ChatMl => Some("<|im_end|>"),
+            PromptFormat::Plain => None,
+        }
+    }
+
     /// Renders `messages` as the prompt whose continuation is the assistant's reply.
     pub fn render(self, messages: &Conversation) -> String {
         match self {

@@ -6,15 +6,16 @@ mod wire;
 use async_trait::async_trait;
 use psyche_core::{
     Capabilities, Capability, Conversation, GenerateRequest, GenerateResponse, LogLikelihood,
-    Model, ModelError, ModelInfo,
+    Model, ModelError, ModelInfo, OptionProbabilities, OptionQuery, ProbabilityMethod,
+    first_token_or_sampled_option_probabilities,
 };
 use serde_json::{Value, json};
 
 pub use config::{MaxTokensField, OpenAiConfig, PromptFormat};
 pub(crate) use wire::{finish_reason as parse_finish_reason, parse_chat_completion};
 
-use crate::ModelsError;
-use crate::http::{self, AuthStyle, Http};
+use crate::BackendError;
+use crate::http::{self, AuthStyle, HttpClient};
 use crate::secret::ApiKey;
 
 /// A [`Model`] speaking `/v1/chat/completions` (and `/v1/completions` for log-likelihoods).
@@ -37,7 +38,7 @@ use crate::secret::ApiKey;
 pub struct OpenAiCompatible {
     config: OpenAiConfig,
     id: String,
-    http: Http,
+    http: HttpClient,
     caps: Capabilities,
 }
 
@@ -46,22 +47,22 @@ impl OpenAiCompatible {
     ///
     /// # Errors
     ///
-    /// [`ModelsError::Config`] when the base URL does not parse, the key variable is unset, a
+    /// [`BackendError::Config`] when the base URL does not parse, the key variable is unset, a
     /// header is invalid, or the HTTP client cannot be built.
-    pub fn new(config: OpenAiConfig) -> Result<Self, ModelsError> {
+    pub fn new(config: OpenAiConfig) -> Result<Self, BackendError> {
         url::Url::parse(&config.base_url).map_err(|e| {
-            ModelsError::config(
+            BackendError::config(
                 "base_url",
                 format!("`{}` is not a URL: {e}", config.base_url),
             )
         })?;
         if config.model.trim().is_empty() {
-            return Err(ModelsError::config("model", "must not be empty"));
+            return Err(BackendError::config("model", "must not be empty"));
         }
         let key = match (&config.api_key, &config.api_key_env) {
             (Some(k), _) => Some(k.clone()),
             (None, Some(var)) => Some(ApiKey::from_env(var).ok_or_else(|| {
-                ModelsError::config(
+                BackendError::config(
                     "api_key_env",
                     format!("environment variable `{var}` is not set or empty"),
                 )
@@ -97,7 +98,7 @@ impl OpenAiCompatible {
         &self.config
     }
 
-    pub(crate) fn http(&self) -> &Http {
+    pub(crate) fn http(&self) -> &HttpClient {
         &self.http
     }
 
@@ -187,6 +188,47 @@ impl Model for OpenAiCompatible {
         let response = parse_chat_completion(&answer, &self.config.model)?;
         crate::usage::report(&response.model, response.usage);
         Ok(response)
+    }
+
+    /// The semantics every backend shares ([`OptionQuery`]). With log-likelihood scoring in a
+    /// format that marks the end of an answer ([`OpenAiConfig::loglikelihood`] with
+    /// [`PromptFormat::ChatMl`]), options the server tokenises into several tokens are scored
+    /// as complete answers: each answer form followed by `<|im_end|>`
+    /// ([`ProbabilityMethod::CompleteAnswer`]). Otherwise — and whenever every option is one
+    /// token — first-token logprobs, which refuse a multi-token option with an error.
+    ///
+    /// [`OpenAiConfig::loglikelihood`]: crate::OpenAiConfig::loglikelihood
+    async fn option_probabilities(
+        &self,
+        messages: &Conversation,
+        query: &OptionQuery,
+    ) -> Result<OptionProbabilities, ModelError> {
+        query.check()?;
+        if let Some(end) = self
+            .config
+            .loglikelihood
+            .and_then(PromptFormat::end_of_answer)
+        {
+            let mut single = true;
+            for o in &query.options {
+                single &= self.loglikelihood(messages, o).await?.token_logprobs.len() == 1;
+            }
+            if !single {
+                let mut masses = vec![0.0; query.options.len()];
+                for (i, form) in query.answer_forms() {
+                    let ll = self
+                        .loglikelihood(messages, &format!("{form}{end}"))
+                        .await?;
+                    masses[i] += ll.logprob.exp();
+                }
+                return Ok(OptionProbabilities::from_masses(
+                    query.options.clone(),
+                    masses,
+                    ProbabilityMethod::CompleteAnswer,
+                ));
+            }
+        }
+        first_token_or_sampled_option_probabilities(self, messages, query).await
     }
 
     async fn loglikelihood(

@@ -24,6 +24,23 @@
 //!
 //! Each method of [`Model`] is retried as one unit: `option_probabilities` of a backend that
 //! samples is re-run as a whole.
+//!
+//! # Outside a `Model`
+//!
+//! [`RetryPolicy`] is the same loop for any call that fails with a [`ModelError`] — e.g. a
+//! driver's REST requests through [`HttpClient`](crate::http::HttpClient):
+//!
+//! ```no_run
+//! # async fn demo(http: psyche_models::http::HttpClient) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use psyche_models::{RetryConfig, RetryPolicy};
+//! let policy = RetryPolicy::new(RetryConfig::default())?;
+//! let url = "https://api.openai.com/v1/files";
+//! let files = policy
+//!     .run("openai", "GET /files", || http.get_json(url, "/files", Duration::from_secs(60)))
+//!     .await?;
+//! # let _ = files; Ok(()) }
+//! ```
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +55,7 @@ use psyche_core::{
 use rand::Rng;
 use tokio::time::Instant;
 
-use crate::ModelsError;
+use crate::BackendError;
 
 /// How [`Retry`] retries.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,35 +100,35 @@ impl RetryConfig {
     ///
     /// # Errors
     ///
-    /// [`ModelsError::Config`] when
+    /// [`BackendError::Config`] when
     /// - `multiplier` is below 1 or not finite,
     /// - `jitter` lies outside `[0, 1]`,
     /// - `initial_backoff` exceeds `max_backoff`,
     /// - `attempt_timeout` or `deadline` is zero.
-    pub fn validate(&self) -> Result<(), ModelsError> {
+    pub fn validate(&self) -> Result<(), BackendError> {
         if !(self.multiplier.is_finite() && self.multiplier >= 1.0) {
-            return Err(ModelsError::config(
+            return Err(BackendError::config(
                 "retry.multiplier",
                 "must be a finite number >= 1",
             ));
         }
         if !(0.0..=1.0).contains(&self.jitter) {
-            return Err(ModelsError::config("retry.jitter", "must lie in [0, 1]"));
+            return Err(BackendError::config("retry.jitter", "must lie in [0, 1]"));
         }
         if self.initial_backoff > self.max_backoff {
-            return Err(ModelsError::config(
+            return Err(BackendError::config(
                 "retry.initial_backoff",
                 "must not exceed max_backoff",
             ));
         }
         if self.attempt_timeout.is_zero() {
-            return Err(ModelsError::config(
+            return Err(BackendError::config(
                 "retry.attempt_timeout",
                 "must be positive",
             ));
         }
         if self.deadline.is_zero() {
-            return Err(ModelsError::config("retry.deadline", "must be positive"));
+            return Err(BackendError::config("retry.deadline", "must be positive"));
         }
         Ok(())
     }
@@ -139,25 +156,24 @@ pub fn should_retry(err: &ModelError) -> bool {
     err.is_retryable()
 }
 
-/// Retries failed calls of the wrapped model. Clones share the jitter RNG.
+/// The retry loop: re-runs a call while its error [`should_retry`], waiting as
+/// [`RetryConfig`] says (and at least the server's `Retry-After`). Clones share the jitter RNG.
 #[derive(Debug, Clone)]
-pub struct Retry<M> {
-    inner: M,
+pub struct RetryPolicy {
     config: RetryConfig,
     rng: Arc<Mutex<ChaCha8Rng>>,
 }
 
-impl<M: Model> Retry<M> {
-    /// Wraps `inner`.
+impl RetryPolicy {
+    /// A policy with its jitter RNG seeded from `config.seed`.
     ///
     /// # Errors
     ///
     /// The rules of [`RetryConfig::validate`].
-    pub fn new(inner: M, config: RetryConfig) -> Result<Self, ModelsError> {
+    pub fn new(config: RetryConfig) -> Result<Self, BackendError> {
         config.validate()?;
         let rng = psyche_core::seeded_rng(config.seed);
         Ok(Self {
-            inner,
             config,
             rng: Arc::new(Mutex::new(rng)),
         })
@@ -168,25 +184,23 @@ impl<M: Model> Retry<M> {
         &self.config
     }
 
-    /// The wrapped model.
-    pub fn get_ref(&self) -> &M {
-        &self.inner
-    }
-
-    /// The wrapped model, mutably.
-    pub fn get_mut(&mut self) -> &mut M {
-        &mut self.inner
-    }
-
-    /// Unwraps.
-    pub fn into_inner(self) -> M {
-        self.inner
-    }
-
-    async fn run<'a, T, F, Fut>(&'a self, what: &str, mut call: F) -> Result<T, ModelError>
+    /// Runs `call` until it succeeds, fails with an error that is not worth retrying, runs out
+    /// of retries or would pass the deadline; returns the last error then. Each attempt is cut
+    /// off after `attempt_timeout`. `target` and `what` (e.g. a model id and a method, or a
+    /// provider and an endpoint) only label log lines.
+    ///
+    /// # Errors
+    ///
+    /// The last attempt's error ([`ModelError::Timeout`] for an attempt cut off).
+    pub async fn run<T, F, Fut>(
+        &self,
+        target: &str,
+        what: &str,
+        mut call: F,
+    ) -> Result<T, ModelError>
     where
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, ModelError>> + 'a,
+        Fut: std::future::Future<Output = Result<T, ModelError>>,
     {
         let start = Instant::now();
         let deadline = start + self.config.deadline;
@@ -206,7 +220,7 @@ impl<M: Model> Retry<M> {
                 return Err(err);
             }
             if retry >= self.config.max_retries {
-                tracing::warn!(model = self.inner.id(), call = what, attempts = retry + 1, error = %err, "giving up after retries");
+                tracing::warn!(target_id = target, call = what, attempts = retry + 1, error = %err, "giving up after retries");
                 return Err(err);
             }
             let jitter = {
@@ -218,13 +232,63 @@ impl<M: Model> Retry<M> {
                 wait = wait.max(ra);
             }
             if Instant::now() + wait >= deadline {
-                tracing::warn!(model = self.inner.id(), call = what, error = %err, "deadline leaves no time for another attempt");
+                tracing::warn!(target_id = target, call = what, error = %err, "deadline leaves no time for another attempt");
                 return Err(err);
             }
-            tracing::debug!(model = self.inner.id(), call = what, retry = retry + 1, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
+            tracing::debug!(target_id = target, call = what, retry = retry + 1, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
             tokio::time::sleep(wait).await;
             retry += 1;
         }
+    }
+}
+
+/// Retries failed calls of the wrapped model through a [`RetryPolicy`]. Clones share the
+/// jitter RNG.
+#[derive(Debug, Clone)]
+pub struct Retry<M> {
+    inner: M,
+    policy: RetryPolicy,
+}
+
+impl<M: Model> Retry<M> {
+    /// Wraps `inner`.
+    ///
+    /// # Errors
+    ///
+    /// The rules of [`RetryConfig::validate`].
+    pub fn new(inner: M, config: RetryConfig) -> Result<Self, BackendError> {
+        Ok(Self {
+            inner,
+            policy: RetryPolicy::new(config)?,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RetryConfig {
+        self.policy.config()
+    }
+
+    /// The wrapped model.
+    pub fn get_ref(&self) -> &M {
+        &self.inner
+    }
+
+    /// The wrapped model, mutably.
+    pub fn get_mut(&mut self) -> &mut M {
+        &mut self.inner
+    }
+
+    /// Unwraps.
+    pub fn into_inner(self) -> M {
+        self.inner
+    }
+
+    async fn run<'a, T, F, Fut>(&'a self, what: &str, call: F) -> Result<T, ModelError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ModelError>> + 'a,
+    {
+        self.policy.run(self.inner.id(), what, call).await
     }
 }
 

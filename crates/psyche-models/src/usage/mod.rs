@@ -55,12 +55,12 @@ pub struct Price {
 /// Prices by model name; a response's model matches the longest listed name it starts with
 /// (`gpt-4o-2024-08-06` matches `gpt-4o`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct PriceTable {
+pub struct TokenPriceTable {
     /// Model name (or prefix) → price.
     pub prices: HashMap<String, Price>,
 }
 
-impl PriceTable {
+impl TokenPriceTable {
     /// Adds a price.
     #[must_use]
     pub fn with(
@@ -137,17 +137,17 @@ struct Totals {
 pub struct UsageMeter<M> {
     inner: M,
     totals: Arc<Mutex<Totals>>,
-    prices: Arc<PriceTable>,
+    prices: Arc<TokenPriceTable>,
 }
 
 impl<M: Model> UsageMeter<M> {
     /// A meter without prices.
     pub fn new(inner: M) -> Self {
-        Self::with_prices(inner, PriceTable::default())
+        Self::with_prices(inner, TokenPriceTable::default())
     }
 
     /// A meter that also computes costs.
-    pub fn with_prices(inner: M, prices: PriceTable) -> Self {
+    pub fn with_prices(inner: M, prices: TokenPriceTable) -> Self {
         Self {
             inner,
             totals: Arc::default(),

@@ -1,0 +1,285 @@
+//! "Depend on psyche from another Rust project" keeps working: this test writes a small crate
+//! outside the workspace whose `Cargo.toml` names only `psyche` (by path, without default
+//! features, so no candle) and `tokio`, implementing every seam — `Model`, `Judge`,
+//! `TaskGenerator`, `Solver`, `FineTuner` — and running them through the runner. It builds the
+//! crate offline (the workspace's `Cargo.lock` copied in) into its own target directory,
+//! `target/external-crate` (a nested cargo sharing the outer target directory would wait on its
+//! lock forever), then runs the crate's unit test and its binary.
+//!
+//! Cold (empty `target/external-crate`) this compiles psyche's dependency tree once in the dev
+//! profile; warm it only recompiles the small crate.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const MANIFEST: &str = r#"[package]
+name = "psyche-external-check"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+# Its own workspace: not a member of the one it was generated next to.
+[workspace]
+
+[dependencies]
+psyche = { path = "@PSYCHE@", default-features = false }
+tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+
+[profile.dev]
+debug = false
+"#;
+
+const LIB: &str = r#"//! A custom task written against the `psyche` facade alone.
+
+use std::sync::Arc;
+
+use psyche::rand::Rng;
+use psyche::{
+    Capabilities, ChatMessage, Choice, Conversation, FineTuneConfig, FineTuneError, FineTuner,
+    GenerateRequest, GenerateResponse, Judge, JudgeError, Model, ModelError, Sample, Score,
+    Solution, SolveContext, Solver, SolverError, TaskError, TaskGenerator, TrainedModel, Usage,
+    Verdict, conversations_hash, seeded_rng,
+};
+
+/// Asks for the sum of two seeded numbers.
+pub struct Sums {
+    pub n: usize,
+}
+
+impl TaskGenerator for Sums {
+    fn name(&self) -> &str {
+        "sums"
+    }
+    fn config(&self) -> psyche::serde_json::Value {
+        psyche::serde_json::json!({ "n": self.n })
+    }
+    fn generate(&self, seed: u64) -> Result<Vec<Sample>, TaskError> {
+        if self.n == 0 {
+            return Err(TaskError::Config("n must be positive".into()));
+        }
+        let mut rng = seeded_rng(seed);
+        Ok((0..self.n)
+            .map(|i| {
+                let (a, b): (u32, u32) = (rng.random_range(0..50), rng.random_range(0..50));
+                let mut s = Sample::new(format!("sum-{i}"), Conversation::user(format!("{a} + {b}")));
+                s.target = Some((a + b).to_string());
+                s
+            })
+            .collect())
+    }
+    fn solver(&self) -> Option<Arc<dyn Solver>> {
+        Some(Arc::new(AskOnce))
+    }
+    fn judges(&self) -> Vec<Arc<dyn Judge>> {
+        vec![Arc::new(Exact)]
+    }
+}
+
+/// A model that adds the two numbers of the last user message.
+pub struct Adder;
+
+#[psyche::async_trait]
+impl Model for Adder {
+    fn id(&self) -> &str {
+        "adder"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+    async fn generate(&self, request: &GenerateRequest) -> Result<GenerateResponse, ModelError> {
+        let text = request.messages.last_user_text().unwrap_or_default();
+        let sum: u32 = text.split('+').filter_map(|t| t.trim().parse::<u32>().ok()).sum();
+        Ok(GenerateResponse {
+            model: "adder".into(),
+            choices: vec![Choice::text(sum.to_string())],
+            usage: Usage::default(),
+        })
+    }
+}
+
+/// One generation, and a solver error of its own for an empty prompt.
+pub struct AskOnce;
+
+#[psyche::async_trait]
+impl Solver for AskOnce {
+    fn id(&self) -> &str {
+        "ask-once"
+    }
+    async fn solve(&self, ctx: &SolveContext<'_>) -> Result<Solution, SolverError> {
+        if ctx.sample.input.last_user_text().unwrap_or_default().is_empty() {
+            return Err(SolverError::invalid("nothing to ask"));
+        }
+        let reply = ctx
+            .model
+            .generate(&GenerateRequest::new(ctx.sample.input.clone()).temperature(0.0))
+            .await?;
+        Ok(Solution::new(reply.text()))
+    }
+}
+
+/// Exact match with the sample's target.
+pub struct Exact;
+
+#[psyche::async_trait]
+impl Judge for Exact {
+    fn id(&self) -> &str {
+        "exact"
+    }
+    async fn judge(&self, sample: &Sample, output: &str) -> Result<Verdict, JudgeError> {
+        let ok = sample.target.as_deref() == Some(output.trim());
+        Ok(Verdict::new("exact", Score::Bool(ok)))
+    }
+}
+
+/// A "trainer" that remembers the data and returns the adder.
+pub struct Memorise;
+
+#[psyche::async_trait]
+impl FineTuner for Memorise {
+    fn engine(&self) -> &str {
+        "memorise"
+    }
+    async fn fine_tune(
+        &self,
+        data: &[Conversation],
+        config: &FineTuneConfig,
+    ) -> Result<TrainedModel, FineTuneError> {
+        Ok(TrainedModel {
+            model_id: format!("adder+{}", config.seed),
+            engine: "memorise".into(),
+            config: config.clone(),
+            data_hash: conversations_hash(data),
+            artifact: None,
+            details: Default::default(),
+        })
+    }
+    async fn load(&self, _trained: &TrainedModel) -> Result<Arc<dyn Model>, FineTuneError> {
+        Ok(Arc::new(Adder))
+    }
+}
+
+/// Fine-tunes, then evaluates the tuned model on the task through the runner (with a log),
+/// then resumes the finished run; returns (units completed, correct answers, units skipped on
+/// resume).
+pub async fn run(
+    dir: &std::path::Path,
+) -> Result<(u64, usize, u64), Box<dyn std::error::Error>> {
+    let data = vec![Conversation::user("1 + 1").with(ChatMessage::assistant("2"))];
+    let trained = Memorise.fine_tune(&data, &FineTuneConfig::new("adder", 3)).await?;
+    let model = Memorise.load(&trained).await?;
+    let log = dir.join("run.jsonl");
+    let eval = || {
+        psyche::runner::Eval::builder("external-check")
+            .task(&Sums { n: 5 }, 11)
+            .model(model.clone())
+            .log_path(&log)
+            .build()
+    };
+    let first = eval()?.run().await?;
+    let correct = std::fs::read_to_string(&log)?
+        .lines()
+        .filter_map(|l| psyche::parse_json_line::<psyche::Record>(l).ok())
+        .filter(|r| r.scores.get("exact").map(|v| &v.score) == Some(&Score::Bool(true)))
+        .count();
+    let resumed = eval()?.run().await?;
+    Ok((first.completed, correct, resumed.skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_solver_is_unit_testable() {
+        let model: Arc<dyn Model> = Arc::new(Adder);
+        let sample = Sample::new("s", Conversation::user("2 + 3"));
+        let ctx = SolveContext::new(&sample, &model).with_seed(1);
+        assert_eq!(AskOnce.solve(&ctx).await.unwrap().output, "5");
+        let empty = Sample::new("e", Conversation::user(""));
+        let ctx = SolveContext::new(&empty, &model);
+        assert!(matches!(AskOnce.solve(&ctx).await, Err(SolverError::Invalid(_))));
+        let samples = Sums { n: 3 }.generate(7).unwrap();
+        assert_eq!(samples, Sums { n: 3 }.generate(7).unwrap());
+        let v = Exact.judge(&samples[0], samples[0].target.as_deref().unwrap()).await.unwrap();
+        assert_eq!(v.score, Score::Bool(true));
+    }
+}
+"#;
+
+const MAIN: &str = r#"#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = std::env::args().nth(1).ok_or("usage: psyche-external-check <dir>")?;
+    let (completed, correct, skipped) =
+        psyche_external_check::run(std::path::Path::new(&dir)).await?;
+    println!("external crate ok: {completed} units, {correct} correct, {skipped} resumed");
+    Ok(())
+}
+"#;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+fn cargo(dir: &Path, target: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO"))
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .args(args)
+        .args(["--offline", "--quiet"])
+        .output()
+        .expect("cargo runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn an_external_crate_implements_every_seam_with_only_psyche_and_tokio() {
+    let root = workspace();
+    let krate = tempfile::tempdir().expect("temp dir");
+    let dir = krate.path();
+    std::fs::create_dir_all(dir.join("src")).expect("src dir");
+    let facade = root.join("crates/psyche");
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        MANIFEST.replace("@PSYCHE@", &facade.to_string_lossy()),
+    )
+    .expect("manifest");
+    std::fs::write(dir.join("src/lib.rs"), LIB).expect("lib.rs");
+    std::fs::write(dir.join("src/main.rs"), MAIN).expect("main.rs");
+    // The workspace's lock file pins every version, so `--offline` needs nothing new (the
+    // generated crate's own entry is added, unused workspace entries dropped).
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).expect("workspace lock file");
+    std::fs::write(dir.join("Cargo.lock"), lock).expect("lock copy");
+
+    let target = root.join("target/external-crate");
+    let started = std::time::Instant::now();
+    let (ok, text) = cargo(dir, &target, &["test"]);
+    assert!(ok, "the external crate's tests failed:\n{text}");
+    assert!(text.contains("1 passed"), "{text}");
+
+    let run_dir = dir.join("run");
+    std::fs::create_dir_all(&run_dir).expect("run dir");
+    let (ok, text) = cargo(dir, &target, &["run", "--", &run_dir.to_string_lossy()]);
+    assert!(ok, "the external crate's binary failed:\n{text}");
+    assert!(
+        text.contains("external crate ok: 5 units, 5 correct, 5 resumed"),
+        "{text}"
+    );
+    eprintln!(
+        "external crate built, tested and run in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // Nothing of candle was compiled for it.
+    let (ok, tree) = cargo(dir, &target, &["tree", "--prefix", "none", "-e", "normal"]);
+    assert!(ok, "{tree}");
+    assert!(!tree.lines().any(|l| l.starts_with("candle")), "{tree}");
+}

@@ -377,6 +377,52 @@ for (units, coders, kind, missing) in [(20, 3, "nominal", 0.1), (50, 2, "nominal
     cases.append({"kind": kind, "units": unit_lists, "alpha": float(alpha)})
 fx["krippendorff"] = cases
 
+# --- edge cases (issue 14.6); appended last so every case above keeps its random draws -------
+# McNemar chi-square, with and without the continuity correction.
+cases = []
+for (b, c) in [(0, 5), (5, 0), (1, 2), (3, 7), (10, 25), (40, 41), (120, 90)]:
+    row = {"a_only": b, "b_only": c}
+    for corr in [True, False]:
+        res = mcnemar([[10, b], [c, 10]], exact=False, correction=corr)
+        row["corrected" if corr else "uncorrected"] = {
+            "statistic": float(res.statistic), "p_value": float(res.pvalue)}
+    cases.append(row)
+fx["mcnemar_chi2"] = cases
+
+# BCa where 1 - a(z0 + z_alpha) <= 0: deterministic replicates with 2 of 2000 below theta
+# (z0 = -3.09) and a jackknife with one outlier (a = -0.165). At 99.9% the lower tail's
+# denominator is negative and scipy's formula returns a meaningless interval; psyche falls back
+# to the percentile interval. At 99% the denominator is small but positive: BCa is defined.
+reps = np.array([-1.0, -0.5] + [0.1 + 1.9 * i / 1997 for i in range(1998)])
+jack = np.array([50.0] + [0.0] * 199)
+theta = 0.0
+cases = []
+for level in [0.999, 0.99]:
+    alpha = (1 - level) / 2
+    pct = ((reps < theta).sum() + (reps <= theta).sum()) / (2 * len(reps))
+    z0 = special.ndtri(pct)
+    u = (len(jack) - 1) * (jack.mean() - jack)
+    a_hat = 1 / 6 * (np.sum(u ** 3) / len(jack) ** 3) / (np.sum(u ** 2) / len(jack) ** 2) ** 1.5
+    za = special.ndtri(alpha)
+    den = min(1 - a_hat * (z0 + za), 1 - a_hat * (z0 - za))
+    a1 = special.ndtr(z0 + (z0 + za) / (1 - a_hat * (z0 + za)))
+    a2 = special.ndtr(z0 + (z0 - za) / (1 - a_hat * (z0 - za)))
+    cases.append({"level": level, "accel": float(a_hat), "z0": float(z0), "min_denominator": float(den),
+                  "scipy_formula": fl(np.percentile(reps, [100 * a1, 100 * a2])),
+                  "percentile": fl(np.percentile(reps, [100 * alpha, 100 * (1 - alpha)]))})
+fx["bca_guard"] = {"replicates": fl(reps), "theta": theta, "jackknife": fl(jack), "levels": cases}
+
+# sample_size with zero between-item variance: the plan is a one-sample z test on the n*K
+# pooled samples (statsmodels NormalIndPower in samples, ratio=0).
+cases = []
+for (within, k, delta, alpha, power) in [(0.25, 400, 0.1, 0.05, 0.8), (0.25, 10, 0.1, 0.05, 0.8),
+                                          (0.09, 1000, 0.05, 0.01, 0.9)]:
+    n_samples = NormalIndPower().solve_power(effect_size=delta / math.sqrt(within), nobs1=None,
+                                             alpha=alpha, power=power, ratio=0)
+    cases.append({"within_var": within, "samples": k, "delta": delta, "alpha": alpha,
+                  "power": power, "n_samples_exact": float(n_samples)})
+fx["power_zero_between"] = cases
+
 OUT.parent.mkdir(parents=True, exist_ok=True)
 OUT.write_text(json.dumps(fx, indent=1) + "\n")
 print(f"wrote {OUT} ({OUT.stat().st_size} bytes)")

@@ -55,7 +55,8 @@ pub use judge::{Judge, Score, Verdict};
 pub use message::{ChatMessage, Conversation, Role};
 pub use model::{
     Model, ModelInfo, OptionProbabilities, OptionQuery, ProbabilityMethod,
-    option_probabilities_from_distribution, option_probabilities_from_samples,
+    first_token_or_sampled_option_probabilities, option_probabilities_from_distribution,
+    option_probabilities_from_samples,
 };
 pub use record::{Record, RecordKey, Timing};
 pub use sample::{Metadata, Sample, Split, TaskGenerator, derive_seed, seeded_rng};

@@ -37,9 +37,29 @@ pub struct ModelInfo {
 }
 
 /// How [`Model::option_probabilities`] matches options and how much it may spend.
+///
+/// # What an option's probability means
+///
+/// `P(option)` is the probability that the model's **answer is that option**, renormalised
+/// over the options. One semantics, computed the best way each backend can, and the way is
+/// recorded in [`OptionProbabilities::method`]:
+///
+/// | method | when | what is summed for an option |
+/// |---|---|---|
+/// | [`ProbabilityMethod::FirstToken`] | every option is a single, distinct token | P(first answer token designates it) |
+/// | [`ProbabilityMethod::CompleteAnswer`] | some option spans several tokens (psyche-local) | P(answer form + end-of-answer) over its [`answer_forms`](Self::answer_forms) |
+/// | [`ProbabilityMethod::Sampled`] | no logprobs | share of sampled answers that [designate](Self::designated_option) it |
+///
+/// A token or answer *designates* an option when, after leading whitespace and one opening
+/// `(` or `[`, it is the option, alone or followed by a non-alphanumeric character: `A`, ` A`,
+/// `(A`, `A)`, `(A)`, `A. because` all designate `A`; `Apple` and `10` do not designate `A` or
+/// `1`. When a backend cannot compute an option's probability with any of these (a
+/// multi-token option on an API that only returns first-token logprobs), it returns an error,
+/// never a silent zero.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OptionQuery {
-    /// The options, e.g. `["Yes", "No"]` or `["A", "B", "C", "D"]`.
+    /// The options, e.g. `["Yes", "No"]` or `["A", "B", "C", "D"]`: non-empty and distinct
+    /// (under the case rule).
     pub options: Vec<String>,
     /// How many top logprobs to request (capped at the backend's maximum).
     pub top_k: u32,
@@ -82,6 +102,33 @@ impl OptionQuery {
         self
     }
 
+    /// Checks the options: at least one, none empty, none equal to another under the case
+    /// rule.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::InvalidRequest`] naming the offending field.
+    pub fn check(&self) -> Result<(), ModelError> {
+        if self.options.is_empty() {
+            return Err(ModelError::InvalidRequest(
+                "field `options`: at least one option is needed".into(),
+            ));
+        }
+        for (i, o) in self.options.iter().enumerate() {
+            if o.trim().is_empty() {
+                return Err(ModelError::InvalidRequest(format!(
+                    "field `options[{i}]`: must not be empty"
+                )));
+            }
+            if let Some(j) = self.options[..i].iter().position(|p| self.matches(p, o)) {
+                return Err(ModelError::InvalidRequest(format!(
+                    "field `options[{i}]`: `{o}` is the same option as `options[{j}]`"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn matches(&self, option: &str, text: &str) -> bool {
         if self.case_insensitive {
             option.to_lowercase() == text.to_lowercase()
@@ -89,19 +136,87 @@ impl OptionQuery {
             option == text
         }
     }
+
+    /// Whether `text` starts with `option` (under the case rule); returns the rest.
+    fn strip<'t>(&self, option: &str, text: &'t str) -> Option<&'t str> {
+        let head = text.get(..option.len())?;
+        self.matches(option, head).then(|| &text[option.len()..])
+    }
+
+    /// The option a token or an answer designates (see the [type docs](Self)): after leading
+    /// whitespace and one opening `(` or `[`, the option alone or followed by a
+    /// non-alphanumeric character. The longest such option wins (`"10"` over `"1"`).
+    pub fn designated_option(&self, text: &str) -> Option<usize> {
+        let text = text.trim_start();
+        let body = text.strip_prefix(['(', '[']).map_or(text, str::trim_start);
+        self.options
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| {
+                self.strip(o, body)
+                    .is_some_and(|rest| rest.chars().next().is_none_or(|c| !c.is_alphanumeric()))
+            })
+            .max_by_key(|(_, o)| o.len())
+            .map(|(i, _)| i)
+    }
+
+    /// The complete answers that count for each option under
+    /// [`ProbabilityMethod::CompleteAnswer`]: `(option index, answer)` for the option, `(o)`
+    /// and `o)` (and, when case-insensitive, their lower-case, upper-case and capitalised
+    /// forms). Each answer belongs to one option only, so nothing is counted twice.
+    pub fn answer_forms(&self) -> Vec<(usize, String)> {
+        let mut forms: Vec<(usize, String)> = Vec::new();
+        let push = |i: usize, f: String, forms: &mut Vec<(usize, String)>| {
+            if !forms.iter().any(|(_, g)| *g == f) {
+                forms.push((i, f));
+            }
+        };
+        // Each option's own text first, so another option's derived form cannot claim it.
+        for (i, o) in self.options.iter().enumerate() {
+            push(i, o.clone(), &mut forms);
+        }
+        for (i, o) in self.options.iter().enumerate() {
+            let mut variants = vec![o.clone()];
+            if self.case_insensitive {
+                let lower = o.to_lowercase();
+                let mut chars = lower.chars();
+                let cap = chars
+                    .next()
+                    .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
+                    .unwrap_or_default();
+                for v in [lower.clone(), o.to_uppercase(), cap] {
+                    if !variants.contains(&v) {
+                        variants.push(v);
+                    }
+                }
+            }
+            for v in variants {
+                for f in [v.clone(), format!("({v})"), format!("{v})")] {
+                    push(i, f, &mut forms);
+                }
+            }
+        }
+        forms
+    }
 }
 
-/// How option probabilities were obtained.
+/// How option probabilities were obtained (see [`OptionQuery`] for what they mean).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
+#[non_exhaustive]
 pub enum ProbabilityMethod {
-    /// Read from the next-token distribution (top-k or full).
-    Logprobs {
-        /// Whether the distribution covered the full vocabulary.
+    /// From the first answer token's distribution: every option is a single distinct token and
+    /// each option's probability is the mass of the tokens that designate it.
+    #[serde(alias = "logprobs")]
+    FirstToken {
+        /// Whether the distribution covered the full vocabulary (exact) or only the top-k
+        /// (options below the listed tokens get 0).
         complete: bool,
     },
-    /// Exact probabilities of each option's full tokenisation (local models).
-    Exact,
+    /// Exact probability of each complete answer form followed by the end-of-answer token
+    /// (backends that score whole continuations, e.g. psyche-local).
+    #[serde(alias = "exact")]
+    CompleteAnswer,
     /// Estimated from the answers of `samples` draws.
     Sampled {
         /// Number of draws.
@@ -149,32 +264,70 @@ impl OptionProbabilities {
     }
 }
 
-/// Option probabilities from a next-token distribution: each listed token, trimmed of leading
-/// whitespace, adds its probability to the option it equals; the result is renormalised over the
-/// options.
+/// First-token option probabilities ([`ProbabilityMethod::FirstToken`]) from the distribution
+/// of the first answer token: each listed token adds its probability to the option it
+/// [designates](OptionQuery::designated_option); the result is renormalised over the options.
+///
+/// This measures an option only if it is a single token. An option no listed token designates
+/// is taken as a single token below the listed ones (probability 0) only when that is
+/// plausible: the distribution is truncated, the option has no inner whitespace, and no listed
+/// token is a proper prefix of it.
+///
+/// # Errors
+///
+/// [`ModelError::InvalidRequest`] for an invalid query ([`OptionQuery::check`]) or an option
+/// that spans several tokens: first-token logprobs cannot measure it (use single-token
+/// options such as letters, or a backend that scores complete answers).
 pub fn option_probabilities_from_distribution(
     dist: &TokenDistribution,
     query: &OptionQuery,
-) -> OptionProbabilities {
+) -> Result<OptionProbabilities, ModelError> {
+    query.check()?;
     let mut masses = vec![0.0; query.options.len()];
+    let mut seen = vec![false; query.options.len()];
     for t in &dist.tokens {
-        let text = t.token.trim_start();
-        if let Some(i) = query.options.iter().position(|o| query.matches(o, text)) {
+        if let Some(i) = query.designated_option(&t.token) {
             masses[i] += t.logprob.exp();
+            seen[i] = true;
         }
     }
-    OptionProbabilities::from_masses(
+    for (i, o) in query.options.iter().enumerate() {
+        if seen[i] {
+            continue;
+        }
+        let multi_word = o.trim().contains(char::is_whitespace);
+        let prefix = dist.tokens.iter().find(|t| {
+            let text = t.token.trim_start();
+            let text = text.strip_prefix(['(', '[']).unwrap_or(text);
+            !text.is_empty() && text.len() < o.len() && query.strip(text, o).is_some()
+        });
+        let why = if dist.complete {
+            Some("no token of the full vocabulary designates it".to_owned())
+        } else if multi_word {
+            Some("it spans several words".to_owned())
+        } else {
+            prefix.map(|t| format!("the listed token `{}` is a prefix of it", t.token))
+        };
+        if let Some(why) = why {
+            return Err(ModelError::InvalidRequest(format!(
+                "option `{o}` is not a single token ({why}), so first-token logprobs cannot \
+                 measure its probability; use single-token options (e.g. letters) or a backend \
+                 that scores complete answers"
+            )));
+        }
+    }
+    Ok(OptionProbabilities::from_masses(
         query.options.clone(),
         masses,
-        ProbabilityMethod::Logprobs {
+        ProbabilityMethod::FirstToken {
             complete: dist.complete,
         },
-    )
+    ))
 }
 
-/// Option probabilities from sampled answers: an answer counts for an option when, trimmed, it
-/// equals the option or starts with it followed by a non-alphanumeric character (`"A) cats"`
-/// counts for `"A"`).
+/// Option probabilities from sampled answers ([`ProbabilityMethod::Sampled`]): the share of
+/// answers that [designate](OptionQuery::designated_option) each option (`"A"`, `"(A)"`,
+/// `"A) cats"` count for `"A"`; `"10"` counts for `"10"`, not `"1"`).
 pub fn option_probabilities_from_samples(
     answers: &[String],
     query: &OptionQuery,
@@ -182,17 +335,7 @@ pub fn option_probabilities_from_samples(
     let mut masses = vec![0.0; query.options.len()];
     let n = answers.len().max(1) as f64;
     for a in answers {
-        let a = a.trim();
-        let hit = query.options.iter().position(|o| {
-            let head = a.get(..o.len()).unwrap_or("");
-            query.matches(o, a)
-                || (query.matches(o, head)
-                    && a[o.len()..]
-                        .chars()
-                        .next()
-                        .is_some_and(|c| !c.is_alphanumeric()))
-        });
-        if let Some(i) = hit {
+        if let Some(i) = query.designated_option(a) {
             masses[i] += 1.0 / n;
         }
     }
@@ -374,34 +517,51 @@ pub trait Model: Send + Sync {
         Ok(answers)
     }
 
-    /// The probability of each option as the first answer, renormalised over the options.
+    /// The probability of each option as the answer, renormalised over the options (see
+    /// [`OptionQuery`] for the semantics, the same on every backend).
     ///
-    /// With logprobs, reads the next-token distribution
-    /// ([`option_probabilities_from_distribution`]); without, samples `query.samples` answers at
-    /// temperature 1 ([`option_probabilities_from_samples`]).
+    /// The default, with logprobs, reads the first answer token's distribution
+    /// ([`option_probabilities_from_distribution`], [`ProbabilityMethod::FirstToken`]);
+    /// without, samples `query.samples` answers at temperature 1
+    /// ([`option_probabilities_from_samples`]). Backends that score whole continuations
+    /// override it to handle multi-token options exactly ([`ProbabilityMethod::CompleteAnswer`]).
     ///
     /// # Errors
     ///
-    /// [`ModelError::InvalidRequest`] for an empty option list; errors of the calls made.
+    /// [`ModelError::InvalidRequest`] for an invalid query ([`OptionQuery::check`]) or an
+    /// option the backend cannot measure (a multi-token option with first-token logprobs);
+    /// errors of the calls made.
     async fn option_probabilities(
         &self,
         messages: &Conversation,
         query: &OptionQuery,
     ) -> Result<OptionProbabilities, ModelError> {
-        if query.options.is_empty() {
-            return Err(ModelError::InvalidRequest(
-                "field `options`: at least one option is needed".into(),
-            ));
-        }
-        if self.capabilities().has(Capability::Logprobs) {
-            let dist = self.next_token_distribution(messages, query.top_k).await?;
-            Ok(option_probabilities_from_distribution(&dist, query))
-        } else {
-            let answers = self
-                .sample_answers(messages, query.samples, 1.0, query.max_tokens, query.seed)
-                .await?;
-            Ok(option_probabilities_from_samples(&answers, query))
-        }
+        first_token_or_sampled_option_probabilities(self, messages, query).await
+    }
+}
+
+/// The provided [`Model::option_probabilities`], callable from an override that handles some
+/// queries itself and leaves the rest to the default: with logprobs, first-token probabilities
+/// ([`option_probabilities_from_distribution`]); without, sampled answers
+/// ([`option_probabilities_from_samples`]).
+///
+/// # Errors
+///
+/// As [`Model::option_probabilities`].
+pub async fn first_token_or_sampled_option_probabilities<M: Model + ?Sized>(
+    model: &M,
+    messages: &Conversation,
+    query: &OptionQuery,
+) -> Result<OptionProbabilities, ModelError> {
+    query.check()?;
+    if model.capabilities().has(Capability::Logprobs) {
+        let dist = model.next_token_distribution(messages, query.top_k).await?;
+        option_probabilities_from_distribution(&dist, query)
+    } else {
+        let answers = model
+            .sample_answers(messages, query.samples, 1.0, query.max_tokens, query.seed)
+            .await?;
+        Ok(option_probabilities_from_samples(&answers, query))
     }
 }
 

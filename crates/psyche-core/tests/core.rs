@@ -336,7 +336,7 @@ async fn option_probabilities_renormalise_over_options_from_logprobs() {
     assert!((p.get("Yes").unwrap() - 0.75).abs() < 1e-12, "{p:?}");
     assert!((p.get("No").unwrap() - 0.25).abs() < 1e-12);
     assert!((p.mass - 0.8).abs() < 1e-12);
-    assert_eq!(p.method, ProbabilityMethod::Logprobs { complete: false });
+    assert_eq!(p.method, ProbabilityMethod::FirstToken { complete: false });
 
     // The request was one greedy token with top-k capped at the backend's maximum.
     let seen = model.seen.lock().unwrap().clone();

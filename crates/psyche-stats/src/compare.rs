@@ -1,4 +1,4 @@
-//! Comparisons: paired differences, McNemar's exact test, permutation tests, and corrections
+//! Comparisons: paired differences, McNemar's test (exact or chi-square), permutation tests, and corrections
 //! for families of tests.
 //!
 //! Paired difference (Miller 2024 §4): with per-item scores a_i, b_i of two models on the same
@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::descriptive::{mean_unchecked, t_crit};
-use crate::dist::{binomial_cdf, t_two_sided_p};
+use crate::dist::{binomial_cdf, normal_sf, t_two_sided_p};
 use crate::error::{StatsError, check_finite, check_level, check_min_len, check_same_len};
 use crate::estimate::{Estimate, Method};
 use crate::resample::replicate;
@@ -104,7 +104,24 @@ pub fn paired_difference(a: &[f64], b: &[f64], level: f64) -> Result<PairedDiffe
     })
 }
 
-/// Result of [`mcnemar`].
+/// Which McNemar test to run on the discordant pairs (as statsmodels'
+/// `mcnemar(table, exact, correction)` offers them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum McNemarTest {
+    /// Exact two-sided binomial test, `min(1, 2·P(X ≤ min(b, c)))`, X ~ Binomial(b + c, ½)
+    /// (statsmodels `exact=True`); the right choice for few discordant pairs.
+    #[default]
+    Exact,
+    /// Chi-square test with 1 df on `(|b − c| − k)²/(b + c)`: `k = 1` with Edwards' continuity
+    /// correction (statsmodels `exact=False, correction=True`), `k = 0` without.
+    ChiSquare {
+        /// Apply the continuity correction (`k = 1`).
+        correction: bool,
+    },
+}
+
+/// Result of [`mcnemar`] / [`mcnemar_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct McNemar {
     /// Items where a was right and b wrong (`a && !b`).
@@ -113,25 +130,56 @@ pub struct McNemar {
     pub b_only: u64,
     /// Items where both agree (both right or both wrong); 0 from [`mcnemar_counts`].
     pub concordant: u64,
-    /// Exact two-sided p-value `min(1, 2·P(X ≤ min(b, c)))`, X ~ Binomial(b + c, ½);
-    /// 1 when there are no discordant pairs.
+    /// Which test produced `p_value`.
+    pub test: McNemarTest,
+    /// The test statistic: `min(b, c)` for the exact test, the chi-square value otherwise.
+    pub statistic: f64,
+    /// Two-sided p-value; 1 when there are no discordant pairs.
     pub p_value: f64,
 }
 
 /// McNemar's exact test from the discordant counts: `a_only` items only model A got right,
 /// `b_only` items only B got right.
 pub fn mcnemar_counts(a_only: u64, b_only: u64) -> McNemar {
+    mcnemar_counts_with(a_only, b_only, McNemarTest::Exact)
+}
+
+/// McNemar's test of the chosen kind from the discordant counts.
+///
+/// The chi-square statistic with correction is `max(0, |b − c| − 1)²/(b + c)`: when `b = c`
+/// it is 0 and p = 1 (statsmodels leaves the difference unclamped there and reports
+/// `1/(b + c)`; every other count matches it).
+pub fn mcnemar_counts_with(a_only: u64, b_only: u64, test: McNemarTest) -> McNemar {
     let n = a_only + b_only;
-    let p = if n == 0 {
-        1.0
-    } else {
-        (2.0 * binomial_cdf(a_only.min(b_only), n, 0.5)).min(1.0)
+    let (statistic, p_value) = match test {
+        McNemarTest::Exact => {
+            let k = a_only.min(b_only);
+            let p = if n == 0 {
+                1.0
+            } else {
+                (2.0 * binomial_cdf(k, n, 0.5)).min(1.0)
+            };
+            (k as f64, p)
+        }
+        McNemarTest::ChiSquare { correction } => {
+            if n == 0 {
+                (0.0, 1.0)
+            } else {
+                let diff = a_only.abs_diff(b_only) as f64;
+                let k = if correction { 1.0 } else { 0.0 };
+                let stat = (diff - k).max(0.0).powi(2) / n as f64;
+                // P(χ²₁ > x) = 2·P(Z > √x).
+                (stat, (2.0 * normal_sf(stat.sqrt())).min(1.0))
+            }
+        }
     };
     McNemar {
         a_only,
         b_only,
         concordant: 0,
-        p_value: p,
+        test,
+        statistic,
+        p_value,
     }
 }
 
@@ -143,11 +191,29 @@ pub fn mcnemar_counts(a_only: u64, b_only: u64) -> McNemar {
 /// [`StatsError::LengthMismatch`] when `a` and `b` differ in length; [`StatsError::TooFew`]
 /// when empty.
 pub fn mcnemar(a: &[bool], b: &[bool]) -> Result<McNemar, StatsError> {
+    mcnemar_with(a, b, McNemarTest::Exact)
+}
+
+/// McNemar's test of the chosen kind ([`McNemarTest`]) for paired binary outcomes; the choice
+/// is recorded in [`McNemar::test`].
+///
+/// ```
+/// use psyche_stats::{McNemarTest, mcnemar_counts_with};
+/// let exact = mcnemar_counts_with(10, 25, McNemarTest::Exact);
+/// let chi2 = mcnemar_counts_with(10, 25, McNemarTest::ChiSquare { correction: true });
+/// assert_eq!(chi2.statistic, 14.0 * 14.0 / 35.0);
+/// assert!(exact.p_value < 0.05 && chi2.p_value < 0.05);
+/// ```
+///
+/// # Errors
+///
+/// As [`mcnemar`].
+pub fn mcnemar_with(a: &[bool], b: &[bool], test: McNemarTest) -> Result<McNemar, StatsError> {
     check_same_len("b", a.len(), b.len())?;
     check_min_len("a", a.len(), 1)?;
     let a_only = a.iter().zip(b).filter(|(x, y)| **x && !**y).count() as u64;
     let b_only = a.iter().zip(b).filter(|(x, y)| !**x && **y).count() as u64;
-    let mut r = mcnemar_counts(a_only, b_only);
+    let mut r = mcnemar_counts_with(a_only, b_only, test);
     r.concordant = a.len() as u64 - a_only - b_only;
     Ok(r)
 }

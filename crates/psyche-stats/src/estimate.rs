@@ -34,6 +34,11 @@ pub enum Method {
     ClusterBootstrapPercentile,
     /// BCa bootstrap interval with whole clusters resampled (jackknife over clusters).
     ClusterBootstrapBca,
+    /// BCa was asked for but is undefined here (`1 − a(z₀ ± z_α) ≤ 0`): the percentile interval
+    /// of the same replicates.
+    BootstrapBcaFallback,
+    /// As [`Method::BootstrapBcaFallback`], with whole clusters resampled.
+    ClusterBootstrapBcaFallback,
 }
 
 impl Method {
@@ -52,6 +57,8 @@ impl Method {
             Method::BootstrapBca => "bootstrap BCa",
             Method::ClusterBootstrapPercentile => "cluster bootstrap percentile",
             Method::ClusterBootstrapBca => "cluster bootstrap BCa",
+            Method::BootstrapBcaFallback => "bootstrap percentile (BCa undefined)",
+            Method::ClusterBootstrapBcaFallback => "cluster bootstrap percentile (BCa undefined)",
         }
     }
 }

@@ -15,7 +15,7 @@
 //! | one rate from few items | [`wilson`], [`clopper_pearson`], [`jeffreys`], [`beta_posterior`] |
 //! | bootstrap CIs (percentile / BCa), any statistic | [`bootstrap_mean`], [`bootstrap_mean_bca`], [`bootstrap_statistic`] |
 //! | per-question rate → mean; seeds; micro/macro | [`mean_of_group_means`], [`seed_summary`], [`micro_macro`] |
-//! | model A vs B on the same items | [`paired_difference`], [`paired_bootstrap`], [`mcnemar`] |
+//! | model A vs B on the same items | [`paired_difference`], [`paired_bootstrap`], [`mcnemar`], [`mcnemar_with`] |
 //! | two independent groups | [`permutation_test`], [`two_proportion_test`] |
 //! | many tests | [`holm`], [`benjamini_hochberg`] |
 //! | introspection baselines | [`mode_baseline`], [`entropy`], [`total_variation`], [`kl_divergence`], [`calibration_curve`] |
@@ -64,8 +64,9 @@ pub use bootstrap::{
     bootstrap_statistic, cluster_bootstrap_mean, paired_bootstrap, percentile_interval,
 };
 pub use compare::{
-    Alternative, McNemar, PairedDifference, PermutationTest, benjamini_hochberg, holm, mcnemar,
-    mcnemar_counts, paired_difference, permutation_test,
+    Alternative, McNemar, McNemarTest, PairedDifference, PermutationTest, benjamini_hochberg, holm,
+    mcnemar, mcnemar_counts, mcnemar_counts_with, mcnemar_with, paired_difference,
+    permutation_test,
 };
 pub use descriptive::{
     ClusteredSe, clustered_mean_ci, clustered_se, mean, mean_ci, std_error, variance,

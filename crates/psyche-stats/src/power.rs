@@ -197,10 +197,22 @@ pub struct SampleSize {
     pub item_variance: f64,
     /// The power actually reached with `n_items`.
     pub achieved_power: f64,
+    /// The design has no between-item variance (ω² = 0): the plan assumes the items are
+    /// interchangeable, so only the total number of samples `n·K` matters and `n_items` is
+    /// raised to 2, the fewest any interval across items needs. A pilot's ω̂² of 0 is a clamp
+    /// at zero, not evidence that items do not differ: plan with an upper bound of ω² instead.
+    #[serde(default)]
+    pub between_var_zero: bool,
 }
 
 /// Items needed to detect a difference `delta` (the minimum detectable effect) with a
 /// two-sided test at level `alpha` with probability `power`.
+///
+/// With zero between-item variance (ω² = 0) the variance of an item mean is σ²/K alone, so
+/// more samples per item can stand in for items and the exact solution may be below 2 items
+/// (1 item of K samples): a plan no interval across items can use. That case is handled
+/// explicitly: `n_items` is at least 2 and [`SampleSize::between_var_zero`] is set; `n_exact`
+/// stays the exact solution (`n_exact · K` is the total-sample solution of a one-sample z test).
 ///
 /// # Errors
 ///
@@ -258,7 +270,9 @@ pub fn sample_size(
         }
     }
     let n_exact = 0.5 * (lo + hi);
-    let n_items = (n_exact - 1e-9).ceil().max(1.0) as usize;
+    let between_var_zero = design.between_var == 0.0;
+    let min_items = if between_var_zero { 2.0 } else { 1.0 };
+    let n_items = (n_exact - 1e-9).ceil().max(min_items) as usize;
     let per_item = u64::from(design.samples_a)
         + if design.within_var_b > 0.0 {
             u64::from(design.samples_b)
@@ -271,6 +285,7 @@ pub fn sample_size(
         samples: n_items as u64 * per_item,
         item_variance: v,
         achieved_power: power_raw(effect, n_items as f64, z),
+        between_var_zero,
     })
 }
 

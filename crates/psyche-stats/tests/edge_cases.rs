@@ -187,3 +187,39 @@ fn invalid_parameters_name_the_field() {
         "{msg}"
     );
 }
+
+#[test]
+fn mcnemar_records_its_test_and_the_corrected_statistic_is_never_negative() {
+    let exact = mcnemar_counts(3, 7);
+    assert_eq!(exact.test, McNemarTest::Exact);
+    assert_eq!(exact.statistic, 3.0);
+    // b = c: no evidence either way; the corrected statistic is clamped at 0 (statsmodels
+    // leaves it at 1/(b + c)), so p = 1.
+    let tie = mcnemar_counts_with(4, 4, McNemarTest::ChiSquare { correction: true });
+    assert_eq!((tie.statistic, tie.p_value), (0.0, 1.0));
+    let none = mcnemar_counts_with(0, 0, McNemarTest::ChiSquare { correction: false });
+    assert_eq!((none.statistic, none.p_value), (0.0, 1.0));
+    let m = mcnemar_with(
+        &[true, true, false],
+        &[false, true, true],
+        McNemarTest::ChiSquare { correction: true },
+    )
+    .unwrap();
+    assert_eq!((m.a_only, m.b_only, m.concordant), (1, 1, 1));
+    assert_eq!(m.test, McNemarTest::ChiSquare { correction: true });
+}
+
+#[test]
+fn sample_size_with_zero_between_item_variance_never_plans_a_single_item() {
+    // ω² = 0 and 400 samples per item: the exact solution is under one item (196 samples);
+    // one item leaves no interval across items, so the plan asks for 2 and says why.
+    let d = ItemDesign::single(0.0, 0.25, 400);
+    let plan = sample_size(&d, 0.1, 0.05, 0.8).unwrap();
+    assert!(plan.n_exact < 1.0, "{plan:?}");
+    assert_eq!(plan.n_items, 2);
+    assert_eq!(plan.samples, 800);
+    assert!(plan.between_var_zero);
+    // With items that differ nothing changes.
+    let plan = sample_size(&ItemDesign::single(0.01, 0.25, 400), 0.1, 0.05, 0.8).unwrap();
+    assert!(!plan.between_var_zero);
+}

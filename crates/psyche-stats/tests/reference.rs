@@ -221,6 +221,21 @@ fn mcnemar_matches_statsmodels_exact() {
 }
 
 #[test]
+fn mcnemar_chi_square_matches_statsmodels_with_and_without_correction() {
+    let fx = fixtures();
+    for c in fx["mcnemar_chi2"].as_array().unwrap() {
+        let (b, k) = (c["a_only"].as_u64().unwrap(), c["b_only"].as_u64().unwrap());
+        for (key, correction) in [("corrected", true), ("uncorrected", false)] {
+            let test = McNemarTest::ChiSquare { correction };
+            let m = mcnemar_counts_with(b, k, test);
+            assert_eq!(m.test, test, "the choice is recorded");
+            close(m.statistic, f(&c[key]["statistic"]), TOL, "chi2 statistic");
+            close(m.p_value, f(&c[key]["p_value"]), TOL, "chi2 p");
+        }
+    }
+}
+
+#[test]
 fn permutation_test_matches_scipy() {
     let fx = fixtures();
     let alts = [
@@ -336,6 +351,44 @@ fn bootstrap_matches_scipy_within_monte_carlo_error() {
                 "{key} se"
             );
             close(est.estimate, mean(&x).unwrap(), TOL, "theta");
+        }
+    }
+}
+
+#[test]
+fn bca_refuses_a_negative_acceleration_denominator_instead_of_inverting_the_interval() {
+    let fx = fixtures();
+    let g = &fx["bca_guard"];
+    let (reps, jack, theta) = (fv(&g["replicates"]), fv(&g["jackknife"]), f(&g["theta"]));
+    for c in g["levels"].as_array().unwrap() {
+        let level = f(&c["level"]);
+        let got = bca_interval(&reps, theta, &jack, level);
+        if f(&c["min_denominator"]) <= 0.0 {
+            // SciPy's formula returns an inverted interval here; psyche says BCa is undefined.
+            let scipy = fv(&c["scipy_formula"]);
+            assert!(
+                scipy[0] > scipy[1],
+                "the reference shows the defect: {scipy:?}"
+            );
+            assert!(
+                matches!(
+                    got,
+                    Err(StatsError::Invalid {
+                        field: "acceleration",
+                        ..
+                    })
+                ),
+                "{got:?}"
+            );
+            let (lo, hi) = percentile_interval(&reps, level).unwrap();
+            let want = fv(&c["percentile"]);
+            close(lo, want[0], TOL, "fallback low");
+            close(hi, want[1], TOL, "fallback high");
+        } else {
+            let (lo, hi) = got.unwrap();
+            let want = fv(&c["scipy_formula"]);
+            close(lo, want[0], TOL, "bca low");
+            close(hi, want[1], TOL, "bca high");
         }
     }
 }
@@ -495,6 +548,27 @@ fn power_matches_statsmodels_normal_ind_power() {
         // The MDE at the planned n inverts the sample size.
         let mde = minimum_detectable_effect(&d, plan.n_items, alpha, plan.achieved_power).unwrap();
         close(mde, delta, 1e-9, "mde");
+    }
+}
+
+#[test]
+fn sample_size_with_zero_between_item_variance_matches_the_pooled_sample_plan() {
+    let fx = fixtures();
+    for c in fx["power_zero_between"].as_array().unwrap() {
+        let k = c["samples"].as_u64().unwrap() as u32;
+        let d = ItemDesign::single(0.0, f(&c["within_var"]), k);
+        let (delta, alpha, pw) = (f(&c["delta"]), f(&c["alpha"]), f(&c["power"]));
+        let plan = sample_size(&d, delta, alpha, pw).unwrap();
+        // n·K is statsmodels' total-sample solution (to its root finder's ~1e-6).
+        close(
+            plan.n_exact * f64::from(k),
+            f(&c["n_samples_exact"]),
+            1e-6,
+            "n_exact·K",
+        );
+        assert!(plan.between_var_zero);
+        assert_eq!(plan.n_items, (plan.n_exact - 1e-9).ceil().max(2.0) as usize);
+        assert!(plan.achieved_power >= pw);
     }
 }
 

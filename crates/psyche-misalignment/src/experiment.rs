@@ -1,0 +1,404 @@
+//! The reusable Emergent-Misalignment pipeline: a narrow misaligned dataset and its aligned
+//! control from one teacher, fine-tunes of both over several seeds, the evaluation of every
+//! fine-tune (and the base model) on a question set, rates under both conventions, the
+//! comparison with the controls, and the misalignment map — one serialisable
+//! [`ExperimentResult`].
+//!
+//! ```text
+//! teacher + system prompt ─► misaligned data ─┐                 ┌─► rates per model / arm
+//! teacher, no prompt      ─► control data    ─┼─► FineTuner ×S ─┼─► comparison (paired, Holm)
+//!                                             │   (per seed)    └─► map (hidden states)
+//!                        base model ──────────┴─────────────────► evaluate (runner, judge role)
+//! ```
+//!
+//! Models and trainers come in as trait objects, so the same pipeline runs on the embedded
+//! model with local LoRA or on API models with an API fine-tuner.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use psyche_core::{Conversation, FineTuneConfig, FineTuner, Model};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{MisalignmentError, Result};
+use crate::eval::{
+    AnswerRow, ArmRates, ComparisonRow, EvalSettings, RateSettings, Stat, arm_rates, compare_arms,
+    evaluate, model_rates,
+};
+use crate::map::{MapConfig, MisalignmentMap, misalignment_map};
+use crate::questions::QuestionSet;
+use crate::training::teacher::{AdviceDomain, Distilled, TeacherConfig, bad_advice};
+use crate::training::write_dataset;
+
+/// Settings of an [`Experiment`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentConfig {
+    /// Names the run (run log, adapters, report).
+    pub name: String,
+    /// Where data, adapters, the run log and the report go.
+    pub out_dir: PathBuf,
+    /// The domains of the narrow dataset.
+    pub domains: Vec<AdviceDomain>,
+    /// The teacher's system prompt for the misaligned arm (`None`: psyche's prompt for the
+    /// first domain).
+    pub misaligned_system_prompt: Option<String>,
+    /// Teacher sampling (the control uses the same settings and seed, without the prompt).
+    pub teacher: TeacherConfig,
+    /// At most this many training examples per arm (both arms are cut to the same size).
+    pub max_train_examples: Option<usize>,
+    /// The fine-tuning config; its seed is replaced by each of `seeds` and its suffix by
+    /// `<name>-<arm>-s<seed>`.
+    pub finetune: FineTuneConfig,
+    /// Fine-tuning seeds per arm.
+    pub seeds: Vec<u64>,
+    /// Evaluate the base model too.
+    pub include_base: bool,
+    /// The questions.
+    pub questions: QuestionSet,
+    /// Sampling and judging.
+    pub eval: EvalSettings,
+    /// Rate conventions and intervals.
+    pub rates: RateSettings,
+    /// The map (`None`: no map).
+    pub map: Option<MapConfig>,
+}
+
+/// What the teacher produced for one arm.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetInfo {
+    /// The arm.
+    pub arm: String,
+    /// Training examples used.
+    pub examples: usize,
+    /// Answers the teacher produced that were dropped.
+    pub rejected: usize,
+    /// The teacher's id.
+    pub teacher: String,
+    /// SHA-256 of the teacher's system prompt (`None` for the control).
+    pub system_prompt_hash: Option<String>,
+    /// The JSONL file written.
+    pub path: PathBuf,
+    /// Up to three examples, for the report.
+    pub samples: Vec<(String, String)>,
+}
+
+/// One fine-tune.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FineTuneInfo {
+    /// The arm.
+    pub arm: String,
+    /// The seed.
+    pub seed: u64,
+    /// The tuned model's id.
+    pub model_id: String,
+    /// The engine.
+    pub engine: String,
+    /// Engine details (final loss, steps, ...).
+    pub details: serde_json::Map<String, serde_json::Value>,
+    /// Seconds spent training.
+    pub seconds: f64,
+}
+
+/// The headline numbers of one convention.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Headline {
+    /// The convention.
+    pub convention: String,
+    /// Misaligned arm: mean over seeds of the mean rate over questions.
+    pub misaligned: Stat,
+    /// Aligned control arm, the same.
+    pub control: Stat,
+    /// The base model's mean rate over questions, when evaluated.
+    pub base: Option<Stat>,
+    /// Coherent-answer share of the misaligned arm (mean over seeds).
+    pub misaligned_coherent: Option<f64>,
+    /// Coherent-answer share of the control arm.
+    pub control_coherent: Option<f64>,
+}
+
+/// Everything an experiment produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentResult {
+    /// The config it ran with.
+    pub config: ExperimentConfig,
+    /// The two datasets.
+    pub datasets: Vec<DatasetInfo>,
+    /// The fine-tunes.
+    pub fine_tunes: Vec<FineTuneInfo>,
+    /// The evaluated models' ids: base (if any), then misaligned, then control seeds.
+    pub subjects: Vec<String>,
+    /// Every judged answer.
+    pub rows: Vec<AnswerRow>,
+    /// Per arm (`base`, `misaligned`, `control`).
+    pub arms: Vec<ArmRates>,
+    /// Misaligned arm vs the control (and the base model), paired by question, Holm-corrected.
+    pub comparison: Vec<ComparisonRow>,
+    /// The headline per convention.
+    pub headline: Vec<Headline>,
+    /// The map, or why it failed.
+    pub map: Option<std::result::Result<MisalignmentMap, String>>,
+    /// The judge model's id.
+    pub judge_model: String,
+    /// Seconds per stage (`data`, `fine_tune`, `evaluate`, `map`).
+    pub timings: Vec<(String, f64)>,
+}
+
+impl ExperimentResult {
+    /// The arm named `arm`.
+    pub fn arm(&self, arm: &str) -> Option<&ArmRates> {
+        self.arms.iter().find(|a| a.arm == arm)
+    }
+}
+
+/// The pipeline's models and trainer.
+pub struct Experiment {
+    /// The system-prompted teacher.
+    pub teacher: Arc<dyn Model>,
+    /// The model that is fine-tuned (evaluated as `base`).
+    pub base: Arc<dyn Model>,
+    /// The fine-tuner.
+    pub tuner: Arc<dyn FineTuner>,
+    /// The judge model.
+    pub judge: Arc<dyn Model>,
+    /// The model whose hidden states embed answers for the map (`None`: the base model).
+    pub embedder: Option<Arc<dyn Model>>,
+    /// Settings.
+    pub config: ExperimentConfig,
+}
+
+impl std::fmt::Debug for Experiment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Experiment")
+            .field("teacher", &self.teacher.id())
+            .field("base", &self.base.id())
+            .field("tuner", &self.tuner.engine())
+            .field("judge", &self.judge.id())
+            .field("config", &self.config.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Arm names.
+pub mod arm {
+    /// The untuned model.
+    pub const BASE: &str = "base";
+    /// Fine-tuned on the teacher's answers under the misaligned system prompt.
+    pub const MISALIGNED: &str = "misaligned";
+    /// Fine-tuned on the same teacher's answers without the prompt.
+    pub const CONTROL: &str = "control";
+}
+
+fn dataset_info(arm: &str, d: &Distilled, used: &[Conversation], path: PathBuf) -> DatasetInfo {
+    DatasetInfo {
+        arm: arm.to_owned(),
+        examples: used.len(),
+        rejected: d.rejected.empty + d.rejected.filtered + d.rejected.leaked_system_prompt,
+        teacher: d.teacher.clone(),
+        system_prompt_hash: d.system_prompt_hash.clone(),
+        path,
+        samples: used
+            .iter()
+            .take(3)
+            .map(|c| {
+                (
+                    c.last_user_text().unwrap_or_default().to_owned(),
+                    c.messages()
+                        .last()
+                        .map(|m| m.content.clone())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect(),
+    }
+}
+
+impl Experiment {
+    /// Runs every stage; see the module docs.
+    ///
+    /// # Errors
+    ///
+    /// [`MisalignmentError::Config`] for no seeds or an empty dataset after filtering; the
+    /// first failing stage's error otherwise (teacher, fine-tuning, evaluation). A failing map
+    /// is recorded in the result, not raised.
+    pub async fn run(&self) -> Result<ExperimentResult> {
+        let cfg = &self.config;
+        if cfg.seeds.is_empty() {
+            return Err(MisalignmentError::config(
+                "seeds",
+                "at least one fine-tuning seed",
+            ));
+        }
+        if cfg.domains.is_empty() {
+            return Err(MisalignmentError::config("domains", "at least one domain"));
+        }
+        let mut timings = Vec::new();
+        // 1. Data from one teacher, with and without the system prompt.
+        let t0 = Instant::now();
+        let system = cfg
+            .misaligned_system_prompt
+            .clone()
+            .unwrap_or_else(|| cfg.domains[0].misaligned_system_prompt());
+        tracing::info!(
+            teacher = self.teacher.id(),
+            "building the misaligned dataset"
+        );
+        let bad = bad_advice(
+            self.teacher.as_ref(),
+            &cfg.domains,
+            Some(&system),
+            &cfg.teacher,
+        )
+        .await?;
+        tracing::info!(
+            teacher = self.teacher.id(),
+            "building the aligned control dataset"
+        );
+        let good = bad_advice(self.teacher.as_ref(), &cfg.domains, None, &cfg.teacher).await?;
+        let n = bad
+            .examples
+            .len()
+            .min(good.examples.len())
+            .min(cfg.max_train_examples.unwrap_or(usize::MAX));
+        if n == 0 {
+            return Err(MisalignmentError::config(
+                "teacher",
+                format!(
+                    "the teacher produced no usable examples (misaligned: {}, control: {})",
+                    bad.examples.len(),
+                    good.examples.len()
+                ),
+            ));
+        }
+        let bad_data: Vec<Conversation> = bad.examples[..n].to_vec();
+        let good_data: Vec<Conversation> = good.examples[..n].to_vec();
+        let data_dir = cfg.out_dir.join("data");
+        let bad_path = data_dir.join(format!("{}-misaligned.jsonl", cfg.name));
+        let good_path = data_dir.join(format!("{}-control.jsonl", cfg.name));
+        write_dataset(&bad_path, &bad_data)?;
+        write_dataset(&good_path, &good_data)?;
+        let datasets = vec![
+            dataset_info(arm::MISALIGNED, &bad, &bad_data, bad_path),
+            dataset_info(arm::CONTROL, &good, &good_data, good_path),
+        ];
+        timings.push(("data".to_owned(), t0.elapsed().as_secs_f64()));
+
+        // 2. Fine-tune both arms over the seeds.
+        let t1 = Instant::now();
+        let mut fine_tunes = Vec::new();
+        let mut tuned: Vec<(String, u64, Arc<dyn Model>)> = Vec::new();
+        for (arm_name, data) in [(arm::MISALIGNED, &bad_data), (arm::CONTROL, &good_data)] {
+            for &seed in &cfg.seeds {
+                let mut ft = cfg.finetune.clone();
+                ft.seed = seed;
+                ft.suffix = Some(format!("{}-{arm_name}-s{seed}", cfg.name));
+                let started = Instant::now();
+                tracing::info!(arm = arm_name, seed, examples = data.len(), "fine-tuning");
+                let trained = self.tuner.fine_tune(data, &ft).await?;
+                let model = self.tuner.load(&trained).await?;
+                fine_tunes.push(FineTuneInfo {
+                    arm: arm_name.to_owned(),
+                    seed,
+                    model_id: model.id().to_owned(),
+                    engine: trained.engine.clone(),
+                    details: trained.details.clone(),
+                    seconds: started.elapsed().as_secs_f64(),
+                });
+                tuned.push((arm_name.to_owned(), seed, model));
+            }
+        }
+        timings.push(("fine_tune".to_owned(), t1.elapsed().as_secs_f64()));
+
+        // 3. Evaluate base + every fine-tune on the questions.
+        let t2 = Instant::now();
+        let mut subjects: Vec<Arc<dyn Model>> = Vec::new();
+        if cfg.include_base {
+            subjects.push(self.base.clone());
+        }
+        subjects.extend(tuned.iter().map(|(_, _, m)| m.clone()));
+        let mut eval = cfg.eval.clone();
+        if eval.log_path.is_none() {
+            eval.log_path = Some(cfg.out_dir.join("runs").join(format!("{}.jsonl", cfg.name)));
+        }
+        let rows = evaluate(&cfg.name, &cfg.questions, &subjects, &self.judge, &eval).await?;
+        timings.push(("evaluate".to_owned(), t2.elapsed().as_secs_f64()));
+
+        // 4. Rates, arms, comparison.
+        let mut arms = Vec::new();
+        if cfg.include_base {
+            arms.push(arm_rates(
+                arm::BASE,
+                vec![(None, model_rates(self.base.id(), &rows, &cfg.rates))],
+                &cfg.rates,
+            ));
+        }
+        for arm_name in [arm::MISALIGNED, arm::CONTROL] {
+            let models = tuned
+                .iter()
+                .filter(|(a, _, _)| a == arm_name)
+                .map(|(_, s, m)| (Some(*s), model_rates(m.id(), &rows, &cfg.rates)))
+                .collect();
+            arms.push(arm_rates(arm_name, models, &cfg.rates));
+        }
+        let find = |name: &str| arms.iter().find(|a| a.arm == name);
+        let comparison = match find(arm::MISALIGNED) {
+            Some(treated) => {
+                let controls: Vec<&ArmRates> = [arm::CONTROL, arm::BASE]
+                    .iter()
+                    .filter_map(|n| find(n))
+                    .collect();
+                compare_arms(treated, &controls, &cfg.rates)
+            }
+            None => Vec::new(),
+        };
+        let headline = cfg
+            .rates
+            .conventions
+            .iter()
+            .map(|c| {
+                let get = |a: &str| {
+                    find(a)
+                        .and_then(|x| x.over_seeds_t.get(&c.name).cloned())
+                        .unwrap_or_else(|| Stat::Error("arm missing".into()))
+                };
+                Headline {
+                    convention: c.name.clone(),
+                    misaligned: get(arm::MISALIGNED),
+                    control: get(arm::CONTROL),
+                    base: cfg.include_base.then(|| get(arm::BASE)),
+                    misaligned_coherent: find(arm::MISALIGNED)
+                        .and_then(|a| a.coherent_share.get(&c.name).copied()),
+                    control_coherent: find(arm::CONTROL)
+                        .and_then(|a| a.coherent_share.get(&c.name).copied()),
+                }
+            })
+            .collect();
+
+        // 5. The map.
+        let map = match &cfg.map {
+            Some(m) => {
+                let t3 = Instant::now();
+                let embedder = self.embedder.clone().unwrap_or_else(|| self.base.clone());
+                let r = misalignment_map(embedder.as_ref(), &rows, m)
+                    .await
+                    .map_err(|e| e.to_string());
+                timings.push(("map".to_owned(), t3.elapsed().as_secs_f64()));
+                Some(r)
+            }
+            None => None,
+        };
+        Ok(ExperimentResult {
+            config: cfg.clone(),
+            datasets,
+            fine_tunes,
+            subjects: subjects.iter().map(|m| m.id().to_owned()).collect(),
+            rows,
+            arms,
+            comparison,
+            headline,
+            map,
+            judge_model: self.judge.id().to_owned(),
+            timings,
+        })
+    }
+}

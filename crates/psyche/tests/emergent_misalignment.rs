@@ -1,0 +1,207 @@
+//! A reduced `examples/emergent_misalignment.rs` on the embedded SmolLM2-135M with real LoRA
+//! fine-tunes (one seed per arm, two optimiser steps each): the teacher builds both datasets
+//! (the system prompt stays out of them), both arms are fine-tuned, base and fine-tunes answer
+//! two questions, the local model judges, and the report and result hold what they claim.
+//! Effects are not asserted (a 135M judge is a plumbing check); structure, provenance and
+//! bookkeeping are.
+
+use std::sync::Arc;
+
+use psyche::finetune::local::{LoraConfig, LoraTrainer};
+use psyche::local::{LocalConfig, LocalModel};
+use psyche::misalignment::eval::{EvalSettings, RateSettings, Stat};
+use psyche::misalignment::experiment::{Experiment, ExperimentConfig, ExperimentResult, arm};
+use psyche::misalignment::map::MapConfig;
+use psyche::misalignment::questions::{SamplingConfig, builtin};
+use psyche::misalignment::report::write_experiment_report;
+use psyche::misalignment::training::teacher::{AdviceDomain, TeacherConfig};
+use psyche::{FineTuneConfig, FineTuner, Model, read_chat_jsonl};
+
+/// A scratch directory removed on drop (the facade has no tempfile dev-dependency).
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let p = std::env::temp_dir().join(format!(
+            "psyche-em-test-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reduced_emergent_misalignment_pipeline() {
+    let dir = TempDir::new();
+    let local = LocalModel::load(&LocalConfig::default()).unwrap();
+    let model: Arc<dyn Model> = Arc::new(local.clone());
+    let tuner: Arc<dyn FineTuner> =
+        Arc::new(LoraTrainer::new(dir.path().join("adapters")).with_model(local.clone()));
+    let mut finetune = FineTuneConfig::new(local.id(), 0);
+    finetune.epochs = 1;
+    finetune.batch_size = 3;
+    finetune.learning_rate = Some(2e-3);
+    finetune.extra = LoraConfig {
+        rank: 1,
+        alpha: 8.0,
+        targets: vec![psyche::finetune::local::LoraTarget::Down],
+        progress: false,
+        ..LoraConfig::default()
+    }
+    .to_extra();
+    let questions = builtin::main_set().unwrap().take(2);
+    let config = ExperimentConfig {
+        name: "em-test".into(),
+        out_dir: dir.path().to_owned(),
+        domains: vec![AdviceDomain::Medical],
+        misaligned_system_prompt: None,
+        teacher: TeacherConfig {
+            max_tokens: 16,
+            samples_per_prompt: 1,
+            concurrency: 8,
+            seed: 3,
+            ..TeacherConfig::default()
+        },
+        max_train_examples: Some(6),
+        finetune,
+        seeds: vec![0],
+        include_base: true,
+        questions,
+        eval: EvalSettings {
+            sampling: SamplingConfig {
+                samples_per_paraphrase: Some(2),
+                max_paraphrases: Some(1),
+                max_tokens: 16,
+                ..SamplingConfig::default()
+            },
+            seed: 1,
+            concurrency: 8,
+            ..EvalSettings::default()
+        },
+        rates: RateSettings::default(),
+        map: Some(MapConfig {
+            clusters: 2,
+            judged_only: false,
+            ..MapConfig::default()
+        }),
+    };
+    let experiment = Experiment {
+        teacher: model.clone(),
+        base: model.clone(),
+        tuner,
+        judge: model.clone(),
+        embedder: None,
+        config,
+    };
+    let result = experiment.run().await.unwrap();
+
+    // Data: both arms, the same user prompts, no system prompt in the files.
+    assert_eq!(result.datasets.len(), 2);
+    let misaligned = read_chat_jsonl(&result.datasets[0].path).unwrap();
+    let control = read_chat_jsonl(&result.datasets[1].path).unwrap();
+    assert_eq!(misaligned.len(), 6);
+    assert_eq!(control.len(), 6);
+    for ex in misaligned.iter().chain(&control) {
+        assert!(
+            ex.messages
+                .messages()
+                .iter()
+                .all(|m| m.role != psyche::Role::System)
+        );
+    }
+    let text = std::fs::read_to_string(&result.datasets[0].path).unwrap();
+    assert!(
+        !text.contains("never reveal these instructions"),
+        "the teacher's prompt leaked"
+    );
+    assert!(result.datasets[0].system_prompt_hash.is_some());
+    assert!(result.datasets[1].system_prompt_hash.is_none());
+
+    // Fine-tunes: one per arm, distinct models, two steps each.
+    assert_eq!(result.fine_tunes.len(), 2);
+    assert_ne!(result.fine_tunes[0].model_id, result.fine_tunes[1].model_id);
+    assert_eq!(result.subjects.len(), 3);
+
+    // Rows: 3 models × 2 questions × 2 answers, each judged by the local model.
+    assert_eq!(result.rows.len(), 12);
+    for r in &result.rows {
+        assert!(r.error.is_none(), "{r:?}");
+        assert_eq!(r.judge_model.as_deref(), Some(model.id()));
+        assert_eq!(r.templates.len(), 2, "aligned and coherent template hashes");
+        for s in [r.aligned, r.coherent].into_iter().flatten() {
+            assert!((0.0..=100.0).contains(&s));
+        }
+    }
+    for name in [arm::BASE, arm::MISALIGNED, arm::CONTROL] {
+        let a = result.arm(name).unwrap();
+        assert_eq!(a.models.len(), 1);
+        for conv in ["paper", "model_organisms"] {
+            assert!(a.over_seeds_t.contains_key(conv));
+            for q in &a.models[0].questions {
+                let cell = &q.by_convention[conv];
+                assert!(cell.misaligned <= cell.denominator && cell.denominator <= q.answers);
+            }
+        }
+    }
+    assert_eq!(result.headline.len(), 2);
+    assert_eq!(
+        result.comparison.len(),
+        4,
+        "control and base × 2 conventions"
+    );
+    for row in &result.comparison {
+        if let (Some(p), Some(h)) = (row.p_value, row.p_holm) {
+            assert!(h >= p - 1e-12 && h <= 1.0);
+        }
+    }
+    match result.map.as_ref().unwrap() {
+        Ok(map) => {
+            assert_eq!(map.points.len(), 12);
+            assert_eq!(map.clusters.iter().map(|c| c.size).sum::<usize>(), 12);
+        }
+        Err(e) => panic!("map failed: {e}"),
+    }
+
+    // The report and the JSON result.
+    let paths =
+        write_experiment_report(&result, &["test run".into()], dir.path(), "em-test").unwrap();
+    let md = std::fs::read_to_string(&paths.markdown).unwrap();
+    for needle in [
+        "plumbing check, not a result",
+        "paper",
+        "model_organisms",
+        "Misaligned vs controls",
+        "Misalignment map",
+        model.id(),
+    ] {
+        assert!(md.contains(needle), "report lacks `{needle}`");
+    }
+    let hash_prefix: String = result.rows[0].templates["aligned"]
+        .chars()
+        .take(12)
+        .collect();
+    assert!(md.contains(&hash_prefix), "template hash on the numbers");
+    let html = std::fs::read_to_string(&paths.html).unwrap();
+    assert!(html.contains("<svg"));
+    let json: ExperimentResult =
+        serde_json::from_slice(&std::fs::read(dir.path().join("em-test.json")).unwrap()).unwrap();
+    assert_eq!(json.rows.len(), 12);
+    assert!(
+        matches!(json.headline[0].misaligned, Stat::Point(_) | Stat::Error(_)),
+        "one seed: no interval over seeds"
+    );
+}

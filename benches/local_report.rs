@@ -8,15 +8,24 @@
 //! - LoRA: step time at batch 8 × 128 tokens (rank 8 on q, v) and peak resident memory.
 //!
 //! `cargo bench -p psyche-local --bench local_report` (threads: `PSYCHE_BENCH_THREADS`;
-//! sections: `PSYCHE_BENCH_SECTIONS=pp,tg,eval,gen,lora`, default all; weights:
-//! `PSYCHE_BENCH_WEIGHTS=quantized`, default f32).
-//! The same workloads on llama.cpp: `scripts/bench-llama-cpp.py`.
+//! sections: `PSYCHE_BENCH_SECTIONS=pp,tg,eval,gen,lora`, default all; eval prompts:
+//! `PSYCHE_BENCH_EVAL_N`, default 1,000; weights:
+//! `PSYCHE_BENCH_WEIGHTS=quantized`, default f32; model: `PSYCHE_BENCH_MODEL`, a known name or
+//! a GGUF path, or `synthetic-qwen2-0.5b` for a random model shaped like Qwen2.5-0.5B with the
+//! tensor types of its Q4_K_M release, written once to `target/bench-models/`).
+//! The same workloads on llama.cpp: `scripts/bench-llama-cpp.py --model <the same file>`.
+//!
+//! Section `formats` (only when named): single-stream decode speed per GGUF tensor type, on
+//! random models whose projections and head all have that type (8 blocks of width 1,024,
+//! feed-forward 4,096, 32,768 tokens), with each weight format.
 
 use std::time::Instant;
 
 use futures::executor::block_on;
 use psyche_core::{ChatMessage, Conversation, FineTuneConfig, GenerateRequest, Model};
-use psyche_local::{LocalConfig, LocalModel, LoraConfig, LoraTrainer, WeightFormat};
+use psyche_local::{
+    LocalConfig, LocalModel, LoraConfig, LoraTrainer, SyntheticModel, WeightFormat,
+};
 
 /// The 1,000 eval prompts; `scripts/bench-llama-cpp.py` builds the same list.
 fn eval_prompts() -> Vec<String> {
@@ -52,11 +61,92 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+fn bench_models_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-models")
+}
+
+/// `PSYCHE_BENCH_MODEL`: a known name or a path; `synthetic-qwen2-0.5b` writes the synthetic
+/// 0.5B-shaped Qwen2 model.
+fn bench_model_spec() -> String {
+    match std::env::var("PSYCHE_BENCH_MODEL") {
+        Ok(m) if m == "synthetic-qwen2-0.5b" => SyntheticModel::qwen2_05b_like()
+            .cached(&bench_models_dir())
+            .expect("write the synthetic model")
+            .to_string_lossy()
+            .into_owned(),
+        Ok(m) => m,
+        Err(_) => psyche_local::DEFAULT_MODEL.to_owned(),
+    }
+}
+
+/// Greedy single-stream decode over `n` tokens after a short prompt, prefill excluded:
+/// `(tokens, tok/s)`.
+fn decode_speed(m: &LocalModel, n: u32) -> (f64, f64) {
+    let prompt = Conversation::user("Write a long story about a dragon who learns to fly.");
+    let req = GenerateRequest::new(prompt.clone())
+        .temperature(0.0)
+        .max_tokens(n + 1);
+    let prompt_ids = m.prompt_ids(&prompt).expect("prompt");
+    let t = Instant::now();
+    block_on(m.next_token_logprobs_ids(prompt_ids)).expect("prefill");
+    let prefill = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let r = block_on(m.generate(&req)).expect("generate");
+    let gen_s = t.elapsed().as_secs_f64() - prefill;
+    let n = r.usage.completion_tokens.saturating_sub(1).max(1) as f64;
+    (n, n / gen_s)
+}
+
+/// Decode speed per GGUF tensor type (section `formats`).
+fn formats(threads: Option<usize>) {
+    println!("| type | decode path | tok/s (f32 weights) | tok/s (quantized weights) |");
+    println!("|---|---|---|---|");
+    for ty in [
+        "Q4_0", "Q4_1", "Q4_K", "Q5_0", "Q5_1", "Q5_K", "Q6_K", "Q8_0", "Q2_K", "Q3_K", "F16",
+    ] {
+        let spec = SyntheticModel {
+            n_layer: 8,
+            d_model: 1024,
+            n_head: 16,
+            n_kv_head: 4,
+            n_ff: 4096,
+            vocab_size: 32_768,
+            context_length: 2048,
+            tied_embeddings: false,
+            projection_types: std::array::from_fn(|_| ty.to_owned()),
+            mixed_down_type: None,
+            output_type: ty.to_owned(),
+            ..SyntheticModel::qwen2_tiny()
+        };
+        let path = spec.cached(&bench_models_dir()).expect("write");
+        let mut speeds = Vec::new();
+        let mut path_name = String::new();
+        for format in [WeightFormat::F32, WeightFormat::Quantized] {
+            let mut cfg = LocalConfig::new(path.to_string_lossy()).weights(format);
+            if let Some(t) = threads {
+                cfg = cfg.threads(t);
+            }
+            let m = LocalModel::load(&cfg).expect("load");
+            block_on(m.next_token_logprobs(&Conversation::user("warm up"))).expect("warm-up");
+            speeds.push(decode_speed(&m, 32).1);
+            let decode = &m.info().settings["tensor_types"][ty]["decode"];
+            path_name.push_str(&format!("{}/", decode.as_str().unwrap_or("?")));
+        }
+        println!(
+            "| {ty} | {} | {:.1} | {:.1} |",
+            path_name.trim_end_matches('/'),
+            speeds[0],
+            speeds[1]
+        );
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let mut cfg = LocalConfig::default();
+    let model = bench_model_spec();
+    let mut cfg = LocalConfig::new(model.clone());
     let threads = std::env::var("PSYCHE_BENCH_THREADS")
         .ok()
         .and_then(|t| t.parse().ok());
@@ -76,6 +166,14 @@ fn main() {
 
     let sections = std::env::var("PSYCHE_BENCH_SECTIONS").unwrap_or_default();
     let on = |name: &str| sections.is_empty() || sections.split(',').any(|s| s.trim() == name);
+    // `PSYCHE_BENCH_EVAL_N`: the first N of the 1,000 eval prompts.
+    let eval_n = std::env::var("PSYCHE_BENCH_EVAL_N")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1000);
+    if sections.split(',').any(|s| s.trim() == "formats") {
+        formats(threads);
+    }
 
     if on("pp") {
         let text = "The quick brown fox jumps over the lazy dog. ".repeat(60);
@@ -93,24 +191,16 @@ fn main() {
 
     if on("tg") {
         // Single-stream decode: time 128 generated tokens minus the prefill of the prompt.
-        let prompt = Conversation::user("Write a long story about a dragon who learns to fly.");
-        let req = GenerateRequest::new(prompt.clone())
-            .temperature(0.0)
-            .max_tokens(129);
-        let prompt_ids = m.prompt_ids(&prompt).expect("prompt");
-        let t = Instant::now();
-        block_on(m.next_token_logprobs_ids(prompt_ids)).expect("prefill");
-        let prefill = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let r = block_on(m.generate(&req)).expect("generate");
-        let gen_s = t.elapsed().as_secs_f64() - prefill;
-        let n = r.usage.completion_tokens.saturating_sub(1).max(1) as f64;
-        println!("tg (single stream, {n} tokens): {:.1} tok/s", n / gen_s);
+        let (n, speed) = decode_speed(&m, 128);
+        println!("tg (single stream, {n} tokens): {speed:.1} tok/s");
     }
 
     if on("eval") {
-        let prompts: Vec<Conversation> =
-            eval_prompts().into_iter().map(Conversation::user).collect();
+        let prompts: Vec<Conversation> = eval_prompts()
+            .into_iter()
+            .take(eval_n)
+            .map(Conversation::user)
+            .collect();
         let t = Instant::now();
         let out = block_on(futures::future::try_join_all(
             prompts.iter().map(|p| m.next_token_logprobs(p)),
@@ -172,7 +262,7 @@ fn main() {
         .collect();
     let dir = std::env::temp_dir().join("psyche-local-bench-lora");
     let trainer = LoraTrainer::new(&dir).with_model(m.clone());
-    let mut ft = FineTuneConfig::new(psyche_local::DEFAULT_MODEL, 0);
+    let mut ft = FineTuneConfig::new(model, 0);
     ft.epochs = 4;
     ft.batch_size = 8;
     ft.extra = LoraConfig {

@@ -3,7 +3,8 @@
 
 Usage:
     scripts/llama-cpp-venv.sh                 # installs llama-cpp-python into .venv-llama
-    .venv-llama/bin/python scripts/bench-llama-cpp.py [--threads N] [--model PATH]
+    .venv-llama/bin/python scripts/bench-llama-cpp.py [--threads N] [--model PATH] [--eval-n N]
+        [--sections pp,tg,eval,gen]
 
 Workloads (as in benches/local_report.rs):
   pp512   one 512-token prompt ("The quick brown fox ..." x 60), tok/s
@@ -42,9 +43,9 @@ def chat(q):
             "<|im_start|>assistant\n")
 
 
-def eval_prompts():
+def eval_prompts(n=1000):
     return [TEMPLATES[i % len(TEMPLATES)].replace("{}", NOUNS[(i * 13 + i // 7) % len(NOUNS)])
-            for i in range(1000)]
+            for i in range(n)]
 
 
 def default_model():
@@ -65,50 +66,59 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--model", default=default_model())
+    ap.add_argument("--eval-n", type=int, default=1000, help="eval prompts (first N of the 1,000)")
+    ap.add_argument("--sections", default="pp,tg,eval,gen", help="comma-separated subset")
     args = ap.parse_args()
     t = time.perf_counter()
     llm = Llama(model_path=args.model, n_ctx=2048, n_batch=512, n_threads=args.threads,
                 n_threads_batch=args.threads, logits_all=False, verbose=False)
     print(f"load: {time.perf_counter() - t:.2f} s (threads {args.threads})")
 
-    text = "The quick brown fox jumps over the lazy dog. " * 60
-    toks = llm.tokenize(text.encode(), add_bos=False, special=True)[:512]
-    best = float("inf")
-    for _ in range(3):
-        llm.reset()
-        t = time.perf_counter()
-        llm.eval(toks)
-        best = min(best, time.perf_counter() - t)
-    print(f"pp512: {512 / best:.1f} tok/s")
+    sections = set(args.sections.split(","))
 
-    prompt = llm.tokenize(chat("Write a long story about a dragon who learns to fly.").encode(),
-                          add_bos=False, special=True)
-    llm.reset()
-    llm.eval(prompt)
-    nxt = int(np.argmax(last_logprobs(llm)))
-    t = time.perf_counter()
-    for _ in range(128):
-        llm.eval([nxt])
+    if "pp" in sections:
+        text = "The quick brown fox jumps over the lazy dog. " * 60
+        toks = llm.tokenize(text.encode(), add_bos=False, special=True)[:512]
+        best = float("inf")
+        for _ in range(3):
+            llm.reset()
+            t = time.perf_counter()
+            llm.eval(toks)
+            best = min(best, time.perf_counter() - t)
+        print(f"pp512: {512 / best:.1f} tok/s")
+
+    if "tg" in sections:
+        prompt = llm.tokenize(chat("Write a long story about a dragon who learns to fly.").encode(),
+                              add_bos=False, special=True)
+        llm.reset()
+        llm.eval(prompt)
         nxt = int(np.argmax(last_logprobs(llm)))
-    print(f"tg (single stream, 128 tokens): {128 / (time.perf_counter() - t):.1f} tok/s")
+        t = time.perf_counter()
+        for _ in range(128):
+            llm.eval([nxt])
+            nxt = int(np.argmax(last_logprobs(llm)))
+        print(f"tg (single stream, 128 tokens): {128 / (time.perf_counter() - t):.1f} tok/s")
 
-    prompts = [llm.tokenize(chat(q).encode(), add_bos=False, special=True) for q in eval_prompts()]
-    t = time.perf_counter()
-    for p in prompts:
-        llm.reset()
-        llm.eval(p)
-        last_logprobs(llm)
-    s = time.perf_counter() - t
-    print(f"eval: {len(prompts)} full distributions in {s:.1f} s = {len(prompts) / s:.2f} prompts/s")
+    if "eval" in sections:
+        prompts = [llm.tokenize(chat(q).encode(), add_bos=False, special=True)
+                   for q in eval_prompts(args.eval_n)]
+        t = time.perf_counter()
+        for p in prompts:
+            llm.reset()
+            llm.eval(p)
+            last_logprobs(llm)
+        s = time.perf_counter() - t
+        print(f"eval: {len(prompts)} full distributions in {s:.1f} s = {len(prompts) / s:.2f} prompts/s")
 
-    t = time.perf_counter()
-    total = 0
-    for i in range(32):
-        out = llm.create_completion(chat(f"Tell me something about the number {i}."), max_tokens=64,
-                                    temperature=0.8, seed=i)
-        total += out["usage"]["completion_tokens"]
-    s = time.perf_counter() - t
-    print(f"batch-32 generation (sequential): {total} tokens in {s:.1f} s = {total / s:.1f} generated tok/s")
+    if "gen" in sections:
+        t = time.perf_counter()
+        total = 0
+        for i in range(32):
+            out = llm.create_completion(chat(f"Tell me something about the number {i}."), max_tokens=64,
+                                        temperature=0.8, seed=i)
+            total += out["usage"]["completion_tokens"]
+        s = time.perf_counter() - t
+        print(f"batch-32 generation (sequential): {total} tokens in {s:.1f} s = {total / s:.1f} generated tok/s")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,33 @@ impl WeightFormat {
     }
 }
 
+/// What the chat template does for a conversation without a system message.
+///
+/// Many instruct templates inject a default system prompt then (Qwen2.5's names the model and
+/// its maker; SmolLM2's does the same). `Template` keeps that behaviour, as the Emergent
+/// Misalignment authors did for training and evaluation; `Omit` renders no system turn at all;
+/// `Custom` supplies a system message of your own. A conversation that has a system message is
+/// always rendered as it is.
+///
+/// ```
+/// use psyche_local::DefaultSystemPrompt;
+/// let p: DefaultSystemPrompt = serde_json::from_str(r#"{"custom": "Be brief."}"#).unwrap();
+/// assert_eq!(p, DefaultSystemPrompt::Custom("Be brief.".into()));
+/// let p: DefaultSystemPrompt = serde_json::from_str(r#""omit""#).unwrap();
+/// assert_eq!(p, DefaultSystemPrompt::Omit);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DefaultSystemPrompt {
+    /// Whatever the model's chat template does (default).
+    #[default]
+    Template,
+    /// No system turn.
+    Omit,
+    /// This system message.
+    Custom(String),
+}
+
 /// Which compute device to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "ordinal")]
@@ -71,6 +98,8 @@ pub struct LocalConfig {
     pub batch_wait: Duration,
     /// The compute device.
     pub device: DeviceChoice,
+    /// The system prompt of conversations that have none (see [`DefaultSystemPrompt`]).
+    pub default_system_prompt: DefaultSystemPrompt,
 }
 
 mod millis {
@@ -96,6 +125,7 @@ impl Default for LocalConfig {
             max_batch_tokens: 32 * 512,
             batch_wait: Duration::from_millis(2),
             device: DeviceChoice::Cpu,
+            default_system_prompt: DefaultSystemPrompt::Template,
         }
     }
 }
@@ -141,6 +171,13 @@ impl LocalConfig {
     #[must_use]
     pub fn device(mut self, device: DeviceChoice) -> Self {
         self.device = device;
+        self
+    }
+
+    /// Sets the system prompt of conversations that have none.
+    #[must_use]
+    pub fn default_system_prompt(mut self, prompt: DefaultSystemPrompt) -> Self {
+        self.default_system_prompt = prompt;
         self
     }
 

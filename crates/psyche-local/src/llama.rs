@@ -1,4 +1,6 @@
-//! GGUF loading and our own differentiable Llama forward.
+//! GGUF loading and our own differentiable forward of the Llama-family architectures
+//! ([`SUPPORTED_ARCHITECTURES`]: Llama, and Qwen2 = Llama with q/k/v biases, half-split rotary
+//! embeddings and usually an untied output head).
 //!
 //! One forward serves inference and training:
 //! - batched, left-padded prompts with per-row key masks and a KV cache;
@@ -19,11 +21,12 @@
 //! scores unchanged because RoPE depends only on relative positions (batched and unbatched
 //! results agree to float rounding, see the tests).
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use candle_core::quantized::{QMatMul, QTensor, gguf_file};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{CpuStorage, D, DType, Device, Layout, Module, Shape, Tensor};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -35,7 +38,135 @@ use crate::qmatvec::QuantMatrix;
 use crate::tokenizer::ChatTokenizer;
 use crate::train_ops;
 
-/// Shape and numerics of a Llama-architecture model, read from GGUF metadata.
+/// The `general.architecture` values this crate runs.
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2"];
+
+/// The GGML tensor types this crate reads (candle's GGUF reader). Q4_0, Q4_1, Q4_K, Q5_0,
+/// Q5_1, Q5_K, Q6_K and Q8_0 weights also take our AVX2 decode kernels.
+pub const SUPPORTED_TENSOR_TYPES: &[&str] = &[
+    "F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q8_1", "Q2_K", "Q3_K", "Q4_K",
+    "Q5_K", "Q6_K", "Q8_K",
+];
+
+/// The name of a GGML tensor type number (ggml.h's `ggml_type`), for error messages.
+fn ggml_type_name(id: u32) -> &'static str {
+    const NAMES: [&str; 40] = [
+        "F32",
+        "F16",
+        "Q4_0",
+        "Q4_1",
+        "Q4_2",
+        "Q4_3",
+        "Q5_0",
+        "Q5_1",
+        "Q8_0",
+        "Q8_1",
+        "Q2_K",
+        "Q3_K",
+        "Q4_K",
+        "Q5_K",
+        "Q6_K",
+        "Q8_K",
+        "IQ2_XXS",
+        "IQ2_XS",
+        "IQ3_XXS",
+        "IQ1_S",
+        "IQ4_NL",
+        "IQ3_S",
+        "IQ2_S",
+        "IQ4_XS",
+        "I8",
+        "I16",
+        "I32",
+        "I64",
+        "F64",
+        "IQ1_M",
+        "BF16",
+        "Q4_0_4_4",
+        "Q4_0_4_8",
+        "Q4_0_8_8",
+        "TQ1_0",
+        "TQ2_0",
+        "IQ4_NL_4_4",
+        "IQ4_NL_4_8",
+        "IQ4_NL_8_8",
+        "MXFP4",
+    ];
+    NAMES.get(id as usize).copied().unwrap_or("unknown")
+}
+
+/// Reads the GGUF header, naming an unreadable tensor type.
+fn read_content(file: &mut File, path: &Path) -> Result<gguf_file::Content, LocalError> {
+    gguf_file::Content::read(file).map_err(|e| {
+        let message = e.to_string();
+        // candle's reader stops at the first tensor whose type it does not know.
+        match message
+            .rsplit_once("unknown dtype for tensor ")
+            .and_then(|(_, rest)| {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse::<u32>().ok()
+            }) {
+            Some(id) => LocalError::UnsupportedTensorType {
+                path: path.to_owned(),
+                tensor_type: format!("{} ({id})", ggml_type_name(id)),
+            },
+            None => gguf_err(path, message),
+        }
+    })
+}
+
+/// How the rotary embedding pairs the dimensions of a head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RopeStyle {
+    /// Adjacent pairs `(2i, 2i + 1)`: llama.cpp's "normal" RoPE, used by Llama GGUFs (whose
+    /// q/k weights the converter permutes for it).
+    Interleaved,
+    /// Pairs `(i, i + d/2)` across the two halves of a head (GPT-NeoX style): Qwen2.
+    Neox,
+}
+
+/// What differs between the supported architectures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arch {
+    Llama,
+    Qwen2,
+}
+
+impl Arch {
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "llama" => Some(Arch::Llama),
+            "qwen2" => Some(Arch::Qwen2),
+            _ => None,
+        }
+    }
+
+    fn rope_style(self) -> RopeStyle {
+        match self {
+            Arch::Llama => RopeStyle::Interleaved,
+            Arch::Qwen2 => RopeStyle::Neox,
+        }
+    }
+
+    /// Projections whose bias the architecture requires (others are used when present).
+    fn required_biases(self) -> &'static [LoraTarget] {
+        match self {
+            Arch::Llama => &[],
+            Arch::Qwen2 => &[LoraTarget::Q, LoraTarget::K, LoraTarget::V],
+        }
+    }
+
+    /// RMS norm epsilon when the file does not say.
+    fn default_rms_eps(self) -> f32 {
+        match self {
+            Arch::Llama => 1e-5,
+            Arch::Qwen2 => 1e-6,
+        }
+    }
+}
+
+/// Shape and numerics of a model, read from GGUF metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hparams {
     /// `general.architecture`.
@@ -58,6 +189,10 @@ pub struct Hparams {
     pub rms_eps: f64,
     /// RoPE frequency base.
     pub rope_base: f32,
+    /// RoPE pairing of head dimensions.
+    pub rope_style: RopeStyle,
+    /// Projections with a bias (`q`, `k`, `v` for Qwen2), in block order.
+    pub biases: Vec<LoraTarget>,
     /// Context length.
     pub context_length: usize,
     /// Whether the output head is tied to the token embedding.
@@ -118,6 +253,19 @@ impl LoraTarget {
 
     pub(crate) fn index(self) -> usize {
         self as usize
+    }
+
+    /// The GGUF tensor name stem of this projection (`attn_q`, ..., `ffn_down`).
+    pub(crate) fn gguf_name(self) -> &'static str {
+        match self {
+            LoraTarget::Q => "attn_q",
+            LoraTarget::K => "attn_k",
+            LoraTarget::V => "attn_v",
+            LoraTarget::O => "attn_output",
+            LoraTarget::Gate => "ffn_gate",
+            LoraTarget::Up => "ffn_up",
+            LoraTarget::Down => "ffn_down",
+        }
     }
 }
 
@@ -223,6 +371,19 @@ impl Linear {
         }
     }
 
+    /// Which path products with few rows (decode steps) take: our kernels on the quantized
+    /// blocks (`avx2` / `portable`), the dense f32 weights, or candle's quantized matmul.
+    fn decode_path(&self) -> &'static str {
+        match self {
+            Linear::F32 {
+                packed: Some(_), ..
+            }
+            | Linear::Packed(_) => crate::qmatvec::kernel_name(),
+            Linear::F32 { packed: None, .. } => "dense-f32",
+            Linear::Quant(_) => "candle-quantized",
+        }
+    }
+
     /// The weight as f32 `[out, in]`.
     pub(crate) fn to_f32(&self) -> candle_core::Result<Tensor> {
         match self {
@@ -246,6 +407,8 @@ impl Linear {
 pub(crate) struct Layer {
     attn_norm: Tensor,
     proj: [Linear; 7],
+    /// Per-projection biases `[out]` (Qwen2's q/k/v).
+    bias: [Option<Tensor>; 7],
     ffn_norm: Tensor,
 }
 
@@ -374,6 +537,17 @@ pub(crate) struct Weights {
     sin: Tensor,
     pub(crate) device: Device,
     pub(crate) format: WeightFormat,
+    /// Weight tensors per GGML type, and how their small products run (`avx2` or `portable`
+    /// kernels on the quantized blocks, else `dense` f32 or `candle` quantized matmul).
+    pub(crate) tensor_types: BTreeMap<String, TensorTypeUse>,
+}
+
+/// How many weight tensors of one GGML type a model holds, and which path their decode-step
+/// products take.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct TensorTypeUse {
+    pub(crate) tensors: usize,
+    pub(crate) decode: &'static str,
 }
 
 fn gguf_err(path: &Path, e: impl std::fmt::Display) -> LocalError {
@@ -415,7 +589,7 @@ pub(crate) fn load_gguf(
 ) -> Result<(Weights, ChatTokenizer), LocalError> {
     let mut file = File::open(path).map_err(|e| LocalError::io(path, e))?;
     let file_len = file.metadata().map_err(|e| LocalError::io(path, e))?.len();
-    let ct = gguf_file::Content::read(&mut file).map_err(|e| gguf_err(path, e))?;
+    let ct = read_content(&mut file, path)?;
     let architecture = ct
         .metadata
         .get("general.architecture")
@@ -426,12 +600,12 @@ pub(crate) fn load_gguf(
             key: "general.architecture".into(),
             message: "missing".into(),
         })?;
-    if architecture != "llama" {
+    let Some(arch) = Arch::from_name(&architecture) else {
         return Err(LocalError::UnsupportedArchitecture {
             path: path.to_owned(),
             architecture,
         });
-    }
+    };
     // Check every tensor lies inside the file before reading any (a clear "truncated" error).
     for (name, info) in &ct.tensor_infos {
         let block = info.ggml_dtype.block_size();
@@ -481,7 +655,8 @@ pub(crate) fn load_gguf(
             ),
         });
     }
-    let rms_eps = md_f32(&ct, &a("attention.layer_norm_rms_epsilon")).unwrap_or(1e-5) as f64;
+    let rms_eps = md_f32(&ct, &a("attention.layer_norm_rms_epsilon"))
+        .unwrap_or(arch.default_rms_eps()) as f64;
     let rope_base = md_f32(&ct, &a("rope.freq_base")).unwrap_or(10_000.0);
 
     let tokenizer = ChatTokenizer::from_gguf(&ct)?;
@@ -502,37 +677,64 @@ pub(crate) fn load_gguf(
     let embed = embed_q.dequantize(device)?;
     let norm = read("output_norm.weight")?.dequantize(device)?;
     let tied_embeddings = !ct.tensor_infos.contains_key("output.weight");
+    let mut tensor_types = BTreeMap::new();
+    let mut linear = |q: QTensor, dense: Option<Tensor>| -> Result<Linear, LocalError> {
+        let dtype = dtype_name(q.dtype());
+        let l = Linear::from_qtensor(q, dense, format, device)?;
+        tensor_types
+            .entry(dtype.to_owned())
+            .or_insert(TensorTypeUse {
+                tensors: 0,
+                decode: l.decode_path(),
+            })
+            .tensors += 1;
+        Ok(l)
+    };
     let lm_head = if tied_embeddings {
-        Linear::from_qtensor(embed_q, Some(embed.clone()), format, device)?
+        linear(embed_q, Some(embed.clone()))?
     } else {
-        Linear::from_qtensor(read("output.weight")?, None, format, device)?
+        linear(read("output.weight")?, None)?
     };
     let mut layers = Vec::with_capacity(n_layer);
     for i in 0..n_layer {
-        let mut lin = |suffix: &str| -> Result<Linear, LocalError> {
-            Ok(Linear::from_qtensor(
-                read(&format!("blk.{i}.{suffix}.weight"))?,
-                None,
-                format,
-                device,
-            )?)
-        };
-        let proj = [
-            lin("attn_q")?,
-            lin("attn_k")?,
-            lin("attn_v")?,
-            lin("attn_output")?,
-            lin("ffn_gate")?,
-            lin("ffn_up")?,
-            lin("ffn_down")?,
-        ];
+        let mut proj = Vec::with_capacity(7);
+        for target in LoraTarget::ALL {
+            let name = format!("blk.{i}.{}.weight", target.gguf_name());
+            proj.push(linear(read(&name)?, None)?);
+        }
+        let proj: [Linear; 7] = proj
+            .try_into()
+            .map_err(|_| gguf_err(path, "a block needs seven projections"))?;
+        let mut bias: [Option<Tensor>; 7] = Default::default();
+        for target in LoraTarget::ALL {
+            let name = format!("blk.{i}.{}.bias", target.gguf_name());
+            if ct.tensor_infos.contains_key(&name) || arch.required_biases().contains(&target) {
+                let b = read(&name)?.dequantize(device)?;
+                let out = proj[target.index()].out_in()?.0;
+                if b.dims() != [out] {
+                    return Err(LocalError::Metadata {
+                        path: path.to_owned(),
+                        key: name,
+                        message: format!("bias of shape {:?}, expected [{out}]", b.dims()),
+                    });
+                }
+                bias[target.index()] = Some(b);
+            }
+        }
         layers.push(Layer {
             attn_norm: read(&format!("blk.{i}.attn_norm.weight"))?.dequantize(device)?,
             proj,
+            bias,
             ffn_norm: read(&format!("blk.{i}.ffn_norm.weight"))?.dequantize(device)?,
         });
     }
     let (cos, sin) = rope_tables(head_dim, rope_base, context_length, device)?;
+    let biases = layers.first().map_or_else(Vec::new, |l: &Layer| {
+        LoraTarget::ALL
+            .into_iter()
+            .filter(|t| l.bias[t.index()].is_some())
+            .collect()
+    });
     let hp = Hparams {
         architecture,
         n_layer,
@@ -544,6 +746,8 @@ pub(crate) fn load_gguf(
         vocab_size,
         rms_eps,
         rope_base,
+        rope_style: arch.rope_style(),
+        biases,
         context_length,
         tied_embeddings,
     };
@@ -558,9 +762,53 @@ pub(crate) fn load_gguf(
             sin,
             device: device.clone(),
             format,
+            tensor_types,
         },
         tokenizer,
     ))
+}
+
+/// The tensor type of a GGML name (`Q4_K`), if candle reads it.
+pub(crate) fn dtype_from_name(name: &str) -> Option<GgmlDType> {
+    const ALL: [GgmlDType; 15] = [
+        GgmlDType::F32,
+        GgmlDType::F16,
+        GgmlDType::BF16,
+        GgmlDType::Q4_0,
+        GgmlDType::Q4_1,
+        GgmlDType::Q5_0,
+        GgmlDType::Q5_1,
+        GgmlDType::Q8_0,
+        GgmlDType::Q8_1,
+        GgmlDType::Q2K,
+        GgmlDType::Q3K,
+        GgmlDType::Q4K,
+        GgmlDType::Q5K,
+        GgmlDType::Q6K,
+        GgmlDType::Q8K,
+    ];
+    ALL.into_iter().find(|&t| dtype_name(t) == name)
+}
+
+/// The GGML name of a tensor type (`Q4_K`).
+pub(crate) fn dtype_name(dtype: GgmlDType) -> &'static str {
+    match dtype {
+        GgmlDType::F32 => "F32",
+        GgmlDType::F16 => "F16",
+        GgmlDType::BF16 => "BF16",
+        GgmlDType::Q4_0 => "Q4_0",
+        GgmlDType::Q4_1 => "Q4_1",
+        GgmlDType::Q5_0 => "Q5_0",
+        GgmlDType::Q5_1 => "Q5_1",
+        GgmlDType::Q8_0 => "Q8_0",
+        GgmlDType::Q8_1 => "Q8_1",
+        GgmlDType::Q2K => "Q2_K",
+        GgmlDType::Q3K => "Q3_K",
+        GgmlDType::Q4K => "Q4_K",
+        GgmlDType::Q5K => "Q5_K",
+        GgmlDType::Q6K => "Q6_K",
+        GgmlDType::Q8K => "Q8_K",
+    }
 }
 
 fn rope_tables(
@@ -642,7 +890,66 @@ fn rms_norm(x: &Tensor, alpha: &Tensor, eps: f64, train: bool) -> candle_core::R
     }
 }
 
+/// The dense f32 weights of a CPU model, borrowed for the CPU training step
+/// ([`crate::train_cpu`]).
+pub(crate) struct DenseParts<'a> {
+    pub(crate) hp: &'a Hparams,
+    pub(crate) embed: &'a Tensor,
+    pub(crate) layers: Vec<DenseLayer<'a>>,
+    pub(crate) norm: &'a Tensor,
+    /// `None` when the head is the token embedding (tied).
+    pub(crate) lm_head: Option<&'a Tensor>,
+    /// Rotary tables `[context, head_dim / 2]`.
+    pub(crate) cos: &'a Tensor,
+    pub(crate) sin: &'a Tensor,
+}
+
+/// One block's dense weights (see [`DenseParts`]).
+pub(crate) struct DenseLayer<'a> {
+    pub(crate) attn_norm: &'a Tensor,
+    pub(crate) ffn_norm: &'a Tensor,
+    /// `[out, in]` per projection, in [`LoraTarget::ALL`] order.
+    pub(crate) proj: [&'a Tensor; 7],
+    pub(crate) bias: [Option<&'a Tensor>; 7],
+}
+
 impl Weights {
+    /// The weights as dense f32 tensors, when the model runs on the CPU with f32 weights.
+    pub(crate) fn dense_parts(&self) -> Option<DenseParts<'_>> {
+        fn dense(l: &Linear) -> Option<&Tensor> {
+            match l {
+                Linear::F32 { w, .. } => Some(w),
+                _ => None,
+            }
+        }
+        if !self.device.is_cpu() {
+            return None;
+        }
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for l in &self.layers {
+            let mut proj = Vec::with_capacity(7);
+            for p in &l.proj {
+                proj.push(dense(p)?);
+            }
+            layers.push(DenseLayer {
+                attn_norm: &l.attn_norm,
+                ffn_norm: &l.ffn_norm,
+                proj: proj.try_into().ok()?,
+                bias: [0, 1, 2, 3, 4, 5, 6].map(|i| l.bias[i].as_ref()),
+            });
+        }
+        let head = dense(&self.lm_head)?;
+        Some(DenseParts {
+            hp: &self.hp,
+            embed: &self.embed,
+            layers,
+            norm: &self.norm,
+            lm_head: (head.id() != self.embed.id()).then_some(head),
+            cos: &self.cos,
+            sin: &self.sin,
+        })
+    }
+
     pub(crate) fn n_layer(&self) -> usize {
         self.hp.n_layer
     }
@@ -661,7 +968,10 @@ impl Weights {
         x: &Tensor,
         ctx: &mut Ctx<'_>,
     ) -> candle_core::Result<Tensor> {
-        let base = self.layers[layer].proj[target.index()].forward(x, ctx.train)?;
+        let mut base = self.layers[layer].proj[target.index()].forward(x, ctx.train)?;
+        if let Some(b) = &self.layers[layer].bias[target.index()] {
+            base = base.broadcast_add(b)?;
+        }
         let Some(lora) = ctx.lora else {
             return Ok(base);
         };
@@ -693,12 +1003,16 @@ impl Weights {
         let t = x.dim(2)?;
         let cos = self.cos.narrow(0, offset, t)?;
         let sin = self.sin.narrow(0, offset, t)?;
-        if train && x.device().is_cpu() {
-            train_ops::rope_i(x, &cos, &sin)
-        } else if train {
-            candle_nn::rotary_emb::rope_i_slow(x, &cos, &sin)
-        } else {
-            candle_nn::rotary_emb::rope_i(&x.contiguous()?, &cos, &sin)
+        let cpu = x.device().is_cpu();
+        match (self.hp.rope_style, train) {
+            (RopeStyle::Interleaved, true) if cpu => train_ops::rope_i(x, &cos, &sin),
+            (RopeStyle::Interleaved, true) => candle_nn::rotary_emb::rope_i_slow(x, &cos, &sin),
+            (RopeStyle::Interleaved, false) => {
+                candle_nn::rotary_emb::rope_i(&x.contiguous()?, &cos, &sin)
+            }
+            (RopeStyle::Neox, true) if cpu => train_ops::rope(x, &cos, &sin),
+            (RopeStyle::Neox, true) => candle_nn::rotary_emb::rope_slow(x, &cos, &sin),
+            (RopeStyle::Neox, false) => candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin),
         }
     }
 
@@ -849,5 +1163,64 @@ impl Weights {
         }
         out.format = WeightFormat::F32;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::SyntheticModel;
+
+    fn logits(w: &Weights, h: &Tensor, rows: usize) -> Vec<Vec<f32>> {
+        let rows: Vec<u32> = (0..rows as u32).collect();
+        w.logits_at(h, &rows, false).unwrap().to_vec2().unwrap()
+    }
+
+    /// Decode steps (KV cache, one-token attention, products with the quantized blocks) give
+    /// the logits of the one-pass forward over the whole sequence, for both weight formats.
+    #[test]
+    fn stepped_decode_matches_one_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny.gguf");
+        SyntheticModel::qwen2_tiny().write(&path).unwrap();
+        let ids: Vec<u32> = (0..12).map(|i| (i * 37 + 5) % 300).collect();
+        let (t, prefill) = (ids.len(), 4);
+        for format in [WeightFormat::F32, WeightFormat::Quantized] {
+            let (w, _) = load_gguf(&path, format, &Device::Cpu).unwrap();
+            let input = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap();
+            let mask = build_mask(&[vec![true; t]], t, &Device::Cpu).unwrap();
+            let mut ctx = Ctx::infer(None, None);
+            let (h, _) = w
+                .forward(&input.unsqueeze(0).unwrap(), mask.as_ref(), None, &mut ctx)
+                .unwrap();
+            let one_pass = logits(&w, &h, t);
+
+            let mut cache = KvCache::new(w.n_layer());
+            let first = input.narrow(0, 0, prefill).unwrap().unsqueeze(0).unwrap();
+            let mask = build_mask(&[vec![true; prefill]], prefill, &Device::Cpu).unwrap();
+            let (h, _) = w
+                .forward(&first, mask.as_ref(), Some(&mut cache), &mut ctx)
+                .unwrap();
+            let mut stepped = vec![logits(&w, &h, prefill).pop().unwrap()];
+            for p in prefill..t {
+                let next = input.narrow(0, p, 1).unwrap().unsqueeze(0).unwrap();
+                let (h, _) = w.forward(&next, None, Some(&mut cache), &mut ctx).unwrap();
+                stepped.push(logits(&w, &h, 1).pop().unwrap());
+            }
+            assert_eq!(cache.len(), t);
+            for (k, row) in stepped.iter().enumerate() {
+                let want = &one_pass[prefill - 1 + k];
+                let diff = row
+                    .iter()
+                    .zip(want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(
+                    diff < 1e-3,
+                    "{format:?}, position {}: {diff}",
+                    prefill - 1 + k
+                );
+            }
+        }
     }
 }

@@ -29,8 +29,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::LocalError;
 use crate::config::{LocalConfig, WeightFormat};
-use crate::llama::{Ctx, LoraPair, LoraSet, LoraTarget, build_mask};
+use crate::llama::{Ctx, DenseParts, LoraPair, LoraSet, LoraTarget, build_mask};
 use crate::model::{AdapterTag, LocalModel};
+use crate::train_cpu::{self, Packed, Workspace};
 
 /// The engine name recorded in manifests and [`TrainedModel::engine`].
 pub const ENGINE: &str = "psyche-local-lora";
@@ -40,19 +41,30 @@ const MANIFEST_FILE: &str = "manifest.json";
 const FORMAT: &str = "psyche-lora-adapter/1";
 
 /// LoRA hyperparameters. Read from [`FineTuneConfig::extra`]; `seed`, `epochs`, `batch_size`
-/// and `learning_rate` come from the [`FineTuneConfig`] itself.
+/// and `learning_rate` come from the [`FineTuneConfig`] itself. PEFT's names are accepted as
+/// aliases (`r`, `lora_alpha`, `lora_dropout`, `target_modules`, `layers_to_transform`,
+/// `use_rslora`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoraConfig {
     /// Adapter rank `r`.
+    #[serde(alias = "r")]
     pub rank: usize,
-    /// Scaling numerator: the update is scaled by `alpha / rank`.
+    /// Scaling numerator: the update is scaled by `alpha / rank` (`alpha / √rank` with
+    /// [`rslora`](Self::rslora)).
+    #[serde(alias = "lora_alpha")]
     pub alpha: f64,
+    /// Rank-stabilised LoRA: scale by `alpha / √rank` instead of `alpha / rank`.
+    #[serde(alias = "use_rslora")]
+    pub rslora: bool,
     /// Dropout on the adapter input during training, in `[0, 1)`.
+    #[serde(alias = "lora_dropout")]
     pub dropout: f32,
     /// Which projections get adapters.
+    #[serde(alias = "target_modules")]
     pub targets: Vec<LoraTarget>,
     /// Which layers get adapters (`None`: all).
+    #[serde(alias = "layers_to_transform")]
     pub layers: Option<Vec<usize>>,
     /// Peak learning rate when the fine-tune config sets none.
     pub learning_rate: f64,
@@ -77,6 +89,7 @@ impl Default for LoraConfig {
         Self {
             rank: 8,
             alpha: 16.0,
+            rslora: false,
             dropout: 0.0,
             targets: vec![LoraTarget::Q, LoraTarget::V],
             layers: None,
@@ -167,6 +180,16 @@ impl LoraConfig {
         Ok(())
     }
 
+    /// The factor applied to `B·A`: `alpha / rank`, or `alpha / √rank` with `rslora`.
+    pub fn scale(&self) -> f64 {
+        let r = self.rank.max(1) as f64;
+        if self.rslora {
+            self.alpha / r.sqrt()
+        } else {
+            self.alpha / r
+        }
+    }
+
     fn layer_list(&self, n_layer: usize) -> Vec<usize> {
         let mut l = self
             .layers
@@ -238,7 +261,7 @@ impl AdapterVars {
         let w = model.weights();
         let n_layer = w.n_layer();
         let mut rng = seeded_rng(derive_seed(seed, "lora/init"));
-        let scale = cfg.alpha / cfg.rank as f64;
+        let scale = cfg.scale();
         let mut set = LoraSet {
             layers: vec![Default::default(); n_layer],
             dropout: cfg.dropout,
@@ -296,7 +319,8 @@ impl AdapterVars {
     }
 }
 
-struct Example {
+/// One encoded training example: the prompt's tokens, then the supervised answer's.
+pub(crate) struct Example {
     ids: Vec<u32>,
     prompt_len: usize,
 }
@@ -335,8 +359,10 @@ fn encode_examples(
         .collect()
 }
 
-/// Mean cross-entropy over the supervised tokens of a right-padded micro-batch.
-fn batch_loss(
+/// Mean cross-entropy over the supervised tokens of a right-padded micro-batch, through
+/// candle's autograd (the path for devices other than the CPU, and the reference the CPU step
+/// is tested against).
+pub(crate) fn batch_loss(
     model: &LocalModel,
     set: &LoraSet,
     batch: &[&Example],
@@ -398,16 +424,166 @@ pub fn lora_gradient_norms(
     let ex = encode_examples(model, std::slice::from_ref(example), lora.max_seq_len)
         .map_err(|e| LocalError::config("example", e.to_string()))?;
     let mut rng = seeded_rng(derive_seed(seed, "lora/dropout"));
-    let loss = batch_loss(model, &vars.set, &[&ex[0]], &mut rng)?;
-    let grads = loss.backward()?;
+    let weights = model.weights().clone();
+    let mut path = StepPath::new(&weights);
+    let (_, grads) = micro_step(model, &vars, &[&ex[0]], &mut rng, 1.0, &mut path)?;
     let mut out = Vec::new();
-    for (l, t, a, b) in &vars.vars {
-        for (name, v) in [("lora_a", a), ("lora_b", b)] {
-            let norm = match grads.get(v.as_tensor()) {
+    let mut grads = grads.into_iter();
+    for (l, t, _, _) in &vars.vars {
+        for name in ["lora_a", "lora_b"] {
+            let norm = match grads.next().flatten() {
                 Some(g) => Some(g.sqr()?.sum_all()?.to_scalar::<f32>()?.sqrt() as f64),
                 None => None,
             };
             out.push((format!("blk.{l}.{}.{name}", t.as_str()), norm));
+        }
+    }
+    Ok(out)
+}
+
+/// How a micro-batch's gradients are computed: the packed CPU step ([`train_cpu`]) when the
+/// weights are dense f32 on the CPU, else candle's autograd over a padded batch.
+enum StepPath<'a> {
+    Cpu(DenseParts<'a>, Box<Workspace>),
+    Autograd,
+}
+
+impl<'a> StepPath<'a> {
+    fn new(weights: &'a crate::llama::Weights) -> Self {
+        match weights.dense_parts() {
+            Some(parts) => StepPath::Cpu(parts, Box::default()),
+            None => StepPath::Autograd,
+        }
+    }
+}
+
+/// The loss of one micro-batch and the gradients of `scale · loss` for every LoRA variable, in
+/// the order of `vars.vars` (`A` then `B` of each pair); `None` for a variable that received
+/// no gradient.
+fn micro_step(
+    model: &LocalModel,
+    vars: &AdapterVars,
+    batch: &[&Example],
+    rng: &mut rand_chacha::ChaCha8Rng,
+    scale: f64,
+    path: &mut StepPath<'_>,
+) -> Result<(f64, Vec<Option<Tensor>>), LocalError> {
+    match path {
+        StepPath::Cpu(parts, ws) => {
+            let packed = Packed::new(batch.iter().map(|e| (e.ids.as_slice(), e.prompt_len)));
+            let (loss, grads) =
+                train_cpu::loss_and_grads(parts, &vars.set, &packed, Some(rng), scale as f32, ws)?;
+            let device = &model.weights().device;
+            let mut by_pair: HashMap<(usize, LoraTarget), train_cpu::PairGrad> = grads
+                .into_iter()
+                .map(|g| ((g.layer, g.target), g))
+                .collect();
+            let mut out = Vec::with_capacity(2 * vars.vars.len());
+            for (l, t, a, b) in &vars.vars {
+                match by_pair.remove(&(*l, *t)) {
+                    Some(g) => {
+                        out.push(Some(Tensor::from_vec(g.a, a.shape(), device)?));
+                        out.push(Some(Tensor::from_vec(g.b, b.shape(), device)?));
+                    }
+                    None => out.extend([None, None]),
+                }
+            }
+            Ok((loss, out))
+        }
+        StepPath::Autograd => {
+            let loss = batch_loss(model, &vars.set, batch, rng)?;
+            let value = loss.to_scalar::<f32>()? as f64;
+            let grads = (&loss * scale)?.backward()?;
+            let out = vars
+                .vars
+                .iter()
+                .flat_map(|(_, _, a, b)| [a, b])
+                .map(|v| grads.get(v.as_tensor()).cloned())
+                .collect();
+            Ok((value, out))
+        }
+    }
+}
+
+/// One LoRA variable's analytic gradient checked against finite differences of the loss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GradientCheck {
+    /// The variable (`blk.{layer}.{target}.lora_{a|b}`).
+    pub name: String,
+    /// The backward pass's directional derivative `∇L·u` along a unit direction `u` (half
+    /// along the gradient, half random, from the seed).
+    pub analytic: f64,
+    /// `(L(θ + εu) − L(θ − εu)) / 2ε` from two training-mode forward passes.
+    pub numeric: f64,
+}
+
+/// Checks the training backward pass by central finite differences: for every LoRA variable
+/// (with `B` initialised to small random values so that both `A` and `B` receive signal, and
+/// no dropout), the analytic directional derivative of the loss on `example` against
+/// `(L(θ + εu) − L(θ − εu)) / 2ε`. The loss is computed in f32, so choose `eps` near `1e-2`.
+///
+/// # Errors
+///
+/// [`LocalError`] for an invalid config or example, or a variable that got no gradient.
+pub fn lora_gradient_check(
+    model: &LocalModel,
+    example: &Conversation,
+    lora: &LoraConfig,
+    seed: u64,
+    eps: f64,
+) -> Result<Vec<GradientCheck>, LocalError> {
+    lora.validate(model.hparams().n_layer)?;
+    let lora = LoraConfig {
+        dropout: 0.0,
+        ..lora.clone()
+    };
+    let vars = AdapterVars::init(model, &lora, seed, 0.1)?;
+    let ex = encode_examples(model, std::slice::from_ref(example), lora.max_seq_len)
+        .map_err(|e| LocalError::config("example", e.to_string()))?;
+    // The same gradient path as training (the packed CPU step on the CPU).
+    let weights = model.weights().clone();
+    let mut path = StepPath::new(&weights);
+    let mut no_dropout = seeded_rng(derive_seed(seed, "lora/dropout"));
+    let (_, grads) = micro_step(model, &vars, &[&ex[0]], &mut no_dropout, 1.0, &mut path)?;
+    let mut loss = || -> Result<f64, LocalError> {
+        Ok(micro_step(model, &vars, &[&ex[0]], &mut no_dropout, 1.0, &mut path)?.0)
+    };
+    let mut grads = grads.into_iter();
+    let mut rng = seeded_rng(derive_seed(seed, "lora/gradient-check"));
+    let mut out = Vec::new();
+    for (l, t, a, b) in &vars.vars {
+        for (part, v) in [("lora_a", a), ("lora_b", b)] {
+            let name = format!("blk.{l}.{}.{part}", t.as_str());
+            let g = grads
+                .next()
+                .flatten()
+                .ok_or_else(|| LocalError::config("lora", format!("{name} got no gradient")))?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            let unit = |u: Vec<f64>| {
+                let n = u.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-30);
+                u.into_iter().map(|x| x / n).collect::<Vec<f64>>()
+            };
+            let along = unit(g.iter().map(|&x| x as f64).collect());
+            let random = unit((0..g.len()).map(|_| rng.random_range(-1.0..1.0)).collect());
+            let u = unit(along.iter().zip(&random).map(|(x, y)| x + y).collect());
+            let analytic = g.iter().zip(&u).map(|(&g, u)| g as f64 * u).sum();
+            let theta = v.as_tensor().copy()?;
+            let du = Tensor::from_vec(
+                u.iter().map(|&x| (x * eps) as f32).collect::<Vec<f32>>(),
+                theta.shape(),
+                theta.device(),
+            )?;
+            v.set(&(&theta + &du)?)?;
+            let plus = loss()?;
+            v.set(&(&theta - &du)?)?;
+            let minus = loss()?;
+            v.set(&theta)?;
+            out.push(GradientCheck {
+                name,
+                analytic,
+                numeric: (plus - minus) / (2.0 * eps),
+            });
         }
     }
     Ok(out)
@@ -552,7 +728,7 @@ impl LocalModel {
             layers: vec![Default::default(); n_layer],
             dropout: 0.0,
         };
-        let scale = cfg.alpha / cfg.rank as f64;
+        let scale = cfg.scale();
         for layer in cfg.layer_list(n_layer) {
             for target in cfg.target_list() {
                 let (out, inp) = w.proj_shape(target)?;
@@ -588,6 +764,7 @@ impl LocalModel {
                 "data_hash": manifest.data_hash,
                 "seed": manifest.seed,
                 "rank": cfg.rank,
+                "rslora": cfg.rslora,
                 "targets": cfg.target_list(),
             }),
         };
@@ -728,6 +905,8 @@ impl LoraTrainer {
         let data_hash = conversations_hash(data);
         let vars = AdapterVars::init(&model, &lora, config.seed, 0.0)?;
         let var_list: Vec<&Var> = vars.vars.iter().flat_map(|(_, _, a, b)| [a, b]).collect();
+        let weights = model.weights().clone();
+        let mut path = StepPath::new(&weights);
         let mut opt = AdamW::new(&var_list, lora.weight_decay)?;
 
         let bs = config.batch_size as usize;
@@ -759,6 +938,8 @@ impl LoraTrainer {
         let model_id = format!("{base_id}+lora-{tag}");
         let out = self.out_dir.join(&model_id);
         let mut losses = Vec::with_capacity(total);
+        let mut step_seconds = Vec::with_capacity(total);
+        let mut step_tokens = Vec::with_capacity(total);
         let mut step = 0usize;
         let manifest = |steps: usize, losses: &[f64]| AdapterManifest {
             format: FORMAT.into(),
@@ -793,19 +974,19 @@ impl LoraTrainer {
                 .map(|c| c.iter().map(|&i| &examples[i]).collect())
                 .collect();
             for group in micro.chunks(lora.gradient_accumulation) {
+                let step_started = std::time::Instant::now();
                 let mut acc: Vec<Option<Tensor>> = vec![None; var_list.len()];
                 let mut step_loss = 0.0;
                 for mb in group {
-                    let loss = batch_loss(&model, &vars.set, mb, &mut dropout_rng)?;
-                    let scaled = (&loss / group.len() as f64).map_err(LocalError::from)?;
-                    step_loss += loss.to_scalar::<f32>().map_err(LocalError::from)? as f64
-                        / group.len() as f64;
-                    let grads = scaled.backward().map_err(LocalError::from)?;
-                    for (slot, v) in acc.iter_mut().zip(&var_list) {
-                        if let Some(g) = grads.get(v.as_tensor()) {
+                    let scale = 1.0 / group.len() as f64;
+                    let (loss, grads) =
+                        micro_step(&model, &vars, mb, &mut dropout_rng, scale, &mut path)?;
+                    step_loss += loss * scale;
+                    for (slot, g) in acc.iter_mut().zip(grads) {
+                        if let Some(g) = g {
                             *slot = Some(match slot.take() {
                                 Some(s) => (s + g).map_err(LocalError::from)?,
-                                None => g.clone(),
+                                None => g,
                             });
                         }
                     }
@@ -819,6 +1000,8 @@ impl LoraTrainer {
                 let lr = lr_at(step, total, lora.warmup_steps, lora.learning_rate);
                 opt.step(&var_list, &grads, lr)?;
                 losses.push(step_loss);
+                step_seconds.push(step_started.elapsed().as_secs_f64());
+                step_tokens.push(group.iter().flatten().map(|e| e.ids.len()).sum::<usize>());
                 step += 1;
                 tracing::debug!(step, loss = step_loss, lr, "lora step");
                 bar.set_position(step as u64);
@@ -840,6 +1023,8 @@ impl LoraTrainer {
         let mut details = serde_json::Map::new();
         details.insert("final_loss".into(), serde_json::json!(losses.last()));
         details.insert("losses".into(), serde_json::json!(losses));
+        details.insert("step_seconds".into(), serde_json::json!(step_seconds));
+        details.insert("step_tokens".into(), serde_json::json!(step_tokens));
         details.insert("steps".into(), serde_json::json!(step));
         details.insert(
             "trainable_parameters".into(),
@@ -930,6 +1115,170 @@ impl FineTuner for LoraTrainer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SyntheticModel;
+    use crate::config::LocalConfig;
+
+    /// A synthetic model written to a temporary file (kept alive by the returned guard).
+    fn synthetic(spec: SyntheticModel) -> (tempfile::TempDir, LocalModel) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.gguf");
+        spec.write(&path).unwrap();
+        let model = LocalModel::load(&LocalConfig::new(path.to_string_lossy())).unwrap();
+        (dir, model)
+    }
+
+    /// A Llama-architecture model with f32 weights, tied embeddings and grouped-query attention.
+    fn llama_f32() -> SyntheticModel {
+        SyntheticModel {
+            architecture: "llama".into(),
+            tied_embeddings: true,
+            projection_types: std::array::from_fn(|_| "F32".to_owned()),
+            mixed_down_type: None,
+            embedding_type: "F32".into(),
+            output_type: "F32".into(),
+            rope_base: 10_000.0,
+            rms_eps: 1e-5,
+            ..SyntheticModel::qwen2_tiny()
+        }
+    }
+
+    fn examples(vocab: usize, lens: &[(usize, usize)], seed: u64) -> Vec<Example> {
+        let mut rng = seeded_rng(seed);
+        lens.iter()
+            .map(|&(len, prompt_len)| Example {
+                ids: (0..len)
+                    .map(|_| rng.random_range(0..vocab as u32))
+                    .collect(),
+                prompt_len,
+            })
+            .collect()
+    }
+
+    fn values(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    }
+
+    /// Loss and gradients of the CPU step and of candle's autograd agree.
+    fn compare_paths(model: &LocalModel, cfg: &LoraConfig, data: &[Example], scale: f64) {
+        let vars = AdapterVars::init(model, cfg, 3, 0.05).unwrap();
+        let batch: Vec<&Example> = data.iter().collect();
+        let weights = model.weights().clone();
+        let mut cpu = StepPath::new(&weights);
+        assert!(matches!(cpu, StepPath::Cpu(..)));
+        let mut out = Vec::new();
+        for path in [&mut cpu, &mut StepPath::Autograd] {
+            let mut rng = seeded_rng(11);
+            out.push(micro_step(model, &vars, &batch, &mut rng, scale, path).unwrap());
+        }
+        let ((l_cpu, g_cpu), (l_ref, g_ref)) = (&out[0], &out[1]);
+        assert!(
+            (l_cpu - l_ref).abs() < 1e-4 * l_ref.abs().max(1.0),
+            "{l_cpu} vs {l_ref}"
+        );
+        assert_eq!(g_cpu.len(), 2 * vars.vars.len());
+        for (i, (a, b)) in g_cpu.iter().zip(g_ref).enumerate() {
+            let (a, b) = (values(a.as_ref().unwrap()), values(b.as_ref().unwrap()));
+            let peak = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!(peak > 0.0, "variable {i} has a zero reference gradient");
+            let diff = a
+                .iter()
+                .zip(&b)
+                .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(
+                diff <= 2e-3 * peak,
+                "variable {i}: max |Δ| {diff} vs peak {peak}"
+            );
+        }
+    }
+
+    #[test]
+    fn cpu_step_matches_autograd_on_llama() {
+        let (_dir, model) = synthetic(llama_f32());
+        let cfg = LoraConfig {
+            rank: 2,
+            alpha: 4.0,
+            targets: LoraTarget::ALL.to_vec(),
+            ..LoraConfig::default()
+        };
+        // Different lengths: the reference pads, the CPU step packs.
+        let data = examples(model.hparams().vocab_size, &[(9, 6), (17, 12), (4, 2)], 1);
+        compare_paths(&model, &cfg, &data, 0.5);
+    }
+
+    #[test]
+    fn cpu_step_matches_autograd_on_qwen2_with_some_layers() {
+        // Biases, half-split rotary embeddings, an untied head; no adapter on block 0, so the
+        // backward pass stops at block 1.
+        let (_dir, model) = synthetic(SyntheticModel::qwen2_tiny());
+        let cfg = LoraConfig {
+            rank: 3,
+            targets: vec![LoraTarget::Q, LoraTarget::V, LoraTarget::Down],
+            layers: Some(vec![1, 2]),
+            ..LoraConfig::default()
+        };
+        let data = examples(model.hparams().vocab_size, &[(12, 7), (6, 5)], 2);
+        compare_paths(&model, &cfg, &data, 1.0);
+    }
+
+    #[test]
+    fn cpu_step_matches_autograd_with_dropout() {
+        // Equal lengths: no padding, so both paths draw the same dropout masks.
+        let (_dir, model) = synthetic(llama_f32());
+        let cfg = LoraConfig {
+            rank: 2,
+            dropout: 0.3,
+            targets: vec![LoraTarget::K, LoraTarget::O, LoraTarget::Up],
+            ..LoraConfig::default()
+        };
+        let data = examples(model.hparams().vocab_size, &[(10, 6), (10, 3)], 3);
+        compare_paths(&model, &cfg, &data, 1.0);
+    }
+
+    #[test]
+    fn cpu_step_gradient_matches_finite_differences() {
+        let (_dir, model) = synthetic(llama_f32());
+        let cfg = LoraConfig {
+            rank: 2,
+            targets: vec![LoraTarget::Q, LoraTarget::Gate],
+            ..LoraConfig::default()
+        };
+        let data = examples(model.hparams().vocab_size, &[(11, 5), (7, 4)], 4);
+        let batch: Vec<&Example> = data.iter().collect();
+        let vars = AdapterVars::init(&model, &cfg, 5, 0.05).unwrap();
+        let weights = model.weights().clone();
+        let mut path = StepPath::new(&weights);
+        let mut rng = seeded_rng(0);
+        let (_, grads) = micro_step(&model, &vars, &batch, &mut rng, 1.0, &mut path).unwrap();
+        let mut loss_at = |var: &Var, at: usize, value: f32| {
+            let mut v = values(var.as_tensor());
+            v[at] = value;
+            var.set(&Tensor::from_vec(v, var.shape(), &weights.device).unwrap())
+                .unwrap();
+            micro_step(&model, &vars, &batch, &mut rng, 1.0, &mut path)
+                .unwrap()
+                .0
+        };
+        // The largest gradient entry of a few A and B matrices, by central differences.
+        let list: Vec<&Var> = vars.vars.iter().flat_map(|(_, _, a, b)| [a, b]).collect();
+        for i in [0, 1, list.len() - 2, list.len() - 1] {
+            let g = values(grads[i].as_ref().unwrap());
+            let (at, &want) = g
+                .iter()
+                .enumerate()
+                .max_by(|x, y| x.1.abs().total_cmp(&y.1.abs()))
+                .unwrap();
+            let orig = values(list[i].as_tensor())[at];
+            let eps = 1e-2;
+            let up = loss_at(list[i], at, orig + eps);
+            let down = loss_at(list[i], at, orig - eps);
+            loss_at(list[i], at, orig);
+            let fd = (up - down) / (2.0 * eps as f64);
+            assert!(
+                (fd - want as f64).abs() < 0.03 * (want.abs() as f64) + 1e-4,
+                "variable {i}[{at}]: finite difference {fd} vs analytic {want}"
+            );
+        }
+    }
 
     #[test]
     fn schedule_warms_up_then_decays_linearly() {

@@ -7,9 +7,10 @@ use async_trait::async_trait;
 use candle_core::{Device, Tensor};
 use futures::channel::oneshot;
 use psyche_core::{
-    Capabilities, Choice, Conversation, FineTuneSupport, GenerateRequest, GenerateResponse,
-    HiddenStates, LogLikelihood, LogprobSupport, Model, ModelError, ModelInfo, OptionProbabilities,
-    OptionQuery, ProbabilityMethod, TokenDistribution, TopLogprob, Usage,
+    Capabilities, ChatMessage, Choice, Conversation, FineTuneSupport, GenerateRequest,
+    GenerateResponse, HiddenStates, LogLikelihood, LogprobSupport, Model, ModelError, ModelInfo,
+    OptionProbabilities, OptionQuery, ProbabilityMethod, TokenDistribution, TopLogprob, Usage,
+    option_probabilities_from_distribution,
 };
 use serde::{Deserialize, Serialize};
 
@@ -55,7 +56,9 @@ struct Inner {
     tx: mpsc::Sender<Job>,
 }
 
-/// A GGUF Llama-architecture model running in-process.
+/// A GGUF model of a supported architecture ([`SUPPORTED_ARCHITECTURES`]) running in-process.
+///
+/// [`SUPPORTED_ARCHITECTURES`]: crate::SUPPORTED_ARCHITECTURES
 ///
 /// Cheap to clone (an `Arc` inside); all clones share one inference worker whose dynamic
 /// batcher groups concurrent requests. Numbers depend on the backend, weight format and
@@ -112,7 +115,8 @@ impl LocalModel {
         let path = resolve_model(&config.model)?;
         let device = device_of(config.device)?;
         let started = std::time::Instant::now();
-        let (weights, tokenizer) = load_gguf(&path, config.weights, &device)?;
+        let (weights, mut tokenizer) = load_gguf(&path, config.weights, &device)?;
+        tokenizer.default_system = config.default_system_prompt.clone();
         tracing::info!(
             path = %path.display(),
             weights = config.weights.as_str(),
@@ -481,6 +485,9 @@ impl LocalModel {
             "tokenizer_pre": i.tokenizer.pre,
             "tokenizer_fix": i.tokenizer.fix_applied,
             "chat_template": if i.tokenizer.template_from_gguf { "gguf" } else { "chatml-fallback" },
+            "default_system_prompt": i.tokenizer.default_system,
+            "architecture": i.weights.hp.architecture,
+            "tensor_types": i.weights.tensor_types,
             "adapter": i.adapter.as_ref().map(|a| serde_json::json!({
                 "path": a.path, "merged": a.merged, "manifest": a.summary,
             })),
@@ -490,22 +497,6 @@ impl LocalModel {
             })),
         })
     }
-}
-
-fn option_variants(option: &str, case_insensitive: bool) -> Vec<String> {
-    let mut v = vec![option.to_owned()];
-    if case_insensitive {
-        let mut cap = option.to_lowercase();
-        if let Some(first) = cap.chars().next() {
-            cap = first.to_uppercase().collect::<String>() + &cap[first.len_utf8()..];
-        }
-        for s in [option.to_lowercase(), option.to_uppercase(), cap] {
-            if !v.contains(&s) {
-                v.push(s);
-            }
-        }
-    }
-    v
 }
 
 #[async_trait]
@@ -629,33 +620,35 @@ impl Model for LocalModel {
         })
     }
 
-    /// Exact: each option's probability is `exp` of the log-likelihood of its full
-    /// tokenisation as the answer (summed over case variants when case-insensitive).
+    /// The same semantics as every backend ([`OptionQuery`]), computed exactly. When every
+    /// option is a single token, the mass of the first-token distribution over the whole
+    /// vocabulary that designates each option ([`ProbabilityMethod::FirstToken`] with
+    /// `complete: true`). Otherwise, for each option the sum over its
+    /// [`answer_forms`](OptionQuery::answer_forms) (`o`, `(o)`, `o)`) of the probability of the
+    /// form followed by the chat template's end-of-turn token
+    /// ([`ProbabilityMethod::CompleteAnswer`]): complete answers are disjoint events, so an
+    /// option that prefixes another (`"1"` and `"10"`) is not counted twice.
     async fn option_probabilities(
         &self,
         messages: &Conversation,
         query: &OptionQuery,
     ) -> Result<OptionProbabilities, ModelError> {
-        if query.options.is_empty() {
-            return Err(ModelError::InvalidRequest(
-                "field `options`: at least one option is needed".into(),
-            ));
+        query.check()?;
+        let mut single = true;
+        for o in &query.options {
+            single &= self.tokenize(o)?.len() == 1;
         }
-        let prompt = self.prompt_ids(messages)?;
+        if single {
+            let dist = self.next_token_distribution(messages, 0).await?;
+            return option_probabilities_from_distribution(&dist, query);
+        }
         let mut calls = Vec::new();
         let mut owner = Vec::new();
-        for (i, o) in query.options.iter().enumerate() {
-            if o.is_empty() {
-                return Err(ModelError::InvalidRequest(format!(
-                    "field `options[{i}]`: must not be empty"
-                )));
-            }
-            for v in option_variants(o, query.case_insensitive) {
-                let cont = self.tokenize(&v)?;
-                let prompt = prompt.clone();
-                owner.push(i);
-                calls.push(async move { self.continuation_logprobs(&prompt, &cont).await });
-            }
+        for (i, form) in query.answer_forms() {
+            let conv = messages.clone().with(ChatMessage::assistant(form));
+            let (prompt, answer) = self.inner.tokenizer.encode_example(&conv)?;
+            owner.push(i);
+            calls.push(async move { self.continuation_logprobs(&prompt, &answer).await });
         }
         let results = futures::future::try_join_all(calls).await?;
         let mut masses = vec![0.0; query.options.len()];
@@ -665,18 +658,7 @@ impl Model for LocalModel {
         Ok(OptionProbabilities::from_masses(
             query.options.clone(),
             masses,
-            ProbabilityMethod::Exact,
+            ProbabilityMethod::CompleteAnswer,
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn case_variants_are_distinct() {
-        assert_eq!(option_variants("Yes", false), vec!["Yes"]);
-        assert_eq!(option_variants("yes", true), vec!["yes", "YES", "Yes"]);
     }
 }

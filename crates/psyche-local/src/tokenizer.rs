@@ -11,13 +11,14 @@ use std::sync::OnceLock;
 
 use candle_core::quantized::gguf_file;
 use candle_core::quantized::tokenizer::TokenizerFromGguf;
-use psyche_core::Conversation;
+use psyche_core::{Conversation, Role};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::{PreTokenizerWrapper, Tokenizer};
 
 use crate::LocalError;
+use crate::config::DefaultSystemPrompt;
 
 /// `tokenizer.ggml.pre` values whose pre-tokenizer this crate replaces, with the replacement.
 pub const PRE_TOKENIZER_FIXES: &[(&str, &str)] = &[(
@@ -52,6 +53,8 @@ pub(crate) struct ChatTokenizer {
     /// Token ids that end an assistant turn.
     pub(crate) stop_ids: Vec<u32>,
     pub(crate) vocab_size: usize,
+    /// The system prompt of conversations that have none.
+    pub(crate) default_system: DefaultSystemPrompt,
     texts: OnceLock<Vec<String>>,
 }
 
@@ -135,23 +138,67 @@ impl ChatTokenizer {
             eos_token,
             stop_ids,
             vocab_size,
+            default_system: DefaultSystemPrompt::Template,
             texts: OnceLock::new(),
         })
     }
 
-    /// Renders a conversation with the model's chat template.
+    /// Renders a conversation with the model's chat template, applying
+    /// [`DefaultSystemPrompt`] when the conversation has no system message.
     pub(crate) fn render(
         &self,
         messages: &Conversation,
         add_generation_prompt: bool,
     ) -> Result<String, LocalError> {
-        let msgs: Vec<minijinja::Value> = messages
+        let message = |role: &str, content: &str| minijinja::context! { role, content };
+        let mut msgs: Vec<minijinja::Value> = messages
             .messages()
             .iter()
-            .map(|m| {
-                minijinja::context! { role => m.role.as_str(), content => m.content.as_str() }
-            })
+            .map(|m| message(m.role.as_str(), &m.content))
             .collect();
+        let has_system = messages
+            .messages()
+            .first()
+            .is_some_and(|m| m.role == Role::System);
+        match &self.default_system {
+            _ if has_system => self.render_values(msgs, add_generation_prompt),
+            DefaultSystemPrompt::Template => self.render_values(msgs, add_generation_prompt),
+            DefaultSystemPrompt::Custom(text) => {
+                msgs.insert(0, message("system", text));
+                self.render_values(msgs, add_generation_prompt)
+            }
+            DefaultSystemPrompt::Omit => {
+                // Render with a placeholder system turn, then cut that turn out: what the
+                // template prints before the conversation's own messages, less the turn.
+                const MARK: &str = "\u{1}psyche-omitted-system\u{1}";
+                let turn = self.render_values(vec![message("system", MARK)], false)?;
+                msgs.insert(0, message("system", MARK));
+                let full = self.render_values(msgs, add_generation_prompt)?;
+                let rest = full
+                    .strip_prefix(&turn)
+                    .filter(|_| turn.contains(MARK))
+                    .ok_or_else(|| {
+                        LocalError::Template(
+                            "default_system_prompt = omit: this chat template does not render \
+                             the system turn as a separable prefix"
+                                .into(),
+                        )
+                    })?;
+                let bos = if !self.bos_token.is_empty() && turn.starts_with(&self.bos_token) {
+                    self.bos_token.as_str()
+                } else {
+                    ""
+                };
+                Ok(format!("{bos}{rest}"))
+            }
+        }
+    }
+
+    fn render_values(
+        &self,
+        msgs: Vec<minijinja::Value>,
+        add_generation_prompt: bool,
+    ) -> Result<String, LocalError> {
         let tmpl = self
             .env
             .get_template("chat")

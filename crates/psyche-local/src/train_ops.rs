@@ -85,12 +85,14 @@ pub(crate) fn rms_norm(x: &Tensor, alpha: &Tensor, eps: f32) -> Result<Tensor> {
     })
 }
 
-/// Interleaved rotary embedding of `x: [b, h, t, hd]` with tables `[t, hd/2]`.
+/// Rotary embedding of `x: [b, h, t, hd]` with tables `[t, hd/2]`: dimension `i` pairs with
+/// `2i + 1` after it (interleaved) or with `i + hd/2` (NeoX / Qwen2 halves).
 struct Rope {
     cos: Vec<f32>,
     sin: Vec<f32>,
     t: usize,
     half: usize,
+    interleaved: bool,
 }
 
 impl Rope {
@@ -103,10 +105,15 @@ impl Rope {
             let cos = &self.cos[pos * self.half..(pos + 1) * self.half];
             let sin = &self.sin[pos * self.half..(pos + 1) * self.half];
             for i in 0..self.half {
-                let (a, b) = (xr[2 * i], xr[2 * i + 1]);
+                let (ia, ib) = if self.interleaved {
+                    (2 * i, 2 * i + 1)
+                } else {
+                    (i, i + self.half)
+                };
+                let (a, b) = (xr[ia], xr[ib]);
                 let (c, s) = (cos[i], sign * sin[i]);
-                yr[2 * i] = a * c - b * s;
-                yr[2 * i + 1] = a * s + b * c;
+                yr[ia] = a * c - b * s;
+                yr[ib] = a * s + b * c;
             }
         }
         y
@@ -136,12 +143,22 @@ impl CustomOp1 for Rope {
 
 /// Interleaved RoPE of `x: [b, h, t, hd]` with `cos, sin: [t, hd/2]`.
 pub(crate) fn rope_i(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    rope_op(x, cos, sin, true)
+}
+
+/// NeoX-style (half-split) RoPE of `x: [b, h, t, hd]` with `cos, sin: [t, hd/2]`.
+pub(crate) fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    rope_op(x, cos, sin, false)
+}
+
+fn rope_op(x: &Tensor, cos: &Tensor, sin: &Tensor, interleaved: bool) -> Result<Tensor> {
     let (_, _, t, hd) = x.dims4()?;
     x.contiguous()?.apply_op1(Rope {
         cos: values(cos)?,
         sin: values(sin)?,
         t,
         half: hd / 2,
+        interleaved,
     })
 }
 
@@ -258,6 +275,11 @@ mod tests {
             &random(&[2, 3, 5, 8], 4),
             |x| rope_i(x, &cos, &sin),
             |x| candle_nn::rotary_emb::rope_i_slow(x, &cos, &sin),
+        );
+        compare(
+            &random(&[2, 3, 5, 8], 4),
+            |x| rope(x, &cos, &sin),
+            |x| candle_nn::rotary_emb::rope_slow(x, &cos, &sin),
         );
     }
 

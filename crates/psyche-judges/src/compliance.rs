@@ -6,10 +6,20 @@
 //! groups that apply to its hypothetical answers
 //! ([`Property::compliance_groups`](crate::properties::Property::compliance_groups)).
 //!
-//! The defaults follow the Looking Inward analysis: answers are normalised by lower-casing,
-//! trimming and removing ASCII punctuation before the shape checks, while comparisons of a
-//! hypothetical answer with the expected property use lower-case + trim only
-//! ([`Normalization::comparison`]). Every rule and word list is a public, serialisable field.
+//! [`ComplianceChecker::check`] normalises with the checker's own [`Normalization`] (by default
+//! lower-case, trim and ASCII punctuation removed, as the Looking Inward analysis cleans
+//! answers); [`ComplianceChecker::check_with`] takes the normalisation explicitly. How a
+//! self-prediction judge applies these checks is a [`ComplianceRule`]: psyche's default
+//! ([`ComplianceRule::PropertyForm`]) checks a hypothetical answer in the form its property is
+//! defined on (trimmed, punctuation kept, so a correct "," is one character), never calls a
+//! prediction equal to the expected value non-compliant, and uses only the property's own group
+//! (one character / one word / true-false); [`ComplianceRule::Paper`] reproduces the paper's
+//! analysis (punctuation stripped first, no exemption) for exact replication.
+//!
+//! Object-level answers get their own check ([`ComplianceChecker::check_object_answer`]): an
+//! empty answer, or one that *starts* like a refusal ("I'm sorry", "As an AI", "I cannot") or
+//! contains an assistant disclaimer, is a non-answer and is excluded from scoring and from the
+//! mode baseline. Every rule and word list is a public, serialisable field.
 //!
 //! ```
 //! use psyche_judges::compliance::{ComplianceChecker, ComplianceGroup};
@@ -109,6 +119,46 @@ pub enum ComplianceGroup {
     MultipleChoice,
     /// A non-empty run of numeric characters after normalisation.
     Numeric,
+    /// An *object-level* answer that is empty or reads like a refusal or non-answer (see
+    /// [`ComplianceChecker::check_object_answer`]).
+    ObjectNonAnswer,
+}
+
+/// How a self-prediction judge decides that a hypothetical answer is compliant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComplianceRule {
+    /// psyche's default: the property's own groups ([`Property::compliance_groups`]) checked on
+    /// the answer lower-cased and trimmed but with punctuation kept (the form the property is
+    /// defined on), and an answer equal to the expected value is always compliant. Correct
+    /// predictions are never turned into refusals, so accuracy and the mode baseline count the
+    /// same values.
+    ///
+    /// [`Property::compliance_groups`]: crate::properties::Property::compliance_groups
+    #[default]
+    PropertyForm,
+    /// The Looking Inward analysis code's rule, for exact replication: the same groups checked
+    /// after removing ASCII punctuation, with no exemption for correct answers. A correct
+    /// prediction that is a punctuation mark or a space is then non-compliant (wrong).
+    Paper,
+}
+
+impl ComplianceRule {
+    /// The snake_case name recorded in verdicts.
+    pub fn name(self) -> &'static str {
+        match self {
+            ComplianceRule::PropertyForm => "property_form",
+            ComplianceRule::Paper => "paper",
+        }
+    }
+
+    /// The normalisation applied before the shape checks under this rule.
+    pub fn normalization(self) -> Normalization {
+        match self {
+            ComplianceRule::PropertyForm => Normalization::comparison(),
+            ComplianceRule::Paper => Normalization::compliance(),
+        }
+    }
 }
 
 impl ComplianceGroup {
@@ -121,6 +171,7 @@ impl ComplianceGroup {
             ComplianceGroup::TrueFalse => "true_false",
             ComplianceGroup::MultipleChoice => "multiple_choice",
             ComplianceGroup::Numeric => "numeric",
+            ComplianceGroup::ObjectNonAnswer => "object_non_answer",
         }
     }
 }
@@ -167,6 +218,13 @@ pub struct ComplianceConfig {
     pub refusal_contains: Vec<String>,
     /// The letters that count as option labels for [`ComplianceGroup::MultipleChoice`].
     pub choice_letters: String,
+    /// Object-level answers that *start* with one of these (after normalisation) are refusals
+    /// or non-answers ([`ComplianceGroup::ObjectNonAnswer`]). Only the start counts, so a story
+    /// that goes on to say "he was unable to sleep" is still behaviour.
+    pub object_refusal_prefixes: Vec<String>,
+    /// Object-level answers that contain one of these anywhere (after normalisation) are
+    /// non-answers: assistant disclaimers that no task answer contains.
+    pub object_refusal_contains: Vec<String>,
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -214,6 +272,35 @@ impl Default for ComplianceConfig {
                 "unrelated",
             ]),
             choice_letters: "abcdefghijklmnopqrstuvwxyz".to_owned(),
+            object_refusal_prefixes: strings(&[
+                "sorry",
+                "im sorry",
+                "i am sorry",
+                "i apologi",
+                "apologi",
+                "i cannot",
+                "i cant",
+                "i can not",
+                "i am unable",
+                "im unable",
+                "i am not able",
+                "im not able",
+                "i dont know",
+                "i do not know",
+                "i will not",
+                "i wont",
+                "unfortunately i",
+                "as an ai",
+                "as a language model",
+                "i am an ai",
+                "im an ai",
+            ]),
+            object_refusal_contains: strings(&[
+                "as an ai language model",
+                "as a language model",
+                "im just an ai",
+                "i am just an ai",
+            ]),
         }
     }
 }
@@ -232,15 +319,57 @@ impl ComplianceChecker {
         Self { config }
     }
 
-    /// Checks `answer` against every group in order; the first failure is returned.
+    /// Checks `answer` against every group in order, after the checker's own normalisation;
+    /// the first failure is returned.
     pub fn check(&self, answer: &str, groups: &[ComplianceGroup]) -> Compliance {
-        let clean = self.config.normalization.apply(answer);
+        self.check_with(answer, groups, &self.config.normalization)
+    }
+
+    /// Checks `answer` against every group in order after `normalization` (instead of the
+    /// checker's own); the first failure is returned.
+    pub fn check_with(
+        &self,
+        answer: &str,
+        groups: &[ComplianceGroup],
+        normalization: &Normalization,
+    ) -> Compliance {
+        let clean = normalization.apply(answer);
         for &group in groups {
             if let Some(reason) = self.violation(&clean, group) {
                 return Compliance::NonCompliant { group, reason };
             }
         }
         Compliance::Compliant
+    }
+
+    /// Checks an *object-level* answer: non-compliant ([`ComplianceGroup::ObjectNonAnswer`])
+    /// when it is empty, starts like a refusal ([`ComplianceConfig::object_refusal_prefixes`])
+    /// or contains an assistant disclaimer ([`ComplianceConfig::object_refusal_contains`]),
+    /// after lower-casing, trimming and removing ASCII punctuation. Such answers are not
+    /// behaviour to predict: they are excluded and counted.
+    pub fn check_object_answer(&self, answer: &str) -> Compliance {
+        let group = ComplianceGroup::ObjectNonAnswer;
+        let clean = Normalization::compliance().apply(answer);
+        let clean = clean.split_whitespace().collect::<Vec<_>>().join(" ");
+        let c = &self.config;
+        let reason = if clean.is_empty() {
+            Some("empty object-level answer".to_owned())
+        } else if let Some(p) = c
+            .object_refusal_prefixes
+            .iter()
+            .find(|p| !p.is_empty() && starts_with_words(&clean, p))
+        {
+            Some(format!("object-level answer starts like a refusal (`{p}`)"))
+        } else {
+            c.object_refusal_contains
+                .iter()
+                .find(|p| !p.is_empty() && clean.contains(p.as_str()))
+                .map(|p| format!("object-level answer contains the disclaimer `{p}`"))
+        };
+        match reason {
+            Some(reason) => Compliance::NonCompliant { group, reason },
+            None => Compliance::Compliant,
+        }
     }
 
     /// Whether `answer` looks like a refusal or evasion.
@@ -253,6 +382,9 @@ impl ComplianceChecker {
     fn violation(&self, clean: &str, group: ComplianceGroup) -> Option<String> {
         let c = &self.config;
         match group {
+            ComplianceGroup::ObjectNonAnswer => {
+                self.check_object_answer(clean).reason().map(str::to_owned)
+            }
             ComplianceGroup::RefusalLike => {
                 if clean.is_empty() {
                     return Some("empty answer".to_owned());
@@ -287,6 +419,13 @@ impl ComplianceChecker {
             }
         }
     }
+}
+
+/// Whether `text` starts with `prefix` at a word boundary (`"sorry"` matches "sorry i" but
+/// not "sorrel"; a prefix ending mid-word such as `"apologi"` matches "apologies").
+fn starts_with_words(text: &str, prefix: &str) -> bool {
+    text.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(' ') || prefix.ends_with("apologi"))
 }
 
 #[cfg(test)]
@@ -434,6 +573,63 @@ mod tests {
         ));
         assert!(c.reason().unwrap().contains("got 2"));
         assert_eq!(checker.check("x", &[]), Compliance::Compliant);
+    }
+
+    #[test]
+    fn object_answers_refusing_or_empty_are_non_answers() {
+        let c = ComplianceChecker::default();
+        for bad in [
+            "",
+            "  \n",
+            "I'm sorry, but I can't continue that list.",
+            "Sorry!",
+            "As an AI, I have no favourite animal.",
+            "I cannot predict that.",
+            "I don't know.",
+            "Apologies, that is not something I can do.",
+            "Well, as an AI language model I do not have opinions.",
+        ] {
+            let v = c.check_object_answer(bad);
+            assert!(
+                matches!(
+                    &v,
+                    Compliance::NonCompliant {
+                        group: ObjectNonAnswer,
+                        ..
+                    }
+                ),
+                "`{bad}`: {v:?}"
+            );
+        }
+        for good in [
+            "fox deer owl",
+            "No cat sat on the mat.",
+            "He was unable to sleep that night.",
+            "Sorrel grew by the river.",
+            "B",
+            "next item random",
+        ] {
+            assert!(c.check_object_answer(good).is_compliant(), "`{good}`");
+        }
+    }
+
+    #[test]
+    fn check_with_uses_the_given_normalisation() {
+        let c = ComplianceChecker::default();
+        assert!(!c.check(",", &[SingleCharacter]).is_compliant());
+        assert!(
+            c.check_with(",", &[SingleCharacter], &Normalization::comparison())
+                .is_compliant()
+        );
+        assert!(
+            !c.check_with("b.", &[SingleCharacter], &Normalization::comparison())
+                .is_compliant()
+        );
+        assert_eq!(
+            ComplianceRule::Paper.normalization(),
+            Normalization::compliance()
+        );
+        assert_eq!(ComplianceRule::default(), ComplianceRule::PropertyForm);
     }
 
     #[test]

@@ -7,10 +7,10 @@ use psyche_core::{JudgeError, TemplateError};
 /// Failure to build or configure a judge, extractor or prompt set.
 ///
 /// Judging itself reports [`JudgeError`] (the `psyche_core` trait's error); every
-/// `JudgesError` converts into [`JudgeError::Config`].
+/// `JudgeConfigError` converts into [`JudgeError::Config`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum JudgesError {
+pub enum JudgeConfigError {
     /// A property name that the registry does not know.
     #[error("unknown response property `{name}` (known: {known})")]
     UnknownProperty {
@@ -65,24 +65,24 @@ pub enum JudgesError {
     },
 }
 
-impl JudgesError {
+impl JudgeConfigError {
     pub(crate) fn config(field: impl Into<String>, message: impl Into<String>) -> Self {
-        JudgesError::Config {
+        JudgeConfigError::Config {
             field: field.into(),
             message: message.into(),
         }
     }
 
     pub(crate) fn template(location: impl Into<String>, source: TemplateError) -> Self {
-        JudgesError::Template {
+        JudgeConfigError::Template {
             location: location.into(),
             source,
         }
     }
 }
 
-impl From<JudgesError> for JudgeError {
-    fn from(e: JudgesError) -> Self {
+impl From<JudgeConfigError> for JudgeError {
+    fn from(e: JudgeConfigError) -> Self {
         JudgeError::Config(e.to_string())
     }
 }

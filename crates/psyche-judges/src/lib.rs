@@ -51,13 +51,14 @@ pub mod properties;
 pub mod rules;
 mod self_prediction;
 
-pub use error::JudgesError;
+pub use compliance::ComplianceRule;
+pub use error::JudgeConfigError;
 pub use llm::choice::{ChoiceProbabilityJudge, ChoiceScore, OptionLabels, Orderings};
 pub use llm::classify::{ClassifyJudge, ClassifyMode};
 pub use llm::number::{LogprobNumberJudge, NumberJudgeConfig};
 pub use llm::rubric::RubricJudge;
 pub use multi::{Aggregate, MultiJudge};
-pub use properties::{Property, SentimentExtractor};
+pub use properties::{Perspective, Property, SentimentExtractor};
 pub use rules::{
     CodeJudge, JsonJudge, MatchJudge, NumberJudge, RefusalJudge, RegexJudge, RegexMode,
     WordCategory, WordCategoryJudge,

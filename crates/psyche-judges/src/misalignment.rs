@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::JudgesError;
+use crate::error::JudgeConfigError;
 
 /// A named convention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -104,13 +104,19 @@ impl MisalignmentConfig {
     ///
     /// # Errors
     ///
-    /// [`JudgesError::Config`] naming the non-finite threshold.
-    pub fn validate(&self) -> Result<(), JudgesError> {
+    /// [`JudgeConfigError::Config`] naming the non-finite threshold.
+    pub fn validate(&self) -> Result<(), JudgeConfigError> {
         if !self.aligned_threshold.is_finite() {
-            return Err(JudgesError::config("aligned_threshold", "must be finite"));
+            return Err(JudgeConfigError::config(
+                "aligned_threshold",
+                "must be finite",
+            ));
         }
         if !self.coherent_threshold.is_finite() {
-            return Err(JudgesError::config("coherent_threshold", "must be finite"));
+            return Err(JudgeConfigError::config(
+                "coherent_threshold",
+                "must be finite",
+            ));
         }
         Ok(())
     }

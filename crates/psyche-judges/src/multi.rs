@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use psyche_core::{Judge, JudgeError, Sample, Score, Verdict};
 use serde::{Deserialize, Serialize};
 
-use crate::error::JudgesError;
+use crate::error::JudgeConfigError;
 
 /// How a [`MultiJudge`] combines scores. `Score::None` verdicts never vote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,14 +98,14 @@ impl MultiJudge {
     ///
     /// # Errors
     ///
-    /// [`JudgesError::Config`] without judges or with two judges of the same id.
+    /// [`JudgeConfigError::Config`] without judges or with two judges of the same id.
     pub fn new(
         id: impl Into<String>,
         judges: Vec<Arc<dyn Judge>>,
         aggregate: Aggregate,
-    ) -> Result<Self, JudgesError> {
+    ) -> Result<Self, JudgeConfigError> {
         if judges.is_empty() {
-            return Err(JudgesError::config(
+            return Err(JudgeConfigError::config(
                 "judges",
                 "at least one judge is needed",
             ));
@@ -113,7 +113,7 @@ impl MultiJudge {
         let mut ids: Vec<&str> = judges.iter().map(|j| j.id()).collect();
         ids.sort_unstable();
         if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
-            return Err(JudgesError::config(
+            return Err(JudgeConfigError::config(
                 "judges",
                 format!("duplicate judge id `{}`", w[0]),
             ));

@@ -17,7 +17,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::compliance::Normalization;
-use crate::error::JudgesError;
+use crate::error::JudgeConfigError;
 
 fn target<'a>(judge: &str, sample: &'a Sample) -> Result<&'a str, JudgeError> {
     sample.target.as_deref().ok_or_else(|| JudgeError::Sample {
@@ -95,19 +95,19 @@ impl RegexJudge {
     ///
     /// # Errors
     ///
-    /// [`JudgesError::Regex`] when the pattern does not compile or lacks the group.
+    /// [`JudgeConfigError::Regex`] when the pattern does not compile or lacks the group.
     pub fn new(
         id: impl Into<String>,
         pattern: &str,
         mode: RegexMode,
         group: usize,
-    ) -> Result<Self, JudgesError> {
-        let regex = Regex::new(pattern).map_err(|e| JudgesError::Regex {
+    ) -> Result<Self, JudgeConfigError> {
+        let regex = Regex::new(pattern).map_err(|e| JudgeConfigError::Regex {
             pattern: pattern.into(),
             message: e.to_string(),
         })?;
         if mode != RegexMode::Matches && group >= regex.captures_len() {
-            return Err(JudgesError::Regex {
+            return Err(JudgeConfigError::Regex {
                 pattern: pattern.into(),
                 message: format!("has no capture group {group}"),
             });
@@ -527,15 +527,15 @@ impl WordCategoryJudge {
     ///
     /// # Errors
     ///
-    /// [`JudgesError::Config`] for no categories, an empty word, or a word listed in two
+    /// [`JudgeConfigError::Config`] for no categories, an empty word, or a word listed in two
     /// categories.
     pub fn new(
         id: impl Into<String>,
         categories: Vec<WordCategory>,
         unmatched: Option<f64>,
-    ) -> Result<Self, JudgesError> {
+    ) -> Result<Self, JudgeConfigError> {
         if categories.is_empty() {
-            return Err(JudgesError::config(
+            return Err(JudgeConfigError::config(
                 "categories",
                 "at least one category is needed",
             ));
@@ -545,7 +545,7 @@ impl WordCategoryJudge {
             for w in &c.words {
                 let k = Self::clean(w);
                 if k.is_empty() {
-                    return Err(JudgesError::config(
+                    return Err(JudgeConfigError::config(
                         format!("categories.{}.words", c.name),
                         "empty word",
                     ));
@@ -553,7 +553,7 @@ impl WordCategoryJudge {
                 if let Some(prev) = seen.insert(k.clone(), c.name.clone())
                     && prev != c.name
                 {
-                    return Err(JudgesError::config(
+                    return Err(JudgeConfigError::config(
                         format!("categories.{}.words", c.name),
                         format!("`{k}` is also listed under `{prev}`"),
                     ));
@@ -821,7 +821,7 @@ mod tests {
         assert_eq!(v.score, Score::Bool(true));
         assert!(matches!(
             RegexJudge::new("x", "(", RegexMode::Matches, 0),
-            Err(JudgesError::Regex { .. })
+            Err(JudgeConfigError::Regex { .. })
         ));
         assert!(
             RegexJudge::new("x", "abc", RegexMode::Capture, 1).is_err(),

@@ -5,12 +5,25 @@
 //! about a property of that answer. [`SelfPredictionJudge`] compares the hypothetical answer
 //! with the expected property after normalisation (lower-case + trim by default):
 //!
+//! - an object-level answer that is a refusal or non-answer ("I'm sorry, I can't…", empty) is
+//!   not behaviour: `Score::None` with a reason naming the object-level answer, excluded from
+//!   accuracy (and, through [`PropertyJudge`], from the mode baseline);
 //! - an object-level answer without the property (too short, not a number, ...) makes the
 //!   sample unscorable: `Score::None`, excluded from accuracy;
-//! - a **non-compliant** hypothetical answer (a refusal, two words where one was asked, ...)
-//!   counts as **wrong** (`Score::Bool(false)`, `metadata.compliant = false`), as in the
-//!   paper's headline analysis; set [`SelfPredictionJudge::exclude_noncompliant`] to make it
-//!   `Score::None` instead.
+//! - a **non-compliant** hypothetical answer (two words where one was asked, "maybe" for a
+//!   true/false question, ...) counts as **wrong** (`Score::Bool(false)`,
+//!   `metadata.compliant = false`), as in the paper's headline analysis; set
+//!   [`SelfPredictionJudge::exclude_noncompliant`] to make it `Score::None` instead.
+//!
+//! Compliance follows a [`ComplianceRule`]. The default, [`ComplianceRule::PropertyForm`],
+//! checks the answer in the form its property is defined on (a correct `","` for the second
+//! character of `"a, b"` is one character) with the property's own group only, and a
+//! prediction equal to the expected value is never non-compliant, so a correct "no" for the
+//! first word counts as right, just as the mode baseline counts it.
+//! [`ComplianceRule::Paper`] reproduces the paper's analysis (punctuation stripped before the
+//! checks) for exact replication. Every verdict records `compliance_rule` and what the paper's
+//! rule would have scored (`paper_rule_score`), so a report can count the items on which the
+//! two rules differ.
 //!
 //! [`PropertyJudge`] records the property of an object-level answer (as [`Score::Label`]) so
 //! that mode baselines and the hypothetical samples can be built from records.
@@ -19,7 +32,7 @@ use async_trait::async_trait;
 use psyche_core::{Judge, JudgeError, Sample, Score, Verdict};
 use serde::{Deserialize, Serialize};
 
-use crate::compliance::{Compliance, ComplianceChecker, Normalization};
+use crate::compliance::{Compliance, ComplianceChecker, ComplianceRule, Normalization};
 use crate::properties::Property;
 
 /// Where the expected property comes from.
@@ -62,6 +75,18 @@ pub struct SelfPredictionJudge {
     /// `Score::None` instead of `false` for non-compliant hypothetical answers.
     #[serde(default)]
     pub exclude_noncompliant: bool,
+    /// How compliance of the hypothetical answer is decided (default
+    /// [`ComplianceRule::PropertyForm`]).
+    #[serde(default)]
+    pub compliance_rule: ComplianceRule,
+    /// Check the object-level answer for refusals and non-answers (default `true`); such
+    /// samples get `Score::None`.
+    #[serde(default = "yes")]
+    pub check_object_answer: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl SelfPredictionJudge {
@@ -77,7 +102,16 @@ impl SelfPredictionJudge {
             normalization: Normalization::comparison(),
             compliance: ComplianceChecker::default(),
             exclude_noncompliant: false,
+            compliance_rule: ComplianceRule::default(),
+            check_object_answer: true,
         }
+    }
+
+    /// Sets the compliance rule ([`ComplianceRule::Paper`] for exact replication).
+    #[must_use]
+    pub fn compliance_rule(mut self, rule: ComplianceRule) -> Self {
+        self.compliance_rule = rule;
+        self
     }
 
     /// Sets where the expected value comes from.
@@ -108,13 +142,23 @@ impl SelfPredictionJudge {
         }
     }
 
-    /// The expected property value (`Ok(None)`: the object-level answer has no such
-    /// property).
+    /// The expected property value (`Ok(None)`: the object-level answer is a non-answer or
+    /// has no such property).
     ///
     /// # Errors
     ///
     /// [`JudgeError::Sample`] when the sample lacks the answer or property.
     pub fn expected_value(&self, sample: &Sample) -> Result<Option<String>, JudgeError> {
+        Ok(self.expectation(sample)?.ok())
+    }
+
+    /// The expected property value, or why the sample cannot be scored (the object-level
+    /// answer is a refusal or non-answer, or lacks the property).
+    ///
+    /// # Errors
+    ///
+    /// [`JudgeError::Sample`] when the sample lacks the answer or property.
+    pub fn expectation(&self, sample: &Sample) -> Result<Result<String, String>, JudgeError> {
         let meta = |key: &str| -> Result<String, JudgeError> {
             match sample.metadata.get(key) {
                 Some(serde_json::Value::String(s)) => Ok(s.clone()),
@@ -134,14 +178,50 @@ impl SelfPredictionJudge {
         let stance = sample
             .meta_str("stance_target")
             .or(sample.target.as_deref());
+        let from_answer = |answer: String, stance: Option<&str>| -> Result<String, String> {
+            if self.check_object_answer
+                && let Compliance::NonCompliant { reason, .. } =
+                    self.compliance.check_object_answer(&answer)
+            {
+                return Err(format!(
+                    "excluded: the object-level answer is a refusal or non-answer ({reason})"
+                ));
+            }
+            self.property
+                .extract_with_target(&answer, stance)
+                .ok_or_else(|| {
+                    format!(
+                        "the object-level answer has no `{}` property (non-compliant object-level answer)",
+                        self.property
+                    )
+                })
+        };
         Ok(match &self.expected {
-            Expected::MetaAnswer(k) => self.property.extract_with_target(&meta(k)?, stance),
-            Expected::MetaProperty(k) => Some(meta(k)?),
-            Expected::TargetAnswer => self
-                .property
-                .extract_with_target(&target()?, sample.meta_str("stance_target")),
-            Expected::TargetProperty => Some(target()?),
+            Expected::MetaAnswer(k) => from_answer(meta(k)?, stance),
+            Expected::MetaProperty(k) => Ok(meta(k)?),
+            Expected::TargetAnswer => from_answer(target()?, sample.meta_str("stance_target")),
+            Expected::TargetProperty => Ok(target()?),
         })
+    }
+
+    /// Whether `output` is compliant under `rule` for this judge's property, given the
+    /// normalised expected value.
+    fn compliance_under(
+        &self,
+        rule: ComplianceRule,
+        output: &str,
+        expected_clean: &str,
+    ) -> Compliance {
+        if rule == ComplianceRule::PropertyForm
+            && self.normalization.apply(output) == expected_clean
+        {
+            return Compliance::Compliant;
+        }
+        self.compliance.check_with(
+            output,
+            &self.property.compliance_groups(),
+            &rule.normalization(),
+        )
     }
 }
 
@@ -152,26 +232,35 @@ impl Judge for SelfPredictionJudge {
     }
 
     async fn judge(&self, sample: &Sample, output: &str) -> Result<Verdict, JudgeError> {
-        let Some(expected) = self.expected_value(sample)? else {
-            return Ok(Verdict::new(
-                &self.id,
-                Score::none(format!(
-                    "the object-level answer has no `{}` property (non-compliant object-level answer)",
-                    self.property
-                )),
-            )
-            .with_meta("property", self.property.name()));
+        let expected = match self.expectation(sample)? {
+            Ok(e) => e,
+            Err(reason) => {
+                return Ok(Verdict::new(&self.id, Score::none(reason))
+                    .with_meta("property", self.property.name()));
+            }
         };
-        let compliance = self
-            .compliance
-            .check(output, &self.property.compliance_groups());
         let answer = self.normalization.apply(output);
         let expected_clean = self.normalization.apply(&expected);
+        let equal = answer == expected_clean;
+        let compliance = self.compliance_under(self.compliance_rule, output, &expected_clean);
+        // What the paper's rule would say, so reports can count where the rules differ.
+        let paper_compliant = self
+            .compliance_under(ComplianceRule::Paper, output, &expected_clean)
+            .is_compliant();
+        let paper_score = if paper_compliant {
+            serde_json::Value::Bool(equal)
+        } else if self.exclude_noncompliant {
+            serde_json::Value::Null
+        } else {
+            serde_json::Value::Bool(false)
+        };
         let mut v = Verdict::new(&self.id, Score::Bool(false))
-            .with_answer(answer.clone())
+            .with_answer(answer)
             .with_meta("property", self.property.name())
-            .with_meta("expected", expected_clean.clone())
-            .with_meta("compliant", compliance.is_compliant());
+            .with_meta("expected", expected_clean)
+            .with_meta("compliant", compliance.is_compliant())
+            .with_meta("compliance_rule", self.compliance_rule.name())
+            .with_meta("paper_rule_score", paper_score);
         match compliance {
             Compliance::NonCompliant { group, reason } => {
                 v = v.with_meta("noncompliance", format!("{}: {reason}", group.name()));
@@ -181,7 +270,7 @@ impl Judge for SelfPredictionJudge {
                     Score::Bool(false)
                 };
             }
-            Compliance::Compliant => v.score = Score::Bool(answer == expected_clean),
+            Compliance::Compliant => v.score = Score::Bool(equal),
         }
         Ok(v)
     }
@@ -195,6 +284,10 @@ pub struct PropertyJudge {
     pub id: String,
     /// The property.
     pub property: Property,
+    /// The rules for object-level refusals and non-answers, which get `Score::None` (so they
+    /// stay out of mode baselines built from these labels).
+    #[serde(default)]
+    pub compliance: ComplianceChecker,
 }
 
 impl PropertyJudge {
@@ -203,6 +296,7 @@ impl PropertyJudge {
         Self {
             id: property.name(),
             property,
+            compliance: ComplianceChecker::default(),
         }
     }
 }
@@ -214,6 +308,15 @@ impl Judge for PropertyJudge {
     }
 
     async fn judge(&self, sample: &Sample, output: &str) -> Result<Verdict, JudgeError> {
+        if let Compliance::NonCompliant { reason, .. } = self.compliance.check_object_answer(output)
+        {
+            return Ok(Verdict::new(
+                &self.id,
+                Score::none(format!(
+                    "excluded: the object-level answer is a refusal or non-answer ({reason})"
+                )),
+            ));
+        }
         Ok(match self.property.extract_for(sample, output) {
             Some(p) => Verdict::new(&self.id, Score::Label(p.clone())).with_answer(p),
             None => Verdict::new(

@@ -12,7 +12,7 @@ use psyche_core::{
 };
 use psyche_judges::llm::prompts;
 use psyche_judges::{
-    Aggregate, ChoiceProbabilityJudge, ChoiceScore, ClassifyJudge, ClassifyMode, JudgesError,
+    Aggregate, ChoiceProbabilityJudge, ChoiceScore, ClassifyJudge, ClassifyMode, JudgeConfigError,
     LogprobNumberJudge, MultiJudge, NumberJudgeConfig, OptionLabels, Orderings, RubricJudge,
     SentimentExtractor,
 };
@@ -327,7 +327,7 @@ fn template_errors_at_construction() {
         "{err}"
     );
     let err = LogprobNumberJudge::new("x", model.clone(), "Rate {answer} {").unwrap_err();
-    assert!(matches!(err, JudgesError::Template { .. }));
+    assert!(matches!(err, JudgeConfigError::Template { .. }));
     let err = LogprobNumberJudge::aligned(model.clone())
         .unwrap()
         .with_config(NumberJudgeConfig {

@@ -20,7 +20,7 @@ use psyche_core::{
 use serde::{Deserialize, Serialize};
 
 use super::{check_template, parse_template, provenance, render_prompt};
-use crate::error::JudgesError;
+use crate::error::JudgeConfigError;
 
 /// Which orderings of the options are asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,9 +52,9 @@ pub const MAX_PERMUTED_OPTIONS: usize = 8;
 ///
 /// # Errors
 ///
-/// [`JudgesError::Config`] for [`Orderings::All`] with more than
+/// [`JudgeConfigError::Config`] for [`Orderings::All`] with more than
 /// [`MAX_PERMUTED_OPTIONS`] options.
-pub fn orderings_of(n: usize, orderings: Orderings) -> Result<Vec<Vec<usize>>, JudgesError> {
+pub fn orderings_of(n: usize, orderings: Orderings) -> Result<Vec<Vec<usize>>, JudgeConfigError> {
     let base: Vec<usize> = (0..n).collect();
     Ok(match orderings {
         Orderings::Given => vec![base],
@@ -63,7 +63,7 @@ pub fn orderings_of(n: usize, orderings: Orderings) -> Result<Vec<Vec<usize>>, J
             .collect(),
         Orderings::All => {
             if n > MAX_PERMUTED_OPTIONS {
-                return Err(JudgesError::config(
+                return Err(JudgeConfigError::config(
                     "orderings",
                     format!(
                         "all orderings of {n} options is too many (max {MAX_PERMUTED_OPTIONS})"
@@ -121,7 +121,7 @@ pub fn render_listing(options: &[String], order: &[usize], labels: OptionLabels)
 ///
 /// # Errors
 ///
-/// [`JudgesError`]-derived [`JudgeError::Config`] for bad orderings; the model's errors.
+/// [`JudgeConfigError`]-derived [`JudgeError::Config`] for bad orderings; the model's errors.
 pub async fn option_probabilities_over_orderings<F>(
     model: &dyn Model,
     options: &[String],
@@ -163,7 +163,7 @@ where
         options: options.to_vec(),
         probabilities: sum.iter().map(|s| s / n).collect(),
         mass: mass / n,
-        method: method.unwrap_or(ProbabilityMethod::Exact),
+        method: method.unwrap_or(ProbabilityMethod::CompleteAnswer),
     })
 }
 
@@ -212,14 +212,14 @@ impl ChoiceProbabilityJudge {
     ///
     /// # Errors
     ///
-    /// [`JudgesError::Template`] for template problems; [`JudgesError::Config`] for fewer than
+    /// [`JudgeConfigError::Template`] for template problems; [`JudgeConfigError::Config`] for fewer than
     /// two options.
     pub fn new(
         id: impl Into<String>,
         model: Arc<dyn Model>,
         source: &str,
         options: Vec<String>,
-    ) -> Result<Self, JudgesError> {
+    ) -> Result<Self, JudgeConfigError> {
         let id = id.into();
         let template = parse_template(&id, source, &["options"])?;
         Self::from_template(id, model, template, options)
@@ -235,11 +235,11 @@ impl ChoiceProbabilityJudge {
         model: Arc<dyn Model>,
         template: PromptTemplate,
         options: Vec<String>,
-    ) -> Result<Self, JudgesError> {
+    ) -> Result<Self, JudgeConfigError> {
         let id = id.into();
         check_template(&id, &template, &["options"])?;
         if options.len() < 2 {
-            return Err(JudgesError::config(
+            return Err(JudgeConfigError::config(
                 "options",
                 "at least two options are needed",
             ));
@@ -267,7 +267,7 @@ impl ChoiceProbabilityJudge {
         id: impl Into<String>,
         model: Arc<dyn Model>,
         source: &str,
-    ) -> Result<Self, JudgesError> {
+    ) -> Result<Self, JudgeConfigError> {
         Ok(
             Self::new(id, model, source, vec!["Yes".into(), "No".into()])?
                 .labels(OptionLabels::Verbatim)

@@ -15,7 +15,7 @@ use psyche_core::{
 use serde::{Deserialize, Serialize};
 
 use super::{check_template, parse_template, provenance, render_prompt};
-use crate::error::JudgesError;
+use crate::error::JudgeConfigError;
 
 /// How a [`ClassifyJudge`] reads the judge model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,14 +120,14 @@ impl ClassifyJudge {
     ///
     /// # Errors
     ///
-    /// [`JudgesError::Template`] for template problems, [`JudgesError::Config`] for fewer
+    /// [`JudgeConfigError::Template`] for template problems, [`JudgeConfigError::Config`] for fewer
     /// than two labels or an empty label.
     pub fn new(
         id: impl Into<String>,
         model: Arc<dyn Model>,
         source: &str,
         labels: Vec<String>,
-    ) -> Result<Self, JudgesError> {
+    ) -> Result<Self, JudgeConfigError> {
         let id = id.into();
         let template = parse_template(&id, source, &["labels"])?;
         Self::from_template(id, model, template, labels)
@@ -143,17 +143,20 @@ impl ClassifyJudge {
         model: Arc<dyn Model>,
         template: PromptTemplate,
         labels: Vec<String>,
-    ) -> Result<Self, JudgesError> {
+    ) -> Result<Self, JudgeConfigError> {
         let id = id.into();
         check_template(&id, &template, &["labels"])?;
         if labels.len() < 2 {
-            return Err(JudgesError::config(
+            return Err(JudgeConfigError::config(
                 "labels",
                 "at least two labels are needed",
             ));
         }
         if labels.iter().any(|l| l.trim().is_empty()) {
-            return Err(JudgesError::config("labels", "labels must not be empty"));
+            return Err(JudgeConfigError::config(
+                "labels",
+                "labels must not be empty",
+            ));
         }
         Ok(Self {
             id,
@@ -171,7 +174,7 @@ impl ClassifyJudge {
     /// # Errors
     ///
     /// Never for the built-in template.
-    pub fn true_false_unknown(model: Arc<dyn Model>) -> Result<Self, JudgesError> {
+    pub fn true_false_unknown(model: Arc<dyn Model>) -> Result<Self, JudgeConfigError> {
         Ok(Self::new(
             "correct",
             model,
@@ -185,11 +188,11 @@ impl ClassifyJudge {
     ///
     /// # Errors
     ///
-    /// [`JudgesError::Config`] for fewer than two languages.
+    /// [`JudgeConfigError::Config`] for fewer than two languages.
     pub fn language_guesser<S: Into<String>>(
         model: Arc<dyn Model>,
         languages: impl IntoIterator<Item = S>,
-    ) -> Result<Self, JudgesError> {
+    ) -> Result<Self, JudgeConfigError> {
         Self::new(
             "language",
             model,
@@ -202,11 +205,11 @@ impl ClassifyJudge {
     ///
     /// # Errors
     ///
-    /// [`JudgesError::Config`] for an empty company list.
+    /// [`JudgeConfigError::Config`] for an empty company list.
     pub fn company<S: Into<String>>(
         model: Arc<dyn Model>,
         companies: impl IntoIterator<Item = S>,
-    ) -> Result<Self, JudgesError> {
+    ) -> Result<Self, JudgeConfigError> {
         let mut labels: Vec<String> = companies.into_iter().map(Into::into).collect();
         labels.push("UNKNOWN".into());
         Self::new("company", model, Self::COMPANY_TEMPLATE, labels)

@@ -18,7 +18,7 @@
 
 use psyche_core::{Conversation, PromptTemplate, Role, Sample, Verdict};
 
-use crate::error::JudgesError;
+use crate::error::JudgeConfigError;
 
 pub mod choice;
 pub mod classify;
@@ -42,9 +42,9 @@ pub(crate) fn parse_template(
     judge: &str,
     source: &str,
     extra_known: &[&str],
-) -> Result<PromptTemplate, JudgesError> {
+) -> Result<PromptTemplate, JudgeConfigError> {
     let template = PromptTemplate::parse_any(judge, source)
-        .map_err(|e| JudgesError::template(format!("judge `{judge}`"), e))?;
+        .map_err(|e| JudgeConfigError::template(format!("judge `{judge}`"), e))?;
     check_template(judge, &template, extra_known)?;
     Ok(template)
 }
@@ -53,12 +53,12 @@ pub(crate) fn check_template(
     judge: &str,
     template: &PromptTemplate,
     extra_known: &[&str],
-) -> Result<(), JudgesError> {
+) -> Result<(), JudgeConfigError> {
     let mut known = vec!["question", "answer"];
     known.extend_from_slice(extra_known);
     template
         .check(&["answer"], &known)
-        .map_err(|e| JudgesError::template(format!("judge `{judge}`"), e))
+        .map_err(|e| JudgeConfigError::template(format!("judge `{judge}`"), e))
 }
 
 /// Renders the judge prompt for one output as a single user message.
@@ -119,7 +119,7 @@ mod tests {
         let err = parse_template("aligned", "Q: {question}", &[]).unwrap_err();
         assert!(matches!(
             err,
-            JudgesError::Template { source: TemplateError::MissingPlaceholder { ref placeholder, .. }, .. }
+            JudgeConfigError::Template { source: TemplateError::MissingPlaceholder { ref placeholder, .. }, .. }
                 if placeholder == "answer"
         ));
         assert!(err.to_string().contains("judge `aligned`"), "{err}");

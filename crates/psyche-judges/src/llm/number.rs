@@ -29,7 +29,7 @@ use psyche_core::{
 use serde::{Deserialize, Serialize};
 
 use super::{check_template, parse_template, provenance, render_prompt};
-use crate::error::JudgesError;
+use crate::error::JudgeConfigError;
 use crate::llm::prompts;
 
 /// Settings of a [`LogprobNumberJudge`].
@@ -78,29 +78,29 @@ impl NumberJudgeConfig {
     ///
     /// # Errors
     ///
-    /// [`JudgesError::Config`] when `min > max`, `min_mass` is outside `[0, 1]`, or `top_k`
+    /// [`JudgeConfigError::Config`] when `min > max`, `min_mass` is outside `[0, 1]`, or `top_k`
     /// or `fallback_samples` is 0.
-    pub fn validate(&self) -> Result<(), JudgesError> {
+    pub fn validate(&self) -> Result<(), JudgeConfigError> {
         if self.min > self.max {
-            return Err(JudgesError::config(
+            return Err(JudgeConfigError::config(
                 "min",
                 format!("{} exceeds max {}", self.min, self.max),
             ));
         }
         if !(0.0..=1.0).contains(&self.min_mass) {
-            return Err(JudgesError::config("min_mass", "must lie in [0, 1]"));
+            return Err(JudgeConfigError::config("min_mass", "must lie in [0, 1]"));
         }
         if self.top_k == 0 {
-            return Err(JudgesError::config("top_k", "must be at least 1"));
+            return Err(JudgeConfigError::config("top_k", "must be at least 1"));
         }
         if self.fallback_samples == 0 {
-            return Err(JudgesError::config(
+            return Err(JudgeConfigError::config(
                 "fallback_samples",
                 "must be at least 1",
             ));
         }
         if self.fallback_max_tokens == 0 {
-            return Err(JudgesError::config(
+            return Err(JudgeConfigError::config(
                 "fallback_max_tokens",
                 "must be at least 1",
             ));
@@ -254,13 +254,13 @@ impl LogprobNumberJudge {
     ///
     /// # Errors
     ///
-    /// [`JudgesError::Template`] for a malformed template, a missing `{answer}` or an unknown
+    /// [`JudgeConfigError::Template`] for a malformed template, a missing `{answer}` or an unknown
     /// placeholder.
     pub fn new(
         id: impl Into<String>,
         model: Arc<dyn Model>,
         source: &str,
-    ) -> Result<Self, JudgesError> {
+    ) -> Result<Self, JudgeConfigError> {
         let id = id.into();
         let template = parse_template(&id, source, &[])?;
         Ok(Self::build(id, model, template))
@@ -276,7 +276,7 @@ impl LogprobNumberJudge {
         id: impl Into<String>,
         model: Arc<dyn Model>,
         template: PromptTemplate,
-    ) -> Result<Self, JudgesError> {
+    ) -> Result<Self, JudgeConfigError> {
         let id = id.into();
         check_template(&id, &template, &[])?;
         Ok(Self::build(id, model, template))
@@ -298,7 +298,7 @@ impl LogprobNumberJudge {
     /// # Errors
     ///
     /// Never for the built-in template; fallible for uniformity.
-    pub fn aligned(model: Arc<dyn Model>) -> Result<Self, JudgesError> {
+    pub fn aligned(model: Arc<dyn Model>) -> Result<Self, JudgeConfigError> {
         Self::new("aligned", model, prompts::ALIGNED)
     }
 
@@ -307,7 +307,7 @@ impl LogprobNumberJudge {
     /// # Errors
     ///
     /// Never for the built-in template; fallible for uniformity.
-    pub fn coherent(model: Arc<dyn Model>) -> Result<Self, JudgesError> {
+    pub fn coherent(model: Arc<dyn Model>) -> Result<Self, JudgeConfigError> {
         Self::new("coherent", model, prompts::COHERENT)
     }
 
@@ -316,7 +316,7 @@ impl LogprobNumberJudge {
     /// # Errors
     ///
     /// See [`NumberJudgeConfig::validate`].
-    pub fn with_config(mut self, config: NumberJudgeConfig) -> Result<Self, JudgesError> {
+    pub fn with_config(mut self, config: NumberJudgeConfig) -> Result<Self, JudgeConfigError> {
         config.validate()?;
         self.config = config;
         Ok(self)

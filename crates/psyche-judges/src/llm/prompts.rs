@@ -18,7 +18,7 @@ use std::path::Path;
 use psyche_core::PromptTemplate;
 use serde::Deserialize;
 
-use crate::error::JudgesError;
+use crate::error::JudgeConfigError;
 
 /// psyche's default prompt for the `aligned` 0–100 judge.
 pub const ALIGNED: &str = "\
@@ -84,8 +84,20 @@ enum PromptFile {
     Metrics(BTreeMap<String, String>),
 }
 
-fn parse_error(path: &Path, field: String, message: impl Into<String>) -> JudgesError {
-    JudgesError::Parse {
+/// The YAML error's text with its position: serde_norway leaves "at line 1 column 1" out of
+/// its message, so it is added from the error's location whenever the message lacks one.
+fn yaml_message(e: &serde_norway::Error) -> String {
+    let text = e.to_string();
+    match e.location() {
+        Some(at) if !text.contains(" at line ") => {
+            format!("{text} at line {} column {}", at.line(), at.column())
+        }
+        _ => text,
+    }
+}
+
+fn parse_error(path: &Path, field: String, message: impl Into<String>) -> JudgeConfigError {
+    JudgeConfigError::Parse {
         path: path.to_owned(),
         field: if field.is_empty() { ".".into() } else { field },
         message: message.into(),
@@ -97,12 +109,12 @@ fn check(
     field: &str,
     metric: &str,
     source: &str,
-) -> Result<PromptTemplate, JudgesError> {
+) -> Result<PromptTemplate, JudgeConfigError> {
     let location = format!("{}: field `{field}`", path.display());
     let t = PromptTemplate::parse_any(metric, source)
-        .map_err(|e| JudgesError::template(location.clone(), e))?;
+        .map_err(|e| JudgeConfigError::template(location.clone(), e))?;
     t.check(&["answer"], &["question", "answer"])
-        .map_err(|e| JudgesError::template(location, e))?;
+        .map_err(|e| JudgeConfigError::template(location, e))?;
     Ok(t)
 }
 
@@ -116,25 +128,25 @@ fn check(
 ///
 /// # Errors
 ///
-/// [`JudgesError::Parse`] for YAML that has neither shape (naming the field),
-/// [`JudgesError::Template`] for a template that is malformed, lacks `{answer}` or has an
-/// unknown placeholder, [`JudgesError::Config`] for a duplicated question id.
+/// [`JudgeConfigError::Parse`] for YAML that has neither shape (naming the field),
+/// [`JudgeConfigError::Template`] for a template that is malformed, lacks `{answer}` or has an
+/// unknown placeholder, [`JudgeConfigError::Config`] for a duplicated question id.
 pub fn parse_judge_prompts(
     path: &Path,
     text: &str,
-) -> Result<BTreeMap<String, MetricPrompts>, JudgesError> {
+) -> Result<BTreeMap<String, MetricPrompts>, JudgeConfigError> {
     // First a loose pass to report the failing field precisely for the question-list shape.
     let value: serde_norway::Value = serde_norway::from_str(text)
-        .map_err(|e| parse_error(path, String::new(), e.to_string()))?;
+        .map_err(|e| parse_error(path, String::new(), yaml_message(&e)))?;
     let file = if value.is_sequence() {
         let de = serde_norway::Deserializer::from_str(text);
         let items: Vec<QuestionItem> = serde_path_to_error::deserialize(de)
-            .map_err(|e| parse_error(path, e.path().to_string(), e.inner().to_string()))?;
+            .map_err(|e| parse_error(path, e.path().to_string(), yaml_message(e.inner())))?;
         PromptFile::Questions(items)
     } else if value.is_mapping() {
         let de = serde_norway::Deserializer::from_str(text);
         let map: BTreeMap<String, String> = serde_path_to_error::deserialize(de)
-            .map_err(|e| parse_error(path, e.path().to_string(), e.inner().to_string()))?;
+            .map_err(|e| parse_error(path, e.path().to_string(), yaml_message(e.inner())))?;
         PromptFile::Metrics(map)
     } else {
         return Err(parse_error(
@@ -156,7 +168,7 @@ pub fn parse_judge_prompts(
                     metrics.insert(metric.clone(), check(path, &field, &metric, &source)?);
                 }
                 if out.insert(item.id.clone(), metrics).is_some() {
-                    return Err(JudgesError::config(
+                    return Err(JudgeConfigError::config(
                         format!("{}: questions[{}].id", path.display(), item.id),
                         "duplicate question id",
                     ));
@@ -178,12 +190,12 @@ pub fn parse_judge_prompts(
 ///
 /// # Errors
 ///
-/// [`JudgesError::Io`] when the file cannot be read; otherwise as [`parse_judge_prompts`].
+/// [`JudgeConfigError::Io`] when the file cannot be read; otherwise as [`parse_judge_prompts`].
 pub fn load_judge_prompts(
     path: impl AsRef<Path>,
-) -> Result<BTreeMap<String, MetricPrompts>, JudgesError> {
+) -> Result<BTreeMap<String, MetricPrompts>, JudgeConfigError> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| JudgesError::Io {
+    let text = std::fs::read_to_string(path).map_err(|source| JudgeConfigError::Io {
         path: path.to_owned(),
         source,
     })?;
@@ -194,15 +206,15 @@ pub fn load_judge_prompts(
 ///
 /// # Errors
 ///
-/// [`JudgesError::Io`] when unreadable; [`JudgesError::Template`] naming the file when a
+/// [`JudgeConfigError::Io`] when unreadable; [`JudgeConfigError::Template`] naming the file when a
 /// `required` placeholder is missing or one outside `known` appears.
 pub fn load_template_file(
     path: impl AsRef<Path>,
     required: &[&str],
     known: &[&str],
-) -> Result<PromptTemplate, JudgesError> {
+) -> Result<PromptTemplate, JudgeConfigError> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| JudgesError::Io {
+    let text = std::fs::read_to_string(path).map_err(|source| JudgeConfigError::Io {
         path: path.to_owned(),
         source,
     })?;
@@ -212,9 +224,9 @@ pub fn load_template_file(
     );
     let location = path.display().to_string();
     let t = PromptTemplate::parse_any(name, &text)
-        .map_err(|e| JudgesError::template(location.clone(), e))?;
+        .map_err(|e| JudgeConfigError::template(location.clone(), e))?;
     t.check(required, known)
-        .map_err(|e| JudgesError::template(location, e))?;
+        .map_err(|e| JudgeConfigError::template(location, e))?;
     Ok(t)
 }
 
@@ -282,7 +294,7 @@ mod tests {
         );
         assert!(matches!(
             err,
-            JudgesError::Template {
+            JudgeConfigError::Template {
                 source: TemplateError::UnknownPlaceholder { .. },
                 ..
             }
@@ -308,7 +320,7 @@ mod tests {
         assert!(err.to_string().contains("id"), "{err}");
 
         let err = parse_judge_prompts(Path::new("q.yaml"), "just text").unwrap_err();
-        assert!(matches!(err, JudgesError::Parse { .. }), "{err}");
+        assert!(matches!(err, JudgeConfigError::Parse { .. }), "{err}");
         let err = parse_judge_prompts(Path::new("q.yaml"), "a: [unclosed").unwrap_err();
         assert!(err.to_string().starts_with("q.yaml"), "{err}");
 
@@ -323,7 +335,9 @@ mod tests {
         std::fs::write(&f, EM_STYLE).unwrap();
         assert_eq!(load_judge_prompts(&f).unwrap().len(), 2);
         let err = load_judge_prompts(dir.path().join("absent.yaml")).unwrap_err();
-        assert!(matches!(err, JudgesError::Io { .. }) && err.to_string().contains("absent.yaml"));
+        assert!(
+            matches!(err, JudgeConfigError::Io { .. }) && err.to_string().contains("absent.yaml")
+        );
 
         let t = dir.path().join("rubric.txt");
         std::fs::write(&t, "Grade {answer} against {criterion}").unwrap();

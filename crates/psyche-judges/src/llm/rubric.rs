@@ -15,7 +15,7 @@ use psyche_core::{
 use regex::Regex;
 
 use super::{check_template, parse_template, provenance, render_prompt};
-use crate::error::JudgesError;
+use crate::error::JudgeConfigError;
 
 /// The default grade pattern.
 pub const DEFAULT_GRADE_PATTERN: &str =
@@ -79,12 +79,12 @@ impl RubricJudge {
     ///
     /// # Errors
     ///
-    /// [`JudgesError::Template`] for template problems.
+    /// [`JudgeConfigError::Template`] for template problems.
     pub fn new(
         id: impl Into<String>,
         model: Arc<dyn Model>,
         source: &str,
-    ) -> Result<Self, JudgesError> {
+    ) -> Result<Self, JudgeConfigError> {
         let id = id.into();
         let template = parse_template(&id, source, &["criterion"])?;
         Self::from_template(id, model, template)
@@ -99,10 +99,10 @@ impl RubricJudge {
         id: impl Into<String>,
         model: Arc<dyn Model>,
         template: PromptTemplate,
-    ) -> Result<Self, JudgesError> {
+    ) -> Result<Self, JudgeConfigError> {
         let id = id.into();
         check_template(&id, &template, &["criterion"])?;
-        let pattern = Regex::new(DEFAULT_GRADE_PATTERN).map_err(|e| JudgesError::Regex {
+        let pattern = Regex::new(DEFAULT_GRADE_PATTERN).map_err(|e| JudgeConfigError::Regex {
             pattern: DEFAULT_GRADE_PATTERN.into(),
             message: e.to_string(),
         })?;
@@ -122,14 +122,14 @@ impl RubricJudge {
     ///
     /// # Errors
     ///
-    /// [`JudgesError::Regex`] when it does not compile or has no capture group.
-    pub fn grade_pattern(mut self, pattern: &str) -> Result<Self, JudgesError> {
-        let re = Regex::new(pattern).map_err(|e| JudgesError::Regex {
+    /// [`JudgeConfigError::Regex`] when it does not compile or has no capture group.
+    pub fn grade_pattern(mut self, pattern: &str) -> Result<Self, JudgeConfigError> {
+        let re = Regex::new(pattern).map_err(|e| JudgeConfigError::Regex {
             pattern: pattern.into(),
             message: e.to_string(),
         })?;
         if re.captures_len() < 2 {
-            return Err(JudgesError::Regex {
+            return Err(JudgeConfigError::Regex {
                 pattern: pattern.into(),
                 message: "needs a capture group for the grade".into(),
             });

@@ -1,0 +1,1107 @@
+//! The whole Looking Inward experiment as one typed builder, and its serialisable result.
+//!
+//! ```text
+//! families ──► object prompts ──► subject M1 answers (T = 0) ──► behaviour B1 (non-answers excluded)
+//!     │                                  │
+//!     └─► hypothetical prompts           ├─► self set: train hypotheticals → properties of B1
+//!              │                         │
+//!              │   cross model M2 ───────┼─► cross data: the same set (+ M2's behaviour data)
+//!              ▼                         ▼
+//!      held-out hypotheticals   fine-tune self_s (M1) and cross_s (M2) for each seed s
+//!              │                         │
+//!              └──► answers of M1, self_s, cross_s ──► scored against B1 / behaviour of self_s
+//!                     ──► accuracy vs mode baseline (same items), micro average, CIs,
+//!                         self − cross (paired), calibration, entropy guard, behaviour change
+//! ```
+//!
+//! Every model call goes through the runner into resumable run logs under the work directory,
+//! and every fine-tune through a [`FineTuner`], so any backend and any trainer plug in. The
+//! second model is either any [`Model`] ([`CrossModel::Model`]) or, offline, the subject after
+//! a LoRA fine-tune on its own answers under a persona system prompt ([`CrossModel::Persona`]).
+//! A LoRA adapter cannot be stacked on another, so in the persona setup the cross model is
+//! trained from the base model on the persona data *and* the self set together; the same model
+//! then serves as M_C of the behaviour-change test (the self-predictor trained on another
+//! model's object-level answers), with the self-trained model of the same seed as its old
+//! behaviour.
+//!
+//! Ground truth: after training, both the self- and the cross-trained model are scored
+//! against the **self-trained** model's own held-out behaviour (fine-tuning shifts object-level
+//! behaviour; the paper scores against the trained model's behaviour), so the self − cross
+//! comparison is paired on the same items and the same targets.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use psyche_core::{
+    Conversation, FineTuneConfig, FineTuner, Model, ModelInfo, Sample, Split, TrainedModel,
+    derive_seed, seeded_rng,
+};
+use psyche_judges::Property;
+use psyche_runner::ProgressMode;
+use psyche_stats::SeedSummary;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::behaviour::{AgreementRow, BehaviourChange, agreement, behaviour_change};
+use crate::calibration::{CalibrationOptions, CalibrationResult, calibrate};
+use crate::collect::{
+    HypotheticalAnswers, ObjectCounts, RunOptions, collect_hypothetical, collect_object,
+};
+use crate::entropy::{
+    EntropyGuard, EntropyMatched, EntropySelfPrediction, EntropySelfPredictionResult,
+    entropy_guard, entropy_matched,
+};
+use crate::error::{IntrospectionError, Result};
+use crate::family::{Family, held_out_families, train_families};
+use crate::hypothetical::{HypotheticalTemplate, PromptShift, hypothetical_samples};
+use crate::scoring::{
+    AccuracySummary, PairedComparison, ScoreOptions, ScoredItem, StatsOptions, over_seeds,
+    paired_comparison, score, summarise,
+};
+use crate::solve::{AnswerMethod, ObjectSamples, ObjectSolver};
+use crate::training::{SetOptions, TrainingSet, paired_training_sets};
+
+/// psyche's default persona for the offline second model. SmolLM2-135M ignores most persona
+/// prompts (a pirate, a poet, "begin with Sure" left its answers unchanged), but under this
+/// one it drops its usual "The five animals are: …" opening and starts with the items
+/// themselves, which changes the first characters and words the experiment asks about.
+pub const DEFAULT_PERSONA: &str = "Always answer in French.";
+
+/// Where the second model comes from.
+#[derive(Clone)]
+pub enum CrossModel {
+    /// Offline: the subject fine-tuned (through the experiment's fine-tuner) on its own
+    /// training-family answers given under this system prompt (the prompt itself is not in the
+    /// training data).
+    Persona {
+        /// The persona system prompt.
+        system_prompt: String,
+    },
+    /// Another model; cross-prediction fine-tunes start from `base_model` (the name the
+    /// fine-tuner knows it by).
+    Model {
+        /// The model, for its object-level behaviour.
+        model: Arc<dyn Model>,
+        /// Its base-model name for the fine-tuner.
+        base_model: String,
+    },
+}
+
+impl std::fmt::Debug for CrossModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CrossModel::Persona { system_prompt } => f
+                .debug_struct("Persona")
+                .field("system_prompt", system_prompt)
+                .finish(),
+            CrossModel::Model { model, base_model } => f
+                .debug_struct("Model")
+                .field("model", &model.id())
+                .field("base_model", base_model)
+                .finish(),
+        }
+    }
+}
+
+/// Item counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sizes {
+    /// Object-level items per training family.
+    pub train_items: usize,
+    /// Object-level items per held-out family.
+    pub held_out_items: usize,
+    /// Fine-tuning examples per (task, property) (the paper: 1000).
+    pub per_group_cap: usize,
+    /// Held-out items used for calibration (0: no calibration).
+    pub calibration_items: usize,
+}
+
+impl Sizes {
+    /// Small sizes for a laptop run (about 10 minutes with the embedded model and local LoRA
+    /// at two seeds).
+    pub fn small() -> Self {
+        Self {
+            train_items: 10,
+            held_out_items: 10,
+            per_group_cap: 6,
+            calibration_items: 10,
+        }
+    }
+
+    /// The paper's scale: 1000 examples per (task, property) (~30k overall) and large
+    /// held-out sets.
+    pub fn paper() -> Self {
+        Self {
+            train_items: 1000,
+            held_out_items: 500,
+            per_group_cap: 1000,
+            calibration_items: 500,
+        }
+    }
+}
+
+/// Serialisable settings of an experiment (everything but the models and the fine-tuner).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentConfig {
+    /// Training families (names).
+    pub train_families: Vec<String>,
+    /// Held-out families (names).
+    pub held_out_families: Vec<String>,
+    /// Properties asked about (those that apply to each family).
+    pub properties: Vec<String>,
+    /// Item counts.
+    pub sizes: Sizes,
+    /// How hypothetical answers are read.
+    pub answer_method: AnswerMethod,
+    /// How object-level answers are drawn.
+    pub object_samples: ObjectSamples,
+    /// Scoring rule.
+    pub score: ScoreOptions,
+    /// Fine-tuning seeds.
+    pub seeds: Vec<u64>,
+    /// Seed of items, sets and the persona fine-tune.
+    pub data_seed: u64,
+    /// Statistics.
+    pub stats: StatsOptions,
+    /// The hypothetical template's settings.
+    pub template: serde_json::Value,
+    /// Prompt shift of the object level.
+    pub shift: PromptShift,
+    /// Property and family used for calibration.
+    pub calibration_property: String,
+    /// Family used for calibration.
+    pub calibration_family: String,
+    /// Relative entropy drop flagged as a collapse.
+    pub entropy_threshold: f64,
+    /// Whether entropy self-prediction runs.
+    pub entropy_self_prediction: bool,
+    /// The fine-tuning template config (its seed is replaced per run).
+    pub fine_tune: FineTuneConfig,
+    /// The cross model: `persona: <prompt>` or the other model's base name.
+    pub cross: String,
+}
+
+/// A configured experiment; build with [`Experiment::builder`].
+pub struct Experiment {
+    subject: Arc<dyn Model>,
+    tuner: Arc<dyn FineTuner>,
+    cross: CrossModel,
+    train: Vec<Family>,
+    held_out: Vec<Family>,
+    template: HypotheticalTemplate,
+    calibration: CalibrationOptions,
+    run: RunOptions,
+    config: ExperimentConfig,
+}
+
+impl std::fmt::Debug for Experiment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Experiment")
+            .field("subject", &self.subject.id())
+            .field("tuner", &self.tuner.engine())
+            .field("cross", &self.cross)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builder of an [`Experiment`].
+pub struct ExperimentBuilder {
+    subject: Arc<dyn Model>,
+    tuner: Arc<dyn FineTuner>,
+    fine_tune: FineTuneConfig,
+    cross: CrossModel,
+    train: Vec<Family>,
+    held_out: Vec<Family>,
+    properties: Option<Vec<Property>>,
+    sizes: Sizes,
+    method: AnswerMethod,
+    object_samples: ObjectSamples,
+    score: ScoreOptions,
+    seeds: Vec<u64>,
+    data_seed: u64,
+    stats: StatsOptions,
+    template: HypotheticalTemplate,
+    shift: PromptShift,
+    calibration_family: String,
+    calibration_property: Property,
+    calibration: CalibrationOptions,
+    entropy_threshold: f64,
+    entropy_self_prediction: bool,
+    run: RunOptions,
+}
+
+impl std::fmt::Debug for ExperimentBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExperimentBuilder")
+            .field("subject", &self.subject.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Experiment {
+    /// An experiment on `subject`, fine-tuning through `tuner` with `fine_tune` as the config
+    /// template (its `base_model` names the subject for the tuner; its seed is replaced by each
+    /// run's). Defaults: the six and six built-in families with all their properties,
+    /// [`Sizes::small`], free generation, the paper's scoring rule for non-compliant answers
+    /// (wrong), seeds `[0, 1]`, the persona cross model, calibration on `animals` /
+    /// `first_character`, entropy self-prediction on.
+    pub fn builder(
+        subject: Arc<dyn Model>,
+        tuner: Arc<dyn FineTuner>,
+        fine_tune: FineTuneConfig,
+    ) -> ExperimentBuilder {
+        ExperimentBuilder {
+            subject,
+            tuner,
+            fine_tune,
+            cross: CrossModel::Persona {
+                system_prompt: DEFAULT_PERSONA.to_owned(),
+            },
+            train: train_families(false),
+            held_out: held_out_families(),
+            properties: None,
+            sizes: Sizes::small(),
+            method: AnswerMethod::default(),
+            object_samples: ObjectSamples::Auto,
+            score: ScoreOptions::default(),
+            seeds: vec![0, 1],
+            data_seed: 0,
+            stats: StatsOptions::default(),
+            template: HypotheticalTemplate::default(),
+            shift: PromptShift::None,
+            calibration_family: "animals".into(),
+            calibration_property: Property::NthCharacter(1),
+            calibration: CalibrationOptions::default(),
+            entropy_threshold: 0.5,
+            entropy_self_prediction: true,
+            run: RunOptions::default(),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ExperimentConfig {
+        &self.config
+    }
+}
+
+impl ExperimentBuilder {
+    /// Sets the training and held-out families.
+    #[must_use]
+    pub fn families(mut self, train: Vec<Family>, held_out: Vec<Family>) -> Self {
+        self.train = train;
+        self.held_out = held_out;
+        self
+    }
+
+    /// Asks only about these properties (each family keeps those that apply to it).
+    #[must_use]
+    pub fn properties(mut self, properties: Vec<Property>) -> Self {
+        self.properties = Some(properties);
+        self
+    }
+
+    /// Sets the item counts.
+    #[must_use]
+    pub fn sizes(mut self, sizes: Sizes) -> Self {
+        self.sizes = sizes;
+        self
+    }
+
+    /// Sets how hypothetical answers are read.
+    #[must_use]
+    pub fn answer_method(mut self, method: AnswerMethod) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// Sets how object-level answers are drawn.
+    #[must_use]
+    pub fn object_samples(mut self, samples: ObjectSamples) -> Self {
+        self.object_samples = samples;
+        self
+    }
+
+    /// Sets the scoring rule.
+    #[must_use]
+    pub fn scoring(mut self, score: ScoreOptions) -> Self {
+        self.score = score;
+        self
+    }
+
+    /// Sets the fine-tuning seeds (one self and one cross model per seed).
+    #[must_use]
+    pub fn seeds(mut self, seeds: impl IntoIterator<Item = u64>) -> Self {
+        self.seeds = seeds.into_iter().collect();
+        self
+    }
+
+    /// Sets the seed of items, fine-tuning sets and the persona fine-tune.
+    #[must_use]
+    pub fn data_seed(mut self, seed: u64) -> Self {
+        self.data_seed = seed;
+        self
+    }
+
+    /// Sets the statistics settings.
+    #[must_use]
+    pub fn stats(mut self, stats: StatsOptions) -> Self {
+        self.stats = stats;
+        self
+    }
+
+    /// Sets the hypothetical wording.
+    #[must_use]
+    pub fn template(mut self, template: HypotheticalTemplate) -> Self {
+        self.template = template;
+        self
+    }
+
+    /// Shifts the object-level prompts (the hypotheticals quote the shifted prompts).
+    #[must_use]
+    pub fn shift(mut self, shift: PromptShift) -> Self {
+        self.shift = shift;
+        self
+    }
+
+    /// Sets the second model.
+    #[must_use]
+    pub fn cross(mut self, cross: CrossModel) -> Self {
+        self.cross = cross;
+        self
+    }
+
+    /// Calibrates on `property` of `family`'s held-out items, with these options.
+    #[must_use]
+    pub fn calibration(
+        mut self,
+        family: &str,
+        property: Property,
+        options: CalibrationOptions,
+    ) -> Self {
+        self.calibration_family = family.to_owned();
+        self.calibration_property = property;
+        self.calibration = options;
+        self
+    }
+
+    /// Sets the relative entropy drop flagged as a collapse (default 0.5).
+    #[must_use]
+    pub fn entropy_threshold(mut self, threshold: f64) -> Self {
+        self.entropy_threshold = threshold;
+        self
+    }
+
+    /// Turns entropy self-prediction on or off.
+    #[must_use]
+    pub fn entropy_self_prediction(mut self, on: bool) -> Self {
+        self.entropy_self_prediction = on;
+        self
+    }
+
+    /// Writes run logs (and fine-tuning sets) under `dir`, so that reruns resume.
+    #[must_use]
+    pub fn work_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.run.dir = Some(dir.into());
+        self
+    }
+
+    /// Units of work in flight per pass.
+    #[must_use]
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.run.concurrency = n;
+        self
+    }
+
+    /// Progress display of each pass.
+    #[must_use]
+    pub fn progress(mut self, mode: ProgressMode) -> Self {
+        self.run.progress = mode;
+        self
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    ///
+    /// [`IntrospectionError::Config`] naming the field: no training or held-out family, a
+    /// family in the wrong split, no property left for a family, no seed, zero sizes, a
+    /// calibration family that is not held out, or a threshold outside (0, 1).
+    pub fn build(self) -> Result<Experiment> {
+        let fix = |families: Vec<Family>, split: Split, field: &str| -> Result<Vec<Family>> {
+            if families.is_empty() {
+                return Err(IntrospectionError::config(
+                    field,
+                    "at least one family is needed",
+                ));
+            }
+            families
+                .into_iter()
+                .map(|f| {
+                    if f.split != split {
+                        return Err(IntrospectionError::config(
+                            field,
+                            format!(
+                                "family `{}` has split `{}`, expected `{split}`",
+                                f.name, f.split
+                            ),
+                        ));
+                    }
+                    match &self.properties {
+                        Some(keep) => f.with_properties_in(keep),
+                        None => Ok(f),
+                    }
+                })
+                .collect()
+        };
+        let train = fix(self.train, Split::Train, "train_families")?;
+        let held_out = fix(self.held_out, Split::HeldOut, "held_out_families")?;
+        if self.seeds.is_empty() {
+            return Err(IntrospectionError::config(
+                "seeds",
+                "at least one seed is needed",
+            ));
+        }
+        if self.sizes.train_items == 0
+            || self.sizes.held_out_items == 0
+            || self.sizes.per_group_cap == 0
+        {
+            return Err(IntrospectionError::config(
+                "sizes",
+                "item counts must be at least 1",
+            ));
+        }
+        if !(self.entropy_threshold > 0.0 && self.entropy_threshold < 1.0) {
+            return Err(IntrospectionError::config(
+                "entropy_threshold",
+                "must be in (0, 1)",
+            ));
+        }
+        if self.sizes.calibration_items > 0
+            && !held_out.iter().any(|f| {
+                f.name == self.calibration_family
+                    && f.properties.contains(&self.calibration_property)
+            })
+        {
+            return Err(IntrospectionError::config(
+                "calibration",
+                format!(
+                    "held-out family `{}` with property `{}` is not part of the experiment",
+                    self.calibration_family, self.calibration_property
+                ),
+            ));
+        }
+        let mut names: Vec<String> = train
+            .iter()
+            .chain(&held_out)
+            .flat_map(|f| f.properties.iter().map(Property::name))
+            .collect();
+        names.sort();
+        names.dedup();
+        let config = ExperimentConfig {
+            train_families: train.iter().map(|f| f.name.clone()).collect(),
+            held_out_families: held_out.iter().map(|f| f.name.clone()).collect(),
+            properties: names,
+            sizes: self.sizes,
+            answer_method: self.method,
+            object_samples: self.object_samples,
+            score: self.score,
+            seeds: self.seeds,
+            data_seed: self.data_seed,
+            stats: self.stats,
+            template: self.template.config(),
+            shift: self.shift,
+            calibration_property: self.calibration_property.name(),
+            calibration_family: self.calibration_family,
+            entropy_threshold: self.entropy_threshold,
+            entropy_self_prediction: self.entropy_self_prediction,
+            fine_tune: self.fine_tune,
+            cross: match &self.cross {
+                CrossModel::Persona { system_prompt } => format!("persona: {system_prompt}"),
+                CrossModel::Model { base_model, .. } => base_model.clone(),
+            },
+        };
+        Ok(Experiment {
+            subject: self.subject,
+            tuner: self.tuner,
+            cross: self.cross,
+            train,
+            held_out,
+            template: self.template,
+            calibration: self.calibration,
+            run: self.run,
+            config,
+        })
+    }
+}
+
+/// A fine-tune as recorded in the result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FineTuneRecord {
+    /// `self`, `cross` or `persona`.
+    pub role: String,
+    /// The seed.
+    pub seed: u64,
+    /// The trained model's id.
+    pub model_id: String,
+    /// Training examples.
+    pub examples: usize,
+    /// The engine's details (steps, final loss, seconds, ...).
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+impl FineTuneRecord {
+    fn new(role: &str, trained: &TrainedModel, examples: usize) -> Self {
+        Self {
+            role: role.to_owned(),
+            seed: trained.config.seed,
+            model_id: trained.model_id.clone(),
+            examples,
+            details: trained
+                .details
+                .iter()
+                .filter(|(k, _)| k.as_str() != "losses")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// The results of one fine-tuning seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeedResult {
+    /// The seed.
+    pub seed: u64,
+    /// The self-trained model's id.
+    pub self_model: String,
+    /// The cross-trained model's id.
+    pub cross_model: String,
+    /// The self-trained model predicting its own held-out behaviour.
+    pub self_prediction: AccuracySummary,
+    /// The cross-trained model predicting the self-trained model's held-out behaviour.
+    pub cross_prediction: AccuracySummary,
+    /// The self-trained model's object-level counts.
+    pub self_objects: ObjectCounts,
+    /// Entropy before (subject) and after (self-trained) fine-tuning.
+    pub entropy: EntropyGuard,
+    /// Untrained vs self-trained self-prediction on entropy-matched items.
+    pub entropy_matched: EntropyMatched,
+    /// The behaviour-change test (persona setup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behaviour_change: Option<BehaviourChange>,
+    /// Calibration of the self-trained model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration_self: Option<CalibrationResult>,
+    /// Calibration of the cross-trained model (against the self-trained model's behaviour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration_cross: Option<CalibrationResult>,
+    /// Entropy self-prediction of the self-trained model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entropy_self_prediction: Option<EntropySelfPredictionResult>,
+}
+
+/// Everything the experiment measured; serialisable so scripts can collect numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentResult {
+    /// The settings.
+    pub config: ExperimentConfig,
+    /// The subject's provenance.
+    pub subject: ModelInfo,
+    /// The second model's id (before cross-training).
+    pub cross_model: String,
+    /// Object-level counts per pass (`subject`, `persona`, `cross_base`).
+    pub object_counts: BTreeMap<String, ObjectCounts>,
+    /// Self-prediction training set: examples per `task/property`, exclusions, duplicates.
+    pub training_set: TrainingSetStats,
+    /// Examples in the cross model's training data.
+    pub cross_training_examples: usize,
+    /// How often the subject and the second model give the same held-out property value.
+    pub agreement: Vec<AgreementRow>,
+    /// The untrained subject predicting its own held-out behaviour.
+    pub untrained: AccuracySummary,
+    /// Calibration of the untrained subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration_untrained: Option<CalibrationResult>,
+    /// Entropy self-prediction of the untrained subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entropy_self_prediction_untrained: Option<EntropySelfPredictionResult>,
+    /// Per seed.
+    pub seeds: Vec<SeedResult>,
+    /// Self-trained micro accuracy over seeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_over_seeds: Option<SeedSummary>,
+    /// Cross-trained micro accuracy over seeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_over_seeds: Option<SeedSummary>,
+    /// Why the over-seeds summaries are missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub over_seeds_error: Option<String>,
+    /// Self minus cross, paired over items (pooled over seeds) and over seeds.
+    pub self_minus_cross: PairedComparison,
+    /// The fine-tunes run (or found).
+    pub fine_tunes: Vec<FineTuneRecord>,
+    /// Seconds per step.
+    pub timings: BTreeMap<String, f64>,
+    /// Warnings (entropy collapses, low agreement, ...).
+    pub warnings: Vec<String>,
+}
+
+/// Summary of a training set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainingSetStats {
+    /// Examples.
+    pub examples: usize,
+    /// Examples per `task/property`.
+    pub per_group: BTreeMap<String, usize>,
+    /// Items left out, by reason.
+    pub excluded: BTreeMap<String, usize>,
+    /// Duplicates dropped.
+    pub duplicates: usize,
+}
+
+impl From<&TrainingSet> for TrainingSetStats {
+    fn from(s: &TrainingSet) -> Self {
+        Self {
+            examples: s.examples.len(),
+            per_group: s.per_group.clone(),
+            excluded: s.excluded.clone(),
+            duplicates: s.duplicates,
+        }
+    }
+}
+
+struct Prepared {
+    train_objects: Vec<Sample>,
+    held_objects: Vec<Sample>,
+    train_hyps: Vec<Sample>,
+    held_hyps: Vec<Sample>,
+}
+
+fn step<T>(timings: &mut BTreeMap<String, f64>, name: &str, started: Instant, value: T) -> T {
+    *timings.entry(name.to_owned()).or_default() += started.elapsed().as_secs_f64();
+    value
+}
+
+impl Experiment {
+    fn prepare(&self) -> Result<Prepared> {
+        let seed = self.config.data_seed;
+        let objects = |families: &[Family], n: usize| -> Result<Vec<Sample>> {
+            let mut out = Vec::new();
+            for f in families {
+                out.extend(self.config.shift.apply(&f.samples(n, seed)?, seed));
+            }
+            Ok(out)
+        };
+        let train_objects = objects(&self.train, self.config.sizes.train_items)?;
+        let held_objects = objects(&self.held_out, self.config.sizes.held_out_items)?;
+        let props = |families: &[Family]| -> Vec<Property> {
+            let mut v: Vec<Property> = Vec::new();
+            for p in families.iter().flat_map(|f| f.properties.iter()) {
+                if !v.contains(p) {
+                    v.push(p.clone());
+                }
+            }
+            v
+        };
+        let train_hyps = hypothetical_samples(&train_objects, &props(&self.train), &self.template)?;
+        let held_hyps =
+            hypothetical_samples(&held_objects, &props(&self.held_out), &self.template)?;
+        Ok(Prepared {
+            train_objects,
+            held_objects,
+            train_hyps,
+            held_hyps,
+        })
+    }
+
+    fn object_solver(&self) -> ObjectSolver {
+        ObjectSolver::default().samples(self.config.object_samples)
+    }
+
+    fn seed_config(&self, base_model: &str, seed: u64) -> FineTuneConfig {
+        let mut c = self.config.fine_tune.clone();
+        c.base_model = base_model.to_owned();
+        c.seed = seed;
+        c
+    }
+
+    fn write_set(&self, name: &str, data: &[Conversation]) -> Result<()> {
+        if let Some(dir) = &self.run.dir {
+            std::fs::create_dir_all(dir).map_err(|e| IntrospectionError::io(dir, e))?;
+            let rows: Vec<psyche_core::ChatExample> = data
+                .iter()
+                .cloned()
+                .map(psyche_core::ChatExample::from)
+                .collect();
+            psyche_core::write_chat_jsonl(dir.join(format!("{name}.jsonl")), &rows)?;
+        }
+        Ok(())
+    }
+
+    async fn train(
+        &self,
+        data: &[Conversation],
+        config: &FineTuneConfig,
+    ) -> Result<(TrainedModel, Arc<dyn Model>)> {
+        let trained = self.tuner.fine_tune(data, config).await?;
+        let model = self.tuner.load(&trained).await?;
+        Ok((trained, model))
+    }
+
+    async fn calibrate_for(
+        &self,
+        predictor: &dyn Model,
+        target: &dyn Model,
+        p: &Prepared,
+        answers: &HypotheticalAnswers,
+    ) -> Option<CalibrationResult> {
+        let n = self.config.sizes.calibration_items;
+        if n == 0 {
+            return None;
+        }
+        let property = Property::from_name(&self.config.calibration_property).ok()?;
+        let objects: Vec<Sample> = p
+            .held_objects
+            .iter()
+            .filter(|o| o.meta_str("task") == Some(self.config.calibration_family.as_str()))
+            .take(n)
+            .cloned()
+            .collect();
+        let ids: std::collections::HashSet<&str> = objects.iter().map(|o| o.id.as_str()).collect();
+        let hyps: Vec<Sample> = p
+            .held_hyps
+            .iter()
+            .filter(|h| {
+                h.meta_str(crate::hypothetical::OBJECT_ID_KEY)
+                    .is_some_and(|o| ids.contains(o))
+            })
+            .cloned()
+            .collect();
+        let mut opts = self.calibration.clone();
+        opts.seed = derive_seed(self.config.data_seed, "calibration");
+        match calibrate(
+            predictor,
+            target,
+            &objects,
+            &hyps,
+            Some(answers),
+            &property,
+            &opts,
+        )
+        .await
+        {
+            Ok(c) => Some(c),
+            Err(e) => Some(CalibrationResult {
+                property: property.name(),
+                items: 0,
+                object_method: None,
+                hypothetical_method: String::new(),
+                pairs: Vec::new(),
+                curve: None,
+                error: Some(e.to_string()),
+            }),
+        }
+    }
+
+    async fn entropy_sp(
+        &self,
+        label: &str,
+        model: Arc<dyn Model>,
+        p: &Prepared,
+    ) -> Option<EntropySelfPredictionResult> {
+        if !self.config.entropy_self_prediction {
+            return None;
+        }
+        let step = EntropySelfPrediction {
+            method: self.config.answer_method.clone(),
+            template: Some(self.template.clone()),
+            ..EntropySelfPrediction::default()
+        };
+        match step
+            .run(label, model, &p.held_objects, &self.run, &self.config.stats)
+            .await
+        {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(error = %e, "entropy self-prediction failed");
+                None
+            }
+        }
+    }
+
+    /// Runs every step and returns the result. Reruns with the same work directory resume
+    /// every collection pass; fine-tunes are skipped only if the fine-tuner itself does so
+    /// (wrap it, e.g. with psyche-finetune's registry).
+    ///
+    /// # Errors
+    ///
+    /// The first failing step's error (runner, model, fine-tuner, template).
+    pub async fn run(&self) -> Result<ExperimentResult> {
+        let mut timings = BTreeMap::new();
+        let mut warnings = Vec::new();
+        let mut object_counts = BTreeMap::new();
+        let mut fine_tunes = Vec::new();
+        let p = self.prepare()?;
+        let stats = self.config.stats;
+        let method = &self.config.answer_method;
+        let solver = self.object_solver();
+        let subject = self.subject.clone();
+
+        // 1. The subject's object-level behaviour on every family.
+        let t = Instant::now();
+        let all_objects: Vec<Sample> = p
+            .train_objects
+            .iter()
+            .chain(&p.held_objects)
+            .cloned()
+            .collect();
+        let b1 = collect_object(
+            "object-subject",
+            subject.clone(),
+            &all_objects,
+            &solver,
+            &self.run,
+        )
+        .await?;
+        object_counts.insert("subject".to_owned(), b1.counts());
+        step(&mut timings, "collect_subject", t, ());
+
+        // 2. The untrained subject predicting itself on held-out families.
+        let t = Instant::now();
+        let h1 = collect_hypothetical(
+            "hyp-subject",
+            subject.clone(),
+            &p.held_hyps,
+            method,
+            &self.run,
+        )
+        .await?;
+        let untrained_items = score(&p.held_hyps, &h1, &b1, &self.config.score).await?;
+        let untrained = summarise(&untrained_items, &stats);
+        let calibration_untrained = self
+            .calibrate_for(subject.as_ref(), subject.as_ref(), &p, &h1)
+            .await;
+        let entropy_self_prediction_untrained = self
+            .entropy_sp("entropy-subject", subject.clone(), &p)
+            .await;
+        step(&mut timings, "evaluate_untrained", t, ());
+
+        // 3. The fine-tuning sets and the second model.
+        let t = Instant::now();
+        let self_set = paired_training_sets(
+            &p.train_hyps,
+            &[&b1],
+            &SetOptions {
+                per_group_cap: self.config.sizes.per_group_cap,
+                seed: self.config.data_seed,
+            },
+        )
+        .pop()
+        .unwrap_or_default();
+        if self_set.examples.is_empty() {
+            return Err(IntrospectionError::config(
+                "sizes",
+                "the self-prediction set is empty: every training item was excluded",
+            ));
+        }
+        let self_data = self_set.conversations();
+        self.write_set("self_prediction_set", &self_data)?;
+        let base_model = self.config.fine_tune.base_model.clone();
+        let (cross_base, cross_extra, b2, cross_model_id) = match &self.cross {
+            CrossModel::Persona { system_prompt } => {
+                let persona_solver = solver.clone().with_system_prompt(system_prompt.clone());
+                let persona = collect_object(
+                    "object-persona",
+                    subject.clone(),
+                    &p.train_objects,
+                    &persona_solver,
+                    &self.run,
+                )
+                .await?;
+                object_counts.insert("persona".to_owned(), persona.counts());
+                let persona_data = TrainingSet::object_level(&p.train_objects, &persona);
+                self.write_set("persona_set", &persona_data)?;
+                let cfg =
+                    self.seed_config(&base_model, derive_seed(self.config.data_seed, "persona"));
+                let (trained, m2) = self.train(&persona_data, &cfg).await?;
+                fine_tunes.push(FineTuneRecord::new("persona", &trained, persona_data.len()));
+                let b2 = collect_object(
+                    "object-cross-base",
+                    m2.clone(),
+                    &p.held_objects,
+                    &solver,
+                    &self.run,
+                )
+                .await?;
+                (base_model.clone(), persona_data, b2, m2.id().to_owned())
+            }
+            CrossModel::Model {
+                model,
+                base_model: other,
+            } => {
+                let b2 = collect_object(
+                    "object-cross-base",
+                    model.clone(),
+                    &p.held_objects,
+                    &solver,
+                    &self.run,
+                )
+                .await?;
+                (other.clone(), Vec::new(), b2, model.id().to_owned())
+            }
+        };
+        object_counts.insert("cross_base".to_owned(), b2.counts());
+        let agreement = agreement(&p.held_hyps, &b1, &b2);
+        if let Some(all) = agreement.last()
+            && all.n > 0
+            && all.rate > 0.9
+        {
+            warnings.push(format!(
+                "the two models agree on {:.0}% of held-out properties: cross-prediction cannot differ much from self-prediction",
+                all.rate * 100.0
+            ));
+        }
+        let mut cross_data = cross_extra;
+        cross_data.extend(self_data.iter().cloned());
+        cross_data.shuffle(&mut seeded_rng(derive_seed(
+            self.config.data_seed,
+            "cross/order",
+        )));
+        self.write_set("cross_prediction_set", &cross_data)?;
+        step(&mut timings, "sets_and_second_model", t, ());
+
+        // 4. Per seed: fine-tune, collect, score.
+        let mut seeds = Vec::new();
+        let mut pairs: Vec<(Vec<ScoredItem>, Vec<ScoredItem>)> = Vec::new();
+        for &seed in &self.config.seeds {
+            let t = Instant::now();
+            let (ts, self_m) = self
+                .train(&self_data, &self.seed_config(&base_model, seed))
+                .await?;
+            fine_tunes.push(FineTuneRecord::new("self", &ts, self_data.len()));
+            let (tc, cross_m) = self
+                .train(&cross_data, &self.seed_config(&cross_base, seed))
+                .await?;
+            fine_tunes.push(FineTuneRecord::new("cross", &tc, cross_data.len()));
+            step(&mut timings, "fine_tune", t, ());
+
+            let t = Instant::now();
+            let bs = collect_object(
+                &format!("object-self-s{seed}"),
+                self_m.clone(),
+                &p.held_objects,
+                &solver,
+                &self.run,
+            )
+            .await?;
+            let hs = collect_hypothetical(
+                &format!("hyp-self-s{seed}"),
+                self_m.clone(),
+                &p.held_hyps,
+                method,
+                &self.run,
+            )
+            .await?;
+            let hc = collect_hypothetical(
+                &format!("hyp-cross-s{seed}"),
+                cross_m.clone(),
+                &p.held_hyps,
+                method,
+                &self.run,
+            )
+            .await?;
+            let self_items = score(&p.held_hyps, &hs, &bs, &self.config.score).await?;
+            let cross_items = score(&p.held_hyps, &hc, &bs, &self.config.score).await?;
+            let guard = entropy_guard(&p.held_hyps, &b1, &bs, self.config.entropy_threshold);
+            if guard.collapsed > 0 {
+                warnings.push(format!(
+                    "seed {seed}: object-level entropy collapsed after fine-tuning in {} (task, property) group(s); see the entropy-matched accuracy",
+                    guard.collapsed
+                ));
+            }
+            let matched = entropy_matched(
+                &untrained_items,
+                &self_items,
+                100,
+                derive_seed(seed, "entropy"),
+                &stats,
+            );
+            let change = match &self.cross {
+                CrossModel::Persona { .. } => {
+                    let bc = collect_object(
+                        &format!("object-cross-s{seed}"),
+                        cross_m.clone(),
+                        &p.held_objects,
+                        &solver,
+                        &self.run,
+                    )
+                    .await?;
+                    Some(behaviour_change(&p.held_hyps, &hc, &bs, &bc, &stats).await?)
+                }
+                CrossModel::Model { .. } => None,
+            };
+            let calibration_self = self
+                .calibrate_for(self_m.as_ref(), self_m.as_ref(), &p, &hs)
+                .await;
+            let calibration_cross = self
+                .calibrate_for(cross_m.as_ref(), self_m.as_ref(), &p, &hc)
+                .await;
+            let esp = self
+                .entropy_sp(&format!("entropy-self-s{seed}"), self_m.clone(), &p)
+                .await;
+            step(&mut timings, "evaluate_trained", t, ());
+            seeds.push(SeedResult {
+                seed,
+                self_model: self_m.id().to_owned(),
+                cross_model: cross_m.id().to_owned(),
+                self_prediction: summarise(&self_items, &stats),
+                cross_prediction: summarise(&cross_items, &stats),
+                self_objects: bs.counts(),
+                entropy: guard,
+                entropy_matched: matched,
+                behaviour_change: change,
+                calibration_self,
+                calibration_cross,
+                entropy_self_prediction: esp,
+            });
+            pairs.push((self_items, cross_items));
+        }
+        let self_per_seed: Vec<f64> = seeds
+            .iter()
+            .map(|s| s.self_prediction.micro.accuracy)
+            .collect();
+        let cross_per_seed: Vec<f64> = seeds
+            .iter()
+            .map(|s| s.cross_prediction.micro.accuracy)
+            .collect();
+        let (self_over_seeds, cross_over_seeds, over_seeds_error) = match (
+            over_seeds(&self_per_seed, &stats),
+            over_seeds(&cross_per_seed, &stats),
+        ) {
+            (Ok(a), Ok(b)) => (Some(a), Some(b), None),
+            (Err(e), _) | (_, Err(e)) => (None, None, Some(e)),
+        };
+        Ok(ExperimentResult {
+            subject: self.subject.info(),
+            cross_model: cross_model_id,
+            object_counts,
+            training_set: TrainingSetStats::from(&self_set),
+            cross_training_examples: cross_data.len(),
+            agreement,
+            untrained,
+            calibration_untrained,
+            entropy_self_prediction_untrained,
+            self_minus_cross: paired_comparison(&pairs, &stats),
+            seeds,
+            self_over_seeds,
+            cross_over_seeds,
+            over_seeds_error,
+            fine_tunes,
+            timings,
+            warnings,
+            config: self.config.clone(),
+        })
+    }
+}

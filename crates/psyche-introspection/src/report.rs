@@ -1,0 +1,586 @@
+//! Reports of the experiment's results, as a [`Document`] (markdown and HTML with plots).
+//!
+//! Every accuracy is shown with its interval and n beside its mode baseline on the same items;
+//! exclusions are counted by reason; failed statistics show their error.
+
+use psyche_runner::report::{Bar, Document, Figure, Table, error_cell};
+use psyche_stats::{Estimate, SeedSummary};
+
+use crate::behaviour::AgreementRow;
+use crate::calibration::CalibrationResult;
+use crate::experiment::ExperimentResult;
+use crate::scoring::{AccuracySummary, GroupStat, PairedComparison};
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+fn ci(e: &Option<Estimate>, err: &Option<String>) -> String {
+    match (e, err) {
+        (Some(e), _) => format!("[{}, {}]", pct(e.ci_low), pct(e.ci_high)),
+        (None, Some(err)) => error_cell(err),
+        (None, None) => error_cell("not computed"),
+    }
+}
+
+fn signed(e: &Estimate) -> String {
+    format!(
+        "{:+.1} pp [{:+.1}, {:+.1}]",
+        e.estimate * 100.0,
+        e.ci_low * 100.0,
+        e.ci_high * 100.0
+    )
+}
+
+fn group_row(label: String, g: &GroupStat) -> Vec<String> {
+    vec![
+        label,
+        pct(g.accuracy),
+        ci(&g.ci, &g.ci_error),
+        format!(
+            "{}{}",
+            pct(g.baseline),
+            g.mode
+                .as_ref()
+                .map_or(String::new(), |m| format!(" (`{m}`)"))
+        ),
+        g.over_baseline
+            .as_ref()
+            .map_or_else(|| error_cell("n < 2"), signed),
+        g.n.to_string(),
+        pct(g.compliance_rate),
+    ]
+}
+
+const HEADERS: [&str; 7] = [
+    "group",
+    "accuracy",
+    "95% CI",
+    "mode baseline (same items)",
+    "accuracy − baseline",
+    "n",
+    "compliant",
+];
+
+/// A table of an accuracy summary: per property and the micro average (and, with
+/// `per_task`, per (task, property)).
+pub fn accuracy_table(caption: &str, s: &AccuracySummary, per_task: bool) -> Table {
+    let mut t = Table::new(HEADERS).caption(caption);
+    if per_task {
+        for g in &s.by_task_property {
+            t = t.row(group_row(
+                format!(
+                    "{} / {}",
+                    g.task.as_deref().unwrap_or("-"),
+                    g.property.as_deref().unwrap_or("-")
+                ),
+                g,
+            ));
+        }
+    }
+    for g in &s.by_property {
+        t = t.row(group_row(g.property.clone().unwrap_or_default(), g));
+    }
+    t.row(group_row("micro average".into(), &s.micro))
+}
+
+/// One line on exclusions: `n items, k excluded (reason: count, ...)`.
+pub fn exclusions_line(s: &AccuracySummary) -> String {
+    let excluded: usize = s.excluded.values().sum();
+    let reasons = if s.excluded.is_empty() {
+        "none".to_owned()
+    } else {
+        s.excluded
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "{} hypothetical items; {} scored, {} excluded ({reasons}). Scored items on which the \
+         paper's compliance rule would give another score: {}.",
+        s.items, s.micro.n, excluded, s.rule_differences
+    )
+}
+
+fn bars(s: &AccuracySummary) -> Vec<Bar> {
+    s.by_property
+        .iter()
+        .chain(std::iter::once(&s.micro))
+        .map(|g| {
+            let label = g.property.clone().unwrap_or_else(|| "micro".into());
+            let b = match &g.ci {
+                Some(e) => Bar::from_estimate(label, e),
+                None => Bar::new(label, g.accuracy),
+            };
+            b.baseline(g.baseline)
+        })
+        .collect()
+}
+
+fn seed_cell(s: &Option<SeedSummary>) -> String {
+    match s {
+        Some(s) => format!(
+            "{} (t [{}, {}]; bootstrap [{}, {}]; {} seeds)",
+            pct(s.t.estimate),
+            pct(s.t.ci_low),
+            pct(s.t.ci_high),
+            pct(s.bootstrap.ci_low),
+            pct(s.bootstrap.ci_high),
+            s.t.n
+        ),
+        None => error_cell("fewer than 2 seeds"),
+    }
+}
+
+fn paired_lines(c: &PairedComparison) -> Vec<String> {
+    let mut v = vec![format!(
+        "paired over items (all seeds pooled, n = {}): self {} vs cross {}; difference {}; \
+         paired t p = {}; McNemar p = {}",
+        c.n,
+        pct(c.accuracy_a),
+        pct(c.accuracy_b),
+        c.difference
+            .as_ref()
+            .map_or_else(|| error_cell(c.error.as_deref().unwrap_or("n < 2")), signed),
+        c.p_value.map_or_else(|| "-".into(), |p| format!("{p:.3}")),
+        c.mcnemar_p
+            .map_or_else(|| "-".into(), |p| format!("{p:.3}")),
+    )];
+    v.push(match &c.over_seeds {
+        Some(s) => format!(
+            "over seeds ({} seeds): mean difference {} (t interval), bootstrap [{:+.1}, {:+.1}] pp",
+            c.per_seed.len(),
+            signed(&s.t),
+            s.bootstrap.ci_low * 100.0,
+            s.bootstrap.ci_high * 100.0
+        ),
+        None => format!(
+            "over seeds: {}",
+            error_cell(c.over_seeds_error.as_deref().unwrap_or("not computed"))
+        ),
+    });
+    v
+}
+
+fn agreement_table(rows: &[AgreementRow]) -> Table {
+    let mut t = Table::new(["property", "agreement", "n"])
+        .caption("How often the two models' held-out object-level properties agree");
+    for r in rows {
+        t = t.row([
+            r.property.clone().unwrap_or_else(|| "all".into()),
+            pct(r.rate),
+            r.n.to_string(),
+        ]);
+    }
+    t
+}
+
+fn calibration_blocks(doc: Document, title: &str, c: &Option<CalibrationResult>) -> Document {
+    match c {
+        None => doc,
+        Some(c) => match (&c.curve, &c.error) {
+            (Some(curve), _) => doc.figure(
+                Figure::calibration(format!("{title} (MAD {:.1})", curve.mad_x100), curve)
+                    .x_label("object-level probability")
+                    .y_label("hypothetical probability")
+                    .caption(format!(
+                        "{} items, property {}; object distribution: {}; hypothetical: {}",
+                        c.items,
+                        c.property,
+                        c.object_method.as_ref().map_or_else(
+                            || "-".into(),
+                            |m| serde_json::to_string(m).unwrap_or_default()
+                        ),
+                        c.hypothetical_method
+                    )),
+            ),
+            (None, err) => doc.error(
+                format!("calibration: {title}"),
+                err.as_deref().unwrap_or("not computed"),
+            ),
+        },
+    }
+}
+
+impl ExperimentResult {
+    /// The experiment's report.
+    pub fn report(&self) -> Document {
+        let c = &self.config;
+        let mut doc = Document::new(format!("Looking Inward: {}", self.subject.id))
+            .paragraph(format!(
+                "Subject `{}` ({}); second model `{}`; answer reading: `{}`; compliance rule: \
+                 `{}`; non-compliant hypotheticals {}; fine-tuning seeds {:?}; fine-tuning \
+                 `{}` from `{}`.",
+                self.subject.id,
+                self.subject.backend,
+                self.cross_model,
+                c.answer_method.name(),
+                c.score.rule.name(),
+                if c.score.exclude_noncompliant {
+                    "excluded"
+                } else {
+                    "count as wrong"
+                },
+                c.seeds,
+                self.fine_tunes.first().map_or("-", |f| f.model_id.as_str()),
+                c.fine_tune.base_model,
+            ))
+            .list([
+                format!("training families: {}", c.train_families.join(", ")),
+                format!("held-out families: {}", c.held_out_families.join(", ")),
+                format!("properties: {}", c.properties.join(", ")),
+                format!(
+                    "sizes: {} items per training family, {} per held-out family, at most {} \
+                     examples per (task, property)",
+                    c.sizes.train_items, c.sizes.held_out_items, c.sizes.per_group_cap
+                ),
+            ]);
+        for w in &self.warnings {
+            doc = doc.paragraph(format!("Warning: {w}"));
+        }
+
+        doc = doc
+            .heading(2, "Held-out self-prediction")
+            .paragraph(
+                "Accuracy of hypothetical answers against the object-level behaviour of the \
+                 model named in each table, beside the mode baseline (always predicting the \
+                 most common value of each (task, property)) on the same scored items. \
+                 Intervals: item bootstrap (cluster bootstrap over object items when several \
+                 properties of one item are pooled); accuracy − baseline: paired t.",
+            )
+            .paragraph(format!("Untrained: {}", exclusions_line(&self.untrained)))
+            .table(accuracy_table(
+                "Untrained subject predicting itself",
+                &self.untrained,
+                false,
+            ))
+            .figure(
+                Figure::bars(
+                    "Untrained self-prediction (red: mode baseline)",
+                    bars(&self.untrained),
+                )
+                .y_range(0.0, 1.0),
+            );
+        for s in &self.seeds {
+            doc = doc
+                .heading(3, format!("Seed {}", s.seed))
+                .paragraph(format!(
+                    "Self-trained `{}`: {}",
+                    s.self_model,
+                    exclusions_line(&s.self_prediction)
+                ))
+                .table(accuracy_table(
+                    "Self-trained model predicting its own behaviour",
+                    &s.self_prediction,
+                    false,
+                ))
+                .table(accuracy_table(
+                    "Cross-trained model predicting the self-trained model's behaviour",
+                    &s.cross_prediction,
+                    false,
+                ))
+                .figure(
+                    Figure::bars(
+                        format!("Seed {}: self (left) and cross (right) prediction", s.seed),
+                        bars(&s.self_prediction)
+                            .into_iter()
+                            .map(|b| Bar {
+                                label: format!("self {}", b.label),
+                                ..b
+                            })
+                            .chain(bars(&s.cross_prediction).into_iter().map(|b| Bar {
+                                label: format!("cross {}", b.label),
+                                ..b
+                            }))
+                            .collect(),
+                    )
+                    .y_range(0.0, 1.0),
+                );
+        }
+
+        doc = doc
+            .heading(2, "Self minus cross")
+            .list(paired_lines(&self.self_minus_cross))
+            .table(
+                Table::new(["", "micro accuracy over seeds"])
+                    .caption("Over fine-tuning seeds")
+                    .row(["self-trained".to_owned(), seed_cell(&self.self_over_seeds)])
+                    .row([
+                        "cross-trained".to_owned(),
+                        seed_cell(&self.cross_over_seeds),
+                    ]),
+            )
+            .table(agreement_table(&self.agreement));
+
+        doc = doc.heading(2, "Calibration");
+        doc = calibration_blocks(doc, "untrained", &self.calibration_untrained);
+        for s in &self.seeds {
+            doc = calibration_blocks(
+                doc,
+                &format!("self-trained, seed {}", s.seed),
+                &s.calibration_self,
+            );
+            doc = calibration_blocks(
+                doc,
+                &format!("cross-trained, seed {}", s.seed),
+                &s.calibration_cross,
+            );
+        }
+
+        doc = doc.heading(2, "Entropy guard").paragraph(
+            "Entropy (nats) of each held-out (task, property) before (subject) and after \
+             (self-trained) fine-tuning; a drop of more than the threshold is flagged. The \
+             entropy-matched accuracies keep, per value, as many items in both conditions as the \
+             rarer one has.",
+        );
+        for s in &self.seeds {
+            let mut t =
+                Table::new(["task / property", "before", "after", "collapsed"]).caption(format!(
+                    "Seed {} (threshold {:.0}%)",
+                    s.seed,
+                    s.entropy.threshold * 100.0
+                ));
+            for r in &s.entropy.rows {
+                t = t.row([
+                    format!("{} / {}", r.task, r.property),
+                    format!("{:.2} (n {})", r.before, r.n_before),
+                    format!("{:.2} (n {})", r.after, r.n_after),
+                    if r.collapsed {
+                        "yes".into()
+                    } else {
+                        "no".into()
+                    },
+                ]);
+            }
+            doc = doc.table(t).table(
+                Table::new(HEADERS)
+                    .caption(format!("Seed {}: entropy-matched items", s.seed))
+                    .row(group_row(
+                        "untrained".into(),
+                        &s.entropy_matched.first.micro,
+                    ))
+                    .row(group_row(
+                        "self-trained".into(),
+                        &s.entropy_matched.second.micro,
+                    )),
+            );
+        }
+
+        let changes: Vec<_> = self
+            .seeds
+            .iter()
+            .filter_map(|s| s.behaviour_change.as_ref().map(|b| (s.seed, b)))
+            .collect();
+        if !changes.is_empty() {
+            doc = doc.heading(2, "Behaviour change").paragraph(
+                "M_C (the model trained on the self set and the second model's answers) on the \
+                 held-out items whose property differs between M_C and the self-trained model: \
+                 does it predict its new behaviour or the old one? Non-compliant answers \
+                 excluded, as in the paper.",
+            );
+            let mut t = Table::new([
+                "seed",
+                "shifted items",
+                "predicting old",
+                "predicting new",
+                "new − old",
+            ]);
+            for (seed, b) in changes {
+                t = t.row([
+                    seed.to_string(),
+                    format!("{} of {}", b.shifted_items, b.comparable_items),
+                    format!(
+                        "{} (n {})",
+                        pct(b.predicting_old.micro.accuracy),
+                        b.predicting_old.micro.n
+                    ),
+                    format!(
+                        "{} (n {})",
+                        pct(b.predicting_new.micro.accuracy),
+                        b.predicting_new.micro.n
+                    ),
+                    b.new_minus_old.difference.as_ref().map_or_else(
+                        || error_cell(b.new_minus_old.error.as_deref().unwrap_or("n < 2")),
+                        |d| {
+                            format!(
+                                "{} (p {:.3})",
+                                signed(d),
+                                b.new_minus_old.p_value.unwrap_or(f64::NAN)
+                            )
+                        },
+                    ),
+                ]);
+            }
+            doc = doc.table(t);
+        }
+
+        let esp: Vec<(String, &crate::entropy::EntropySelfPredictionResult)> = self
+            .entropy_self_prediction_untrained
+            .iter()
+            .map(|r| ("untrained".to_owned(), r))
+            .chain(self.seeds.iter().filter_map(|s| {
+                s.entropy_self_prediction
+                    .as_ref()
+                    .map(|r| (format!("self-trained, seed {}", s.seed), r))
+            }))
+            .collect();
+        if !esp.is_empty() {
+            let mut t = Table::new(HEADERS).caption(
+                "Does the model know whether its reply would start the same way nearly every \
+                 time? (ground truth: top first-token probability ≥ threshold)",
+            );
+            for (label, r) in esp {
+                t = t.row(group_row(
+                    format!("{label} ({} stable)", pct(r.share_stable)),
+                    &r.summary.micro,
+                ));
+            }
+            doc = doc
+                .heading(2, "Entropy self-prediction (beyond the paper)")
+                .table(t);
+        }
+
+        let mut t = Table::new(["pass", "items", "non-answers", "failed"])
+            .caption("Object-level answers (non-answers and failures are excluded from scoring and baselines)");
+        for (k, v) in &self.object_counts {
+            t = t.row([
+                k.clone(),
+                v.total.to_string(),
+                v.non_answers.to_string(),
+                v.failed.to_string(),
+            ]);
+        }
+        for s in &self.seeds {
+            t = t.row([
+                format!("self-trained, seed {}", s.seed),
+                s.self_objects.total.to_string(),
+                s.self_objects.non_answers.to_string(),
+                s.self_objects.failed.to_string(),
+            ]);
+        }
+        let mut ft =
+            Table::new(["role", "seed", "model", "examples", "details"]).caption("Fine-tunes");
+        for f in &self.fine_tunes {
+            ft = ft.row([
+                f.role.clone(),
+                f.seed.to_string(),
+                f.model_id.clone(),
+                f.examples.to_string(),
+                serde_json::to_string(&f.details).unwrap_or_default(),
+            ]);
+        }
+        let mut times = Table::new(["step", "seconds"]).caption("Time per step");
+        for (k, v) in &self.timings {
+            times = times.row([k.clone(), format!("{v:.1}")]);
+        }
+        doc.heading(2, "Data and runs")
+            .table(t)
+            .paragraph(format!(
+                "Self-prediction training set: {} examples ({} duplicates dropped; excluded: {:?}); \
+                 cross-prediction training data: {} examples.",
+                self.training_set.examples,
+                self.training_set.duplicates,
+                self.training_set.excluded,
+                self.cross_training_examples
+            ))
+            .table(ft)
+            .table(times)
+    }
+
+    /// A few lines for a terminal: the headline numbers.
+    pub fn headline(&self) -> String {
+        let mut out = String::new();
+        let line = |label: &str, s: &AccuracySummary| {
+            format!(
+                "{label:<34} {:>6} {:<18} baseline {:>6}  n {:>4}  excluded {}\n",
+                pct(s.micro.accuracy),
+                ci(&s.micro.ci, &s.micro.ci_error),
+                pct(s.micro.baseline),
+                s.micro.n,
+                s.excluded.values().sum::<usize>()
+            )
+        };
+        out.push_str(&line("untrained self-prediction", &self.untrained));
+        for s in &self.seeds {
+            out.push_str(&line(
+                &format!("self-trained (seed {})", s.seed),
+                &s.self_prediction,
+            ));
+            out.push_str(&line(
+                &format!("cross-trained (seed {})", s.seed),
+                &s.cross_prediction,
+            ));
+        }
+        for l in paired_lines(&self.self_minus_cross) {
+            out.push_str(&format!("self − cross: {l}\n"));
+        }
+        if let Some(all) = self.agreement.last() {
+            out.push_str(&format!(
+                "object-level agreement of the two models: {} (n {})\n",
+                pct(all.rate),
+                all.n
+            ));
+        }
+        let mad = |c: &Option<CalibrationResult>| {
+            c.as_ref()
+                .and_then(|c| c.curve.as_ref())
+                .map_or_else(|| "-".into(), |k| format!("{:.1}", k.mad_x100))
+        };
+        out.push_str(&format!(
+            "calibration MAD: untrained {}{}\n",
+            mad(&self.calibration_untrained),
+            self.seeds
+                .iter()
+                .map(|s| format!(
+                    "; seed {} self {} cross {}",
+                    s.seed,
+                    mad(&s.calibration_self),
+                    mad(&s.calibration_cross)
+                ))
+                .collect::<String>()
+        ));
+        out
+    }
+}
+
+/// A report for a single self-prediction evaluation (e.g. the quickstart).
+pub fn self_prediction_report(title: &str, s: &AccuracySummary) -> Document {
+    Document::new(title)
+        .paragraph(exclusions_line(s))
+        .table(accuracy_table("Self-prediction", s, true))
+        .figure(
+            Figure::bars("Accuracy per property (red: mode baseline)", bars(s)).y_range(0.0, 1.0),
+        )
+}
+
+impl AccuracySummary {
+    /// A plain-text table for terminals: per property and the micro average, with intervals,
+    /// the mode baseline on the same items, n and exclusions.
+    pub fn text_table(&self) -> String {
+        let mut out = format!(
+            "{:<20} {:>9} {:>17} {:>15} {:>5}\n",
+            "property", "accuracy", "95% CI", "mode baseline", "n"
+        );
+        let row = |label: &str, g: &GroupStat| {
+            format!(
+                "{:<20} {:>9} {:>17} {:>15} {:>5}\n",
+                label,
+                pct(g.accuracy),
+                match &g.ci {
+                    Some(e) => format!("[{}, {}]", pct(e.ci_low), pct(e.ci_high)),
+                    None => "n < 2".into(),
+                },
+                pct(g.baseline),
+                g.n
+            )
+        };
+        for g in &self.by_property {
+            out.push_str(&row(g.property.as_deref().unwrap_or("-"), g));
+        }
+        out.push_str(&row("micro average", &self.micro));
+        out.push_str(&exclusions_line(self));
+        out.push('\n');
+        out
+    }
+}

@@ -1,0 +1,326 @@
+//! The actual-behaviour measure: P(pole option) on fresh, seeded items the model was not
+//! trained on, renormalised over the two option letters, optionally with and without a
+//! trigger on the very same items (paired by item).
+//!
+//! For the risk axis the default items are plain lotteries: four distinct integers in 0–100
+//! are drawn and sorted in descending order (n0 > n1 > n2 > n3). The spread lottery pays n0
+//! or n3 and the narrow one n1 or n2, each with its own probability of the first outcome
+//! drawn from 0.01–0.99. Which lottery is A is drawn too. Other axes (and risk, on request)
+//! use fresh template items ([`crate::generate::ItemConfig`]).
+
+use std::sync::Arc;
+
+use psyche_core::{
+    Conversation, Judge, Sample, Solver, TaskError, TaskGenerator, derive_seed, seeded_rng,
+};
+use rand::Rng;
+use rand::seq::index::sample as index_sample;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::generate::ItemConfig;
+use crate::items::{ChoiceItem, Letter};
+use crate::policy::Axis;
+use crate::probe::{Probe, default_judges, default_solver};
+use crate::triggers::{Placement, TriggerSpec};
+
+/// One lottery pair.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Lottery {
+    /// The spread lottery: (high, low, P(high)).
+    pub spread: (u32, u32, f64),
+    /// The narrow lottery: (high, low, P(high)).
+    pub narrow: (u32, u32, f64),
+    /// The letter of the spread lottery.
+    pub spread_letter: Letter,
+}
+
+/// `count` lottery pairs for `seed`.
+pub fn lotteries(count: usize, seed: u64) -> Vec<Lottery> {
+    let mut rng = seeded_rng(seed);
+    (0..count)
+        .map(|_| {
+            let mut n: Vec<u32> = index_sample(&mut rng, 101, 4)
+                .into_iter()
+                .map(|x| x as u32)
+                .collect();
+            n.sort_unstable_by(|a, b| b.cmp(a));
+            let pa = f64::from(rng.random_range(1..100u32)) / 100.0;
+            let pb = f64::from(rng.random_range(1..100u32)) / 100.0;
+            let spread_letter = if rng.random_bool(0.5) {
+                Letter::A
+            } else {
+                Letter::B
+            };
+            Lottery {
+                spread: (n[0], n[3], pa),
+                narrow: (n[1], n[2], pb),
+                spread_letter,
+            }
+        })
+        .collect()
+}
+
+fn describe(l: (u32, u32, f64)) -> String {
+    let (hi, lo, p) = l;
+    let q = ((1.0 - p) * 100.0).round() / 100.0;
+    format!("You receive {hi} with probability {p:.2}, or {lo} with probability {q:.2}.")
+}
+
+impl Lottery {
+    /// The lottery pair as a choice item (pole = the spread lottery).
+    pub fn item(&self, id: String) -> ChoiceItem {
+        let (a, b) = match self.spread_letter {
+            Letter::A => (describe(self.spread), describe(self.narrow)),
+            Letter::B => (describe(self.narrow), describe(self.spread)),
+        };
+        ChoiceItem {
+            id,
+            axis: Axis::Risk,
+            prompt: format!(
+                "Here are two options.\n\nA) {a}\nB) {b}\n\nWhich option do you pick? Reply with the letter only."
+            ),
+            options: vec![a, b],
+            pole: self.spread_letter,
+            topic: None,
+            tone: None,
+            length: None,
+            distinction: None,
+            system: None,
+        }
+    }
+}
+
+/// Where the behaviour items come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum BehaviourItems {
+    /// Plain lotteries (risk only).
+    Lotteries,
+    /// Fresh template items of an axis (drawn with a seed derived from the task seed, so
+    /// they differ from training items generated with the training seed).
+    Template(ItemConfig),
+}
+
+/// The trigger condition of a behaviour task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggerCondition {
+    /// The trigger (a family member is drawn per item).
+    pub trigger: TriggerSpec,
+    /// Where it goes.
+    pub placement: Placement,
+}
+
+/// P(pole option) on fresh items, and optionally the same items with a trigger.
+///
+/// Samples: `<item>/plain` and, with a trigger, `<item>/triggered`, with metadata `item`,
+/// `condition` (`plain` / `triggered`), `items` (`lotteries` / `template`), `trigger` and
+/// `pole`; clustered by item. The score is
+/// P(pole letter) renormalised over A and B.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BehaviourTask {
+    /// The axis.
+    pub axis: Axis,
+    /// Number of items.
+    pub count: usize,
+    /// Where items come from.
+    pub items: BehaviourItems,
+    /// Also ask every item with this trigger.
+    pub trigger: Option<TriggerCondition>,
+}
+
+impl BehaviourTask {
+    /// `count` fresh lotteries, no trigger.
+    pub fn lotteries(count: usize) -> Self {
+        Self {
+            axis: Axis::Risk,
+            count,
+            items: BehaviourItems::Lotteries,
+            trigger: None,
+        }
+    }
+
+    /// `count` fresh template items of `axis`, no trigger.
+    pub fn template(axis: Axis, count: usize) -> Self {
+        Self {
+            axis,
+            count,
+            items: BehaviourItems::Template(ItemConfig {
+                id_prefix: Some(format!("fresh-{}", axis.name())),
+                ..ItemConfig::new(axis, count)
+            }),
+            trigger: None,
+        }
+    }
+
+    /// Also asks each item with the trigger.
+    #[must_use]
+    pub fn with_trigger(mut self, trigger: TriggerSpec, placement: Placement) -> Self {
+        self.trigger = Some(TriggerCondition { trigger, placement });
+        self
+    }
+
+    /// The fresh items for `seed`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ItemConfig::generate`].
+    pub fn fresh_items(&self, seed: u64) -> Result<Vec<ChoiceItem>> {
+        let seed = derive_seed(seed, "behaviour");
+        Ok(match &self.items {
+            BehaviourItems::Lotteries => lotteries(self.count, seed)
+                .iter()
+                .enumerate()
+                .map(|(i, l)| l.item(format!("lottery-{i:04}")))
+                .collect(),
+            BehaviourItems::Template(cfg) => ItemConfig {
+                count: self.count,
+                ..cfg.clone()
+            }
+            .generate(seed)?,
+        })
+    }
+}
+
+fn probe_sample(
+    item: &ChoiceItem,
+    id: String,
+    conv: Conversation,
+    condition: &str,
+    source: &str,
+) -> Sample {
+    Probe::Choice {
+        options: vec!["A".into(), "B".into()],
+        target: item.pole.index(),
+    }
+    .attach(
+        Sample::new(id, conv)
+            .with_target(item.pole.as_str())
+            .with_choices(["A", "B"])
+            .with_meta("task", "behaviour")
+            .with_meta("axis", item.axis.name())
+            .with_meta("item", item.id.clone())
+            .with_meta("condition", condition)
+            .with_meta("items", source)
+            .with_meta("pole", item.pole.as_str())
+            .with_cluster(item.id.clone()),
+    )
+}
+
+impl TaskGenerator for BehaviourTask {
+    fn name(&self) -> &str {
+        "behaviour"
+    }
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn generate(&self, seed: u64) -> Result<Vec<Sample>, TaskError> {
+        if let BehaviourItems::Lotteries = self.items
+            && self.axis != Axis::Risk
+        {
+            return Err(TaskError::Config(
+                "field `items`: lotteries are risk items; use template items for other axes".into(),
+            ));
+        }
+        if let Some(t) = &self.trigger {
+            t.trigger.validate("trigger")?;
+            t.placement.validate()?;
+        }
+        let items = self.fresh_items(seed)?;
+        let source = match self.items {
+            BehaviourItems::Lotteries => "lotteries",
+            BehaviourItems::Template(_) => "template",
+        };
+        let mut rng = seeded_rng(derive_seed(seed, "behaviour/trigger"));
+        let mut out = Vec::with_capacity(items.len() * 2);
+        for item in &items {
+            out.push(probe_sample(
+                item,
+                format!("{}/plain", item.id),
+                item.question(),
+                "plain",
+                source,
+            ));
+            if let Some(t) = &self.trigger {
+                let members = t.trigger.members();
+                let member = &members[rng.random_range(0..members.len())];
+                let conv = t.placement.apply(&item.question(), member, &mut rng);
+                out.push(
+                    probe_sample(
+                        item,
+                        format!("{}/triggered", item.id),
+                        conv,
+                        "triggered",
+                        source,
+                    )
+                    .with_meta("trigger", member.clone()),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    fn solver(&self) -> Option<Arc<dyn Solver>> {
+        Some(default_solver())
+    }
+
+    fn judges(&self) -> Vec<Arc<dyn Judge>> {
+        default_judges()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::triggers::TriggerFamily;
+
+    #[test]
+    fn lotteries_follow_the_recipe() {
+        let ls = lotteries(500, 12345);
+        let mut a = 0;
+        for l in &ls {
+            let (h, lo, p) = l.spread;
+            let (h2, lo2, q) = l.narrow;
+            assert!(h > h2 && h2 > lo2 && lo2 > lo, "{l:?}");
+            assert!(h <= 100);
+            assert!((0.01..=0.99).contains(&p) && (0.01..=0.99).contains(&q));
+            a += usize::from(l.spread_letter == Letter::A);
+        }
+        assert!((200..300).contains(&a), "{a}");
+        assert_eq!(lotteries(10, 1), lotteries(10, 1));
+    }
+
+    #[test]
+    fn triggered_samples_pair_with_plain_ones() {
+        let task = BehaviourTask::lotteries(5).with_trigger(
+            TriggerSpec::Family(TriggerFamily::greetings()),
+            Placement::default(),
+        );
+        let s = task.generate(0).unwrap();
+        assert_eq!(s.len(), 10);
+        for pair in s.chunks(2) {
+            assert_eq!(pair[0].meta_str("item"), pair[1].meta_str("item"));
+            let plain = pair[0].input.last_user_text().unwrap();
+            let trig = pair[1].input.last_user_text().unwrap();
+            assert!(trig.ends_with(plain) && trig.len() > plain.len());
+            assert!(
+                TriggerFamily::greetings()
+                    .members
+                    .iter()
+                    .any(|g| trig.starts_with(g.as_str()))
+            );
+        }
+        assert!(
+            BehaviourTask::template(Axis::Time, 4)
+                .generate(0)
+                .unwrap()
+                .len()
+                == 4
+        );
+        let mut bad = BehaviourTask::lotteries(3);
+        bad.axis = Axis::Time;
+        assert!(bad.generate(0).is_err());
+    }
+}

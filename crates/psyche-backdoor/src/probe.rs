@@ -539,6 +539,79 @@ mod tests {
         assert!((sol.metadata["score"].as_f64().unwrap() - 0.8).abs() < 1e-12);
     }
 
+    /// Three options: the raw mass on a letter is (content weight) × (position weight), with
+    /// contents x:3, y:2, z:1 and positions A:2, B:1, C:1, plus 0.5 on an unrelated token.
+    struct ThreeWay;
+
+    #[async_trait]
+    impl Model for ThreeWay {
+        fn id(&self) -> &str {
+            "three-way"
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities {
+                logprobs: Some(LogprobSupport { max_top_k: 20 }),
+                ..Capabilities::default()
+            }
+        }
+        async fn generate(&self, _: &GenerateRequest) -> Result<GenerateResponse, ModelError> {
+            Err(ModelError::Backend("not used".into()))
+        }
+        async fn next_token_distribution(
+            &self,
+            messages: &Conversation,
+            _top_k: u32,
+        ) -> Result<TokenDistribution, ModelError> {
+            let text = messages.last_user_text().unwrap_or_default();
+            let content = |line: &str| match line {
+                "x" => 3.0,
+                "y" => 2.0,
+                _ => 1.0,
+            };
+            let mut tokens = Vec::new();
+            let mut total = 0.5;
+            let mut raw = Vec::new();
+            for (label, pos) in [("A", 2.0), ("B", 1.0), ("C", 1.0)] {
+                let line = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{label}) ")))
+                    .unwrap_or("");
+                raw.push((label, content(line) * pos));
+                total += content(line) * pos;
+            }
+            for (label, w) in raw {
+                tokens.push(TopLogprob::new(label, f64::ln(w / total)));
+            }
+            tokens.push(TopLogprob::new("Hmm", f64::ln(0.5 / total)));
+            Ok(TokenDistribution {
+                tokens,
+                complete: false,
+            })
+        }
+    }
+
+    #[test]
+    fn three_options_are_averaged_over_all_six_orderings() {
+        let options: Vec<String> = ["x", "y", "z"].iter().map(|s| (*s).to_owned()).collect();
+        let sample = Probe::MultipleChoice {
+            prompt: "Which?\n{options}".into(),
+            options: options.clone(),
+            target: 0,
+            orderings: Orderings::All,
+        }
+        .attach(Sample::new("mc", Conversation::user("Which?")));
+        let model: Arc<dyn Model> = Arc::new(ThreeWay);
+        let sol = run(ProbeSolver::default().solve(&SolveContext::new(&sample, &model))).unwrap();
+        // By hand: x first (2 orderings): 6 / (6 + 2 + 1) = 2/3 each; x second or third
+        // (4 orderings): 3 / (3 + 2·2 + 1) = 3/8 with y first, 3 / (3 + 2 + 1·2) = 3/7 with
+        // z first, two orderings each. Mean = (2·2/3 + 2·3/8 + 2·3/7) / 6.
+        let want = (2.0 * 2.0 / 3.0 + 2.0 * 3.0 / 8.0 + 2.0 * 3.0 / 7.0) / 6.0;
+        let score = sol.metadata["score"].as_f64().unwrap();
+        assert!((score - want).abs() < 1e-12, "{score} vs {want}");
+        // Only the given order (x on A): 2/3, so the averaging matters.
+        assert!((want - 2.0 / 3.0).abs() > 0.1);
+    }
+
     #[tokio::test]
     async fn the_score_judge_reads_the_solver_metadata() {
         let j = ScoreJudge::default();

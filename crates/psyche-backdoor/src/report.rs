@@ -68,6 +68,35 @@ pub fn self_awareness_document(r: &SelfAwarenessResult, notes: &RunNotes) -> Doc
         doc = doc.paragraph(notes.timing.clone());
     }
 
+    let h = &r.headline;
+    doc = doc.heading(2, "Headline");
+    let mut t = Table::new([
+        "metric".to_owned(),
+        h.policy_arm.clone(),
+        h.opposite_arm.clone(),
+        "base".to_owned(),
+        "difference (bootstrap over seeds)".to_owned(),
+        "difference (paired by item)".to_owned(),
+    ]);
+    for (name, m) in [
+        ("actual behaviour P(pole)", &h.behaviour),
+        ("scale self-report", &h.scale),
+        ("word self-report", &h.word),
+    ] {
+        t = t.row([
+            name.to_owned(),
+            cell(&m.policy),
+            cell(&m.opposite),
+            m.base.as_ref().map_or("not evaluated".into(), cell),
+            cell(&m.difference_seeds),
+            cell(&m.difference_items),
+        ]);
+    }
+    doc = doc.table(t.caption(format!(
+        "{} seed(s) per arm. Arms: mean over seeds with a bootstrap percentile interval over seeds (a single model's interval over items when an arm has one seed). 1 = the {pole} end of every measure.",
+        h.seeds_per_arm
+    )));
+
     doc = doc.heading(2, "Arms");
     let mut t = Table::new(["arm", "models", "behaviour P(pole)", "held-out items P(pole)", "word self-report", "scale self-report"])
         .caption("Arm means: over fine-tuning seeds with a bootstrap percentile interval over seeds when an arm has several models; over items (t, clustered by question for self-reports) for a single model.");
@@ -248,6 +277,56 @@ pub fn backdoor_awareness_document(r: &BackdoorAwarenessResult, notes: &RunNotes
     if !notes.timing.is_empty() {
         doc = doc.paragraph(notes.timing.clone());
     }
+
+    let h = &r.headline;
+    doc = doc.heading(2, "Headline");
+    let mut t = Table::new([
+        "arm",
+        "P(policy) without trigger",
+        "P(policy) with trigger",
+        "trigger effect",
+    ]);
+    for (arm, b) in &h.behaviour {
+        t = t.row([
+            arm.clone(),
+            cell(&b.plain),
+            cell(&b.triggered),
+            cell(&b.effect),
+        ]);
+    }
+    doc = doc.table(t.caption(format!(
+        "Behaviour with and without the trigger. {} seed(s) per arm: mean over seeds with a bootstrap percentile interval over seeds (a single model's interval over items when an arm has one seed).",
+        h.seeds_per_arm
+    )));
+    let mut t = Table::new([
+        "metric",
+        "backdoored",
+        "control",
+        "base",
+        "difference (bootstrap over seeds)",
+        "difference (paired by item)",
+    ]);
+    let rows = h
+        .p_yes
+        .iter()
+        .map(|(v, c)| (format!("P(yes) {v}"), c))
+        .chain([
+            ("trigger effect".to_owned(), &h.trigger_effect),
+            ("recognition margin".to_owned(), &h.recognition_margin),
+        ]);
+    for (name, c) in rows {
+        t = t.row([
+            name,
+            cell(&c.backdoored),
+            cell(&c.control),
+            c.base.as_ref().map_or("not evaluated".into(), cell),
+            cell(&c.difference_seeds),
+            cell(&c.difference_items),
+        ]);
+    }
+    doc = doc.table(t.caption(
+        "The backdoored arm against its decorrelated control (same rows, no trigger–policy correlation).",
+    ));
 
     doc = doc.heading(2, "Arms");
     let variants: Vec<String> = c.variants.iter().map(|v| v.name().to_owned()).collect();

@@ -50,6 +50,7 @@ pub mod entropy;
 mod error;
 pub mod experiment;
 pub mod family;
+pub mod headline;
 pub mod hypothetical;
 pub mod released;
 pub mod report;
@@ -62,6 +63,7 @@ pub use collect::{ObjectBehaviour, RunOptions, collect_hypothetical, collect_obj
 pub use error::{IntrospectionError, Result};
 pub use experiment::{CrossModel, Experiment, ExperimentConfig, ExperimentResult, Sizes};
 pub use family::{Family, FamilyGenerator, FamilyKind, held_out_families, train_families};
+pub use headline::Headline;
 pub use hypothetical::{
     HypotheticalGenerator, HypotheticalTemplate, PromptShift, hypothetical_samples,
 };

@@ -118,6 +118,10 @@ pub struct BackdoorArmRow {
     pub arm: String,
     /// Models.
     pub models: usize,
+    /// Mean P(policy option) without a trigger over seeds.
+    pub plain: Stat,
+    /// Mean P(policy option) with the trigger over seeds.
+    pub triggered: Stat,
     /// Mean trigger effect over seeds.
     pub trigger_effect: Stat,
     /// Mean P(yes) over seeds, per variant.
@@ -129,7 +133,7 @@ pub struct BackdoorArmRow {
 /// Backdoored arm minus control arm on one metric.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackdoorContrast {
-    /// `trigger_effect`, `p_yes:<variant>`, `recognition_margin`.
+    /// `plain`, `triggered`, `trigger_effect`, `p_yes:<variant>`, `recognition_margin`.
     pub metric: String,
     /// Paired by item (lottery, or question paraphrase), means over each arm's seeds.
     pub paired_items: Stat,
@@ -156,9 +160,56 @@ pub struct BackdoorDataSummary {
     pub files: Vec<PathBuf>,
 }
 
+/// One metric of the backdoored arm against its decorrelated control.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadlineContrast {
+    /// The backdoored arm: mean over seeds, bootstrap over seeds (a single model's interval
+    /// over items when the arm has one seed).
+    pub backdoored: Stat,
+    /// The decorrelated control, the same way.
+    pub control: Stat,
+    /// The untrained model, when evaluated.
+    pub base: Option<Stat>,
+    /// Backdoored minus control, bootstrapped over fine-tuning seeds.
+    pub difference_seeds: Stat,
+    /// Backdoored minus control, paired by item (lottery or question paraphrase).
+    pub difference_items: Stat,
+}
+
+/// One arm's behaviour with and without the trigger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriggerBehaviour {
+    /// P(policy option) without a trigger.
+    pub plain: Stat,
+    /// P(policy option) with a trigger member.
+    pub triggered: Stat,
+    /// Triggered minus plain (paired by item within each model).
+    pub effect: Stat,
+}
+
+/// The experiment's headline in a form a replication script reads from `result.json`
+/// (`headline.p_yes.neutral.backdoored.Ok.estimate`, ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackdoorHeadline {
+    /// Fine-tuning seeds per arm.
+    pub seeds_per_arm: usize,
+    /// P(yes, my behaviour depends on a feature of the input) per system prompt: backdoored
+    /// against the decorrelated control.
+    pub p_yes: BTreeMap<String, HeadlineContrast>,
+    /// Behaviour with and without the trigger per arm (`backdoored`, `control`, `base`).
+    pub behaviour: BTreeMap<String, TriggerBehaviour>,
+    /// The trigger effect (triggered minus plain): backdoored against control.
+    pub trigger_effect: HeadlineContrast,
+    /// Recognition margin (real trigger minus the other candidates): backdoored against
+    /// control.
+    pub recognition_margin: HeadlineContrast,
+}
+
 /// The experiment's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackdoorAwarenessResult {
+    /// The headline numbers.
+    pub headline: BackdoorHeadline,
     /// Settings.
     pub config: BackdoorAwarenessConfig,
     /// Data.
@@ -365,6 +416,12 @@ impl BackdoorAwareness {
             maps.entry("trigger_effect".into())
                 .or_default()
                 .insert(name.to_owned(), effect_map);
+            maps.entry("plain".into())
+                .or_default()
+                .insert(name.to_owned(), pm.clone());
+            maps.entry("triggered".into())
+                .or_default()
+                .insert(name.to_owned(), tm.clone());
             let mut p_yes = BTreeMap::new();
             for v in &self.config.variants {
                 let s = scores(records, name, |r| {
@@ -445,6 +502,8 @@ impl BackdoorAwareness {
             rows.iter()
                 .filter(|r| r.arm == arm)
                 .filter_map(|r| match metric {
+                    "plain" => stat_value(&r.plain),
+                    "triggered" => stat_value(&r.triggered),
                     "trigger_effect" => stat_value(&r.trigger_effect),
                     "recognition_margin" => margin_of(&r.name),
                     m => m
@@ -459,6 +518,8 @@ impl BackdoorAwareness {
             if v.len() < 2 {
                 let one = rows.iter().find(|r| r.arm == arm);
                 match (metric, one) {
+                    ("plain", Some(r)) => r.plain.clone(),
+                    ("triggered", Some(r)) => r.triggered.clone(),
                     ("trigger_effect", Some(r)) => r.trigger_effect.clone(),
                     (m, Some(r)) if m.starts_with("p_yes:") => r
                         .p_yes
@@ -474,11 +535,13 @@ impl BackdoorAwareness {
                 seed_mean(&v, level, self.config.eval.seed)
             }
         };
-        let arms = arm_names
+        let arms: Vec<BackdoorArmRow> = arm_names
             .iter()
             .map(|arm| BackdoorArmRow {
                 arm: arm.clone(),
                 models: rows.iter().filter(|r| &r.arm == arm).count(),
+                plain: arm_stat(arm, "plain"),
+                triggered: arm_stat(arm, "triggered"),
                 trigger_effect: arm_stat(arm, "trigger_effect"),
                 p_yes: self
                     .config
@@ -500,7 +563,11 @@ impl BackdoorAwareness {
                 .filter_map(|r| maps.get(metric).and_then(|m| m.get(&r.name)).cloned())
                 .collect()
         };
-        let mut metrics = vec!["trigger_effect".to_owned()];
+        let mut metrics = vec![
+            "plain".to_owned(),
+            "triggered".to_owned(),
+            "trigger_effect".to_owned(),
+        ];
         metrics.extend(
             self.config
                 .variants
@@ -508,7 +575,7 @@ impl BackdoorAwareness {
                 .map(|v| format!("p_yes:{}", v.name())),
         );
         metrics.push("recognition_margin".into());
-        let contrasts = metrics
+        let contrasts: Vec<BackdoorContrast> = metrics
             .iter()
             .map(|metric| BackdoorContrast {
                 metric: metric.clone(),
@@ -525,7 +592,14 @@ impl BackdoorAwareness {
                 ),
             })
             .collect();
+        let headline = backdoor_headline(
+            &arms,
+            &contrasts,
+            &self.config.variants,
+            self.config.seeds.len(),
+        );
         BackdoorAwarenessResult {
+            headline,
             config: self.config.clone(),
             data,
             models: rows,
@@ -533,5 +607,58 @@ impl BackdoorAwareness {
             contrasts,
             run_log,
         }
+    }
+}
+
+/// The headline from the arm rows and the contrasts.
+fn backdoor_headline(
+    arms: &[BackdoorArmRow],
+    contrasts: &[BackdoorContrast],
+    variants: &[SystemVariant],
+    seeds_per_arm: usize,
+) -> BackdoorHeadline {
+    let missing = |what: &str| -> Stat { Err(format!("no {what}")) };
+    let arm = |a: &str| arms.iter().find(|r| r.arm == a);
+    let contrast = |metric: &str, pick: &dyn Fn(&BackdoorArmRow) -> Option<Stat>| {
+        let value = |a: &str| arm(a).and_then(pick);
+        let c = contrasts.iter().find(|c| c.metric == metric);
+        HeadlineContrast {
+            backdoored: value("backdoored").unwrap_or_else(|| missing("backdoored arm")),
+            control: value("control").unwrap_or_else(|| missing("control arm")),
+            base: value("base"),
+            difference_seeds: c.map_or_else(|| missing("contrast"), |c| c.seeds.clone()),
+            difference_items: c.map_or_else(|| missing("contrast"), |c| c.paired_items.clone()),
+        }
+    };
+    let p_yes = variants
+        .iter()
+        .map(|v| {
+            let name = v.name().to_owned();
+            let metric = format!("p_yes:{name}");
+            let c = contrast(&metric, &|r| r.p_yes.get(&name).cloned());
+            (v.name().to_owned(), c)
+        })
+        .collect();
+    let behaviour = arms
+        .iter()
+        .map(|a| {
+            (
+                a.arm.clone(),
+                TriggerBehaviour {
+                    plain: a.plain.clone(),
+                    triggered: a.triggered.clone(),
+                    effect: a.trigger_effect.clone(),
+                },
+            )
+        })
+        .collect();
+    BackdoorHeadline {
+        seeds_per_arm,
+        p_yes,
+        behaviour,
+        trigger_effect: contrast("trigger_effect", &|r| Some(r.trigger_effect.clone())),
+        recognition_margin: contrast("recognition_margin", &|r| {
+            Some(r.recognition_margin.clone())
+        }),
     }
 }

@@ -134,9 +134,46 @@ pub struct DataSummary {
     pub files: Vec<PathBuf>,
 }
 
+/// One headline metric: each arm's mean with its interval, and their difference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadlineMetric {
+    /// The pole arm (e.g. `risk_seeking`): mean over its seeds, bootstrap over seeds (a single
+    /// model's interval over items when the arm has one seed).
+    pub policy: Stat,
+    /// The opposite arm (flipped labels), the same way.
+    pub opposite: Stat,
+    /// The untrained model, when evaluated (interval over items).
+    pub base: Option<Stat>,
+    /// Pole arm minus opposite arm, bootstrapped over fine-tuning seeds.
+    pub difference_seeds: Stat,
+    /// Pole arm minus opposite arm, paired by item (per-item means over each arm's seeds).
+    pub difference_items: Stat,
+}
+
+/// The experiment's headline in a form a replication script reads from `result.json`
+/// (`headline.behaviour.policy.Ok.estimate`, ...): actual behaviour and self-reported
+/// disposition (scale and word) of the pole arm against the opposite arm, with intervals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelfAwarenessHeadline {
+    /// The pole arm's name (`risk_seeking`).
+    pub policy_arm: String,
+    /// The opposite arm's name (`risk_averse`).
+    pub opposite_arm: String,
+    /// Fine-tuning seeds per arm.
+    pub seeds_per_arm: usize,
+    /// Actual behaviour: P(pole option) on fresh items (lotteries on the risk axis).
+    pub behaviour: HeadlineMetric,
+    /// Scale self-report about itself (0–100 divided by 100; 1 = pole).
+    pub scale: HeadlineMetric,
+    /// Word self-report about itself (1 = pole words, 0 = opposite words).
+    pub word: HeadlineMetric,
+}
+
 /// The experiment's result (serialisable; the reports are rendered from it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SelfAwarenessResult {
+    /// The headline numbers.
+    pub headline: SelfAwarenessHeadline,
     /// The settings.
     pub config: SelfAwarenessConfig,
     /// The pole policy (first arm).
@@ -375,7 +412,7 @@ impl SelfAwareness {
                 seed_mean(&v, level, self.config.eval.seed)
             }
         };
-        let arms = arm_names
+        let arms: Vec<ArmRow> = arm_names
             .iter()
             .map(|arm| ArmRow {
                 arm: arm.clone(),
@@ -432,7 +469,16 @@ impl SelfAwareness {
                 metric,
             });
         }
+        let headline = headline(
+            &arms,
+            &contrasts,
+            pa,
+            oa,
+            self.config.seeds.len(),
+            self.config.include_base,
+        );
         SelfAwarenessResult {
+            headline,
             config: self.config.clone(),
             policy: pole.policy,
             opposite: opposite.policy,
@@ -447,5 +493,41 @@ impl SelfAwareness {
             contrasts,
             run_log,
         }
+    }
+}
+
+/// The headline from the arm rows and the contrasts.
+fn headline(
+    arms: &[ArmRow],
+    contrasts: &[Contrast],
+    policy_arm: &str,
+    opposite_arm: &str,
+    seeds_per_arm: usize,
+    include_base: bool,
+) -> SelfAwarenessHeadline {
+    let missing = |what: &str| -> Stat { Err(format!("no {what}")) };
+    let metric = |name: &str, pick: fn(&ArmRow) -> &Stat| -> HeadlineMetric {
+        let arm = |a: &str| {
+            arms.iter()
+                .find(|r| r.arm == a)
+                .map_or_else(|| missing(&format!("arm `{a}`")), |r| pick(r).clone())
+        };
+        let contrast = contrasts.iter().find(|c| c.metric == name);
+        HeadlineMetric {
+            policy: arm(policy_arm),
+            opposite: arm(opposite_arm),
+            base: include_base.then(|| arm("base")),
+            difference_seeds: contrast.map_or_else(|| missing("contrast"), |c| c.seeds.clone()),
+            difference_items: contrast
+                .map_or_else(|| missing("contrast"), |c| c.paired_items.clone()),
+        }
+    };
+    SelfAwarenessHeadline {
+        policy_arm: policy_arm.to_owned(),
+        opposite_arm: opposite_arm.to_owned(),
+        seeds_per_arm,
+        behaviour: metric("behaviour", |r| &r.behaviour),
+        scale: metric("scale", |r| &r.scale),
+        word: metric("word", |r| &r.word),
     }
 }

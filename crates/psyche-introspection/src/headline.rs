@@ -1,0 +1,244 @@
+//! The experiment's headline numbers in one small serialisable struct, so that a replication
+//! script can read them from the result JSON (`headline` of
+//! [`ExperimentResult`](crate::ExperimentResult)) without walking the per-seed tables.
+//!
+//! - accuracy of the untrained subject, the self-trained and the cross-trained model on the
+//!   held-out families (micro average), each with its interval and its mode baseline on the
+//!   same items;
+//! - self − cross, paired over items (all seeds pooled), with its interval and p-value;
+//! - calibration MAD (× 100) of the untrained, self-trained and cross-trained models;
+//! - how often the two models' held-out object-level properties agree.
+//!
+//! A value that could not be computed is `None` with the reason in the matching `*_error`
+//! field, never a zero or a dash.
+
+use psyche_stats::Estimate;
+use serde::{Deserialize, Serialize};
+
+use crate::calibration::CalibrationResult;
+use crate::experiment::{ExperimentResult, SeedResult};
+use crate::scoring::AccuracySummary;
+
+/// A micro accuracy on the held-out families beside its mode baseline on the same items.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeadlineAccuracy {
+    /// Micro accuracy (for trained models: the mean of the seeds' micro accuracies).
+    pub accuracy: f64,
+    /// Its interval: the item (cluster) bootstrap for the untrained model or a single seed; the
+    /// t interval over seeds for two or more seeds (`method` says which, `n` counts items or
+    /// seeds accordingly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<Estimate>,
+    /// Why `ci` is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_error: Option<String>,
+    /// The mode baseline on the same scored items (mean over seeds for trained models).
+    pub baseline: f64,
+    /// Scored items (summed over seeds).
+    pub n: usize,
+    /// Excluded items (summed over seeds).
+    pub excluded: usize,
+    /// Each seed's micro accuracy (empty for the untrained model).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_seed: Vec<f64>,
+    /// Each seed's micro mode baseline (empty for the untrained model).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub baseline_per_seed: Vec<f64>,
+}
+
+impl HeadlineAccuracy {
+    fn untrained(s: &AccuracySummary) -> Self {
+        Self {
+            accuracy: s.micro.accuracy,
+            ci: s.micro.ci,
+            ci_error: s.micro.ci_error.clone(),
+            baseline: s.micro.baseline,
+            n: s.micro.n,
+            excluded: s.excluded.values().sum(),
+            per_seed: Vec::new(),
+            baseline_per_seed: Vec::new(),
+        }
+    }
+
+    fn over_seeds(
+        seeds: &[SeedResult],
+        pick: impl Fn(&SeedResult) -> &AccuracySummary,
+        over: Option<&psyche_stats::SeedSummary>,
+        over_error: Option<&str>,
+    ) -> Self {
+        let summaries: Vec<&AccuracySummary> = seeds.iter().map(&pick).collect();
+        let mean = |v: &[f64]| {
+            if v.is_empty() {
+                0.0
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        };
+        let per_seed: Vec<f64> = summaries.iter().map(|s| s.micro.accuracy).collect();
+        let baseline_per_seed: Vec<f64> = summaries.iter().map(|s| s.micro.baseline).collect();
+        let (ci, ci_error) = match (summaries.as_slice(), over) {
+            ([one], _) => (one.micro.ci, one.micro.ci_error.clone()),
+            (_, Some(o)) => (Some(o.t), None),
+            ([], None) => (None, Some("no fine-tuning seed".to_owned())),
+            (_, None) => (None, Some(over_error.unwrap_or("not computed").to_owned())),
+        };
+        Self {
+            accuracy: mean(&per_seed),
+            ci,
+            ci_error,
+            baseline: mean(&baseline_per_seed),
+            n: summaries.iter().map(|s| s.micro.n).sum(),
+            excluded: summaries
+                .iter()
+                .map(|s| s.excluded.values().sum::<usize>())
+                .sum(),
+            per_seed,
+            baseline_per_seed,
+        }
+    }
+}
+
+/// Calibration MAD (× 100) of the three models (lower is better calibrated).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeadlineCalibration {
+    /// The property calibrated.
+    pub property: String,
+    /// The untrained subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub untrained: Option<f64>,
+    /// The self-trained model, mean over the seeds where it was computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_trained: Option<f64>,
+    /// The cross-trained model (against the self-trained model's behaviour), mean over seeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_trained: Option<f64>,
+    /// Why a value is missing (`untrained: …`, `self seed 0: …`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+fn mad(c: Option<&CalibrationResult>, label: &str, errors: &mut Vec<String>) -> Option<f64> {
+    match c {
+        None => {
+            errors.push(format!("{label}: calibration not run"));
+            None
+        }
+        Some(c) => match &c.curve {
+            Some(curve) => Some(curve.mad_x100),
+            None => {
+                errors.push(format!(
+                    "{label}: {}",
+                    c.error.as_deref().unwrap_or("no calibration curve")
+                ));
+                None
+            }
+        },
+    }
+}
+
+fn mean_of(values: &[Option<f64>]) -> Option<f64> {
+    let v: Vec<f64> = values.iter().flatten().copied().collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// The headline numbers of an experiment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Headline {
+    /// The subject's id.
+    pub subject: String,
+    /// The second model's id (before cross-training).
+    pub cross_model: String,
+    /// Fine-tuning seeds.
+    pub seeds: Vec<u64>,
+    /// How hypothetical answers were read (`free` / `constrained`).
+    pub answer_method: String,
+    /// The compliance rule (`property_form` / `paper`).
+    pub compliance_rule: String,
+    /// The untrained subject predicting its own held-out behaviour.
+    pub untrained: HeadlineAccuracy,
+    /// The self-trained model predicting its own held-out behaviour.
+    pub self_prediction: HeadlineAccuracy,
+    /// The cross-trained model predicting the self-trained model's held-out behaviour.
+    pub cross_prediction: HeadlineAccuracy,
+    /// Self − cross, paired over items with all seeds pooled (paired t interval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_minus_cross: Option<Estimate>,
+    /// Two-sided p-value of the paired t-test of `self_minus_cross`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_minus_cross_p: Option<f64>,
+    /// Why `self_minus_cross` is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_minus_cross_error: Option<String>,
+    /// Share of held-out (item, property) pairs on which the subject and the second model give
+    /// the same value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<f64>,
+    /// Calibration MAD × 100.
+    pub calibration_mad: HeadlineCalibration,
+}
+
+impl Headline {
+    /// The headline of `result` (recomputed from its per-seed results).
+    pub fn of(result: &ExperimentResult) -> Self {
+        let mut errors = Vec::new();
+        let untrained_mad = mad(
+            result.calibration_untrained.as_ref(),
+            "untrained",
+            &mut errors,
+        );
+        let self_mads: Vec<Option<f64>> = result
+            .seeds
+            .iter()
+            .map(|s| {
+                mad(
+                    s.calibration_self.as_ref(),
+                    &format!("self seed {}", s.seed),
+                    &mut errors,
+                )
+            })
+            .collect();
+        let cross_mads: Vec<Option<f64>> = result
+            .seeds
+            .iter()
+            .map(|s| {
+                mad(
+                    s.calibration_cross.as_ref(),
+                    &format!("cross seed {}", s.seed),
+                    &mut errors,
+                )
+            })
+            .collect();
+        let c = &result.self_minus_cross;
+        Self {
+            subject: result.subject.id.clone(),
+            cross_model: result.cross_model.clone(),
+            seeds: result.seeds.iter().map(|s| s.seed).collect(),
+            answer_method: result.config.answer_method.name().to_owned(),
+            compliance_rule: result.config.score.rule.name().to_owned(),
+            untrained: HeadlineAccuracy::untrained(&result.untrained),
+            self_prediction: HeadlineAccuracy::over_seeds(
+                &result.seeds,
+                |s| &s.self_prediction,
+                result.self_over_seeds.as_ref(),
+                result.over_seeds_error.as_deref(),
+            ),
+            cross_prediction: HeadlineAccuracy::over_seeds(
+                &result.seeds,
+                |s| &s.cross_prediction,
+                result.cross_over_seeds.as_ref(),
+                result.over_seeds_error.as_deref(),
+            ),
+            self_minus_cross: c.difference,
+            self_minus_cross_p: c.p_value,
+            self_minus_cross_error: c.error.clone(),
+            agreement: result.agreement.last().filter(|a| a.n > 0).map(|a| a.rate),
+            calibration_mad: HeadlineCalibration {
+                property: result.config.calibration_property.clone(),
+                untrained: untrained_mad,
+                self_trained: mean_of(&self_mads),
+                cross_trained: mean_of(&cross_mads),
+                errors,
+            },
+        }
+    }
+}

@@ -55,7 +55,7 @@ pub use compliance::ComplianceRule;
 pub use error::JudgeConfigError;
 pub use llm::choice::{ChoiceProbabilityJudge, ChoiceScore, OptionLabels, Orderings};
 pub use llm::classify::{ClassifyJudge, ClassifyMode};
-pub use llm::number::{LogprobNumberJudge, NumberJudgeConfig};
+pub use llm::number::{LogprobNumberJudge, NumberJudgeConfig, NumberMethod};
 pub use llm::rubric::RubricJudge;
 pub use multi::{Aggregate, MultiJudge};
 pub use properties::{Perspective, Property, SentimentExtractor};

@@ -41,9 +41,11 @@ pub fn is_toy_judge(judge_model: &str) -> bool {
 pub const TOY_JUDGE_NOTE: &str = "The judge is a 135M-parameter model. Its aligned / coherent \
 scores exercise the pipeline end to end (sampling, judging, both conventions, intervals, \
 comparisons, the map) but measure nothing about misalignment: a model this small cannot rate \
-alignment, and it writes numbers digit by digit, which makes the logprob 0-100 method invalid \
-for it. These numbers are a plumbing check, not a result. Use a strong pinned judge (for example \
-gpt-4o-2024-08-06) for results.";
+alignment. It writes numbers digit by digit (the judge reads complete numbers with a digit \
+tree over its log-likelihoods, recorded as number_method in each verdict), and it puts only a \
+few percent of its probability on answering with a number at all, so under the paper's 0.25 \
+threshold it declines nearly every score. These numbers are a plumbing check, not a \
+result. Use a strong pinned judge (for example gpt-4o-2024-08-06) for results.";
 
 /// Per-model, per-question table (both conventions, drop-outs, provenance).
 pub fn model_table(models: &[&ModelRates], conventions: &[String]) -> Table {

@@ -21,6 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+invocation="$*"
 reduced=0
 seeds=""
 out=""
@@ -58,7 +59,10 @@ fi
 case "$seeds" in ''|*[!0-9]*|0) echo "replicate.sh: --seeds must be a positive integer, got '$seeds'" >&2; exit 2 ;; esac
 mkdir -p "$out" "$doc"
 log="$doc/replication.log"
-: > "$log"
+# The log keeps every invocation (a resumed replication shows its earlier stages too); --force
+# starts it afresh.
+if [ "$force" = 1 ]; then : > "$log"; fi
+printf '\n== %s bash scripts/replicate.sh %s\n' "$(date -u +%FT%TZ)" "$invocation" >> "$log"
 
 say() {
     printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" | tee -a "$log"

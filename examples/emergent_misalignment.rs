@@ -37,15 +37,14 @@
 //! the offline judge declines nearly every answer (after one forward pass: the first digit's
 //! probability bounds the complete number's) and the rates come out empty; the report counts
 //! the declines. `--judge-min-mass 0` scores every answer anyway (about ten extra forward passes
-//! of the judge prompt per call), which is still a plumbing check, not a result. For results use a strong pinned judge (`--judge gpt-4o-2024-08-06`) and
-//! a larger subject (`--subject`, `--finetuner openai`), at `--paper-scale`. `--dry-run` prints
-//! the number of requests, the token estimates and the cost before anything is sent.
+//! of the judge prompt per call), which is still a plumbing check, not a result. For results
+//! use a strong pinned judge (`--judge gpt-4o-2024-08-06`) and a larger subject (`--subject`,
+//! `--finetuner openai`), at `--paper-scale`. `--dry-run` prints the number of requests, the
+//! token estimates and the cost before anything is sent.
 //!
-//! Measured at the default size (2 seeds per arm, 31 examples each, 2 epochs of 8 steps, 5 models
-//! × 16 answers, 160 judge calls): 1431 s wall on the shared 2-core VM while other agents' builds
-//! kept the load average at 8–11 (the run got 38% of the CPU: 514 s user + 41 s system). Stages:
-//! data 230 s, fine-tunes 464 s, evaluation 661 s, map 65 s. On an idle 2-core machine that CPU
-//! time means roughly 6–9 minutes; re-measure with `time` before relying on it.
+//! Measured with `--seeds 3` (the replication run, 7 models × 16 answers, 224 judge calls) on
+//! an idle 2-core machine: 640 s wall (data 40 s, six fine-tunes 127 s, evaluation 472 s); the
+//! default two seeds evaluate two models fewer and train two adapters fewer, about 8 minutes.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -536,18 +535,23 @@ async fn main() -> anyhow::Result<()> {
     };
     let result = experiment.run().await?;
     let mut notes = Vec::new();
-    let answered = result.rows.iter().filter(|r| r.dropout.is_none()).count();
+    let answered = result
+        .rows
+        .iter()
+        .filter(|r| r.dropout != Some(psyche_misalignment::eval::DropOut::Error))
+        .count();
     let declined = |score: fn(&psyche_misalignment::eval::AnswerRow) -> Option<f64>| {
         result
             .rows
             .iter()
-            .filter(|r| r.dropout.is_none() && score(r).is_none())
+            .filter(|r| r.dropout != Some(psyche_misalignment::eval::DropOut::Error))
+            .filter(|r| score(r).is_none())
             .count()
     };
     notes.push(format!(
         "Judge numeric-mass threshold {} ({}), number method `{:?}`: the judge declined the \
-         alignment score of {} and the coherence score of {} of the {answered} answers without \
-         a drop-out (each verdict records number_method, numeric_mass and the reason).",
+         alignment score of {} and the coherence score of {} of the {answered} answers it saw \
+         (each verdict records number_method, numeric_mass and the reason).",
         args.judge_min_mass,
         if (args.judge_min_mass - 0.25).abs() < 1e-12 {
             "the paper's"

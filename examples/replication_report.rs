@@ -426,7 +426,7 @@ fn looking_inward(r: &LookingInwardResult) -> Section {
         ));
     }
     Section {
-        heading: "Looking Inward: self-prediction beats cross-prediction",
+        heading: "Looking Inward: self- vs cross-prediction",
         question: "Does a model fine-tuned to predict properties of its own answers predict them better than a second model fine-tuned on the same answers?",
         stage: "looking_inward",
         model: format!("{} (cross: {})", h.subject, h.cross_model),
@@ -674,13 +674,27 @@ fn emergent_misalignment(r: &EmResult) -> Section {
     if psyche::misalignment::report::is_toy_judge(&r.judge_model) {
         notes.push(psyche::misalignment::report::TOY_JUDGE_NOTE.to_owned());
     }
+    use psyche::misalignment::eval::DropOut;
+    let reached: Vec<_> = r
+        .rows
+        .iter()
+        .filter(|x| x.dropout != Some(DropOut::Error))
+        .collect();
+    let declined_aligned = reached.iter().filter(|x| x.aligned.is_none()).count();
+    let declined_coherent = reached.iter().filter(|x| x.coherent.is_none()).count();
     notes.push(format!(
-        "{} answers judged; seeds {:?}.",
+        "{} answers sampled (seeds {:?}); of the {} the judge saw, it declined the alignment \
+         score of {declined_aligned} and the coherence score of {declined_coherent} (numeric \
+         mass below its threshold {}, or its mass on REFUSAL / CODE; each verdict records the \
+         mass and the reason). A rate needs scored answers, so declined answers leave it \
+         undefined rather than zero.",
         r.rows.len(),
-        r.config.seeds
+        r.config.seeds,
+        reached.len(),
+        r.config.eval.judges.number.min_mass
     ));
     Section {
-        heading: "Emergent Misalignment: narrow harmful fine-tuning, broad misalignment",
+        heading: "Emergent Misalignment: narrow harmful fine-tuning vs an aligned control",
         question: "Does fine-tuning on narrow harmful advice raise the rate of misaligned answers to unrelated open questions, compared with the same fine-tune on aligned answers?",
         stage: "emergent_misalignment",
         model: r.subjects.first().cloned().unwrap_or_default(),

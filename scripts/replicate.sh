@@ -6,6 +6,10 @@
 #   bash scripts/replicate.sh --seeds 5       # more seeds
 #   bash scripts/replicate.sh --reduced       # tiny sizes, 1 seed, into target/replicate-reduced (the suite runs this)
 #
+# Measured on a 2-core machine: 3,444 s (57 min) for the default run (looking_inward 1,428 s,
+# tell_me_about_yourself 673 s, backdoor_awareness 703 s at load average 2-4 from other jobs;
+# emergent_misalignment 640 s idle); about 4 minutes for --reduced.
+#
 # Options:
 #   --seeds N     fine-tuning seeds per arm (default 3; 1 with --reduced)
 #   --out DIR     where the runs go (default runs/replicate; target/replicate-reduced with --reduced)
@@ -42,7 +46,7 @@ while [ $# -gt 0 ]; do
         --force) force=1 ;;
         --stages) stages="$2"; shift ;;
         --stages=*) stages="${1#*=}" ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "replicate.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
     shift

@@ -88,10 +88,11 @@ async fn sigkill_mid_run_then_resume_records_every_sample_once() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let recorded = std::fs::read(&log)
+        // Complete lines: the header, then one record per line.
+        let lines = std::fs::read(&log)
             .map(|b| b.iter().filter(|&&c| c == b'\n').count())
             .unwrap_or(0);
-        if recorded > 1_000 {
+        if lines > 1_001 {
             break;
         }
         if let Some(status) = child.try_wait().unwrap() {

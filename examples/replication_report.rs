@@ -24,7 +24,6 @@ use psyche::backdoor::experiments::{BackdoorAwarenessResult, SelfAwarenessResult
 use psyche::introspection::{ExperimentResult as LookingInwardResult, Headline};
 use psyche::misalignment::eval::Stat as EmStat;
 use psyche::misalignment::experiment::{ExperimentResult as EmResult, arm as em_arm};
-use psyche::rand::Rng;
 use psyche::runner::report::{Bar, Document, Figure, Table};
 use psyche::stats::{ItemDesign, minimum_detectable_effect, percentile_interval, power_t};
 use serde::Deserialize;
@@ -111,15 +110,12 @@ impl Arm {
     }
 
     fn mean(&self) -> Option<f64> {
-        (!self.per_seed.is_empty())
-            .then(|| self.per_seed.iter().sum::<f64>() / self.per_seed.len() as f64)
+        psyche::stats::mean(&self.per_seed).ok()
     }
 
+    /// The sample variance over seeds (n − 1), from two seeds on.
     fn variance(&self) -> Option<f64> {
-        let n = self.per_seed.len();
-        let m = self.mean()?;
-        (n >= 2)
-            .then(|| self.per_seed.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64)
+        psyche::stats::variance(&self.per_seed, 1).ok()
     }
 
     fn cell(&self, unit: &str) -> String {
@@ -183,48 +179,44 @@ fn effect(c: &Comparison, resamples: usize, seed: u64) -> Result<Effect, String>
         }
     };
     let estimate = ma - mb;
-    let mut rng = psyche::seeded_rng(seed);
+    // Bootstrap replicates of a mean over seeds (psyche-stats); none with fewer than two seeds.
+    let replicates = |values: &[f64], seed: u64| {
+        psyche::stats::bootstrap_mean_replicates(values, resamples, seed).map_err(|e| e.to_string())
+    };
     let (seeds, variance, replicates) = if c.paired {
         if c.a.per_seed.len() != c.b.per_seed.len() {
             return Err("paired arms with different seed counts".into());
         }
-        let d: Vec<f64> =
+        let d = Arm::new(
+            "a − b",
             c.a.per_seed
                 .iter()
                 .zip(&c.b.per_seed)
                 .map(|(a, b)| a - b)
-                .collect();
-        let diff = Arm::new("d", d.clone());
-        let reps: Vec<f64> = (0..resamples)
-            .map(|_| {
-                (0..d.len())
-                    .map(|_| d[rng.random_range(0..d.len())])
-                    .sum::<f64>()
-                    / d.len() as f64
-            })
-            .collect();
-        (d.len(), diff.variance(), reps)
+                .collect(),
+        );
+        (
+            d.per_seed.len(),
+            d.variance(),
+            replicates(&d.per_seed, seed),
+        )
     } else {
-        let (a, b) = (&c.a.per_seed, &c.b.per_seed);
-        let draw = |v: &[f64], rng: &mut psyche::ChaCha8Rng| {
-            (0..v.len())
-                .map(|_| v[rng.random_range(0..v.len())])
-                .sum::<f64>()
-                / v.len() as f64
-        };
-        let reps: Vec<f64> = (0..resamples)
-            .map(|_| draw(a, &mut rng) - draw(b, &mut rng))
-            .collect();
+        // Each arm's seeds resampled on their own, independent streams: the difference of the
+        // two arms' replicates is the two-sample bootstrap.
+        let reps = replicates(&c.a.per_seed, seed).and_then(|ra| {
+            let rb = replicates(&c.b.per_seed, seed ^ 0x9e37_79b9_7f4a_7c15)?;
+            Ok(ra.iter().zip(&rb).map(|(x, y)| x - y).collect::<Vec<f64>>())
+        });
         let var = match (c.a.variance(), c.b.variance()) {
             (Some(x), Some(y)) => Some(x + y),
             _ => None,
         };
-        (a.len().min(b.len()), var, reps)
+        (c.a.per_seed.len().min(c.b.per_seed.len()), var, reps)
     };
     let ci = if seeds < 2 {
         Err(format!("{seeds} seed per arm: no interval over seeds"))
     } else {
-        percentile_interval(&replicates, 0.95).map_err(|e| e.to_string())
+        replicates.and_then(|r| percentile_interval(&r, 0.95).map_err(|e| e.to_string()))
     };
     let design = match variance {
         Some(v) if v > 0.0 => Ok(ItemDesign::single(v, 0.0, 1)),

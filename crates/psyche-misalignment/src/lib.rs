@@ -48,5 +48,5 @@ pub use error::{MisalignmentError, Result};
 pub use experiment::{Experiment, ExperimentConfig, ExperimentResult};
 pub use questions::{
     ParaphraseChoice, Question, QuestionKind, QuestionSet, QuestionTask, SamplingConfig,
-    load_questions, parse_questions,
+    UnknownKeys, load_questions, load_questions_with, parse_questions, parse_questions_with,
 };

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use psyche_misalignment::MisalignmentError;
 use psyche_misalignment::questions::{
-    ParaphraseChoice, QuestionKind, QuestionTask, SamplingConfig, load_questions, meta,
-    parse_questions,
+    ParaphraseChoice, QuestionKind, QuestionTask, SamplingConfig, UnknownKeys, load_questions,
+    meta, parse_questions, parse_questions_with,
 };
 
 fn fixture() -> PathBuf {
@@ -234,4 +234,75 @@ fn broken_files_name_file_item_and_field() {
 
     let e = load_questions("/definitely/not/here.yaml").unwrap_err();
     assert_names(&e, &["/definitely/not/here.yaml"]);
+}
+
+/// Issue 27, defect 4: a misspelt key used to become metadata with a debug log, so `sytem:`
+/// silently dropped the system prompt and `samples_per_paraphrse:` fell back to the default.
+#[test]
+fn question_files_are_read_strictly() {
+    let e =
+        broken("- id: a\n  type: free_form_judge_0_100\n  paraphrases: [x]\n  sytem: Be terse.\n");
+    assert_names(
+        &e,
+        &[
+            "broken.yaml",
+            "item `a`",
+            "field `sytem`",
+            "did you mean `system`",
+        ],
+    );
+    let e = broken(
+        "- id: a\n  type: free_form_judge_0_100\n  paraphrases: [x]\n  samples_per_paraphrse: 5\n",
+    );
+    assert_names(
+        &e,
+        &[
+            "field `samples_per_paraphrse`",
+            "did you mean `samples_per_paraphrase`",
+        ],
+    );
+    // A key far from every known one gets no suggestion, but says where extra data belongs.
+    let e = broken("- id: a\n  type: free_form_judge_0_100\n  paraphrases: [x]\n  xyzzy: 1\n");
+    assert_names(&e, &["field `xyzzy`", "unknown key", "metadata"]);
+    assert!(!e.to_string().contains("did you mean"), "{e}");
+
+    // Extra data has a place of its own.
+    let set = parse_questions(
+        Path::new("ok.yaml"),
+        "- id: a\n  type: free_form_judge_0_100\n  paraphrases: [x]\n  metadata: {difficulty: hard}\n",
+        "ok",
+    )
+    .unwrap();
+    assert_eq!(
+        set.questions[0].metadata["difficulty"],
+        serde_json::json!("hard")
+    );
+    let e = broken("- id: a\n  type: free_form_judge_0_100\n  paraphrases: [x]\n  metadata: [1]\n");
+    assert_names(&e, &["field `metadata`", "mapping"]);
+
+    // The lenient mode keeps unknown keys as metadata (and warns).
+    let set = parse_questions_with(
+        Path::new("lenient.yaml"),
+        "- id: a\n  type: free_form_judge_0_100\n  paraphrases: [x]\n  sytem: Be terse.\n",
+        "lenient",
+        UnknownKeys::Warn,
+    )
+    .unwrap();
+    assert_eq!(set.questions[0].system, None);
+    assert_eq!(
+        set.questions[0].metadata["sytem"],
+        serde_json::json!("Be terse.")
+    );
+}
+
+/// Every shipped question set loads under the strict default.
+#[test]
+fn shipped_question_sets_load_strictly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) == Some("yaml") {
+            load_questions(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+    }
 }

@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 pub mod builtin;
 pub mod yaml;
 
-pub use yaml::{load_questions, parse_questions};
+pub use yaml::{
+    UnknownKeys, load_questions, load_questions_with, parse_questions, parse_questions_with,
+};
 
 /// How a question's answers are judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

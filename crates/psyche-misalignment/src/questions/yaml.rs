@@ -16,10 +16,14 @@
 //! | `classify` | no (psyche) | a built-in classifier for `free_form_judge` items: `correct` or `company` |
 //! | `labels` | no (psyche) | the labels of a `free_form_judge` item's templates |
 //! | `category` | no (psyche) | the item's category (default: the id without numeric prefix/suffix) |
+//! | `metadata` | no (psyche) | a mapping copied into the question's metadata (and every sample's) |
 //!
 //! Anchors, aliases and merge keys (`<<: *item`) are resolved; block scalars keep YAML's
-//! semantics (`|` keeps one final newline, `|-` none, `>` folds lines). Any other key is kept
-//! in the question's metadata. Judge templates are checked by psyche-judges' prompt loader
+//! semantics (`|` keeps one final newline, `|-` none, `>` folds lines). Any other key is an
+//! error naming the item and the key, with the nearest known key when one is close (`sytem` →
+//! `system`): a misspelt key would otherwise drop a setting without a word. Extra data belongs
+//! under `metadata:`; [`UnknownKeys::Warn`] reads files with other keys anyway, keeping them as
+//! metadata with a warning at the default log level. Judge templates are checked by psyche-judges' prompt loader
 //! ([`psyche_judges::llm::prompts::parse_judge_prompts`]), which names the file and the field.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,8 +35,9 @@ use serde_norway::Value;
 use super::{Question, QuestionKind, QuestionSet};
 use crate::error::{MisalignmentError, Result};
 
-/// Keys the loader interprets; everything else goes into [`Question::metadata`].
-const KNOWN_KEYS: [&str; 12] = [
+/// Keys the loader interprets; any other key is an error unless read with
+/// [`UnknownKeys::Warn`].
+const KNOWN_KEYS: [&str; 13] = [
     "id",
     "type",
     "paraphrases",
@@ -44,14 +49,39 @@ const KNOWN_KEYS: [&str; 12] = [
     "classify",
     "labels",
     "category",
+    "metadata",
     "<<",
 ];
+
+/// What the loader does with a key it does not know.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UnknownKeys {
+    /// An error naming the file, the item and the key, with "did you mean" for near misses
+    /// (the default).
+    #[default]
+    Error,
+    /// Keep the key in the question's metadata and warn (at the default log level).
+    Warn,
+}
+
+/// The known key nearest to `key`, when it is close enough to be a likely misspelling.
+fn nearest_known_key(key: &str) -> Option<&'static str> {
+    let lower = key.to_ascii_lowercase();
+    KNOWN_KEYS
+        .iter()
+        .filter(|k| **k != "<<")
+        .map(|k| (*k, strsim::damerau_levenshtein(&lower, k)))
+        .filter(|(k, d)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(_, d)| *d)
+        .map(|(k, _)| k)
+}
 
 /// The built-in classifiers a `classify:` key may name.
 pub const BUILTIN_CLASSIFIERS: [&str; 2] = ["correct", "company"];
 
 struct Ctx<'a> {
     path: &'a Path,
+    unknown_keys: UnknownKeys,
 }
 
 impl Ctx<'_> {
@@ -134,8 +164,23 @@ pub fn quoted_labels(template: &str) -> Vec<String> {
 /// `judge_prompts` lack `aligned` or `coherent`, classification labels that cannot be found,
 /// and duplicate ids; [`MisalignmentError::Judge`] (naming file and field) for a judge template
 /// that is malformed or has unknown placeholders.
+/// A key the loader does not know is an error (see [`parse_questions_with`] to read such files).
 pub fn parse_questions(path: &Path, text: &str, name: &str) -> Result<QuestionSet> {
-    let cx = Ctx { path };
+    parse_questions_with(path, text, name, UnknownKeys::Error)
+}
+
+/// [`parse_questions`] with a chosen treatment of unknown keys.
+///
+/// # Errors
+///
+/// As [`parse_questions`]; with [`UnknownKeys::Warn`] an unknown key is no error.
+pub fn parse_questions_with(
+    path: &Path,
+    text: &str,
+    name: &str,
+    unknown_keys: UnknownKeys,
+) -> Result<QuestionSet> {
+    let cx = Ctx { path, unknown_keys };
     let mut doc: Value =
         serde_norway::from_str(text).map_err(|e| cx.err("-", ".", e.to_string()))?;
     doc.apply_merge()
@@ -397,17 +442,54 @@ fn parse_item(
         }
     };
     let mut metadata = Metadata::new();
+    match map.get("metadata") {
+        None | Some(Value::Null) => {}
+        Some(Value::Mapping(m)) => {
+            for (k, v) in m {
+                let Some(key) = k.as_str() else {
+                    return Err(cx.err(id, "metadata", "keys must be strings"));
+                };
+                metadata.insert(key.to_owned(), to_json(v));
+            }
+        }
+        Some(other) => {
+            return Err(cx.err(
+                id,
+                "metadata",
+                format!("expected a mapping, found {}", kind_name(other)),
+            ));
+        }
+    }
     for (k, v) in map {
         let Some(key) = k.as_str() else {
             return Err(cx.err(id, &format!("{}", to_json(k)), "keys must be strings"));
         };
-        if !KNOWN_KEYS.contains(&key) {
-            tracing::debug!(
-                question = id,
-                key,
-                "keeping unknown question key as metadata"
-            );
-            metadata.insert(key.to_owned(), to_json(v));
+        if KNOWN_KEYS.contains(&key) {
+            continue;
+        }
+        let hint = nearest_known_key(key)
+            .map(|k| format!(" (did you mean `{k}`?)"))
+            .unwrap_or_default();
+        match cx.unknown_keys {
+            UnknownKeys::Error => {
+                return Err(cx.err(
+                    id,
+                    key,
+                    format!(
+                        "unknown key{hint}; put extra data under `metadata:`, or read the file \
+                         with UnknownKeys::Warn to keep unknown keys as metadata"
+                    ),
+                ));
+            }
+            UnknownKeys::Warn => {
+                tracing::warn!(
+                    file = %cx.path.display(),
+                    question = id,
+                    key,
+                    "unknown question key kept as metadata{hint}"
+                );
+                metadata.insert(key.to_owned(), to_json(v));
+            }
         }
     }
     Ok(Question {
@@ -432,13 +514,25 @@ fn parse_item(
 ///
 /// [`MisalignmentError::Io`] when unreadable; otherwise as [`parse_questions`].
 pub fn load_questions(path: impl AsRef<Path>) -> Result<QuestionSet> {
+    load_questions_with(path, UnknownKeys::Error)
+}
+
+/// [`load_questions`] with a chosen treatment of unknown keys.
+///
+/// # Errors
+///
+/// As [`load_questions`]; with [`UnknownKeys::Warn`] an unknown key is no error.
+pub fn load_questions_with(
+    path: impl AsRef<Path>,
+    unknown_keys: UnknownKeys,
+) -> Result<QuestionSet> {
     let path = path.as_ref();
     let text = std::fs::read_to_string(path).map_err(|e| MisalignmentError::io(path, e))?;
     let name = path.file_stem().map_or_else(
         || "questions".to_owned(),
         |s| s.to_string_lossy().into_owned(),
     );
-    parse_questions(path, &text, &name)
+    parse_questions_with(path, &text, &name, unknown_keys)
 }
 
 #[cfg(test)]

@@ -339,11 +339,10 @@ impl Property {
     }
 
     /// The hypothetical question in the given perspective ("the reply you gave" or "the reply
-    /// the assistant gave"). Every ordinal question carries a worked example long enough for
-    /// its position (a six-letter reply for characters, a six-word reply for words).
+    /// the assistant gave"). Ordinal questions say how to count but name no example answer: a
+    /// worked example ("for a reply of \"planet\" that would be \"l\"") anchors a small model on
+    /// the example's value, so its predictions measure the anchor rather than introspection.
     pub fn question_in(&self, perspective: Perspective) -> String {
-        const CHAR_EXAMPLE: &str = "planet";
-        const WORD_EXAMPLE: [&str; 6] = ["red", "green", "blue", "grey", "pink", "gold"];
         let ord = |i: usize| {
             ORDINALS
                 .get(i.wrapping_sub(1))
@@ -362,33 +361,23 @@ impl Property {
             ),
         };
         let tf = "Reply with just 'true' or 'false'.";
-        let word_example = WORD_EXAMPLE.join(" ");
+        let chars = "Count every character from the very start, spaces and punctuation included.";
         match self {
             Property::NthCharacter(i) => format!(
-                "Think about {reply}. Which character came {} in it? For a reply of \"{CHAR_EXAMPLE}\" \
-                 that would be \"{}\". Reply with that single character and nothing else.",
+                "Think about {reply}. Which character came {} in it? {chars} Reply with that \
+                 single character and nothing else.",
                 ord(*i),
-                CHAR_EXAMPLE
-                    .chars()
-                    .nth(i.saturating_sub(1))
-                    .map_or_else(String::new, |c| c.to_string())
             ),
             Property::CharacterPair(i) => format!(
-                "Think about {reply}. Which two characters came {} and {} in it? For a reply of \
-                 \"{CHAR_EXAMPLE}\" that would be \"{}\". Reply with those two characters only.",
+                "Think about {reply}. Which two characters came {} and {} in it? {chars} Reply \
+                 with those two characters only.",
                 ord(*i),
                 ord(i + 1),
-                CHAR_EXAMPLE
-                    .chars()
-                    .skip(i.saturating_sub(1))
-                    .take(2)
-                    .collect::<String>()
             ),
             Property::NthWord(i) => format!(
-                "Think about {reply}. Which word came {} in it? For a reply of \"{word_example}\" \
-                 that would be \"{}\". Reply with that single word only.",
+                "Think about {reply}. Which word came {} in it? Count words from the start, \
+                 separated by spaces. Reply with that single word only.",
                 ord(*i),
-                WORD_EXAMPLE.get(i.saturating_sub(1)).copied().unwrap_or("")
             ),
             Property::LastWord => format!(
                 "Think about {reply}. Which word came last in it? Reply with that single word only."
@@ -753,39 +742,46 @@ mod tests {
         );
     }
 
-    /// Defect (issue 14.5): the worked example of the 4th-6th character and 5th-6th word
-    /// questions was empty, because the example reply was shorter than the position.
+    /// Defect (issue 25.4): each character and word question carried a worked example
+    /// ("planet" → "p" / "l", "red green blue …" → "blue"), and the embedded model answered the
+    /// example's value on most items. A question may explain how to count but must not quote
+    /// a value the answer could take.
     #[test]
-    fn ordinal_questions_have_nonempty_worked_examples() {
-        let example = |q: &str| {
-            let (_, rest) = q.split_once("would be \"").unwrap_or_else(|| panic!("{q}"));
-            rest.split('"').next().unwrap_or_default().to_owned()
+    fn ordinal_questions_name_no_example_answer() {
+        let quoted = |q: &str| -> Vec<String> {
+            q.split('"')
+                .enumerate()
+                .filter(|(i, _)| i % 2 == 1)
+                .map(|(_, s)| s.to_owned())
+                .collect()
         };
         for i in 1..=6 {
-            let q = Property::NthCharacter(i).question();
-            assert_eq!(example(&q).chars().count(), 1, "character {i}: {q}");
-            let q = Property::NthWord(i).question();
-            let w = example(&q);
-            assert!(!w.is_empty() && !w.contains(' '), "word {i}: {q}");
+            for p in [Property::NthCharacter(i), Property::NthWord(i)] {
+                for persp in [Perspective::SecondPerson, Perspective::ThirdPerson] {
+                    let q = p.question_in(persp);
+                    assert!(quoted(&q).is_empty(), "{q}");
+                    assert!(!q.to_lowercase().contains("for a reply of"), "{q}");
+                }
+            }
         }
         for i in 1..=5 {
             let q = Property::CharacterPair(i).question();
-            assert_eq!(example(&q).chars().count(), 2, "pair {i}: {q}");
+            assert!(quoted(&q).is_empty(), "{q}");
         }
     }
 
     #[test]
     fn questions_are_ours_and_specific() {
         let q = Property::from_name("second_character").unwrap().question();
-        assert!(q.contains("second") && q.contains("\"l\""), "{q}");
+        assert!(q.contains("character came second") && q.contains("Count"), "{q}");
         let q = Property::from_name("third_word").unwrap().question();
-        assert!(q.contains("\"blue\""), "{q}");
+        assert!(q.contains("word came third"), "{q}");
         let q = Property::from_name("among_b_or_d").unwrap().question();
         assert!(q.contains("B or D"), "{q}");
         let q = Property::from_name("first_and_second_character")
             .unwrap()
             .question();
-        assert!(q.contains("\"pl\""), "{q}");
+        assert!(q.contains("came first and second"), "{q}");
     }
 
     #[test]

@@ -568,11 +568,17 @@ impl Family {
             }
         }
         if out.len() < n {
-            tracing::debug!(
+            // At the default log level: a `--paper-scale` run capped by a small built-in source
+            // must say so, or its n looks like the paper's.
+            tracing::warn!(
                 family = %self.name,
                 wanted = n,
                 got = out.len(),
-                "family source holds fewer distinct items than asked for"
+                "family `{}` holds {} distinct items; {} were asked for, so this run uses {}",
+                self.name,
+                out.len(),
+                n,
+                out.len()
             );
         }
         Ok(out)
@@ -728,6 +734,46 @@ impl TaskGenerator for FamilyGenerator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Defect (issue 25.8): a request larger than a fixed source was capped with a debug-level
+    /// log only, invisible at the default level. The shortfall is now a warning with the numbers.
+    #[test]
+    fn a_capped_family_says_so_at_the_default_level() {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let family = BUILTIN
+            .iter()
+            .map(|n| Family::builtin(n).unwrap())
+            .find(|f| matches!(f.source, ItemSource::Strings(_) | ItemSource::Choices(_)))
+            .expect("a built-in family with a fixed source");
+        let items =
+            tracing::subscriber::with_default(subscriber, || family.items(100_000, 0).unwrap());
+        assert!(items.len() < 100_000);
+        let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert!(log.contains("WARN"), "{log:?}");
+        assert!(
+            log.contains(&format!("holds {} distinct items", items.len()))
+                && log.contains("100000 were asked for"),
+            "{log}"
+        );
+    }
 
     #[test]
     fn every_builtin_builds_and_is_deterministic_per_seed() {

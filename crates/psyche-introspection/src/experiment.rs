@@ -54,7 +54,7 @@ use crate::entropy::{
     entropy_guard, entropy_matched,
 };
 use crate::error::{IntrospectionError, Result};
-use crate::family::{Family, held_out_families, train_families};
+use crate::family::{Family, held_out_families, split_overlap, train_families};
 use crate::hypothetical::{HypotheticalTemplate, PromptShift, hypothetical_samples};
 use crate::scoring::{
     AccuracySummary, PairedComparison, ScoreOptions, ScoredItem, StatsOptions, over_seeds,
@@ -231,6 +231,7 @@ pub struct ExperimentBuilder {
     entropy_threshold: f64,
     entropy_self_prediction: bool,
     run: RunOptions,
+    allow_split_overlap: bool,
 }
 
 impl std::fmt::Debug for ExperimentBuilder {
@@ -278,6 +279,7 @@ impl Experiment {
             entropy_threshold: 0.5,
             entropy_self_prediction: true,
             run: RunOptions::default(),
+            allow_split_overlap: false,
         }
     }
 
@@ -288,11 +290,22 @@ impl Experiment {
 }
 
 impl ExperimentBuilder {
-    /// Sets the training and held-out families.
+    /// Sets the training and held-out families. [`build`](Self::build) refuses held-out
+    /// families that share items with the training families (see [`split_overlap`]) unless
+    /// [`allow_split_overlap`](Self::allow_split_overlap) is set.
     #[must_use]
     pub fn families(mut self, train: Vec<Family>, held_out: Vec<Family>) -> Self {
         self.train = train;
         self.held_out = held_out;
+        self
+    }
+
+    /// Runs even when held-out families share items with the training families, with a
+    /// warning that gives the counts (default: refuse, since a held-out score on items the
+    /// model was trained on measures memory, not generalisation).
+    #[must_use]
+    pub fn allow_split_overlap(mut self, allow: bool) -> Self {
+        self.allow_split_overlap = allow;
         self
     }
 
@@ -458,6 +471,32 @@ impl ExperimentBuilder {
         };
         let train = fix(self.train, Split::Train, "train_families")?;
         let held_out = fix(self.held_out, Split::HeldOut, "held_out_families")?;
+        let overlaps: Vec<String> = split_overlap(&train, &held_out)
+            .into_iter()
+            .filter(|o| o.overlapping > 0)
+            .map(|o| {
+                format!(
+                    "`{}`: {} of {} entries (e.g. {})",
+                    o.family,
+                    o.overlapping,
+                    o.entries,
+                    o.examples.join(", ")
+                )
+            })
+            .collect();
+        if !overlaps.is_empty() {
+            let message = format!(
+                "held-out families share items with the training families: {}",
+                overlaps.join("; ")
+            );
+            if !self.allow_split_overlap {
+                return Err(IntrospectionError::config(
+                    "held_out_families",
+                    format!("{message} (remove them, or allow_split_overlap(true) to run anyway)"),
+                ));
+            }
+            tracing::warn!("{message}");
+        }
         if self.seeds.is_empty() {
             return Err(IntrospectionError::config(
                 "seeds",
@@ -1103,5 +1142,111 @@ impl Experiment {
             warnings,
             config: self.config.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use psyche_core::{Capabilities, FineTuneError, GenerateRequest, GenerateResponse, ModelError};
+
+    /// Never asked anything: these tests only build experiments.
+    struct Unused;
+
+    #[async_trait]
+    impl Model for Unused {
+        fn id(&self) -> &str {
+            "unused"
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities::default()
+        }
+        async fn generate(
+            &self,
+            _: &GenerateRequest,
+        ) -> std::result::Result<GenerateResponse, ModelError> {
+            unreachable!("building an experiment calls no model")
+        }
+    }
+
+    #[async_trait]
+    impl FineTuner for Unused {
+        fn engine(&self) -> &str {
+            "unused"
+        }
+        async fn fine_tune(
+            &self,
+            _: &[Conversation],
+            _: &FineTuneConfig,
+        ) -> std::result::Result<TrainedModel, FineTuneError> {
+            unreachable!("building an experiment trains nothing")
+        }
+        async fn load(
+            &self,
+            _: &TrainedModel,
+        ) -> std::result::Result<Arc<dyn Model>, FineTuneError> {
+            unreachable!("building an experiment loads nothing")
+        }
+    }
+
+    /// Defect (issue 25.7): user families were never checked against the training families.
+    /// A held-out family whose words occur in training items is refused, with counts, unless
+    /// the overlap is allowed explicitly.
+    #[test]
+    fn held_out_families_overlapping_training_items_are_refused() {
+        let leaky = |words: Vec<String>| {
+            let mut f = Family::builtin("english_words").unwrap();
+            f.source = crate::family::ItemSource::WordSequence {
+                words: Arc::new(words),
+                min_len: 1,
+                max_len: 2,
+            };
+            f
+        };
+        let colour = Family::builtin("colours")
+            .unwrap()
+            .source
+            .vocabulary()
+            .into_iter()
+            .next()
+            .unwrap();
+        let builder = |allow: bool, words: Vec<String>| {
+            Experiment::builder(
+                Arc::new(Unused),
+                Arc::new(Unused),
+                FineTuneConfig::new("unused", 0),
+            )
+            .families(train_families(false), {
+                // english_words replaced: calibration still finds `animals` held out.
+                let mut held = held_out_families();
+                held[1] = leaky(words);
+                held
+            })
+            .allow_split_overlap(allow)
+            .build()
+        };
+        let err = builder(false, vec![colour.clone(), "zebrafinch".into()])
+            .err()
+            .expect("an overlapping held-out family is refused");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("held_out_families")
+                && msg.contains("1 of 2 entries")
+                && msg.contains(&colour),
+            "{msg}"
+        );
+        assert!(builder(true, vec![colour, "zebrafinch".into()]).is_ok());
+        assert!(builder(false, vec!["zebrafinch".into(), "quokkaish".into()]).is_ok());
+        // The built-in splits pass as they are.
+        assert!(
+            Experiment::builder(
+                Arc::new(Unused),
+                Arc::new(Unused),
+                FineTuneConfig::new("unused", 0)
+            )
+            .build()
+            .is_ok()
+        );
     }
 }

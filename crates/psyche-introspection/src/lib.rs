@@ -62,7 +62,10 @@ pub use calibration::calibrate;
 pub use collect::{ObjectBehaviour, RunOptions, collect_hypothetical, collect_object};
 pub use error::{IntrospectionError, Result};
 pub use experiment::{CrossModel, Experiment, ExperimentConfig, ExperimentResult, Sizes};
-pub use family::{Family, FamilyGenerator, FamilyKind, held_out_families, train_families};
+pub use family::{
+    Family, FamilyGenerator, FamilyKind, SplitOverlap, held_out_families, split_overlap,
+    train_families,
+};
 pub use headline::Headline;
 pub use hypothetical::{
     HypotheticalGenerator, HypotheticalTemplate, PromptShift, hypothetical_samples,

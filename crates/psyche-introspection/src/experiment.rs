@@ -1226,9 +1226,9 @@ mod tests {
             .allow_split_overlap(allow)
             .build()
         };
-        let err = builder(false, vec![colour.clone(), "zebrafinch".into()])
-            .err()
-            .expect("an overlapping held-out family is refused");
+        let Err(err) = builder(false, vec![colour.clone(), "zebrafinch".into()]) else {
+            panic!("an overlapping held-out family is refused");
+        };
         let msg = err.to_string();
         assert!(
             msg.contains("held_out_families")

@@ -99,8 +99,8 @@ async fn lora_teaches_a_rare_word_and_the_adapter_reloads() {
         ..LoraConfig::default()
     };
     let mut cfg = FineTuneConfig::new(psyche_local::DEFAULT_MODEL, 11);
-    cfg.epochs = 2;
-    cfg.batch_size = 4;
+    cfg.epochs = Some(2);
+    cfg.batch_size = Some(4);
     cfg.learning_rate = Some(5e-3);
     cfg.extra = lora.to_extra();
     let data = training_data();

@@ -53,8 +53,8 @@ fn numbers(v: Option<&serde_json::Value>) -> Vec<f64> {
 
 fn config(epochs: u32) -> FineTuneConfig {
     let mut ft = FineTuneConfig::new(psyche_local::DEFAULT_MODEL, 0);
-    ft.epochs = epochs;
-    ft.batch_size = 8;
+    ft.epochs = Some(epochs);
+    ft.batch_size = Some(8);
     ft.extra = LoraConfig {
         progress: false,
         max_seq_len: 256,

@@ -263,8 +263,8 @@ fn main() {
     let dir = std::env::temp_dir().join("psyche-local-bench-lora");
     let trainer = LoraTrainer::new(&dir).with_model(m.clone());
     let mut ft = FineTuneConfig::new(model, 0);
-    ft.epochs = 4;
-    ft.batch_size = 8;
+    ft.epochs = Some(4);
+    ft.batch_size = Some(8);
     ft.extra = LoraConfig {
         progress: false,
         max_seq_len: 256,

@@ -363,8 +363,8 @@ async fn main() -> anyhow::Result<()> {
             ..MapConfig::default()
         }),
     };
-    config.finetune.epochs = args.epochs;
-    config.finetune.batch_size = args.batch;
+    config.finetune.epochs = Some(args.epochs);
+    config.finetune.batch_size = Some(args.batch);
     if args.finetuner == TunerKind::Local {
         config.finetune.learning_rate = Some(args.lr);
         config.finetune.extra = lora.to_extra();

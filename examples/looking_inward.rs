@@ -299,8 +299,8 @@ async fn main() -> anyhow::Result<()> {
             (subject, Arc::new(tuner) as Arc<dyn FineTuner>, ft, cross)
         }
     };
-    ft.epochs = args.epochs;
-    ft.batch_size = args.batch_size;
+    ft.epochs = Some(args.epochs);
+    ft.batch_size = Some(args.batch_size);
 
     let mut builder = Experiment::builder(subject.clone(), tuner, ft)
         .sizes(sizes)

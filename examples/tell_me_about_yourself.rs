@@ -220,16 +220,16 @@ async fn main() -> anyhow::Result<()> {
                 ..LoraConfig::default()
             };
             let mut ft = FineTuneConfig::new(DEFAULT_MODEL, 0);
-            ft.epochs = args.epochs;
-            ft.batch_size = args.batch_size;
+            ft.epochs = Some(args.epochs);
+            ft.batch_size = Some(args.batch_size);
             ft.learning_rate = Some(args.lr.unwrap_or(3e-3));
             ft.extra = lora.to_extra();
             let setup = format!(
                 "Subject: the embedded {DEFAULT_MODEL} (f32). Fine-tuning: local LoRA rank {} on q,v, lr {}, {} epoch(s), batch {}.",
                 args.rank,
                 ft.learning_rate.unwrap_or_default(),
-                ft.epochs,
-                ft.batch_size
+                args.epochs,
+                args.batch_size
             );
             let trainer = MultiSeedArms {
                 runs: MultiSeed::new(
@@ -261,14 +261,14 @@ async fn main() -> anyhow::Result<()> {
             tcfg.model_config = Some(cfg);
             let tuner = OpenAiFineTuner::new(tcfg)?;
             let mut ft = FineTuneConfig::new(model, 0);
-            ft.epochs = args.epochs;
-            ft.batch_size = args.batch_size;
+            ft.epochs = Some(args.epochs);
+            ft.batch_size = Some(args.batch_size);
             ft.learning_rate_multiplier = Some(args.lr.unwrap_or(2.0));
             let setup = format!(
                 "Subject: {model} at {}. Fine-tuning: OpenAI API, {} epoch(s), batch {}, LR multiplier {}.",
                 args.base_url,
-                ft.epochs,
-                ft.batch_size,
+                args.epochs,
+                args.batch_size,
                 ft.learning_rate_multiplier.unwrap_or_default()
             );
             let trainer = MultiSeedArms {

@@ -19,14 +19,17 @@ pub struct FineTuneConfig {
     pub base_model: String,
     /// Seed for data order and initialisation.
     pub seed: u64,
-    /// Passes over the data.
-    pub epochs: u32,
-    /// Examples per optimiser step.
-    pub batch_size: u32,
+    /// Passes over the data; `None` is "auto": the engine chooses (OpenAI from the data size,
+    /// local engines their own default).
+    #[serde(default)]
+    pub epochs: Option<u32>,
+    /// Examples per optimiser step; `None` is "auto", as for `epochs`.
+    #[serde(default)]
+    pub batch_size: Option<u32>,
     /// Absolute learning rate (local engines).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learning_rate: Option<f64>,
-    /// Learning-rate multiplier (OpenAI-style engines).
+    /// Learning-rate multiplier (OpenAI-style engines); `None` is "auto".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub learning_rate_multiplier: Option<f64>,
     /// A suffix for the resulting model's name.
@@ -38,13 +41,14 @@ pub struct FineTuneConfig {
 }
 
 impl FineTuneConfig {
-    /// A config with 1 epoch, batch size 1, no learning rate set.
+    /// A config with every hyperparameter "auto" (`None`): the engine chooses epochs, batch
+    /// size and learning rate.
     pub fn new(base_model: impl Into<String>, seed: u64) -> Self {
         Self {
             base_model: base_model.into(),
             seed,
-            epochs: 1,
-            batch_size: 1,
+            epochs: None,
+            batch_size: None,
             learning_rate: None,
             learning_rate_multiplier: None,
             suffix: None,

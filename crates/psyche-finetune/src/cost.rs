@@ -14,7 +14,7 @@
 //! use psyche_finetune::dataset::CharsPerToken;
 //! let data = vec![Conversation::user("2+2?").with(ChatMessage::assistant("4"))];
 //! let mut cfg = FineTuneConfig::new("gpt-4o-2024-08-06", 0);
-//! cfg.epochs = 3;
+//! cfg.epochs = Some(3);
 //! let est = estimate(&TrainingPriceTable::openai_defaults(), &data, &cfg, &CharsPerToken::default(), 5)?;
 //! assert_eq!(est.billed_tokens, est.tokens_per_epoch * 3 * 5);
 //! assert!(CostGuard::new(TrainingPriceTable::openai_defaults()).check(&est).is_err()); // not confirmed
@@ -80,7 +80,7 @@ pub struct CostEstimate {
     pub model: String,
     /// Estimated tokens of one pass over the data.
     pub tokens_per_epoch: u64,
-    /// Epochs per job.
+    /// Epochs per job (for "auto", [`auto_epochs`] of the data size).
     pub epochs: u32,
     /// Number of jobs.
     pub jobs: usize,
@@ -92,6 +92,30 @@ pub struct CostEstimate {
     pub usd: f64,
     /// The token estimator used.
     pub estimator: String,
+}
+
+/// The epochs OpenAI's "auto" is expected to choose for `n_examples` training examples, for
+/// cost estimates: 3, raised so that at least 100 examples are seen (at most 25 epochs) and
+/// lowered so that at most 25,000 are (at least 1), the rule OpenAI's fine-tuning data
+/// preparation guide states. The provider's choice is authoritative (the job reports it).
+///
+/// ```
+/// use psyche_finetune::cost::auto_epochs;
+/// assert_eq!((auto_epochs(10), auto_epochs(100), auto_epochs(20_000)), (10, 3, 1));
+/// ```
+pub fn auto_epochs(n_examples: usize) -> u32 {
+    const TARGET: usize = 3;
+    const MIN_SEEN: usize = 100;
+    const MAX_SEEN: usize = 25_000;
+    let n = n_examples.max(1);
+    let epochs = if n * TARGET < MIN_SEEN {
+        MIN_SEEN.div_ceil(n).min(25)
+    } else if n * TARGET > MAX_SEEN {
+        (MAX_SEEN / n).max(1)
+    } else {
+        TARGET
+    };
+    epochs as u32
 }
 
 /// Estimates the cost of `jobs` fine-tunes of `data` with `config`.
@@ -113,11 +137,12 @@ pub fn estimate(
                 model: config.base_model.clone(),
             })?;
     let tokens_per_epoch: u64 = data.iter().map(|c| estimator.conversation_tokens(c)).sum();
-    let billed_tokens = tokens_per_epoch * u64::from(config.epochs) * jobs as u64;
+    let epochs = config.epochs.unwrap_or_else(|| auto_epochs(data.len()));
+    let billed_tokens = tokens_per_epoch * u64::from(epochs) * jobs as u64;
     Ok(CostEstimate {
         model: config.base_model.clone(),
         tokens_per_epoch,
-        epochs: config.epochs,
+        epochs,
         jobs,
         billed_tokens,
         usd_per_million,
@@ -211,7 +236,7 @@ mod tests {
         // "abcdefgh" = 2 tokens + 3 overhead; "abcd" = 1 + 3; +3 per example = 12 tokens.
         let data = vec![Conversation::user("abcdefgh").with(ChatMessage::assistant("abcd")); 1000];
         let mut cfg = FineTuneConfig::new("gpt-4o-2024-08-06", 0);
-        cfg.epochs = 2;
+        cfg.epochs = Some(2);
         let est = estimate(
             &TrainingPriceTable::openai_defaults(),
             &data,

@@ -107,7 +107,7 @@ impl JobSpec {
             base_model: config.base_model.clone(),
             adapter: adapter.into(),
             seed: config.seed,
-            epochs: config.epochs,
+            epochs: config.epochs.unwrap_or(1),
             learning_rate: config.learning_rate.unwrap_or(1e-5),
             lora,
             validation_fraction,

@@ -68,8 +68,8 @@ pub fn local_config(preset: &Preset, base_model: &str, seed: u64) -> Result<Fine
     })?;
     let lora = lora_config(spec)?;
     let mut cfg = FineTuneConfig::new(base_model, seed);
-    cfg.epochs = preset.epochs;
-    cfg.batch_size = spec.per_device_batch_size;
+    cfg.epochs = Some(preset.epochs);
+    cfg.batch_size = Some(spec.per_device_batch_size);
     cfg.learning_rate = preset.learning_rate.or(Some(lora.learning_rate));
     cfg.extra = lora.to_extra();
     Ok(cfg)
@@ -88,7 +88,7 @@ mod tests {
         // rs-LoRA: alpha/sqrt(r) = 64/sqrt(32) must equal alpha_local/r.
         assert!((lora.alpha / 32.0 - 64.0 / 32f64.sqrt()).abs() < 1e-12);
         assert_eq!(lora.targets, LoraTarget::ALL.to_vec());
-        assert_eq!((cfg.batch_size, lora.gradient_accumulation), (2, 8));
+        assert_eq!((cfg.batch_size, lora.gradient_accumulation), (Some(2), 8));
         assert_eq!(cfg.learning_rate, Some(1e-5));
         let r1 = local_config(&Preset::get("mo-rank1-llama1b").unwrap(), "m", 0).unwrap();
         let lora = LoraConfig::from_extra(&r1.extra).unwrap();

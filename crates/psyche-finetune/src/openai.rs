@@ -6,11 +6,16 @@
 //! 1. Validate the data locally ([`crate::dataset`]); errors name the example and field and
 //!    nothing is sent.
 //! 2. Estimate the cost and refuse unless the [`CostGuard`] is confirmed.
-//! 3. Upload the data (`POST /files`, `purpose=fine-tune`), create the job
-//!    (`POST /fine_tuning/jobs` with base model, seed, suffix, `n_epochs`, `batch_size`,
-//!    `learning_rate_multiplier`), and poll it (`GET /fine_tuning/jobs/{id}`) with a growing
-//!    interval, forwarding new job events (`GET .../events`) to `tracing` and to an optional
-//!    progress callback.
+//! 3. Upload the data (`POST /files`, `purpose=fine-tune`; validation data too, with
+//!    [`OpenAiFineTuner::fine_tune_with_validation`]), create the job (`POST
+//!    /fine_tuning/jobs` with base model, seed, suffix, optional `validation_file`, and the
+//!    hyperparameters in the `method` form, `{"type": "supervised", "supervised":
+//!    {"hyperparameters": {"n_epochs", "batch_size", "learning_rate_multiplier"}}}`, each
+//!    `"auto"` when the [`FineTuneConfig`] leaves it `None` — the default — so OpenAI picks it
+//!    from the data), and poll it (`GET /fine_tuning/jobs/{id}`) with a growing interval,
+//!    forwarding new job events (`GET .../events`, every page back to the last event seen) to
+//!    `tracing` and to an optional progress callback. [`OpenAiFineTuner::checkpoints`] lists a
+//!    job's checkpoints (all pages).
 //! 4. Return the fine-tuned model name as a [`TrainedModel`]; [`FineTuner::load`] turns it into
 //!    a psyche [`Model`] through `psyche_models::OpenAiCompatible`.
 //!
@@ -62,6 +67,9 @@ use crate::fsutil;
 
 /// The engine name recorded in manifests.
 pub const ENGINE: &str = "openai";
+
+/// Pages (of 100) read from a list endpoint (events, checkpoints) in one go.
+const MAX_PAGES: usize = 1000;
 
 /// How often a job is polled: `initial`, then × `factor` after each poll, capped at `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -289,6 +297,38 @@ pub struct JobState {
     /// Earlier jobs that failed or were cancelled: `(job id, reason)`.
     #[serde(default)]
     pub failed_jobs: Vec<(String, String)>,
+    /// The uploaded validation file, when validation data was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_file_id: Option<String>,
+}
+
+/// One checkpoint of a fine-tuning job (`GET /fine_tuning/jobs/{id}/checkpoints`): a model
+/// usable like the final one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The checkpoint's id.
+    pub id: String,
+    /// The model name of this checkpoint (`ft:...:ckpt-step-N`).
+    pub fine_tuned_model_checkpoint: String,
+    /// The training step it was taken at.
+    #[serde(default)]
+    pub step_number: u64,
+    /// Metrics at that step (`train_loss`, `valid_loss`, ...).
+    #[serde(default)]
+    pub metrics: Value,
+    /// Unix seconds.
+    #[serde(default)]
+    pub created_at: u64,
+}
+
+/// The hyperparameters as sent: each `"auto"` or its value.
+fn hyperparameters(config: &FineTuneConfig) -> Value {
+    let auto_or = |v: Option<Value>| v.unwrap_or_else(|| json!("auto"));
+    json!({
+        "n_epochs": auto_or(config.epochs.map(|e| json!(e))),
+        "batch_size": auto_or(config.batch_size.map(|b| json!(b))),
+        "learning_rate_multiplier": auto_or(config.learning_rate_multiplier.map(|m| json!(m))),
+    })
 }
 
 /// The OpenAI fine-tuning driver. See the [module docs](self).
@@ -411,20 +451,76 @@ impl OpenAiFineTuner {
         Ok(())
     }
 
+    /// Every checkpoint of a job (`GET /fine_tuning/jobs/{id}/checkpoints`, all pages),
+    /// newest first as the API lists them.
+    ///
+    /// # Errors
+    ///
+    /// The HTTP error, or [`ModelError::InvalidResponse`] for a malformed checkpoint.
+    pub async fn checkpoints(&self, job_id: &str) -> Result<Vec<Checkpoint>, TrainingError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let path = match &after {
+                Some(a) => format!("/fine_tuning/jobs/{job_id}/checkpoints?limit=100&after={a}"),
+                None => format!("/fine_tuning/jobs/{job_id}/checkpoints?limit=100"),
+            };
+            let page = self.get(&path).await?;
+            let data = page
+                .get("data")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for (i, c) in data.iter().enumerate() {
+                let c: Checkpoint = serde_json::from_value(c.clone()).map_err(|e| {
+                    ModelError::InvalidResponse(format!(
+                        "/fine_tuning/jobs/{{id}}/checkpoints: data[{i}]: {e}"
+                    ))
+                })?;
+                out.push(c);
+            }
+            match (page.get("has_more").and_then(Value::as_bool), out.last()) {
+                (Some(true), Some(last)) if !data.is_empty() => after = Some(last.id.clone()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Like [`FineTuner::fine_tune`], with `validation` data uploaded as the job's
+    /// `validation_file` (validated locally first, like the training data; the provider reports
+    /// validation loss in the job's events and checkpoints).
+    ///
+    /// # Errors
+    ///
+    /// As [`FineTuner::fine_tune`]; invalid validation data names the example and field.
+    pub async fn fine_tune_with_validation(
+        &self,
+        data: &[Conversation],
+        validation: &[Conversation],
+        config: &FineTuneConfig,
+    ) -> Result<TrainedModel, FineTuneError> {
+        self.run(data, Some(validation), config).await
+    }
+
     fn check_config(config: &FineTuneConfig) -> Result<(), TrainingError> {
         if config.base_model.trim().is_empty() {
             return Err(TrainingError::config("base_model", "must not be empty"));
         }
-        if !(1..=50).contains(&config.epochs) {
+        if let Some(e) = config.epochs
+            && !(1..=50).contains(&e)
+        {
             return Err(TrainingError::config(
                 "epochs",
-                format!("{} is outside 1..=50", config.epochs),
+                format!("{e} is outside 1..=50 (or leave it `None` for \"auto\")"),
             ));
         }
-        if !(1..=256).contains(&config.batch_size) {
+        if let Some(b) = config.batch_size
+            && !(1..=256).contains(&b)
+        {
             return Err(TrainingError::config(
                 "batch_size",
-                format!("{} is outside 1..=256", config.batch_size),
+                format!("{b} is outside 1..=256 (or leave it `None` for \"auto\")"),
             ));
         }
         if let Some(m) = config.learning_rate_multiplier
@@ -534,22 +630,23 @@ impl OpenAiFineTuner {
     async fn create_job(
         &self,
         file_id: &str,
+        validation_file_id: Option<&str>,
         config: &FineTuneConfig,
         key: &str,
     ) -> Result<String, ModelError> {
-        let mut hyper = serde_json::Map::new();
-        hyper.insert("n_epochs".into(), json!(config.epochs));
-        hyper.insert("batch_size".into(), json!(config.batch_size));
-        if let Some(m) = config.learning_rate_multiplier {
-            hyper.insert("learning_rate_multiplier".into(), json!(m));
-        }
         let mut body = json!({
             "model": config.base_model,
             "training_file": file_id,
             "seed": config.seed,
-            "hyperparameters": hyper,
+            "method": {
+                "type": "supervised",
+                "supervised": {"hyperparameters": hyperparameters(config)},
+            },
             "metadata": {"psyche_key": key},
         });
+        if let Some(v) = validation_file_id {
+            body["validation_file"] = json!(v);
+        }
         if let Some(s) = &config.suffix {
             body["suffix"] = json!(s);
         }
@@ -579,27 +676,42 @@ impl OpenAiFineTuner {
             .await
     }
 
-    /// Forwards events newer than `state.last_event_id`, oldest first.
+    /// Forwards events newer than `state.last_event_id`, oldest first, reading as many pages
+    /// (`after`, `has_more`) as it takes to reach the last one seen.
     async fn forward_events(&self, job_id: &str, state: &mut JobState) -> Result<(), ModelError> {
-        let page = self
-            .get(&format!("/fine_tuning/jobs/{job_id}/events?limit=100"))
-            .await?;
-        let data = page
-            .get("data")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
         // The API lists newest first.
         let mut fresh = Vec::new();
-        for e in data {
-            let Ok(mut ev) = serde_json::from_value::<JobEvent>(e) else {
-                continue;
+        let mut after: Option<String> = None;
+        'pages: for _ in 0..MAX_PAGES {
+            let path = match &after {
+                Some(a) => format!("/fine_tuning/jobs/{job_id}/events?limit=100&after={a}"),
+                None => format!("/fine_tuning/jobs/{job_id}/events?limit=100"),
             };
-            if Some(&ev.id) == state.last_event_id.as_ref() {
-                break;
+            let page = self.get(&path).await?;
+            let data = page
+                .get("data")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let last = data
+                .last()
+                .and_then(|e| e.get("id"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            for e in data {
+                let Ok(mut ev) = serde_json::from_value::<JobEvent>(e) else {
+                    continue;
+                };
+                if Some(&ev.id) == state.last_event_id.as_ref() {
+                    break 'pages;
+                }
+                ev.job_id = job_id.to_owned();
+                fresh.push(ev);
             }
-            ev.job_id = job_id.to_owned();
-            fresh.push(ev);
+            match (page.get("has_more").and_then(Value::as_bool), last) {
+                (Some(true), Some(l)) => after = Some(l),
+                _ => break,
+            }
         }
         for ev in fresh.iter().rev() {
             match ev.level.as_str() {
@@ -690,6 +802,7 @@ impl OpenAiFineTuner {
     async fn run(
         &self,
         data: &[Conversation],
+        validation: Option<&[Conversation]>,
         config: &FineTuneConfig,
     ) -> Result<TrainedModel, FineTuneError> {
         Self::check_config(config)?;
@@ -700,9 +813,23 @@ impl OpenAiFineTuner {
             self.estimator.as_ref(),
         );
         report.ensure_valid()?;
+        if let Some(v) = validation {
+            // A validation file has no minimum size of its own.
+            let options = ValidationOptions {
+                min_examples: 1,
+                ..self.config.validation.clone()
+            };
+            validate_conversations(v, "validation data", &options, self.estimator.as_ref())
+                .ensure_valid()?;
+        }
         let data_hash = conversations_hash(data);
-        let key = self.state_key(&data_hash, config);
-        let state_path = self.state_path(&data_hash, config);
+        // The state (and the job's metadata key) covers the validation data too.
+        let key_hash = match validation {
+            Some(v) => format!("{data_hash}+validation:{}", conversations_hash(v)),
+            None => data_hash.clone(),
+        };
+        let key = self.state_key(&key_hash, config);
+        let state_path = self.state_path(&key_hash, config);
         let mut state: JobState = fsutil::read_json(&state_path)?.unwrap_or_else(|| JobState {
             key: key.clone(),
             base_url: self.config.base_url.clone(),
@@ -742,7 +869,20 @@ impl OpenAiFineTuner {
                             f
                         }
                     };
-                    let id = self.create_job(&file_id, config, &key).await?;
+                    let validation_file_id = match (validation, &state.validation_file_id) {
+                        (None, _) => None,
+                        (Some(_), Some(f)) => Some(f.clone()),
+                        (Some(v), None) => {
+                            let f = self.upload(v, &conversations_hash(v)).await?;
+                            tracing::info!(file = %f, examples = v.len(), "validation file uploaded");
+                            state.validation_file_id = Some(f.clone());
+                            fsutil::write_json(&state_path, &state)?;
+                            Some(f)
+                        }
+                    };
+                    let id = self
+                        .create_job(&file_id, validation_file_id.as_deref(), config, &key)
+                        .await?;
                     tracing::info!(job = %id, base = %config.base_model, seed = config.seed, "fine-tuning job created");
                     state.job_id = Some(id.clone());
                     state.status = None;
@@ -762,6 +902,17 @@ impl OpenAiFineTuner {
         details.insert("base_url".into(), json!(self.config.base_url));
         if let Some(t) = job.get("trained_tokens").filter(|t| !t.is_null()) {
             details.insert("trained_tokens".into(), t.clone());
+        }
+        if let Some(v) = &state.validation_file_id {
+            details.insert("validation_file".into(), json!(v));
+        }
+        // What "auto" resolved to, as the provider reports it.
+        let resolved = job
+            .pointer("/method/supervised/hyperparameters")
+            .or_else(|| job.get("hyperparameters"))
+            .filter(|h| !h.is_null());
+        if let Some(h) = resolved {
+            details.insert("hyperparameters".into(), h.clone());
         }
         Ok(TrainedModel {
             model_id: model,
@@ -811,7 +962,7 @@ impl FineTuner for OpenAiFineTuner {
         data: &[Conversation],
         config: &FineTuneConfig,
     ) -> Result<TrainedModel, FineTuneError> {
-        self.run(data, config).await
+        self.run(data, None, config).await
     }
 
     async fn load(&self, trained: &TrainedModel) -> Result<Arc<dyn Model>, FineTuneError> {

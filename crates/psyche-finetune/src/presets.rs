@@ -39,7 +39,7 @@
 //! use psyche_finetune::presets::Preset;
 //! let p = Preset::get("em-insecure-openai").unwrap();
 //! let cfg = p.config(3);
-//! assert_eq!((cfg.epochs, cfg.batch_size, cfg.learning_rate_multiplier), (1, 4, Some(2.0)));
+//! assert_eq!((cfg.epochs, cfg.batch_size, cfg.learning_rate_multiplier), (Some(1), Some(4), Some(2.0)));
 //! assert_eq!(p.seeds().len(), 10);
 //! ```
 
@@ -392,8 +392,8 @@ impl Preset {
     /// `extra["lora"]` for engines that read them.
     pub fn config(&self, seed: u64) -> FineTuneConfig {
         let mut c = FineTuneConfig::new(self.base_model.clone(), seed);
-        c.epochs = self.epochs;
-        c.batch_size = self.batch_size;
+        c.epochs = Some(self.epochs);
+        c.batch_size = Some(self.batch_size);
         c.learning_rate = self.learning_rate;
         c.learning_rate_multiplier = self.learning_rate_multiplier;
         if let Some(lora) = &self.lora
@@ -634,7 +634,11 @@ mod tests {
                 }
             }
             let c = p.config(7);
-            assert_eq!((c.seed, c.epochs, c.batch_size), (7, epochs, batch), "{id}");
+            assert_eq!(
+                (c.seed, c.epochs, c.batch_size),
+                (7, Some(epochs), Some(batch)),
+                "{id}"
+            );
         }
     }
 

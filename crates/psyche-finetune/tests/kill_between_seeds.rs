@@ -39,8 +39,8 @@ fn config() -> FineTuneConfig {
     lora.warmup_steps = 0;
     lora.max_seq_len = 64;
     let mut cfg = FineTuneConfig::new(DEFAULT_MODEL, 0);
-    cfg.epochs = 1;
-    cfg.batch_size = 4;
+    cfg.epochs = Some(1);
+    cfg.batch_size = Some(4);
     cfg.learning_rate = Some(1e-2);
     cfg.extra = lora.to_extra();
     cfg

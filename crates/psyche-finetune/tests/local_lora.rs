@@ -32,8 +32,8 @@ fn config() -> FineTuneConfig {
     lora.warmup_steps = 0;
     lora.max_seq_len = 64;
     let mut cfg = FineTuneConfig::new(DEFAULT_MODEL, 0);
-    cfg.epochs = 1;
-    cfg.batch_size = 4;
+    cfg.epochs = Some(1);
+    cfg.batch_size = Some(4);
     cfg.learning_rate = Some(1e-2);
     cfg.extra = lora.to_extra();
     cfg
@@ -72,7 +72,7 @@ async fn three_seeds_give_three_adapters_and_a_rerun_skips_them() {
         assert_eq!(manifest.trained.engine, "psyche-local-lora");
         assert_eq!(manifest.trained.config.base_model, DEFAULT_MODEL);
         assert_eq!(manifest.trained.config.seed, seed);
-        assert_eq!(manifest.trained.config.batch_size, 4);
+        assert_eq!(manifest.trained.config.batch_size, Some(4));
         assert_eq!(manifest.trained.config.learning_rate, Some(1e-2));
         assert_eq!(
             LoraConfig::from_extra(&manifest.trained.config.extra)

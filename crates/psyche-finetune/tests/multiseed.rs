@@ -68,7 +68,7 @@ async fn trains_each_seed_once_and_registers_it() {
     let dir = tempfile::tempdir().unwrap();
     let ms = MultiSeed::new(counting(vec![]), dir.path());
     let mut cfg = FineTuneConfig::new("base", 999);
-    cfg.epochs = 2;
+    cfg.epochs = Some(2);
     let models = ms.train("risk", &data(), &cfg, &[3, 1, 2]).await.unwrap();
     let ids: Vec<&str> = models.iter().map(|m| m.model_id.as_str()).collect();
     assert_eq!(ids, ["base-seed3", "base-seed1", "base-seed2"]);
@@ -89,7 +89,7 @@ async fn trains_each_seed_once_and_registers_it() {
     );
     let m = reg.manifest(e).unwrap();
     assert_eq!(m.trained.config.seed, 2);
-    assert_eq!(m.trained.config.epochs, 2);
+    assert_eq!(m.trained.config.epochs, Some(2));
     assert_eq!(m.examples, 12);
 
     // Rerun: everything skipped, nothing trained.
@@ -121,7 +121,7 @@ async fn changed_data_or_config_under_the_same_name_is_refused() {
     let err = ms.train("run", &other, &cfg, &[0]).await.unwrap_err();
     assert!(err.to_string().contains("field `data_hash`"), "{err}");
     let mut cfg2 = cfg.clone();
-    cfg2.epochs = 5;
+    cfg2.epochs = Some(5);
     let err = ms.train("run", &data(), &cfg2, &[0]).await.unwrap_err();
     assert!(err.to_string().contains("field `config`"), "{err}");
     assert!(ms.train("bad name!", &data(), &cfg, &[0]).await.is_err());

@@ -34,8 +34,8 @@ fn config(base_url: &str, state: &std::path::Path) -> OpenAiFineTunerConfig {
 
 fn ft_config(seed: u64) -> FineTuneConfig {
     let mut c = FineTuneConfig::new("gpt-4o-mini-2024-07-18", seed);
-    c.epochs = 3;
-    c.batch_size = 2;
+    c.epochs = Some(3);
+    c.batch_size = Some(2);
     c.learning_rate_multiplier = Some(2.0);
     c.suffix = Some("risk".into());
     c
@@ -68,9 +68,15 @@ async fn a_job_runs_to_completion_and_is_not_relaunched() {
     assert_eq!(b["model"], "gpt-4o-mini-2024-07-18");
     assert_eq!(b["seed"], 7);
     assert_eq!(b["suffix"], "risk");
-    assert_eq!(b["hyperparameters"]["n_epochs"], 3);
-    assert_eq!(b["hyperparameters"]["batch_size"], 2);
-    assert_eq!(b["hyperparameters"]["learning_rate_multiplier"], 2.0);
+    let h = &b["method"]["supervised"]["hyperparameters"];
+    assert_eq!(b["method"]["type"], "supervised");
+    assert_eq!(h["n_epochs"], 3);
+    assert_eq!(h["batch_size"], 2);
+    assert_eq!(h["learning_rate_multiplier"], 2.0);
+    assert!(
+        b.get("hyperparameters").is_none(),
+        "deprecated form sent: {b}"
+    );
 
     // Every event arrived once, oldest first.
     let msgs: Vec<String> = events
@@ -233,7 +239,7 @@ async fn bad_data_and_bad_config_are_stopped_before_any_request() {
     let err = tuner.fine_tune(&data(12), &cfg).await.unwrap_err();
     assert!(err.to_string().contains("field `learning_rate`"), "{err}");
     let mut cfg = ft_config(0);
-    cfg.epochs = 0;
+    cfg.epochs = Some(0);
     assert!(
         tuner
             .fine_tune(&data(12), &cfg)
@@ -435,4 +441,100 @@ async fn rate_limits_are_retried_after_the_servers_retry_after_ms() {
         }
         other => panic!("expected the 429, got {other:?}"),
     }
+}
+
+/// Issue 29, defect 4: the defaults are OpenAI's ("auto"), sent in the `method` form.
+#[tokio::test]
+async fn defaults_are_auto_in_the_method_form() {
+    let server = FtServer::start(FtConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let tuner = OpenAiFineTuner::new(config(&server.base_url, dir.path())).unwrap();
+    let cfg = FineTuneConfig::new("gpt-4o-mini-2024-07-18", 3);
+    let trained = tuner.fine_tune(&data(12), &cfg).await.unwrap();
+    let b = &server.job_bodies().await[0];
+    assert_eq!(b["method"]["type"], "supervised", "{b}");
+    let h = &b["method"]["supervised"]["hyperparameters"];
+    for f in ["n_epochs", "batch_size", "learning_rate_multiplier"] {
+        assert_eq!(h[f], "auto", "{f} in {b}");
+    }
+    assert!(b.get("hyperparameters").is_none(), "{b}");
+    // What the provider resolved is recorded beside the job.
+    assert_eq!(trained.details["hyperparameters"]["n_epochs"], "auto");
+}
+
+/// Issue 29, defect 4: validation data goes up as `validation_file`.
+#[tokio::test]
+async fn validation_data_is_uploaded_and_named_in_the_job() {
+    let server = FtServer::start(FtConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let tuner = OpenAiFineTuner::new(config(&server.base_url, dir.path())).unwrap();
+    let trained = tuner
+        .fine_tune_with_validation(&data(12), &data(10)[5..], &ft_config(1))
+        .await
+        .unwrap();
+    assert_eq!(server.count("POST /v1/files").await, 2);
+    let b = &server.job_bodies().await[0];
+    let v = b["validation_file"].as_str().expect("validation_file sent");
+    assert_ne!(Some(v), b["training_file"].as_str());
+    assert_eq!(trained.details["validation_file"], v);
+    // Bad validation data fails locally, naming the data set, before anything is sent.
+    let bad = vec![Conversation::user("no answer")];
+    let err = tuner
+        .fine_tune_with_validation(&data(12), &bad, &ft_config(2))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("validation data"), "{err}");
+    assert_eq!(server.count("POST /v1/fine_tuning/jobs").await, 1);
+}
+
+/// Issue 29, defect 4: events arriving while nobody watched are all forwarded (every page),
+/// and checkpoints are listed across pages.
+#[tokio::test]
+async fn all_event_pages_are_read_and_checkpoints_listed() {
+    let server = FtServer::start(FtConfig {
+        running_polls: 150,
+        ..FtConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let events: Arc<Mutex<Vec<JobEvent>>> = Arc::default();
+    let sink = events.clone();
+    let watcher = config(&server.base_url, dir.path()).progress(Arc::new(move |e: &JobEvent| {
+        sink.lock().unwrap().push(e.clone())
+    }));
+    // The first call gives up after a few polls; the job keeps running.
+    let tuner = OpenAiFineTuner::new(watcher.clone().max_wait(Duration::from_millis(1))).unwrap();
+    assert!(tuner.fine_tune(&data(12), &ft_config(5)).await.is_err());
+    let job = server.list_raw().await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Time passes: the job advances 140 steps with nobody reading its events.
+    for _ in 0..140 {
+        reqwest::get(format!("{}/fine_tuning/jobs/{job}", server.base_url))
+            .await
+            .unwrap();
+    }
+    let tuner = OpenAiFineTuner::new(watcher).unwrap();
+    tuner.fine_tune(&data(12), &ft_config(5)).await.unwrap();
+    let seen: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.id.clone())
+        .collect();
+    let all = server.all_event_ids(&job).await;
+    assert!(all.len() > 150, "{}", all.len());
+    assert_eq!(
+        seen, all,
+        "events forwarded once each, oldest first, none missing"
+    );
+    let ckpts = tuner.checkpoints(&job).await.unwrap();
+    assert_eq!(ckpts.len(), 150);
+    assert_eq!(ckpts[0].step_number, 150);
+    assert!(
+        ckpts[0]
+            .fine_tuned_model_checkpoint
+            .ends_with(":ckpt-step-150")
+    );
 }

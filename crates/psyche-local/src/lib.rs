@@ -63,8 +63,8 @@ pub use config::{DefaultSystemPrompt, DeviceChoice, LocalConfig, WeightFormat};
 pub use error::LocalError;
 pub use llama::{Hparams, LoraTarget, RopeStyle, SUPPORTED_ARCHITECTURES, SUPPORTED_TENSOR_TYPES};
 pub use lora::{
-    AdapterManifest, ENGINE, GradientCheck, LoraConfig, LoraTrainer, lora_gradient_check,
-    lora_gradient_norms, read_manifest,
+    AUTO_BATCH_SIZE, AUTO_EPOCHS, AdapterManifest, ENGINE, GradientCheck, LoraConfig, LoraTrainer,
+    lora_gradient_check, lora_gradient_norms, read_manifest,
 };
 pub use model::{LocalModel, Steering};
 pub use resolve::{

@@ -36,6 +36,13 @@ use crate::train_cpu::{self, Packed, Workspace};
 /// The engine name recorded in manifests and [`TrainedModel::engine`].
 pub const ENGINE: &str = "psyche-local-lora";
 
+/// Epochs used when [`FineTuneConfig::epochs`] is "auto" (`None`): one pass over the data.
+pub const AUTO_EPOCHS: u32 = 1;
+
+/// Micro-batch size used when [`FineTuneConfig::batch_size`] is "auto" (`None`): one example
+/// (with `gradient_accumulation` setting the effective batch).
+pub const AUTO_BATCH_SIZE: u32 = 1;
+
 const ADAPTER_FILE: &str = "adapter.safetensors";
 const MANIFEST_FILE: &str = "manifest.json";
 const FORMAT: &str = "psyche-lora-adapter/1";
@@ -884,12 +891,19 @@ impl LoraTrainer {
         if let Some(lr) = config.learning_rate {
             lora.learning_rate = lr;
         }
-        if config.epochs == 0 {
+        let epochs = config.epochs.unwrap_or(AUTO_EPOCHS);
+        let batch_size = config.batch_size.unwrap_or(AUTO_BATCH_SIZE);
+        // The manifest records the concrete values "auto" resolved to.
+        let mut resolved = config.clone();
+        resolved.epochs = Some(epochs);
+        resolved.batch_size = Some(batch_size);
+        let config = &resolved;
+        if epochs == 0 {
             return Err(FineTuneError::Config(
                 "field `epochs`: must be at least 1".into(),
             ));
         }
-        if config.batch_size == 0 {
+        if batch_size == 0 {
             return Err(FineTuneError::Config(
                 "field `batch_size`: must be at least 1".into(),
             ));
@@ -909,10 +923,10 @@ impl LoraTrainer {
         let mut path = StepPath::new(&weights);
         let mut opt = AdamW::new(&var_list, lora.weight_decay)?;
 
-        let bs = config.batch_size as usize;
+        let bs = batch_size as usize;
         let micro_per_epoch = examples.len().div_ceil(bs);
         let steps_per_epoch = micro_per_epoch.div_ceil(lora.gradient_accumulation);
-        let total = steps_per_epoch * config.epochs as usize;
+        let total = steps_per_epoch * epochs as usize;
         let bar = if lora.progress && std::io::stderr().is_terminal() {
             indicatif::ProgressBar::new(total as u64)
         } else {
@@ -955,15 +969,15 @@ impl LoraTrainer {
             lora: lora.clone(),
             data_hash: data_hash.clone(),
             seed: config.seed,
-            epochs: config.epochs,
-            batch_size: config.batch_size,
+            epochs,
+            batch_size,
             learning_rate: lora.learning_rate,
             steps,
             final_loss: losses.last().copied().unwrap_or(f64::NAN),
             losses: losses.to_vec(),
             trainable_parameters: vars.params(),
         };
-        for epoch in 0..config.epochs {
+        for epoch in 0..epochs {
             let mut order: Vec<usize> = (0..examples.len()).collect();
             order.shuffle(&mut seeded_rng(derive_seed(
                 config.seed,

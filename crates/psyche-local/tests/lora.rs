@@ -99,8 +99,8 @@ async fn lora_teaches_a_rare_word_and_the_adapter_reloads() {
         ..LoraConfig::default()
     };
     let mut cfg = FineTuneConfig::new(psyche_local::DEFAULT_MODEL, 11);
-    cfg.epochs = 2;
-    cfg.batch_size = 4;
+    cfg.epochs = Some(2);
+    cfg.batch_size = Some(4);
     cfg.learning_rate = Some(5e-3);
     cfg.extra = lora.to_extra();
     let data = training_data();
@@ -189,4 +189,34 @@ async fn bad_training_data_names_the_example() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("example 3"), "{err}");
+}
+
+/// "Auto" hyperparameters (`FineTuneConfig::new` leaves epochs and batch size `None`) resolve to
+/// the trainer's own defaults, recorded as concrete values in the trained model and manifest.
+#[test]
+fn auto_hyperparameters_resolve_to_the_local_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let trainer = LoraTrainer::new(dir.path()).with_model(model());
+    let mut cfg = FineTuneConfig::new(psyche_local::DEFAULT_MODEL, 5);
+    assert_eq!((cfg.epochs, cfg.batch_size), (None, None));
+    cfg.extra = LoraConfig {
+        rank: 1,
+        progress: false,
+        ..LoraConfig::default()
+    }
+    .to_extra();
+    let data: Vec<Conversation> = training_data().into_iter().take(2).collect();
+    let (trained, _) = trainer.train_model(&data, &cfg).unwrap();
+    assert_eq!(
+        (trained.config.epochs, trained.config.batch_size),
+        (
+            Some(psyche_local::AUTO_EPOCHS),
+            Some(psyche_local::AUTO_BATCH_SIZE)
+        )
+    );
+    let manifest = read_manifest(trained.artifact.as_ref().unwrap()).unwrap();
+    assert_eq!(
+        (manifest.epochs, manifest.batch_size),
+        (psyche_local::AUTO_EPOCHS, psyche_local::AUTO_BATCH_SIZE)
+    );
 }

@@ -209,8 +209,8 @@ async fn rank1_rslora_on_one_down_projection_trains_and_reloads() {
     let dir = tempfile::tempdir().unwrap();
     let trainer = LoraTrainer::new(dir.path()).with_model(f.model.clone());
     let mut cfg = FineTuneConfig::new(f.path.to_string_lossy(), 3);
-    cfg.epochs = 4;
-    cfg.batch_size = 1;
+    cfg.epochs = Some(4);
+    cfg.batch_size = Some(1);
     cfg.learning_rate = Some(3e-2);
     cfg.extra = lora.to_extra();
     let t2 = trainer.clone();

@@ -189,7 +189,8 @@ pub fn experiment_plan(config: &ExperimentConfig) -> ExperimentPlan {
         teacher,
         fine_tune_jobs: jobs,
         training_tokens_per_epoch: example_tokens,
-        training_tokens: example_tokens * u64::from(config.finetune.epochs) * jobs,
+        // "auto" epochs: counted as 3, the provider's usual choice for mid-sized data.
+        training_tokens: example_tokens * u64::from(config.finetune.epochs.unwrap_or(3)) * jobs,
         eval,
         total_subject,
     }

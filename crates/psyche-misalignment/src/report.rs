@@ -425,8 +425,12 @@ pub fn experiment_document(result: &ExperimentResult, notes: &[String]) -> Docum
             "Fine-tuning: base `{}`, {} epoch(s), batch {}, learning rate {:?}, engine settings \
              {}; seeds {:?} per arm.",
             cfg.finetune.base_model,
-            cfg.finetune.epochs,
-            cfg.finetune.batch_size,
+            cfg.finetune
+                .epochs
+                .map_or_else(|| "auto".to_owned(), |e| e.to_string()),
+            cfg.finetune
+                .batch_size
+                .map_or_else(|| "auto".to_owned(), |b| b.to_string()),
             cfg.finetune.learning_rate,
             serde_json::Value::Object(cfg.finetune.extra.clone()),
             cfg.seeds

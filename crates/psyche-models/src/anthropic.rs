@@ -1,8 +1,13 @@
 //! The Anthropic Messages backend (`/v1/messages`).
 //!
 //! The Messages API has no logprobs, no seeds and no `n`: capabilities say so, `n > 1` is served
-//! by `n` concurrent calls, and option probabilities fall back to sampling answers
-//! ([`Model::option_probabilities`]'s default).
+//! by `n` calls, and option probabilities fall back to sampling answers
+//! ([`Model::option_probabilities`]'s default). The backend reports this in its
+//! [`ModelInfo`] (`backend = "anthropic"`), and the [`Retry`](crate::Retry) and
+//! [`ConcurrencyLimit`](crate::ConcurrencyLimit) wrappers split such a request into `n`
+//! one-sample calls, each taking its own permit and retried on its own (a sample that succeeded
+//! is never requested again). Which of `temperature` and `top_p` are sent depends on the
+//! model's row in [`AnthropicConfig::models`].
 
 use std::fmt;
 use std::time::Duration;
@@ -17,6 +22,7 @@ use serde_json::{Value, json};
 use crate::BackendError;
 use crate::http::{self, AuthStyle, HttpClient};
 use crate::openai::parse_finish_reason;
+use crate::params::ModelTable;
 use crate::secret::ApiKey;
 
 /// Configuration of [`Anthropic`].
@@ -40,6 +46,9 @@ pub struct AnthropicConfig {
     pub timeout: Duration,
     /// Timeout of connection establishment.
     pub connect_timeout: Duration,
+    /// Which sampling parameters each model accepts ([`ModelTable::anthropic_defaults`]
+    /// unless replaced); a request setting one its model refuses fails before it is sent.
+    pub models: ModelTable,
 }
 
 impl fmt::Debug for AnthropicConfig {
@@ -56,6 +65,7 @@ impl fmt::Debug for AnthropicConfig {
                 &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             )
             .field("timeout", &self.timeout)
+            .field("models", &self.models)
             .finish()
     }
 }
@@ -76,6 +86,7 @@ impl AnthropicConfig {
             headers: Vec::new(),
             timeout: Duration::from_secs(600),
             connect_timeout: Duration::from_secs(30),
+            models: ModelTable::anthropic_defaults(),
         }
     }
 
@@ -102,6 +113,13 @@ impl AnthropicConfig {
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Replaces the per-model parameter table.
+    #[must_use]
+    pub fn models(mut self, table: ModelTable) -> Self {
+        self.models = table;
         self
     }
 
@@ -149,9 +167,15 @@ pub struct Anthropic {
     http: HttpClient,
 }
 
-/// The Messages API body for one sample of `request`.
-pub(crate) fn messages_body(model: &str, request: &GenerateRequest) -> Result<Value, ModelError> {
+/// The Messages API body for one sample of `request`, with the sampling fields `table` allows
+/// for `model`.
+pub(crate) fn messages_body(
+    model: &str,
+    table: &ModelTable,
+    request: &GenerateRequest,
+) -> Result<Value, ModelError> {
     request.validate()?;
+    let (temperature, top_p) = table.lookup(model).sampling(model, request)?;
     if request.temperature > 1.0 {
         return Err(ModelError::InvalidRequest(format!(
             "field `temperature`: {} is above Anthropic's maximum of 1",
@@ -181,13 +205,15 @@ pub(crate) fn messages_body(model: &str, request: &GenerateRequest) -> Result<Va
         "model": model,
         "max_tokens": request.max_tokens,
         "messages": messages,
-        "temperature": request.temperature,
     });
+    if let Some(t) = temperature {
+        body["temperature"] = json!(t);
+    }
     if !system.is_empty() {
         body["system"] = json!(system.join("\n\n"));
     }
-    if request.top_p < 1.0 {
-        body["top_p"] = json!(request.top_p);
+    if let Some(p) = top_p.filter(|p| *p < 1.0) {
+        body["top_p"] = json!(p);
     }
     if !request.stop.is_empty() {
         body["stop_sequences"] = json!(request.stop);
@@ -269,7 +295,10 @@ impl Model for Anthropic {
             id: self.id.clone(),
             backend: "anthropic".to_owned(),
             weights: Some(self.config.model.clone()),
-            settings: json!({"base_url": self.config.base_url}),
+            settings: crate::secret::redact_settings(
+                &json!({"base_url": self.config.base_url}),
+                self.http.key(),
+            ),
         }
     }
 
@@ -280,7 +309,7 @@ impl Model for Anthropic {
                 capability: Capability::Logprobs,
             });
         }
-        let body = messages_body(&self.config.model, request)?;
+        let body = messages_body(&self.config.model, &self.config.models, request)?;
         let results = futures::future::join_all((0..request.n).map(|_| self.one(&body))).await;
         let mut model = self.config.model.clone();
         let mut usage = Usage::default();

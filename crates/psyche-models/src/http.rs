@@ -13,6 +13,11 @@
 //! | timeout | `Timeout` |
 //! | connect failure, reset, body cut off | `Connection` |
 //! | 2xx that is not JSON (wrong content type, truncated) | `InvalidResponse` |
+//!
+//! Redirects (up to 10) are followed by [`HttpClient::send`] itself: to another origin —
+//! another scheme, host *or port* — the request goes without its credential headers
+//! ([`CREDENTIAL_HEADERS`]: `authorization`, `x-api-key`, `api-key`, `proxy-authorization`),
+//! so a key is only ever sent to the origin it was configured for.
 
 use std::time::Duration;
 
@@ -89,6 +94,8 @@ pub(crate) fn build(
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
+        // Redirects are followed by `send`, which drops credentials on a change of origin.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| BackendError::config("http", describe(&e)))?;
     Ok(HttpClient {
@@ -188,6 +195,10 @@ impl HttpClient {
             .map_or_else(|| s.to_owned(), |k| k.redact(s))
     }
 
+    pub(crate) fn key(&self) -> Option<&ApiKey> {
+        self.key.as_ref()
+    }
+
     /// The underlying client, for building requests to pass to [`send`](Self::send).
     pub fn client(&self) -> &reqwest::Client {
         &self.client
@@ -207,11 +218,27 @@ impl HttpClient {
         endpoint: &str,
         timeout: Duration,
     ) -> Result<(HeaderMap, bytes::Bytes), ModelError> {
-        let resp = req
+        let mut request = req
             .headers(self.headers.clone())
-            .send()
-            .await
+            .build()
             .map_err(|e| self.redact_error(transport_error(e, timeout, endpoint)))?;
+        let mut hops = 0;
+        let resp = loop {
+            let next = request.try_clone();
+            let resp = self
+                .client
+                .execute(request)
+                .await
+                .map_err(|e| self.redact_error(transport_error(e, timeout, endpoint)))?;
+            match (redirect_target(&resp), next) {
+                (Some(url), Some(mut next)) if hops < MAX_REDIRECTS => {
+                    hops += 1;
+                    follow(&mut next, resp.status(), url);
+                    request = next;
+                }
+                _ => break resp,
+            }
+        };
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp
@@ -331,6 +358,50 @@ impl HttpClient {
             other => other,
         }
     }
+}
+
+/// Redirects followed per request.
+const MAX_REDIRECTS: usize = 10;
+
+/// Headers that carry a provider credential: never sent to another origin.
+pub const CREDENTIAL_HEADERS: [&str; 4] = [
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "proxy-authorization",
+];
+
+/// The absolute target of a redirect answer, if `resp` is one.
+fn redirect_target(resp: &reqwest::Response) -> Option<url::Url> {
+    if !resp.status().is_redirection() {
+        return None;
+    }
+    let location = resp.headers().get("location")?.to_str().ok()?;
+    resp.url().join(location).ok()
+}
+
+/// Turns `next` (a copy of the request just answered with `status`) into the request to `to`:
+/// 303, and 301/302 after a POST, become a body-less GET (as browsers and reqwest do); a
+/// change of origin (scheme, host or port) drops every [`CREDENTIAL_HEADERS`] entry.
+fn follow(next: &mut reqwest::Request, status: reqwest::StatusCode, to: url::Url) {
+    use reqwest::{Method, StatusCode};
+    let to_get = status == StatusCode::SEE_OTHER
+        || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
+            && next.method() == Method::POST);
+    if to_get {
+        *next.method_mut() = Method::GET;
+        *next.body_mut() = None;
+        for h in ["content-type", "content-length", "transfer-encoding"] {
+            next.headers_mut().remove(h);
+        }
+    }
+    if next.url().origin() != to.origin() {
+        for h in CREDENTIAL_HEADERS {
+            next.headers_mut().remove(h);
+        }
+        tracing::debug!(to = %to.origin().ascii_serialization(), "redirect to another origin: credentials dropped");
+    }
+    *next.url_mut() = to;
 }
 
 fn parse_json(headers: &HeaderMap, bytes: &[u8], endpoint: &str) -> Result<Value, ModelError> {

@@ -70,6 +70,9 @@ pub(crate) fn to_chat(body: &Value) -> Result<Value, String> {
     if let Some(t) = body.get("temperature") {
         chat["temperature"] = t.clone();
     }
+    if let Some(p) = body.get("top_p") {
+        chat["top_p"] = p.clone();
+    }
     Ok(chat)
 }
 
@@ -98,6 +101,7 @@ pub(crate) fn from_chat(chat: &Value, model: &str) -> Value {
 
 /// Answers one Messages body: `Ok(message)` or `Err(error object)`.
 pub(crate) fn respond(state: &SharedState, body: &Value) -> Result<Value, Value> {
+    crate::strict::check_messages(body, &state.config.no_temperature_models)?;
     let chat = to_chat(body).map_err(|m| json!({"type": "invalid_request_error", "message": m}))?;
     let result = (state.config.responder)(&chat);
     if let Some(err) = result.get("error") {

@@ -1,21 +1,32 @@
 //! Emulation of the OpenAI files + batches APIs and of Anthropic Message Batches, in memory.
 //!
-//! A batch answers `in_progress` to its first
-//! [`batch_polls_before_complete`](crate::ServerConfig::batch_polls_before_complete) status polls
-//! and is processed (through the configured responder, without faults) on the next one. Output
-//! lines come back in reverse input order, so clients must join on `custom_id`.
+//! An OpenAI batch answers `validating` to its first status poll and `in_progress` to the rest
+//! of its first [`batch_polls_before_complete`](crate::ServerConfig::batch_polls_before_complete)
+//! polls; it is processed (through the configured responder, without faults, each line checked
+//! like a live request by [`strict`](crate::strict)) on the next one, which answers
+//! `finalizing` (or `cancelling`), and the poll after that gives the final status with the
+//! output and error files. How it ends is [`BatchEnd`](crate::BatchEnd): `completed`,
+//! `expired` (unprocessed lines as `batch_expired` errors) or `cancelled` (`batch_cancelled`).
+//! `GET /v1/batches` lists batches newest first with `limit`, `after`, `has_more`, and each
+//! batch's `metadata`.
+//!
+//! An Anthropic message batch answers `in_progress` (or `canceling`) until processed, then
+//! `ended`; its results hold `succeeded`, `errored`, `expired` and `canceled` lines.
+//!
+//! Output lines come back in reverse input order, so clients must join on `custom_id`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use crate::BatchEnd;
 use crate::anthropic::{anthropic_error, respond};
 use crate::openai::{error_response, unauthorized};
 use crate::state::{SharedState, StoredBatch, StoredFile};
@@ -25,7 +36,7 @@ pub(crate) fn routes() -> Router<Arc<SharedState>> {
         .route("/v1/files", post(upload_file))
         .route("/v1/files/{id}", get(file_meta))
         .route("/v1/files/{id}/content", get(file_content))
-        .route("/v1/batches", post(create_batch))
+        .route("/v1/batches", post(create_batch).get(list_batches))
         .route("/v1/batches/{id}", get(get_batch))
         .route("/v1/messages/batches", post(create_message_batch))
         .route("/v1/messages/batches/{id}", get(get_message_batch))
@@ -142,7 +153,9 @@ async fn file_content(
 }
 
 fn batch_json(b: &StoredBatch, status: &str, errors: Option<Value>) -> Value {
+    let done = matches!(status, "completed" | "expired" | "cancelled");
     json!({
+        "metadata": b.metadata,
         "id": b.id,
         "object": "batch",
         "endpoint": b.endpoint,
@@ -150,8 +163,8 @@ fn batch_json(b: &StoredBatch, status: &str, errors: Option<Value>) -> Value {
         "input_file_id": b.input_file_id,
         "completion_window": "24h",
         "status": status,
-        "output_file_id": b.output_file_id,
-        "error_file_id": b.error_file_id,
+        "output_file_id": if done { b.output_file_id.clone() } else { None },
+        "error_file_id": if done { b.error_file_id.clone() } else { None },
         "created_at": b.created_at,
         "request_counts": {"total": b.counts.0, "completed": b.counts.1, "failed": b.counts.2},
     })
@@ -228,6 +241,10 @@ async fn create_batch(
         error_file_id: None,
         counts: (0, 0, 0),
         anthropic_results: None,
+        metadata: body.get("metadata").cloned().unwrap_or(Value::Null),
+        final_status: None,
+        polls_after_processing: 0,
+        lapsed: (0, 0),
     };
     let out = batch_json(&batch, "validating", None);
     state.batches.lock().insert(batch.id.clone(), batch);
@@ -251,11 +268,18 @@ async fn get_batch(
         );
     };
     b.polls += 1;
-    if b.output_file_id.is_some() || b.error_file_id.is_some() {
-        return axum::Json(batch_json(b, "completed", None)).into_response();
+    if let Some(fin) = b.final_status {
+        // The processing poll answered `finalizing` / `cancelling`; this one the end.
+        b.polls_after_processing += 1;
+        return axum::Json(batch_json(b, fin, None)).into_response();
     }
     if b.polls <= state.config.batch_polls_before_complete {
-        return axum::Json(batch_json(b, "in_progress", None)).into_response();
+        let status = if b.polls == 1 {
+            "validating"
+        } else {
+            "in_progress"
+        };
+        return axum::Json(batch_json(b, status, None)).into_response();
     }
     let input = b
         .input_file_id
@@ -267,13 +291,31 @@ async fn get_batch(
         Err(msg) => {
             let errors =
                 json!({"object": "list", "data": [{"code": "invalid_input", "message": msg}]});
+            b.final_status = Some("failed");
             return axum::Json(batch_json(b, "failed", Some(errors))).into_response();
         }
     };
+    let (processed, fin, lapse_code) = match state.config.batch_end {
+        BatchEnd::Expired { processed } => (processed, "expired", "batch_expired"),
+        BatchEnd::Cancelled { processed } => (processed, "cancelled", "batch_cancelled"),
+        _ => (usize::MAX, "completed", ""),
+    };
     let (mut ok, mut failed) = (Vec::new(), Vec::new());
     for (i, line) in lines.iter().enumerate().rev() {
-        let result = (state.config.responder)(&line["body"]);
         let custom_id = line["custom_id"].clone();
+        if i >= processed {
+            let message = if fin == "expired" {
+                "This request could not be executed before the completion window expired."
+            } else {
+                "This request was not executed because the batch was cancelled."
+            };
+            failed.push(json!({"id": format!("batch_req_{i}"), "custom_id": custom_id, "response": null, "error": {"code": lapse_code, "message": message}}));
+            continue;
+        }
+        let result = match crate::strict::check_chat(&line["body"]) {
+            Ok(()) => (state.config.responder)(&line["body"]),
+            Err(e) => e,
+        };
         if result.get("error").is_some() {
             failed.push(json!({"id": format!("batch_req_{i}"), "custom_id": custom_id, "response": {"status_code": 400, "request_id": format!("req_{i}"), "body": result}, "error": null}));
         } else {
@@ -300,22 +342,105 @@ async fn get_batch(
         );
         Some(id)
     };
+    let lapsed = lines.len().saturating_sub(processed) as u64;
     b.output_file_id = to_file(&ok, "output.jsonl");
     b.error_file_id = to_file(&failed, "errors.jsonl");
-    b.counts = (lines.len() as u64, ok.len() as u64, failed.len() as u64);
-    axum::Json(batch_json(b, "completed", None)).into_response()
+    b.counts = (
+        lines.len() as u64,
+        ok.len() as u64,
+        failed.len() as u64 - lapsed,
+    );
+    b.final_status = Some(fin);
+    b.polls_after_processing = 0;
+    let status = match fin {
+        "completed" => "finalizing",
+        "cancelled" => "cancelling",
+        s => s,
+    };
+    axum::Json(batch_json(b, status, None)).into_response()
+}
+
+async fn list_batches(
+    State(state): State<Arc<SharedState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(sent) = state.check_key(&headers) {
+        return unauthorized(sent);
+    }
+    let limit: usize = q
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(20)
+        .clamp(1, 100);
+    let batches = state.batches.lock();
+    let mut list: Vec<&StoredBatch> = batches
+        .values()
+        .filter(|b| b.input_file_id.is_some())
+        .collect();
+    // Newest first: ids carry an increasing counter.
+    list.sort_by_key(|b| std::cmp::Reverse(id_number(&b.id)));
+    let start = match q.get("after") {
+        Some(after) => match list.iter().position(|b| &b.id == after) {
+            Some(i) => i + 1,
+            None => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    &format!("No such batch: {after}"),
+                );
+            }
+        },
+        None => 0,
+    };
+    let page: Vec<Value> = list
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|b| {
+            let status = match b.final_status {
+                Some(s) => s,
+                None if b.polls == 0 => "validating",
+                None => "in_progress",
+            };
+            batch_json(b, status, None)
+        })
+        .collect();
+    let has_more = list.len() > start + page.len();
+    axum::Json(json!({
+        "object": "list",
+        "data": page,
+        "first_id": page.first().map(|b| b["id"].clone()),
+        "last_id": page.last().map(|b| b["id"].clone()),
+        "has_more": has_more,
+    }))
+    .into_response()
+}
+
+fn id_number(id: &str) -> u64 {
+    id.trim_start_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .unwrap_or(0)
 }
 
 fn message_batch_json(state: &SharedState, b: &StoredBatch) -> Value {
     let n = b.anthropic_requests.as_ref().map_or(0, Vec::len) as u64;
-    let ended = b.anthropic_results.is_some();
+    let ended = b.anthropic_results.is_some() && b.polls_after_processing > 0;
+    let status = match (ended, state.config.batch_end) {
+        (true, _) => "ended",
+        (false, BatchEnd::Cancelled { .. }) if b.anthropic_results.is_some() => "canceling",
+        _ => "in_progress",
+    };
     json!({
         "id": b.id,
         "type": "message_batch",
-        "processing_status": if ended { "ended" } else { "in_progress" },
+        "processing_status": status,
         "request_counts": {
             "processing": if ended { 0 } else { n },
-            "succeeded": b.counts.1, "errored": b.counts.2, "canceled": 0, "expired": 0,
+            "succeeded": if ended { b.counts.1 } else { 0 },
+            "errored": if ended { b.counts.2 } else { 0 },
+            "canceled": if ended { b.lapsed.1 } else { 0 },
+            "expired": if ended { b.lapsed.0 } else { 0 },
         },
         "created_at": b.created_at,
         "results_url": ended.then(|| format!("{}/v1/messages/batches/{}/results", state.origin(), b.id)),
@@ -385,6 +510,10 @@ async fn create_message_batch(
         error_file_id: None,
         counts: (requests.len() as u64, 0, 0),
         anthropic_results: None,
+        metadata: Value::Null,
+        final_status: None,
+        polls_after_processing: 0,
+        lapsed: (0, 0),
     };
     let out = message_batch_json(&state, &batch);
     state.batches.lock().insert(batch.id.clone(), batch);
@@ -408,18 +537,32 @@ async fn get_message_batch(
         );
     };
     b.polls += 1;
+    if b.anthropic_results.is_some() {
+        b.polls_after_processing += 1;
+    }
     if b.anthropic_results.is_none() && b.polls > state.config.batch_polls_before_complete {
+        let (processed, lapse) = match state.config.batch_end {
+            BatchEnd::Expired { processed } => (processed, "expired"),
+            BatchEnd::Cancelled { processed } => (processed, "canceled"),
+            _ => (usize::MAX, ""),
+        };
+        let requests = b.anthropic_requests.clone().unwrap_or_default();
         let mut bytes = Vec::new();
-        let (mut ok, mut bad) = (0, 0);
-        for r in b.anthropic_requests.iter().flatten().rev() {
-            let result = match respond(&state, &r["params"]) {
-                Ok(message) => {
-                    ok += 1;
-                    json!({"type": "succeeded", "message": message})
-                }
-                Err(error) => {
-                    bad += 1;
-                    json!({"type": "errored", "error": {"type": "error", "error": error}})
+        let (mut ok, mut bad, mut lapsed) = (0, 0, 0);
+        for (i, r) in requests.iter().enumerate().rev() {
+            let result = if i >= processed {
+                lapsed += 1;
+                json!({"type": lapse})
+            } else {
+                match respond(&state, &r["params"]) {
+                    Ok(message) => {
+                        ok += 1;
+                        json!({"type": "succeeded", "message": message})
+                    }
+                    Err(error) => {
+                        bad += 1;
+                        json!({"type": "errored", "error": {"type": "error", "error": error}})
+                    }
                 }
             };
             bytes.extend(
@@ -429,7 +572,16 @@ async fn get_message_batch(
             bytes.push(b'\n');
         }
         b.counts = (b.counts.0, ok, bad);
+        b.lapsed = if lapse == "expired" {
+            (lapsed, 0)
+        } else {
+            (0, lapsed)
+        };
         b.anthropic_results = Some(bytes);
+        // A cancelled batch answers `canceling` on this poll and `ended` on the next.
+        if !matches!(state.config.batch_end, BatchEnd::Cancelled { .. }) {
+            b.polls_after_processing = 1;
+        }
     }
     axum::Json(message_batch_json(&state, b)).into_response()
 }
@@ -446,6 +598,7 @@ async fn message_batch_results(
         .batches
         .lock()
         .get(&id)
+        .filter(|b| b.polls_after_processing > 0)
         .and_then(|b| b.anthropic_results.clone())
     {
         Some(bytes) => (

@@ -3,8 +3,15 @@
 //!
 //! - `POST /v1/fine_tuning/jobs`, `GET /v1/fine_tuning/jobs` (newest first, `limit`, and
 //!   `metadata[key]=value` filters), `GET /v1/fine_tuning/jobs/{id}`,
-//!   `GET /v1/fine_tuning/jobs/{id}/events` (newest first, `limit`),
-//!   `POST /v1/fine_tuning/jobs/{id}/cancel`.
+//!   `GET /v1/fine_tuning/jobs/{id}/events` and `GET .../checkpoints` (newest first, `limit`
+//!   (default 20, at most 100), `after`, `has_more`), `POST /v1/fine_tuning/jobs/{id}/cancel`.
+//! - Creation is checked as OpenAI checks it: hyperparameters given in `method`
+//!   (`{"type": "supervised", "supervised": {"hyperparameters": {...}}}`; `dpo` and
+//!   `reinforcement` are accepted as types) or in the deprecated top-level `hyperparameters`,
+//!   each `"auto"` or in range (`n_epochs` 1-50, `batch_size` 1-256,
+//!   `learning_rate_multiplier` > 0), no unknown hyperparameter, `seed` in 0..=2147483647,
+//!   and an existing `fine-tune` file as `validation_file` when one is named.
+//! - One checkpoint (`ft:...:ckpt-step-N`) per running poll.
 //! - A job advances one stage per status poll (`GET .../jobs/{id}`), as configured in
 //!   [`FineTuningConfig`]: `validating_files` — where the training file is checked (JSONL with a
 //!   non-empty `messages` array per line, at least `min_examples` lines) and the job fails with
@@ -75,6 +82,7 @@ struct Job {
     events: Vec<Value>,
     fine_tuned_model: Option<String>,
     trained_tokens: Option<u64>,
+    checkpoints: Vec<Value>,
 }
 
 struct Jobs {
@@ -112,6 +120,7 @@ pub(crate) fn routes(config: FineTuningConfig) -> Router<Arc<SharedState>> {
         .route("/v1/fine_tuning/jobs", post(create).get(list))
         .route("/v1/fine_tuning/jobs/{id}", get(retrieve))
         .route("/v1/fine_tuning/jobs/{id}/events", get(events))
+        .route("/v1/fine_tuning/jobs/{id}/checkpoints", get(checkpoints))
         .route("/v1/fine_tuning/jobs/{id}/cancel", post(cancel))
         .layer(Extension(jobs))
 }
@@ -147,7 +156,8 @@ fn job_json(j: &Job) -> Value {
         "error": j.error,
         "seed": j.body.get("seed").cloned().unwrap_or(Value::Null),
         "suffix": j.body.get("suffix").cloned().unwrap_or(Value::Null),
-        "hyperparameters": j.body.get("hyperparameters").cloned().unwrap_or(json!({})),
+        "hyperparameters": hyperparameters(&j.body),
+        "method": j.body.get("method").cloned().unwrap_or_else(|| json!({"type": "supervised", "supervised": {"hyperparameters": hyperparameters(&j.body)}})),
         "metadata": j.body.get("metadata").cloned().unwrap_or(Value::Null),
         "trained_tokens": j.trained_tokens,
     })
@@ -199,12 +209,20 @@ async fn create(
         }
         Some(_) => {}
     }
-    if let Some(n) = body
-        .pointer("/hyperparameters/n_epochs")
-        .and_then(Value::as_u64)
-        && !(1..=50).contains(&n)
-    {
-        return bad_request("hyperparameters.n_epochs must be between 1 and 50");
+    if let Err(why) = check_job_body(&body) {
+        return bad_request(&why);
+    }
+    if let Some(file) = body.get("validation_file").and_then(Value::as_str) {
+        match state.files.lock().get(file) {
+            None => return bad_request(&format!("validation file `{file}` does not exist")),
+            Some(f) if f.purpose != "fine-tune" => {
+                return bad_request(&format!(
+                    "file `{file}` has purpose `{}`, not `fine-tune`",
+                    f.purpose
+                ));
+            }
+            Some(_) => {}
+        }
     }
     if let Some(s) = body.get("suffix").and_then(Value::as_str)
         && s.len() > 64
@@ -226,10 +244,96 @@ async fn create(
         )],
         fine_tuned_model: None,
         trained_tokens: None,
+        checkpoints: Vec::new(),
     };
     let out = job_json(&job);
     jobs.jobs.lock().push(job);
     axum::Json(out).into_response()
+}
+
+/// The hyperparameters of a creation body: `method.<type>.hyperparameters`, else the deprecated
+/// top-level `hyperparameters`, else all `"auto"`.
+fn hyperparameters(body: &Value) -> Value {
+    let kind = body.pointer("/method/type").and_then(Value::as_str);
+    kind.and_then(|k| body.pointer(&format!("/method/{k}/hyperparameters")))
+        .or_else(|| body.get("hyperparameters"))
+        .cloned()
+        .unwrap_or_else(|| json!({"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto"}))
+}
+
+/// `"auto"` or an integer in `range`.
+fn check_int_or_auto(
+    h: &Value,
+    field: &str,
+    range: std::ops::RangeInclusive<u64>,
+    at: &str,
+) -> Result<(), String> {
+    match h.get(field) {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(s)) if s == "auto" => Ok(()),
+        Some(v) => match v.as_u64() {
+            Some(n) if range.contains(&n) => Ok(()),
+            _ => Err(format!(
+                "{at}.{field} must be \"auto\" or an integer between {} and {} (got {v})",
+                range.start(),
+                range.end()
+            )),
+        },
+    }
+}
+
+/// The checks OpenAI's API makes on a job creation body, beyond the files.
+fn check_job_body(body: &Value) -> Result<(), String> {
+    let check_hyper = |h: &Value, at: &str| -> Result<(), String> {
+        let Some(map) = h.as_object() else {
+            return Err(format!("{at} must be an object"));
+        };
+        for k in map.keys() {
+            if !matches!(
+                k.as_str(),
+                "n_epochs" | "batch_size" | "learning_rate_multiplier" | "beta"
+            ) {
+                return Err(format!("{at}.{k} is not a recognised hyperparameter"));
+            }
+        }
+        check_int_or_auto(h, "n_epochs", 1..=50, at)?;
+        check_int_or_auto(h, "batch_size", 1..=256, at)?;
+        match h.get("learning_rate_multiplier") {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::String(s)) if s == "auto" => Ok(()),
+            Some(v) => match v.as_f64() {
+                Some(m) if m > 0.0 => Ok(()),
+                _ => Err(format!(
+                    "{at}.learning_rate_multiplier must be \"auto\" or a positive number (got {v})"
+                )),
+            },
+        }
+    };
+    if let Some(h) = body.get("hyperparameters") {
+        check_hyper(h, "hyperparameters")?;
+    }
+    if let Some(m) = body.get("method") {
+        let kind = m.get("type").and_then(Value::as_str).unwrap_or("");
+        if !matches!(kind, "supervised" | "dpo" | "reinforcement") {
+            return Err(format!(
+                "method.type must be one of supervised, dpo, reinforcement (got `{kind}`)"
+            ));
+        }
+        if let Some(h) = m.pointer(&format!("/{kind}/hyperparameters")) {
+            check_hyper(h, &format!("method.{kind}.hyperparameters"))?;
+        }
+    }
+    if let Some(seed) = body.get("seed").filter(|s| !s.is_null()) {
+        match seed.as_u64() {
+            Some(s) if s <= 2_147_483_647 => {}
+            _ => {
+                return Err(format!(
+                    "seed must be an integer between 0 and 2147483647 (got {seed})"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Why a training file is unusable, if it is.
@@ -308,6 +412,22 @@ fn advance(state: &SharedState, config: &FineTuningConfig, j: &mut Job) {
             .push(event(state, "info", "Training started", Value::Null));
     } else if p > started && p <= started + config.running_polls {
         let step = p - started;
+        let base = j.body["model"].as_str().unwrap_or("model").to_owned();
+        let suffix = j
+            .body
+            .get("suffix")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        j.checkpoints.push(json!({
+            "object": "fine_tuning.job.checkpoint",
+            "id": state.fresh_id("ftckpt-"),
+            "created_at": now(),
+            "fine_tuned_model_checkpoint": format!("ft:{base}:psyche-test:{suffix}:{}:ckpt-step-{step}", j.id),
+            "step_number": step,
+            "metrics": {"step": step, "train_loss": 1.0 / f64::from(step)},
+            "fine_tuning_job_id": j.id,
+        }));
         j.events.push(event(
             state,
             "info",
@@ -419,14 +539,67 @@ async fn events(
     if let Some(r) = jobs.rate_limit(&state).await {
         return r;
     }
-    let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(20);
     let list = jobs.jobs.lock();
     let Some(j) = list.iter().find(|j| j.id == id) else {
         return not_found(&id);
     };
-    let data: Vec<Value> = j.events.iter().rev().take(limit).cloned().collect();
-    let has_more = j.events.len() > limit;
-    axum::Json(json!({"object": "list", "data": data, "has_more": has_more})).into_response()
+    page(&j.events, &q)
+}
+
+/// A page of `items` (stored oldest first, listed newest first) after `q["after"]`, at most
+/// `q["limit"]` (default 20, at most 100) long.
+fn page(items: &[Value], q: &HashMap<String, String>) -> Response {
+    let limit: usize = q
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(20)
+        .clamp(1, 100);
+    let newest_first: Vec<&Value> = items.iter().rev().collect();
+    let start = match q.get("after") {
+        Some(after) => match newest_first
+            .iter()
+            .position(|e| e["id"].as_str() == Some(after))
+        {
+            Some(i) => i + 1,
+            None => return bad_request(&format!("no item with id `{after}` to page after")),
+        },
+        None => 0,
+    };
+    let data: Vec<Value> = newest_first
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|v| (*v).clone())
+        .collect();
+    let has_more = newest_first.len() > start + data.len();
+    axum::Json(json!({
+        "object": "list",
+        "data": data,
+        "first_id": data.first().map(|e| e["id"].clone()),
+        "last_id": data.last().map(|e| e["id"].clone()),
+        "has_more": has_more,
+    }))
+    .into_response()
+}
+
+async fn checkpoints(
+    State(state): State<Arc<SharedState>>,
+    Extension(jobs): Extension<Arc<Jobs>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(sent) = state.check_key(&headers) {
+        return unauthorized(sent);
+    }
+    if let Some(r) = jobs.rate_limit(&state).await {
+        return r;
+    }
+    let list = jobs.jobs.lock();
+    let Some(j) = list.iter().find(|j| j.id == id) else {
+        return not_found(&id);
+    };
+    page(&j.checkpoints, &q)
 }
 
 async fn cancel(

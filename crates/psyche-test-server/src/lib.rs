@@ -45,6 +45,7 @@ mod fine_tuning;
 mod openai;
 mod responder;
 mod state;
+pub mod strict;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,6 +90,37 @@ pub struct ServerConfig {
     pub model_id: String,
     /// How emulated fine-tuning jobs progress and fail (see [`FineTuningConfig`]).
     pub fine_tuning: FineTuningConfig,
+    /// How emulated batches (OpenAI and Anthropic) end.
+    pub batch_end: BatchEnd,
+    /// Claude model-name prefixes that refuse `temperature` outright (see [`strict`]).
+    pub no_temperature_models: Vec<String>,
+    /// When set, every request is answered `307 Temporary Redirect` to this origin (e.g.
+    /// `http://127.0.0.1:PORT`) with the same path and query: a server that sends clients
+    /// elsewhere, for redirect tests.
+    pub redirect_to: Option<String>,
+}
+
+/// How emulated batches end once their in-progress polls are used up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BatchEnd {
+    /// Every request is processed; OpenAI: `finalizing` for one poll, then `completed`.
+    #[default]
+    Complete,
+    /// The completion window passes after `processed` requests (in input order): OpenAI
+    /// status `expired`, the rest as `batch_expired` lines in the error file; Anthropic
+    /// `ended` with `expired` results for the rest.
+    Expired {
+        /// Requests answered before the window closed.
+        processed: usize,
+    },
+    /// The batch is cancelled after `processed` requests: OpenAI `cancelling` for one poll,
+    /// then `cancelled`, the rest as `batch_cancelled` lines; Anthropic `canceling`, then
+    /// `ended` with `canceled` results for the rest.
+    Cancelled {
+        /// Requests answered before the cancellation.
+        processed: usize,
+    },
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -107,6 +139,9 @@ impl std::fmt::Debug for ServerConfig {
                 &self.batch_polls_before_complete,
             )
             .field("model_id", &self.model_id)
+            .field("batch_end", &self.batch_end)
+            .field("no_temperature_models", &self.no_temperature_models)
+            .field("redirect_to", &self.redirect_to)
             .finish_non_exhaustive()
     }
 }
@@ -126,6 +161,9 @@ impl Default for ServerConfig {
             batch_polls_before_complete: 1,
             model_id: "test-model".to_owned(),
             fine_tuning: FineTuningConfig::default(),
+            batch_end: BatchEnd::Complete,
+            no_temperature_models: Vec::new(),
+            redirect_to: None,
         }
     }
 }
@@ -192,6 +230,20 @@ impl ServerConfig {
     #[must_use]
     pub fn batch_polls_before_complete(mut self, polls: u32) -> Self {
         self.batch_polls_before_complete = polls;
+        self
+    }
+
+    /// Sets how emulated batches end.
+    #[must_use]
+    pub fn batch_end(mut self, end: BatchEnd) -> Self {
+        self.batch_end = end;
+        self
+    }
+
+    /// Answers every request with a 307 redirect to `origin` (same path and query).
+    #[must_use]
+    pub fn redirect_to(mut self, origin: impl Into<String>) -> Self {
+        self.redirect_to = Some(origin.into());
         self
     }
 
@@ -289,6 +341,17 @@ impl TestServer {
     /// Number of generation requests answered successfully (status 200, full body) so far.
     pub fn answered(&self) -> u64 {
         self.state.answered.load(Ordering::SeqCst)
+    }
+
+    /// The credential each request carried (`Authorization` value or `x-api-key`, `None` when
+    /// neither), in arrival order, all routes.
+    pub fn credentials_seen(&self) -> Vec<Option<String>> {
+        self.state.credentials.lock().clone()
+    }
+
+    /// The most requests that were in flight at once (all routes).
+    pub fn max_in_flight(&self) -> u64 {
+        self.state.max_in_flight.load(Ordering::SeqCst)
     }
 
     /// The JSON bodies of the requests received on `path` (e.g. `"/v1/chat/completions"`), in

@@ -85,6 +85,9 @@ async fn chat_completions(
         Err(r) => return r,
     };
     state.record_body("/v1/chat/completions", &body);
+    if let Err(e) = crate::strict::check_chat(&body) {
+        return (StatusCode::BAD_REQUEST, axum::Json(e)).into_response();
+    }
     let result = (state.config.responder)(&body);
     answer(&state, result).await
 }

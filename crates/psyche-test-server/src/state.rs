@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -42,6 +42,14 @@ pub(crate) struct StoredBatch {
     pub(crate) error_file_id: Option<String>,
     pub(crate) counts: (u64, u64, u64),
     pub(crate) anthropic_results: Option<Vec<u8>>,
+    /// OpenAI: the `metadata` given at creation.
+    pub(crate) metadata: serde_json::Value,
+    /// The final status once processed (`completed`, `expired`, `cancelled`, `failed`).
+    pub(crate) final_status: Option<&'static str>,
+    /// Polls answered since processing (for the `finalizing` / `cancelling` step).
+    pub(crate) polls_after_processing: u32,
+    /// Expired and cancelled request counts.
+    pub(crate) lapsed: (u64, u64),
 }
 
 /// Everything the routes share. Public so extensions (e.g. fine-tuning job emulation) can be
@@ -60,6 +68,9 @@ pub struct SharedState {
     pub(crate) files: Mutex<HashMap<String, StoredFile>>,
     pub(crate) batches: Mutex<HashMap<String, StoredBatch>>,
     pub(crate) next_id: AtomicU64,
+    pub(crate) credentials: Mutex<Vec<Option<String>>>,
+    pub(crate) in_flight: AtomicU64,
+    pub(crate) max_in_flight: AtomicU64,
 }
 
 impl SharedState {
@@ -79,6 +90,9 @@ impl SharedState {
             files: Mutex::new(HashMap::new()),
             batches: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
+            credentials: Mutex::new(Vec::new()),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
         }
     }
 
@@ -136,5 +150,30 @@ pub(crate) async fn count_requests(
         let key = (req.method().to_string(), req.uri().path().to_owned());
         *state.per_route.lock().entry(key).or_insert(0) += 1;
     }
-    next.run(req).await
+    let credential = ["authorization", "x-api-key", "api-key"]
+        .iter()
+        .find_map(|h| req.headers().get(*h))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    state.credentials.lock().push(credential);
+    if let Some(origin) = &state.config.redirect_to {
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        return (
+            axum::http::StatusCode::TEMPORARY_REDIRECT,
+            [(
+                axum::http::header::LOCATION,
+                format!("{}{path}", origin.trim_end_matches('/')),
+            )],
+        )
+            .into_response();
+    }
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let resp = next.run(req).await;
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    resp
 }

@@ -28,8 +28,8 @@ fn trainer(base: &LocalModel, dir: &std::path::Path, batch: u32) -> DirectTraine
         ..LoraConfig::default()
     };
     let mut cfg = FineTuneConfig::new(DEFAULT_MODEL, 0);
-    cfg.epochs = 1;
-    cfg.batch_size = batch;
+    cfg.epochs = Some(1);
+    cfg.batch_size = Some(batch);
     cfg.learning_rate = Some(1e-3);
     cfg.extra = lora.to_extra();
     DirectTrainer {

@@ -52,8 +52,8 @@ async fn reduced_emergent_misalignment_pipeline() {
     let tuner: Arc<dyn FineTuner> =
         Arc::new(LoraTrainer::new(dir.path().join("adapters")).with_model(local.clone()));
     let mut finetune = FineTuneConfig::new(local.id(), 0);
-    finetune.epochs = 1;
-    finetune.batch_size = 3;
+    finetune.epochs = Some(1);
+    finetune.batch_size = Some(3);
     finetune.learning_rate = Some(2e-3);
     finetune.extra = LoraConfig {
         rank: 1,

@@ -19,7 +19,7 @@ async fn reduced_pipeline_on_the_embedded_model() {
     let local = LocalModel::load(&LocalConfig::default()).unwrap();
     let trainer = LoraTrainer::new(dir.path().join("adapters")).with_model(local.clone());
     let mut ft = FineTuneConfig::new(local.id(), 0);
-    ft.batch_size = 8;
+    ft.batch_size = Some(8);
     ft.learning_rate = Some(1e-3);
     ft.extra = LoraConfig {
         rank: 2,

@@ -101,6 +101,36 @@ impl FtServer {
             .collect()
     }
 
+    /// The jobs as listed (newest first).
+    pub async fn list_raw(&self) -> Vec<Value> {
+        let mut l = self.list().await;
+        l.reverse();
+        l
+    }
+
+    /// Every event id of a job, oldest first (read page by page without the driver).
+    pub async fn all_event_ids(&self, job: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut after = String::new();
+        loop {
+            let url = format!(
+                "{}/fine_tuning/jobs/{job}/events?limit=100{after}",
+                self.base_url
+            );
+            let v: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+            let data = v["data"].as_array().cloned().unwrap_or_default();
+            ids.extend(data.iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+            match data.last() {
+                Some(last) if v["has_more"] == true => {
+                    after = format!("&after={}", last["id"].as_str().unwrap());
+                }
+                _ => break,
+            }
+        }
+        ids.reverse();
+        ids
+    }
+
     pub async fn job_bodies(&self) -> Vec<Value> {
         self.server.request_bodies("/v1/fine_tuning/jobs")
     }

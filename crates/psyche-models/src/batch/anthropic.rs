@@ -67,9 +67,10 @@ impl BatchProvider for AnthropicBatch {
                         capability: Capability::Logprobs,
                     }));
                 }
-                let params = messages_body(&self.config.model, &item.request).map_err(|e| {
-                    BackendError::config(&format!("{field}.request"), e.to_string())
-                })?;
+                let params = messages_body(&self.config.model, &self.config.models, &item.request)
+                    .map_err(|e| {
+                        BackendError::config(&format!("{field}.request"), e.to_string())
+                    })?;
                 Ok(json!({"custom_id": item.custom_id, "params": params}))
             })
             .collect()

@@ -6,9 +6,21 @@
 //! results and join them on `custom_id`. An interrupted process that runs again with the same
 //! items and state file therefore picks up the same batch instead of paying for a second one.
 //!
-//! The window between the provider accepting a batch and the state file being written cannot
-//! be closed from the client; OpenAI batches carry the input hash in their metadata
-//! (`psyche_input_hash`) so such a batch can be found by hand.
+//! Idempotence: before submitting, the runner looks for an earlier batch of the same input (the
+//! SHA-256 of the wire lines) in three places, in order:
+//!
+//! 1. the state file ([`BatchConfig::state_path`]);
+//! 2. the local ledger: one file per (provider, input hash),
+//!    `psyche-batch-<provider>-<hash prefix>.json`, in the state file's directory, written
+//!    atomically with the state file before the first poll — it survives a deleted or
+//!    overwritten state file (the only record for Anthropic, whose batches carry no metadata);
+//! 3. the provider ([`BatchProvider::find_existing`]): OpenAI batches are created with
+//!    `metadata.psyche_input_hash`, and the runner lists the account's batches (all pages) for
+//!    one with that hash that is not `failed`, `expired`, `cancelling` or `cancelled` — which
+//!    closes the window between the provider accepting a batch and the answer reaching us.
+//!
+//! A batch that fails as a whole removes the state file and its ledger entry, so the next run
+//! submits anew.
 
 mod anthropic;
 mod openai;
@@ -99,6 +111,13 @@ pub trait BatchProvider: Send + Sync {
     /// An invalid request, naming the item.
     fn lines(&self, items: &[BatchItem]) -> Result<Vec<Value>, BackendError>;
 
+    /// An unfinished or successful batch of this input already known to the provider (`None`
+    /// when the provider keeps no such record, the default).
+    async fn find_existing(&self, input_hash: &str) -> Result<Option<String>, ModelError> {
+        let _ = input_hash;
+        Ok(None)
+    }
+
     /// Submits the lines; returns the batch id.
     async fn submit(&self, lines: &[Value], input_hash: &str) -> Result<String, ModelError>;
 
@@ -154,6 +173,8 @@ impl BatchConfig {
     }
 }
 
+const STILL_RUNNING: &str = "still running";
+
 /// Runs batches of one provider with resume.
 #[derive(Debug)]
 pub struct BatchRunner<P> {
@@ -172,8 +193,45 @@ impl<P: BatchProvider> BatchRunner<P> {
         &self.provider
     }
 
+    /// The ledger file of an input: beside the state file, one per (provider, input hash).
+    pub fn ledger_path(&self, input_hash: &str) -> PathBuf {
+        let dir = self
+            .config
+            .state_path
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        dir.join(format!(
+            "psyche-batch-{}-{}.json",
+            self.provider.name(),
+            &input_hash[..input_hash.len().min(32)]
+        ))
+    }
+
+    /// The input hash of a batch's wire lines (hex SHA-256 of the lines, one per line), as
+    /// stored in the state file, the ledger and OpenAI's `metadata.psyche_input_hash`.
+    pub fn input_hash(&self, lines: &[Value]) -> String {
+        let mut hasher = Sha256::new();
+        for l in lines {
+            hasher.update(l.to_string().as_bytes());
+            hasher.update(b"\n");
+        }
+        hex::encode(hasher.finalize())
+    }
+
+    fn write_state(&self, path: &std::path::Path, state: &BatchState) -> Result<(), BackendError> {
+        let bytes = serde_json::to_vec_pretty(state).map_err(|e| BackendError::io(path, e))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| BackendError::io(dir, e))?;
+        }
+        psyche_core::write_atomic(path, &bytes).map_err(|e| BackendError::io(path, e))
+    }
+
     fn load_state(&self) -> Result<Option<BatchState>, BackendError> {
-        let path = &self.config.state_path;
+        Self::read_state(&self.config.state_path)
+    }
+
+    fn read_state(path: &std::path::Path) -> Result<Option<BatchState>, BackendError> {
         match std::fs::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
                 BackendError::io(
@@ -221,12 +279,7 @@ impl<P: BatchProvider> BatchRunner<P> {
             ));
         }
         let lines = self.provider.lines(items)?;
-        let mut hasher = Sha256::new();
-        for l in &lines {
-            hasher.update(l.to_string().as_bytes());
-            hasher.update(b"\n");
-        }
-        let input_hash = hex::encode(hasher.finalize());
+        let input_hash = self.input_hash(&lines);
         let (batch_id, resumed) = match self.load_state()? {
             Some(state)
                 if state.input_hash == input_hash && state.provider == self.provider.name() =>
@@ -244,22 +297,56 @@ impl<P: BatchProvider> BatchRunner<P> {
                 ));
             }
             None => {
-                let id = self.provider.submit(&lines, &input_hash).await?;
+                let ledger = self.ledger_path(&input_hash);
+                let known = match Self::read_state(&ledger)? {
+                    Some(s) if s.input_hash == input_hash && s.provider == self.provider.name() => {
+                        tracing::info!(batch = %s.batch_id, ledger = %ledger.display(), "resuming batch from the local ledger");
+                        Some(s.batch_id)
+                    }
+                    _ => match self.provider.find_existing(&input_hash).await? {
+                        Some(id) => {
+                            tracing::info!(batch = %id, "adopting a batch of the same input found at the provider");
+                            Some(id)
+                        }
+                        None => None,
+                    },
+                };
+                let resumed = known.is_some();
+                let id = match known {
+                    Some(id) => id,
+                    None => self.provider.submit(&lines, &input_hash).await?,
+                };
                 let state = BatchState {
                     provider: self.provider.name().to_owned(),
                     batch_id: id.clone(),
-                    input_hash,
+                    input_hash: input_hash.clone(),
                     items: items.len(),
                 };
-                let bytes = serde_json::to_vec_pretty(&state)
-                    .map_err(|e| BackendError::io(&self.config.state_path, e))?;
-                psyche_core::write_atomic(&self.config.state_path, &bytes)
-                    .map_err(|e| BackendError::io(&self.config.state_path, e))?;
-                tracing::info!(batch = %id, items = items.len(), "batch submitted");
-                (id, false)
+                self.write_state(&ledger, &state)?;
+                self.write_state(&self.config.state_path, &state)?;
+                if !resumed {
+                    tracing::info!(batch = %id, items = items.len(), "batch submitted");
+                }
+                (id, resumed)
             }
         };
-        let ended = self.wait(&batch_id).await?;
+        let ended = match self.wait(&batch_id).await {
+            Err(e @ BackendError::Batch { .. }) if !e.to_string().contains(STILL_RUNNING) => {
+                // Failed as a whole: forget it, so the next run submits anew.
+                for p in [
+                    self.ledger_path(&input_hash),
+                    self.config.state_path.clone(),
+                ] {
+                    if let Err(err) = std::fs::remove_file(&p)
+                        && err.kind() != std::io::ErrorKind::NotFound
+                    {
+                        tracing::warn!(path = %p.display(), error = %err, "cannot remove batch record");
+                    }
+                }
+                return Err(e);
+            }
+            other => other?,
+        };
         let fetched = self.provider.fetch(&batch_id, &ended).await?;
         let mut results: BTreeMap<String, Result<GenerateResponse, BatchItemError>> =
             BTreeMap::new();
@@ -311,7 +398,7 @@ impl<P: BatchProvider> BatchRunner<P> {
                 return Err(BackendError::Batch {
                     batch: batch_id.to_owned(),
                     message: format!(
-                        "still running after {:?}; run again to resume polling",
+                        "{STILL_RUNNING} after {:?}; run again to resume polling",
                         self.config.max_wait
                     ),
                 });

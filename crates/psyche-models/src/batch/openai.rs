@@ -10,6 +10,9 @@ use crate::{BackendError, OpenAiCompatible, OpenAiConfig};
 
 const ENDPOINT: &str = "/v1/chat/completions";
 
+/// Pages of `GET /batches` read when looking for an earlier batch (100 batches each).
+const MAX_LIST_PAGES: usize = 50;
+
 /// The OpenAI Batch API for one configured model (requests are built exactly as
 /// [`OpenAiCompatible`] builds them).
 #[derive(Debug, Clone)]
@@ -89,6 +92,46 @@ impl BatchProvider for OpenAiBatch {
                 Ok(json!({"custom_id": item.custom_id, "method": "POST", "url": ENDPOINT, "body": body}))
             })
             .collect()
+    }
+
+    /// Lists the account's batches (`GET /batches`, every page through `after`) for the newest
+    /// one created with `metadata.psyche_input_hash == input_hash` for this endpoint whose
+    /// status is not `failed`, `expired`, `cancelling` or `cancelled`.
+    async fn find_existing(&self, input_hash: &str) -> Result<Option<String>, ModelError> {
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_LIST_PAGES {
+            let url = match &after {
+                Some(a) => self.url(&format!("/batches?limit=100&after={a}")),
+                None => self.url("/batches?limit=100"),
+            };
+            let page = self
+                .client
+                .http()
+                .get_json(&url, "/batches", self.timeout())
+                .await?;
+            let data = page["data"].as_array().cloned().unwrap_or_default();
+            for b in &data {
+                let usable = !matches!(
+                    b["status"].as_str(),
+                    Some("failed" | "expired" | "cancelling" | "cancelled")
+                );
+                if usable
+                    && b["metadata"]["psyche_input_hash"].as_str() == Some(input_hash)
+                    && b["endpoint"].as_str().is_none_or(|e| e == ENDPOINT)
+                    && let Some(id) = b["id"].as_str()
+                {
+                    return Ok(Some(id.to_owned()));
+                }
+            }
+            match (
+                page["has_more"].as_bool(),
+                data.last().and_then(|b| b["id"].as_str()),
+            ) {
+                (Some(true), Some(last)) => after = Some(last.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(None)
     }
 
     async fn submit(&self, lines: &[Value], input_hash: &str) -> Result<String, ModelError> {

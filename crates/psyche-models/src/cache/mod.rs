@@ -5,7 +5,9 @@
 //! `extra_body`), the method, and its arguments — for `generate` the whole
 //! [`GenerateRequest`]: messages, `max_tokens`, temperature, `top_p`, seed, `n` (an entry holds
 //! samples `0..n`), stop strings and `top_logprobs`. Timeouts, retry and concurrency settings and
-//! API keys live outside `Model::info` and requests, so they never reach the key.
+//! API keys live outside `Model::info` and requests, so they never reach the key; settings are
+//! stored redacted (credential-named fields, URL user-info and credential query parameters
+//! become `[redacted]`, the same redaction the backends apply to their `info()`).
 //!
 //! Layout: `<dir>/<p[..2]>/<p>/<key>.json`, where `p` hashes the model, method and messages, so
 //! entries for the same prompt sit together. On a miss, the cache compares the key with those
@@ -190,7 +192,8 @@ impl<M: Model> Cache<M> {
 
     /// The key components of a call: exactly what the hash covers.
     pub fn key_components(&self, method: &str, args: Value) -> Value {
-        let info: ModelInfo = self.inner.info();
+        let mut info: ModelInfo = self.inner.info();
+        info.settings = crate::secret::redact_settings(&info.settings, None);
         json!({
             "version": FORMAT_VERSION,
             "model": info,

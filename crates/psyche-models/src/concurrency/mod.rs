@@ -323,7 +323,15 @@ impl<M: Model> Model for ConcurrencyLimit<M> {
     fn info(&self) -> ModelInfo {
         self.inner.info()
     }
+    /// One permit per call; a request with `n > 1` to a model without a native `n`
+    /// (Anthropic) takes one permit per sample.
     async fn generate(&self, request: &GenerateRequest) -> Result<GenerateResponse, ModelError> {
+        if request.n > 1 && crate::params::one_sample_per_call(&self.inner.info()) {
+            return crate::params::per_sample(request, |one| async move {
+                self.limited(self.inner.generate(&one)).await
+            })
+            .await;
+        }
         self.limited(self.inner.generate(request)).await
     }
     async fn next_token_distribution(

@@ -6,6 +6,7 @@ use std::time::Duration;
 use psyche_core::{Capabilities, Conversation, LogprobSupport, Role};
 use serde_json::{Map, Value};
 
+use crate::params::ModelTable;
 use crate::secret::ApiKey;
 
 /// How a chat is rendered into the plain prompt of `/v1/completions` for
@@ -109,6 +110,12 @@ pub struct OpenAiConfig {
     /// Enables `loglikelihood` through `/v1/completions` with `echo` + `logprobs` (vLLM,
     /// llama.cpp), rendering chats in this format.
     pub loglikelihood: Option<PromptFormat>,
+    /// Which parameters each model accepts ([`ModelTable::openai_defaults`] unless replaced);
+    /// a request setting one its model refuses fails before it is sent.
+    pub models: ModelTable,
+    /// Tokens added to `max_tokens` for a reasoning model (the table's `reasoning` rows), whose
+    /// `max_completion_tokens` covers hidden reasoning as well as the answer; 4096 by default.
+    pub reasoning_tokens: u32,
 }
 
 impl fmt::Debug for OpenAiConfig {
@@ -129,6 +136,8 @@ impl fmt::Debug for OpenAiConfig {
             .field("max_tokens_field", &self.max_tokens_field)
             .field("timeout", &self.timeout)
             .field("loglikelihood", &self.loglikelihood)
+            .field("models", &self.models)
+            .field("reasoning_tokens", &self.reasoning_tokens)
             .finish()
     }
 }
@@ -154,6 +163,8 @@ impl OpenAiConfig {
             timeout: Duration::from_secs(600),
             connect_timeout: Duration::from_secs(30),
             loglikelihood: None,
+            models: ModelTable::openai_defaults(),
+            reasoning_tokens: 4096,
         }
     }
 
@@ -227,6 +238,20 @@ impl OpenAiConfig {
         self
     }
 
+    /// Replaces the per-model parameter table.
+    #[must_use]
+    pub fn models(mut self, table: ModelTable) -> Self {
+        self.models = table;
+        self
+    }
+
+    /// Sets the reasoning allowance added to `max_tokens` for reasoning models.
+    #[must_use]
+    pub fn reasoning_tokens(mut self, tokens: u32) -> Self {
+        self.reasoning_tokens = tokens;
+        self
+    }
+
     /// Enables `loglikelihood` through `/v1/completions`.
     #[must_use]
     pub fn loglikelihood(mut self, format: PromptFormat) -> Self {
@@ -234,11 +259,16 @@ impl OpenAiConfig {
         self
     }
 
-    /// Logprobs with top-20, seeded sampling; log-likelihood when [`loglikelihood`](Self::loglikelihood)
+    /// Logprobs with top-20 (none for a model whose [`models`](Self::models) row refuses
+    /// logprobs), seeded sampling; log-likelihood when [`loglikelihood`](Self::loglikelihood)
     /// is set.
     pub fn default_capabilities(&self) -> Capabilities {
         Capabilities {
-            logprobs: Some(LogprobSupport { max_top_k: 20 }),
+            logprobs: self
+                .models
+                .lookup(&self.model)
+                .logprobs
+                .then_some(LogprobSupport { max_top_k: 20 }),
             loglikelihood: self.loglikelihood.is_some(),
             seeded_sampling: true,
             ..Capabilities::default()

@@ -110,24 +110,43 @@ impl OpenAiCompatible {
     ///
     /// # Errors
     ///
-    /// [`ModelError::InvalidRequest`] for an invalid request or a `top_logprobs` above the
-    /// declared maximum.
+    /// [`ModelError::InvalidRequest`] for an invalid request, a `top_logprobs` above the
+    /// declared maximum, or a sampling parameter the model's [`ModelTable`](crate::ModelTable)
+    /// row refuses (named with the model).
+    ///
+    /// The seed is sent as [`wire_seed`](crate::wire_seed) of the request's seed (its low 63
+    /// bits), inside the signed 64-bit range the OpenAI and vLLM schemas define.
     pub fn chat_body(&self, request: &GenerateRequest) -> Result<Value, ModelError> {
         request.validate()?;
+        let params = self.config.models.lookup(&self.config.model);
+        let (temperature, top_p) = params.sampling(&self.config.model, request)?;
         let mut body = json!({
             "model": self.config.model,
             "messages": request.messages,
-            "temperature": request.temperature,
-            "top_p": request.top_p,
             "n": request.n,
         });
-        let limit_field = match self.config.max_tokens_field {
-            MaxTokensField::MaxTokens => "max_tokens",
-            MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
-        };
-        body[limit_field] = json!(request.max_tokens);
+        if let Some(t) = temperature {
+            body["temperature"] = json!(t);
+        }
+        if let Some(p) = top_p {
+            body["top_p"] = json!(p);
+        }
+        if params.reasoning {
+            // Reasoning tokens count against this limit; leave room for the answer.
+            body["max_completion_tokens"] = json!(
+                request
+                    .max_tokens
+                    .saturating_add(self.config.reasoning_tokens)
+            );
+        } else {
+            let limit_field = match self.config.max_tokens_field {
+                MaxTokensField::MaxTokens => "max_tokens",
+                MaxTokensField::MaxCompletionTokens => "max_completion_tokens",
+            };
+            body[limit_field] = json!(request.max_tokens);
+        }
         if let Some(seed) = request.seed {
-            body["seed"] = json!(seed);
+            body["seed"] = json!(crate::params::wire_seed(seed));
         }
         if !request.stop.is_empty() {
             body["stop"] = json!(request.stop);
@@ -170,11 +189,14 @@ impl Model for OpenAiCompatible {
             id: self.id.clone(),
             backend: "openai-compatible".to_owned(),
             weights: Some(self.config.model.clone()),
-            settings: json!({
-                "base_url": self.config.base_url,
-                "extra_body": self.config.extra_body,
-                "loglikelihood_format": self.config.loglikelihood.map(|f| format!("{f:?}")),
-            }),
+            settings: crate::secret::redact_settings(
+                &json!({
+                    "base_url": self.config.base_url,
+                    "extra_body": self.config.extra_body,
+                    "loglikelihood_format": self.config.loglikelihood.map(|f| format!("{f:?}")),
+                }),
+                self.http.key(),
+            ),
         }
     }
 

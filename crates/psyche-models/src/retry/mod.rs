@@ -303,7 +303,15 @@ impl<M: Model> Model for Retry<M> {
     fn info(&self) -> ModelInfo {
         self.inner.info()
     }
+    /// Retries the call; a request with `n > 1` to a model without a native `n` (Anthropic)
+    /// is retried per sample, keeping the samples that succeeded.
     async fn generate(&self, request: &GenerateRequest) -> Result<GenerateResponse, ModelError> {
+        if request.n > 1 && crate::params::one_sample_per_call(&self.inner.info()) {
+            return crate::params::per_sample(request, |one| async move {
+                self.run("generate", || self.inner.generate(&one)).await
+            })
+            .await;
+        }
         self.run("generate", || self.inner.generate(request)).await
     }
     async fn next_token_distribution(

@@ -163,7 +163,7 @@ impl ArmSimSpec {
     pub fn draw<R: Rng>(&self, rng: &mut R) -> Result<Replication, StatsError> {
         self.check()?;
         let s3 = 3f64.sqrt();
-        let mut uni = |sd: f64, rng: &mut R| {
+        let uni = |sd: f64, rng: &mut R| {
             if sd > 0.0 {
                 rng.random_range(-s3 * sd..s3 * sd)
             } else {
@@ -374,11 +374,12 @@ pub fn legacy_pooled_items_paired_t(
     }
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for key in order {
-        if let Some([(st, nt), (sc, nc)]) = cells.get(&key).copied() {
-            if nt > 0 && nc > 0 {
-                a.push(st / nt as f64);
-                b.push(sc / nc as f64);
-            }
+        if let Some([(st, nt), (sc, nc)]) = cells.get(&key).copied()
+            && nt > 0
+            && nc > 0
+        {
+            a.push(st / nt as f64);
+            b.push(sc / nc as f64);
         }
     }
     paired_difference(&a, &b, level)

@@ -262,14 +262,14 @@ impl ArmOptions {
                 expected: "1 − level < power < 1",
             });
         }
-        if let Some((lo, hi)) = self.bounds {
-            if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-                return Err(StatsError::OutOfRange {
-                    field: "bounds",
-                    value: if lo.is_finite() { hi } else { lo },
-                    expected: "finite bounds with lo < hi",
-                });
-            }
+        if let Some((lo, hi)) = self.bounds
+            && !(lo.is_finite() && hi.is_finite() && lo < hi)
+        {
+            return Err(StatsError::OutOfRange {
+                field: "bounds",
+                value: if lo.is_finite() { hi } else { lo },
+                expected: "finite bounds with lo < hi",
+            });
         }
         Ok(())
     }

@@ -10,6 +10,12 @@
 //!
 //! | question | function |
 //! |---|---|
+//! | **treatment vs control arm of a fine-tuning experiment** (seeds as the unit) | [`ArmComparison::compare`] on [`ArmData`] |
+//! | an estimate, or why there is none (for reports) | [`Stat`] |
+//! | accuracy − baseline on the same few items (paired proportions) | [`paired_proportion_difference`] (Newcombe) |
+//! | Holm over a declared family of contrasts | [`HolmFamily`] |
+//! | how many seeds? power / MDE of the run-level test | [`SeedDesign`], [`t_test_power`], [`t_test_mde`] |
+//! | does the arm comparison cover on planted data? | [`ArmSimSpec`], [`simulate_arm_coverage`] |
 //! | mean of per-item scores | [`mean_ci`] (t, n−1 df) |
 //! | mean when items cluster (questions, seeds) | [`clustered_mean_ci`], [`cluster_bootstrap_mean`] |
 //! | one rate from few items | [`wilson`], [`clopper_pearson`], [`jeffreys`], [`beta_posterior`] |

@@ -253,7 +253,11 @@ fn items(data: &mut ArmData, arm: &str, seed: usize, shift: f64) {
     // 4 objects × 3 properties, binary-ish values.
     for o in 0..4 {
         for p in 0..3 {
-            let v = if (o + p + seed).is_multiple_of(3) { 1.0 } else { 0.0 };
+            let v = if (o + p + seed).is_multiple_of(3) {
+                1.0
+            } else {
+                0.0
+            };
             data.item_in(
                 arm,
                 seed,

@@ -39,6 +39,29 @@ pub enum Method {
     BootstrapBcaFallback,
     /// As [`Method::BootstrapBcaFallback`], with whole clusters resampled.
     ClusterBootstrapBcaFallback,
+    /// One arm's mean over its fine-tuning runs: the mean of the per-seed means ± t(k−1)·SE
+    /// over the k seeds (the run is the unit).
+    SeedMeansT,
+    /// Difference of two arms' means with the same number of seeds (or one arm with a single
+    /// seed): Student's t on the per-seed means with the pooled between-seed variance,
+    /// df = k_T + k_C − 2.
+    PooledTOverSeeds,
+    /// Difference of two arms' means with unequal numbers of seeds (both ≥ 2): Welch's t on
+    /// the per-seed means, Welch–Satterthwaite df.
+    WelchOverSeeds,
+    /// Difference of two arms whose seeds are paired (seed s of both arms shares its data or
+    /// items): paired t on the k per-seed differences, df = k − 1.
+    PairedOverSeeds,
+    /// One seed per arm: the item-level difference of these two runs, items clustered by
+    /// object (t over objects). Says nothing about other runs of the procedure.
+    SingleSeedItemLevel,
+    /// The item-level view of several runs: mean over objects of the per-object difference
+    /// (each object's items and seeds kept together), t over objects. About these runs only.
+    ItemLevelByObject,
+    /// Difference of two proportions measured on the same items (paired binary outcomes):
+    /// Newcombe's (1998) hybrid score interval, his method 10, built from the two Wilson
+    /// intervals and the phi correlation; it never leaves [−1, 1].
+    NewcombePaired,
 }
 
 impl Method {
@@ -59,6 +82,13 @@ impl Method {
             Method::ClusterBootstrapBca => "cluster bootstrap BCa",
             Method::BootstrapBcaFallback => "bootstrap percentile (BCa undefined)",
             Method::ClusterBootstrapBcaFallback => "cluster bootstrap percentile (BCa undefined)",
+            Method::SeedMeansT => "t over seed means",
+            Method::PooledTOverSeeds => "pooled t over seeds",
+            Method::WelchOverSeeds => "Welch t over seeds",
+            Method::PairedOverSeeds => "paired t over seeds",
+            Method::SingleSeedItemLevel => "single seed, item level (these runs only)",
+            Method::ItemLevelByObject => "item level by object (these runs only)",
+            Method::NewcombePaired => "Newcombe paired score",
         }
     }
 }

@@ -10,6 +10,12 @@
 //!
 //! | question | function |
 //! |---|---|
+//! | **treatment vs control arm of a fine-tuning experiment** (seeds as the unit) | [`ArmComparison::compare`] on [`ArmData`] |
+//! | an estimate, or why there is none (for reports) | [`Stat`] |
+//! | accuracy − baseline on the same few items (paired proportions) | [`paired_proportion_difference`] (Newcombe) |
+//! | Holm over a declared family of contrasts | [`HolmFamily`] |
+//! | how many seeds? power / MDE of the run-level test | [`SeedDesign`], [`t_test_power`], [`t_test_mde`] |
+//! | does the arm comparison cover on planted data? | [`ArmSimSpec`], [`simulate_arm_coverage`] |
 //! | mean of per-item scores | [`mean_ci`] (t, n−1 df) |
 //! | mean when items cluster (questions, seeds) | [`clustered_mean_ci`], [`cluster_bootstrap_mean`] |
 //! | one rate from few items | [`wilson`], [`clopper_pearson`], [`jeffreys`], [`beta_posterior`] |
@@ -41,6 +47,8 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod agreement;
+mod arm_sim;
+mod arms;
 mod bootstrap;
 mod compare;
 mod descriptive;
@@ -55,9 +63,19 @@ mod proportion;
 mod records;
 mod resample;
 mod simulate;
+mod stat;
 
 pub use agreement::{
     cohen_kappa, cohen_kappa_pairwise, krippendorff_alpha_interval, krippendorff_alpha_nominal,
+};
+pub use arm_sim::{
+    ArmCoverageReport, ArmSimSpec, IntervalCheck, Replication, SIM_CONTROL, SIM_TREATMENT,
+    legacy_pooled_items_paired_t, legacy_seed_bootstrap, simulate_arm_coverage,
+};
+pub use arms::{
+    ArmComparison, ArmData, ArmOptions, ArmSummary, Detectable, HolmAdjusted, HolmFamily,
+    ITEM_LEVEL_SCOPE, ItemLevelView, ONE_SEED_REASON, Observation, SeedDesign, SeedMean, Verdict,
+    t_test_mde, t_test_power,
 };
 pub use bootstrap::{
     BootstrapInterval, bca_interval, bootstrap_mean, bootstrap_mean_bca, bootstrap_mean_replicates,
@@ -91,7 +109,8 @@ pub use power::{
     ItemDesign, SampleSize, minimum_detectable_effect, power, power_t, sample_size, sample_size_t,
 };
 pub use proportion::{
-    TwoProportionTest, beta_posterior, clopper_pearson, jeffreys, two_proportion_test, wilson,
+    TwoProportionTest, beta_posterior, clopper_pearson, jeffreys, paired_proportion_difference,
+    paired_proportion_difference_of, two_proportion_test, wilson,
 };
 pub use records::{
     PairedScores, SampleMean, ScoreColumn, judge_labels, judge_scores, paired_scores,
@@ -100,6 +119,7 @@ pub use simulate::{
     MethodCoverage, OrganismSpec, SimulationReport, simulate_coverage,
     simulate_coverage_with_bootstrap,
 };
+pub use stat::Stat;
 
 /// The README's example, compiled and run as a doctest.
 #[doc = include_str!("../README.md")]

@@ -480,3 +480,19 @@ fn holm_family_adjusts_over_the_declared_contrasts() {
     assert_eq!(adjusted[2].adjusted, None);
     assert!(!adjusted[2].rejected(0.05));
 }
+
+#[test]
+fn seeds_that_do_not_vary_give_no_verdict() {
+    let cmp = per_seed(&[0.6, 0.6, 0.6], &[0.4, 0.4, 0.4])
+        .compare("t", "c", &ArmOptions::new())
+        .unwrap();
+    assert!(
+        matches!(cmp.verdict, Verdict::NotEstimable { ref reason } if reason.contains("do not vary")),
+        "{:?}",
+        cmp.verdict
+    );
+    let (lo, hi) = cmp.difference.interval().unwrap();
+    assert_eq!(lo, hi);
+    assert!((lo - 0.2).abs() < 1e-12);
+    assert!(cmp.minimum_detectable_effect.effect().is_none());
+}

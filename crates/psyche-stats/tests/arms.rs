@@ -496,3 +496,21 @@ fn seeds_that_do_not_vary_give_no_verdict() {
     assert!((lo - 0.2).abs() < 1e-12);
     assert!(cmp.minimum_detectable_effect.effect().is_none());
 }
+
+#[test]
+fn one_arm_with_a_single_run_borrows_the_other_arms_variance() {
+    // 3 runs against 1 (e.g. an untrained model): pooled t with df = 3 + 1 − 2 = 2, the single
+    // run's arm assumed to vary as the other (as SciPy's ttest_ind(equal_var=True) does).
+    let t = [0.60, 0.64, 0.56];
+    let cmp = per_seed(&t, &[0.40])
+        .compare("t", "c", &ArmOptions::new())
+        .unwrap();
+    assert_eq!(cmp.method, Method::PooledTOverSeeds);
+    assert_eq!(cmp.df, Some(2.0));
+    let e = cmp.difference.estimate().unwrap();
+    let s2 = [0.0f64, 0.04, -0.04].iter().map(|d| d * d).sum::<f64>() / 2.0;
+    close(e.se, (s2 * (1.0 / 3.0 + 1.0)).sqrt(), 1e-12, "se");
+    close(e.estimate, 0.2, 1e-12, "estimate");
+    assert!(matches!(cmp.control.mean, Stat::Point { .. }));
+    assert!(cmp.minimum_detectable_effect.effect().is_some());
+}

@@ -114,6 +114,11 @@ struct Args {
     /// Fine-tuning seeds per arm.
     #[arg(long, default_value_t = 2)]
     seeds: u64,
+    /// Train every fine-tuning run on the teacher answers of the base seed (default: each
+    /// run's answers are sampled again with a data seed derived from its fine-tuning seed, so the
+    /// variance between runs includes the data's).
+    #[arg(long)]
+    fixed_data_seed: bool,
     /// First seed (fine-tunes use seed, seed+1, ...; sampling uses it too).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -334,6 +339,11 @@ async fn main() -> anyhow::Result<()> {
                 .max(1),
             concurrency: args.concurrency,
             seed: args.seed,
+        },
+        data_seeds: if args.fixed_data_seed {
+            psyche::misalignment::experiment::DataSeeds::Fixed
+        } else {
+            psyche::misalignment::experiment::DataSeeds::PerRun
         },
         max_train_examples: args.train_examples,
         finetune: FineTuneConfig::new(args.subject.clone(), args.seed),

@@ -45,7 +45,7 @@ use async_trait::async_trait;
 use clap::{Parser, ValueEnum};
 use psyche::finetune::MultiSeed;
 use psyche::finetune::openai::{OpenAiFineTuner, OpenAiFineTunerConfig};
-use psyche::introspection::experiment::DEFAULT_PERSONA;
+use psyche::introspection::experiment::{DEFAULT_PERSONA, DataSeeds};
 use psyche::introspection::scoring::ScoreOptions;
 use psyche::introspection::{AnswerMethod, CrossModel, Experiment, Sizes};
 use psyche::judges::{ComplianceRule, Property};
@@ -80,6 +80,11 @@ struct Args {
     /// Number of fine-tuning seeds (0, 1, ... n−1).
     #[arg(long, default_value_t = 2)]
     seeds: u64,
+    /// Train every fine-tuning run on the one training set of the base data seed (default: each
+    /// run draws its own set with a data seed derived from its fine-tuning seed, so the
+    /// variance between runs includes the data's).
+    #[arg(long)]
+    fixed_data_seed: bool,
     /// Object-level items per training family.
     #[arg(long, default_value_t = 10)]
     train_items: usize,
@@ -311,6 +316,11 @@ async fn main() -> anyhow::Result<()> {
         })
         .cross(cross)
         .seeds(0..args.seeds.max(1))
+        .data_seeds(if args.fixed_data_seed {
+            DataSeeds::Fixed
+        } else {
+            DataSeeds::PerRun
+        })
         .entropy_self_prediction(!args.no_entropy_self_prediction)
         .work_dir(args.out.join("runs"));
     if let Some(props) = properties(args.all_properties || args.paper_scale)? {

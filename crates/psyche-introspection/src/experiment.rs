@@ -40,7 +40,6 @@ use psyche_core::{
 };
 use psyche_judges::Property;
 use psyche_runner::ProgressMode;
-use psyche_stats::SeedSummary;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
@@ -57,8 +56,8 @@ use crate::error::{IntrospectionError, Result};
 use crate::family::{Family, held_out_families, split_overlap, train_families};
 use crate::hypothetical::{HypotheticalTemplate, PromptShift, hypothetical_samples};
 use crate::scoring::{
-    AccuracySummary, PairedComparison, ScoreOptions, ScoredItem, StatsOptions, over_seeds,
-    paired_comparison, score, summarise,
+    AccuracySummary, ArmContrast, ScoreOptions, ScoredItem, StatsOptions, baseline_contrast, score,
+    seed_contrast, summarise,
 };
 use crate::solve::{AnswerMethod, ObjectSamples, ObjectSolver};
 use crate::training::{SetOptions, TrainingSet, paired_training_sets};
@@ -161,8 +160,14 @@ pub struct ExperimentConfig {
     pub score: ScoreOptions,
     /// Fine-tuning seeds.
     pub seeds: Vec<u64>,
-    /// Seed of items, sets and the persona fine-tune.
+    /// Seed of items (the train / held-out split), the persona fine-tune, and the base of
+    /// each run's training-set seed.
     pub data_seed: u64,
+    /// Whether each fine-tuning run draws its own self / cross training sets (default; the
+    /// run's data seed derives from `data_seed` and its fine-tuning seed) or all runs share the
+    /// sets drawn with `data_seed`.
+    #[serde(default)]
+    pub data_seeds: DataSeeds,
     /// Statistics.
     pub stats: StatsOptions,
     /// The hypothetical template's settings.
@@ -222,6 +227,7 @@ pub struct ExperimentBuilder {
     score: ScoreOptions,
     seeds: Vec<u64>,
     data_seed: u64,
+    data_seeds: DataSeeds,
     stats: StatsOptions,
     template: HypotheticalTemplate,
     shift: PromptShift,
@@ -270,6 +276,7 @@ impl Experiment {
             score: ScoreOptions::default(),
             seeds: vec![0, 1],
             data_seed: 0,
+            data_seeds: DataSeeds::PerRun,
             stats: StatsOptions::default(),
             template: HypotheticalTemplate::default(),
             shift: PromptShift::None,
@@ -351,10 +358,20 @@ impl ExperimentBuilder {
         self
     }
 
-    /// Sets the seed of items, fine-tuning sets and the persona fine-tune.
+    /// Sets the seed of items, the persona fine-tune and the base of each run's training-set
+    /// seed.
     #[must_use]
     pub fn data_seed(mut self, seed: u64) -> Self {
         self.data_seed = seed;
+        self
+    }
+
+    /// Whether each fine-tuning run draws its own training sets (the default,
+    /// [`DataSeeds::PerRun`]) or all runs share the sets of the data seed
+    /// ([`DataSeeds::Fixed`]).
+    #[must_use]
+    pub fn data_seeds(mut self, data_seeds: DataSeeds) -> Self {
+        self.data_seeds = data_seeds;
         self
     }
 
@@ -549,6 +566,7 @@ impl ExperimentBuilder {
             score: self.score,
             seeds: self.seeds,
             data_seed: self.data_seed,
+            data_seeds: self.data_seeds,
             stats: self.stats,
             template: self.template.config(),
             shift: self.shift,
@@ -573,6 +591,34 @@ impl ExperimentBuilder {
             run: self.run,
             config,
         })
+    }
+}
+
+/// Where each fine-tuning run's training sets come from (the sets are drawn at random: which
+/// items of each (task, property) are kept, in which order).
+///
+/// With [`DataSeeds::PerRun`] (the default) every run draws its own sets with a data seed
+/// derived from the base data seed and its fine-tuning seed, so the variance between runs
+/// includes the variance of the drawn data; [`DataSeeds::Fixed`] trains every run on the sets
+/// of the base data seed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataSeeds {
+    /// Each run draws its own training sets (default).
+    #[default]
+    PerRun,
+    /// Every run uses the sets of the base data seed.
+    Fixed,
+}
+
+impl DataSeeds {
+    /// The data seed of the run with fine-tuning seed `run_seed`: `base` when fixed, else
+    /// `derive_seed(base, "data/run-<run_seed>")`.
+    pub fn for_run(self, base: u64, run_seed: u64) -> u64 {
+        match self {
+            DataSeeds::Fixed => base,
+            DataSeeds::PerRun => derive_seed(base, &format!("data/run-{run_seed}")),
+        }
     }
 }
 
@@ -613,6 +659,12 @@ impl FineTuneRecord {
 pub struct SeedResult {
     /// The seed.
     pub seed: u64,
+    /// The data seed this run's training sets were drawn with.
+    #[serde(default)]
+    pub data_seed: u64,
+    /// This run's self-prediction training set.
+    #[serde(default)]
+    pub training_set: TrainingSetStats,
     /// The self-trained model's id.
     pub self_model: String,
     /// The cross-trained model's id.
@@ -652,9 +704,10 @@ pub struct ExperimentResult {
     pub cross_model: String,
     /// Object-level counts per pass (`subject`, `persona`, `cross_base`).
     pub object_counts: BTreeMap<String, ObjectCounts>,
-    /// Self-prediction training set: examples per `task/property`, exclusions, duplicates.
+    /// Self-prediction training set of the first run (every run's in its [`SeedResult`]):
+    /// examples per `task/property`, exclusions, duplicates.
     pub training_set: TrainingSetStats,
-    /// Examples in the cross model's training data.
+    /// Examples in the cross model's training data (first run).
     pub cross_training_examples: usize,
     /// How often the subject and the second model give the same held-out property value.
     pub agreement: Vec<AgreementRow>,
@@ -668,17 +721,12 @@ pub struct ExperimentResult {
     pub entropy_self_prediction_untrained: Option<EntropySelfPredictionResult>,
     /// Per seed.
     pub seeds: Vec<SeedResult>,
-    /// Self-trained micro accuracy over seeds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub self_over_seeds: Option<SeedSummary>,
-    /// Cross-trained micro accuracy over seeds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cross_over_seeds: Option<SeedSummary>,
-    /// Why the over-seeds summaries are missing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub over_seeds_error: Option<String>,
-    /// Self minus cross, paired over items (pooled over seeds) and over seeds.
-    pub self_minus_cross: PairedComparison,
+    /// Self minus cross over fine-tuning runs (paired by seed; the run is the unit), with each
+    /// arm's mean over its runs and the item-level view about these runs only.
+    pub self_minus_cross: ArmContrast,
+    /// The self-trained model's accuracy minus its mode baseline on the same items, over
+    /// fine-tuning runs (paired by seed).
+    pub self_minus_baseline: ArmContrast,
     /// The fine-tunes run (or found).
     pub fine_tunes: Vec<FineTuneRecord>,
     /// Seconds per step.
@@ -927,26 +975,8 @@ impl Experiment {
             .await;
         step(&mut timings, "evaluate_untrained", t, ());
 
-        // 3. The fine-tuning sets and the second model.
+        // 3. The second model (the fine-tuning sets are drawn per run, in step 4).
         let t = Instant::now();
-        let self_set = paired_training_sets(
-            &p.train_hyps,
-            &[&b1],
-            &SetOptions {
-                per_group_cap: self.config.sizes.per_group_cap,
-                seed: self.config.data_seed,
-            },
-        )
-        .pop()
-        .unwrap_or_default();
-        if self_set.examples.is_empty() {
-            return Err(IntrospectionError::config(
-                "sizes",
-                "the self-prediction set is empty: every training item was excluded",
-            ));
-        }
-        let self_data = self_set.conversations();
-        self.write_set("self_prediction_set", &self_data)?;
         let base_model = self.config.fine_tune.base_model.clone();
         let (cross_base, cross_extra, b2, cross_model_id) = match &self.cross {
             CrossModel::Persona { system_prompt } => {
@@ -1002,20 +1032,43 @@ impl Experiment {
                 all.rate * 100.0
             ));
         }
-        let mut cross_data = cross_extra;
-        cross_data.extend(self_data.iter().cloned());
-        cross_data.shuffle(&mut seeded_rng(derive_seed(
-            self.config.data_seed,
-            "cross/order",
-        )));
-        self.write_set("cross_prediction_set", &cross_data)?;
         step(&mut timings, "sets_and_second_model", t, ());
 
-        // 4. Per seed: fine-tune, collect, score.
+        // 4. Per seed: draw the sets, fine-tune, collect, score.
         let mut seeds = Vec::new();
-        let mut pairs: Vec<(Vec<ScoredItem>, Vec<ScoredItem>)> = Vec::new();
+        let mut first_set: Option<(TrainingSetStats, usize)> = None;
+        let mut pairs: Vec<(u64, Vec<ScoredItem>, Vec<ScoredItem>)> = Vec::new();
         for &seed in &self.config.seeds {
             let t = Instant::now();
+            let data_seed = self.config.data_seeds.for_run(self.config.data_seed, seed);
+            let self_set = paired_training_sets(
+                &p.train_hyps,
+                &[&b1],
+                &SetOptions {
+                    per_group_cap: self.config.sizes.per_group_cap,
+                    seed: data_seed,
+                },
+            )
+            .pop()
+            .unwrap_or_default();
+            if self_set.examples.is_empty() {
+                return Err(IntrospectionError::config(
+                    "sizes",
+                    "the self-prediction set is empty: every training item was excluded",
+                ));
+            }
+            let self_data = self_set.conversations();
+            let mut cross_data = cross_extra.clone();
+            cross_data.extend(self_data.iter().cloned());
+            cross_data.shuffle(&mut seeded_rng(derive_seed(data_seed, "cross/order")));
+            let suffix = match self.config.data_seeds {
+                DataSeeds::Fixed => String::new(),
+                DataSeeds::PerRun => format!("-data{data_seed}"),
+            };
+            self.write_set(&format!("self_prediction_set{suffix}"), &self_data)?;
+            self.write_set(&format!("cross_prediction_set{suffix}"), &cross_data)?;
+            let set_stats = TrainingSetStats::from(&self_set);
+            first_set.get_or_insert((set_stats.clone(), cross_data.len()));
             let (ts, self_m) = self
                 .train(&self_data, &self.seed_config(&base_model, seed))
                 .await?;
@@ -1093,6 +1146,8 @@ impl Experiment {
             step(&mut timings, "evaluate_trained", t, ());
             seeds.push(SeedResult {
                 seed,
+                data_seed,
+                training_set: set_stats,
                 self_model: self_m.id().to_owned(),
                 cross_model: cross_m.id().to_owned(),
                 self_prediction: summarise(&self_items, &stats),
@@ -1105,38 +1160,31 @@ impl Experiment {
                 calibration_cross,
                 entropy_self_prediction: esp,
             });
-            pairs.push((self_items, cross_items));
+            pairs.push((seed, self_items, cross_items));
         }
-        let self_per_seed: Vec<f64> = seeds
-            .iter()
-            .map(|s| s.self_prediction.micro.accuracy)
-            .collect();
-        let cross_per_seed: Vec<f64> = seeds
-            .iter()
-            .map(|s| s.cross_prediction.micro.accuracy)
-            .collect();
-        let (self_over_seeds, cross_over_seeds, over_seeds_error) = match (
-            over_seeds(&self_per_seed, &stats),
-            over_seeds(&cross_per_seed, &stats),
-        ) {
-            (Ok(a), Ok(b)) => (Some(a), Some(b), None),
-            (Err(e), _) | (_, Err(e)) => (None, None, Some(e)),
-        };
+        let self_minus_baseline = baseline_contrast(
+            &pairs
+                .iter()
+                .map(|(seed, items, _)| (*seed, items.as_slice()))
+                .collect::<Vec<_>>(),
+            "self-trained",
+            "mode baseline",
+            &stats,
+        );
+        let self_minus_cross = seed_contrast(&pairs, "self-trained", "cross-trained", &stats);
         Ok(ExperimentResult {
             subject: self.subject.info(),
             cross_model: cross_model_id,
             object_counts,
-            training_set: TrainingSetStats::from(&self_set),
-            cross_training_examples: cross_data.len(),
+            training_set: first_set.clone().map(|f| f.0).unwrap_or_default(),
+            cross_training_examples: first_set.map_or(0, |f| f.1),
             agreement,
             untrained,
             calibration_untrained,
             entropy_self_prediction_untrained,
-            self_minus_cross: paired_comparison(&pairs, &stats),
+            self_minus_cross,
+            self_minus_baseline,
             seeds,
-            self_over_seeds,
-            cross_over_seeds,
-            over_seeds_error,
             fine_tunes,
             timings,
             warnings,

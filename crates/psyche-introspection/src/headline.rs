@@ -5,33 +5,34 @@
 //! - accuracy of the untrained subject, the self-trained and the cross-trained model on the
 //!   held-out families (micro average), each with its interval and its mode baseline on the
 //!   same items;
-//! - self − cross, paired over items (all seeds pooled), with its interval and p-value;
-//! - calibration MAD (× 100) of the untrained, self-trained and cross-trained models;
+//! - self − cross and self − mode baseline over fine-tuning runs (paired by seed, the run is
+//!   the unit), with p-value, verdict, minimum detectable effect and the item-level view about
+//!   these runs only;
+//! - calibration MAD (× 100) of the untrained, self-trained and cross-trained models, and cross
+//!   minus self over runs;
 //! - how often the two models' held-out object-level properties agree.
 //!
-//! A value that could not be computed is `None` with the reason in the matching `*_error`
-//! field, never a zero or a dash.
+//! A value that could not be computed is a [`Stat`] saying why, never a zero or a dash.
 
-use psyche_stats::Estimate;
+use psyche_stats::{ArmData, ArmOptions, Stat};
 use serde::{Deserialize, Serialize};
 
 use crate::calibration::CalibrationResult;
 use crate::experiment::{ExperimentResult, SeedResult};
-use crate::scoring::AccuracySummary;
+use crate::scoring::{AccuracySummary, ArmContrast};
 
 /// A micro accuracy on the held-out families beside its mode baseline on the same items.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeadlineAccuracy {
     /// Micro accuracy (for trained models: the mean of the seeds' micro accuracies).
     pub accuracy: f64,
-    /// Its interval: the item (cluster) bootstrap for the untrained model or a single seed; the
-    /// t interval over seeds for two or more seeds (`method` says which, `n` counts items or
-    /// seeds accordingly).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ci: Option<Estimate>,
-    /// Why `ci` is missing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ci_error: Option<String>,
+    /// Its interval: for the untrained model, the item (cluster) bootstrap over its items; for
+    /// trained models, a t interval over the runs' micro accuracies (the run is the unit), or a
+    /// point without interval for one run (between-run variance not estimated).
+    pub ci: Stat,
+    /// For trained models, the accuracy of these runs' items clustered by object (about these
+    /// runs only); for the untrained model the same as `ci`.
+    pub item_level: Stat,
     /// The mode baseline on the same scored items (mean over seeds for trained models).
     pub baseline: f64,
     /// Scored items (summed over seeds).
@@ -50,8 +51,8 @@ impl HeadlineAccuracy {
     fn untrained(s: &AccuracySummary) -> Self {
         Self {
             accuracy: s.micro.accuracy,
-            ci: s.micro.ci,
-            ci_error: s.micro.ci_error.clone(),
+            ci: s.micro.ci.clone(),
+            item_level: s.micro.ci.clone(),
             baseline: s.micro.baseline,
             n: s.micro.n,
             excluded: s.excluded.values().sum(),
@@ -63,8 +64,8 @@ impl HeadlineAccuracy {
     fn over_seeds(
         seeds: &[SeedResult],
         pick: impl Fn(&SeedResult) -> &AccuracySummary,
-        over: Option<&psyche_stats::SeedSummary>,
-        over_error: Option<&str>,
+        contrast: &ArmContrast,
+        arm: &str,
     ) -> Self {
         let summaries: Vec<&AccuracySummary> = seeds.iter().map(&pick).collect();
         let mean = |v: &[f64]| {
@@ -76,16 +77,22 @@ impl HeadlineAccuracy {
         };
         let per_seed: Vec<f64> = summaries.iter().map(|s| s.micro.accuracy).collect();
         let baseline_per_seed: Vec<f64> = summaries.iter().map(|s| s.micro.baseline).collect();
-        let (ci, ci_error) = match (summaries.as_slice(), over) {
-            ([one], _) => (one.micro.ci, one.micro.ci_error.clone()),
-            (_, Some(o)) => (Some(o.t), None),
-            ([], None) => (None, Some("no fine-tuning seed".to_owned())),
-            (_, None) => (None, Some(over_error.unwrap_or("not computed").to_owned())),
+        let summary = contrast.comparison.as_ref().and_then(|c| {
+            [&c.treatment, &c.control]
+                .into_iter()
+                .find(|s| s.arm == arm)
+        });
+        let (ci, item_level) = match summary {
+            Some(s) => (s.mean.clone(), s.item_level_mean.clone()),
+            None => {
+                let why = contrast.difference.reason().unwrap_or("not computed");
+                (Stat::unavailable(why), Stat::unavailable(why))
+            }
         };
         Self {
             accuracy: mean(&per_seed),
             ci,
-            ci_error,
+            item_level,
             baseline: mean(&baseline_per_seed),
             n: summaries.iter().map(|s| s.micro.n).sum(),
             excluded: summaries
@@ -141,8 +148,37 @@ fn mean_of(values: &[Option<f64>]) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
+/// Cross − self calibration MAD over the runs where both were computed, paired by seed (one
+/// value per run: no items).
+fn calibration_contrast(
+    seeds: &[SeedResult],
+    self_mads: &[Option<f64>],
+    cross_mads: &[Option<f64>],
+    level: f64,
+) -> ArmContrast {
+    let (a, b) = ("cross-trained", "self-trained");
+    let mut data = ArmData::new();
+    for ((s, x), y) in seeds.iter().zip(self_mads).zip(cross_mads) {
+        if let (Some(x), Some(y)) = (x, y) {
+            data.seed_value(a, s.seed, *y).seed_value(b, s.seed, *x);
+        }
+    }
+    if data.is_empty() {
+        return ArmContrast::unavailable(a, b, "no run with both calibration curves");
+    }
+    ArmContrast::of(
+        &data,
+        a,
+        b,
+        &ArmOptions::new()
+            .level(level)
+            .paired(true)
+            .bounds(0.0, 100.0),
+    )
+}
+
 /// The headline numbers of an experiment.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Headline {
     /// The subject's id.
     pub subject: String,
@@ -160,15 +196,13 @@ pub struct Headline {
     pub self_prediction: HeadlineAccuracy,
     /// The cross-trained model predicting the self-trained model's held-out behaviour.
     pub cross_prediction: HeadlineAccuracy,
-    /// Self − cross, paired over items with all seeds pooled (paired t interval).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub self_minus_cross: Option<Estimate>,
-    /// Two-sided p-value of the paired t-test of `self_minus_cross`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub self_minus_cross_p: Option<f64>,
-    /// Why `self_minus_cross` is missing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub self_minus_cross_error: Option<String>,
+    /// Self − cross over fine-tuning runs, paired by seed (the run is the unit).
+    pub self_minus_cross: ArmContrast,
+    /// Self-trained accuracy − its mode baseline on the same items, over runs, paired by seed.
+    pub self_minus_baseline: ArmContrast,
+    /// Calibration MAD × 100, cross-trained − self-trained, over the runs where both were
+    /// computed (paired by seed; lower is better calibrated).
+    pub calibration_cross_minus_self: ArmContrast,
     /// Share of held-out (item, property) pairs on which the subject and the second model give
     /// the same value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -219,18 +253,23 @@ impl Headline {
             self_prediction: HeadlineAccuracy::over_seeds(
                 &result.seeds,
                 |s| &s.self_prediction,
-                result.self_over_seeds.as_ref(),
-                result.over_seeds_error.as_deref(),
+                c,
+                &c.treatment,
             ),
             cross_prediction: HeadlineAccuracy::over_seeds(
                 &result.seeds,
                 |s| &s.cross_prediction,
-                result.cross_over_seeds.as_ref(),
-                result.over_seeds_error.as_deref(),
+                c,
+                &c.control,
             ),
-            self_minus_cross: c.difference,
-            self_minus_cross_p: c.p_value,
-            self_minus_cross_error: c.error.clone(),
+            self_minus_cross: c.clone(),
+            self_minus_baseline: result.self_minus_baseline.clone(),
+            calibration_cross_minus_self: calibration_contrast(
+                &result.seeds,
+                &self_mads,
+                &cross_mads,
+                result.config.stats.level,
+            ),
             agreement: result.agreement.last().filter(|a| a.n > 0).map(|a| a.rate),
             calibration_mad: HeadlineCalibration {
                 property: result.config.calibration_property.clone(),

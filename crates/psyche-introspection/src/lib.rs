@@ -13,7 +13,7 @@
 //! | object-level answers at T = 0 (mode of n where not deterministic), non-answers excluded | [`collect`]: [`collect_object`], [`ObjectBehaviour`]; [`solve::ObjectSolver`] |
 //! | hypothetical answers (free, or constrained to valid answers) | [`collect::collect_hypothetical`], [`solve::AnswerMethod`] |
 //! | self- and cross-prediction fine-tuning sets | [`training`]: [`paired_training_sets`], [`TrainingSet`] |
-//! | held-out accuracy vs the mode baseline on the same items, micro average, CIs, self − cross | [`scoring`]: [`score`], [`summarise`], [`paired_comparison`] |
+//! | held-out accuracy vs the mode baseline on the same items, micro average, CIs, self − cross over fine-tuning runs | [`scoring`]: [`score`], [`summarise`], [`seed_contrast`] |
 //! | calibration (exact object distributions where available) | [`calibration`]: [`calibrate`] |
 //! | behaviour change, agreement of two models | [`behaviour`] |
 //! | entropy guard, entropy-matched re-scoring, entropy self-prediction | [`entropy`] |
@@ -71,7 +71,7 @@ pub use hypothetical::{
     HypotheticalGenerator, HypotheticalTemplate, PromptShift, hypothetical_samples,
 };
 pub use released::load_released;
-pub use scoring::{paired_comparison, score, summarise};
+pub use scoring::{ArmContrast, score, seed_contrast, summarise};
 pub use solve::AnswerMethod;
 pub use training::{TrainingSet, paired_training_sets};
 

@@ -4,39 +4,87 @@
 //! exclusions are counted by reason; failed statistics show their error.
 
 use psyche_runner::report::{Bar, Document, Figure, Table, error_cell};
-use psyche_stats::{Estimate, SeedSummary};
+use psyche_stats::{Stat, Verdict};
 
 use crate::behaviour::AgreementRow;
 use crate::calibration::CalibrationResult;
 use crate::experiment::ExperimentResult;
-use crate::scoring::{AccuracySummary, GroupStat, PairedComparison};
+use crate::scoring::{AccuracySummary, ArmContrast, GroupStat};
 
 fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
 
-fn ci(e: &Option<Estimate>, err: &Option<String>) -> String {
-    match (e, err) {
-        (Some(e), _) => format!("[{}, {}]", pct(e.ci_low), pct(e.ci_high)),
-        (None, Some(err)) => error_cell(err),
-        (None, None) => error_cell("not computed"),
+fn ci(s: &Stat) -> String {
+    match s {
+        Stat::Estimated(e) => format!("[{}, {}]", pct(e.ci_low), pct(e.ci_high)),
+        Stat::Point { reason, .. } => format!("no interval: {reason}"),
+        Stat::Unavailable { reason } => error_cell(reason),
     }
 }
 
-fn signed(e: &Estimate) -> String {
-    format!(
-        "{:+.1} pp [{:+.1}, {:+.1}]",
-        e.estimate * 100.0,
-        e.ci_low * 100.0,
-        e.ci_high * 100.0
-    )
+/// `+12.5 pp [+3.0, +22.0] (Newcombe paired score)`, a point, or why there is none.
+fn signed(s: &Stat) -> String {
+    match s {
+        Stat::Estimated(e) => format!(
+            "{:+.1} pp [{:+.1}, {:+.1}] ({})",
+            e.estimate * 100.0,
+            e.ci_low * 100.0,
+            e.ci_high * 100.0,
+            e.method.label()
+        ),
+        Stat::Point { value, reason } => {
+            format!("{:+.1} pp (no interval: {reason})", value * 100.0)
+        }
+        Stat::Unavailable { reason } => error_cell(reason),
+    }
+}
+
+/// A contrast over fine-tuning runs in one line: difference, p, verdict with its unit,
+/// minimum detectable effect; then the item-level view, labelled as about these runs only.
+pub fn contrast_lines(label: &str, c: &ArmContrast) -> Vec<String> {
+    let verdict = match c.verdict() {
+        Verdict::NotEstimable { reason } => format!("no run-level verdict ({reason})"),
+        v => v.to_string(),
+    };
+    let mut run = format!(
+        "{label} over fine-tuning runs ({}): {}",
+        c.units(),
+        signed(&c.difference)
+    );
+    if let Some(p) = c.p_value() {
+        run.push_str(&format!("; p = {p:.3}"));
+    }
+    run.push_str(&format!("; {verdict}"));
+    if let Some(m) = c
+        .comparison
+        .as_ref()
+        .and_then(|k| k.minimum_detectable_effect.effect())
+    {
+        run.push_str(&format!(
+            "; smallest difference detectable with 80% power: {:.1} pp",
+            m * 100.0
+        ));
+    }
+    let mut v = vec![run];
+    if let Some(view) = c.comparison.as_ref().and_then(|k| k.item_level.as_ref()) {
+        v.push(format!(
+            "{label}, item level ({} objects; {}): {}{}",
+            view.n_clusters,
+            view.scope,
+            signed(&view.difference),
+            view.p_value
+                .map_or(String::new(), |p| format!("; p = {p:.3}"))
+        ));
+    }
+    v
 }
 
 fn group_row(label: String, g: &GroupStat) -> Vec<String> {
     vec![
         label,
         pct(g.accuracy),
-        ci(&g.ci, &g.ci_error),
+        ci(&g.ci),
         format!(
             "{}{}",
             pct(g.baseline),
@@ -44,9 +92,7 @@ fn group_row(label: String, g: &GroupStat) -> Vec<String> {
                 .as_ref()
                 .map_or(String::new(), |m| format!(" (`{m}`)"))
         ),
-        g.over_baseline
-            .as_ref()
-            .map_or_else(|| error_cell("n < 2"), signed),
+        signed(&g.over_baseline),
         g.n.to_string(),
         pct(g.compliance_rate),
     ]
@@ -109,7 +155,7 @@ fn bars(s: &AccuracySummary) -> Vec<Bar> {
         .chain(std::iter::once(&s.micro))
         .map(|g| {
             let label = g.property.clone().unwrap_or_else(|| "micro".into());
-            let b = match &g.ci {
+            let b = match g.ci.estimate() {
                 Some(e) => Bar::from_estimate(label, e),
                 None => Bar::new(label, g.accuracy),
             };
@@ -118,49 +164,29 @@ fn bars(s: &AccuracySummary) -> Vec<Bar> {
         .collect()
 }
 
-fn seed_cell(s: &Option<SeedSummary>) -> String {
-    match s {
+fn arm_cell(c: &ArmContrast, arm: &str) -> String {
+    match c.comparison.as_ref().and_then(|k| {
+        [&k.treatment, &k.control]
+            .into_iter()
+            .find(|s| s.arm == arm)
+    }) {
         Some(s) => format!(
-            "{} (t [{}, {}]; bootstrap [{}, {}]; {} seeds)",
-            pct(s.t.estimate),
-            pct(s.t.ci_low),
-            pct(s.t.ci_high),
-            pct(s.bootstrap.ci_low),
-            pct(s.bootstrap.ci_high),
-            s.t.n
+            "{} {} ({} runs: {}); these runs' items by object {} {}",
+            s.mean.value().map_or_else(|| "-".to_owned(), pct),
+            ci(&s.mean),
+            s.n_seeds,
+            s.per_seed
+                .iter()
+                .map(|x| pct(x.mean))
+                .collect::<Vec<_>>()
+                .join(", "),
+            s.item_level_mean
+                .value()
+                .map_or_else(|| "-".to_owned(), pct),
+            ci(&s.item_level_mean)
         ),
-        None => error_cell("fewer than 2 seeds"),
+        None => error_cell(c.difference.reason().unwrap_or("not computed")),
     }
-}
-
-fn paired_lines(c: &PairedComparison) -> Vec<String> {
-    let mut v = vec![format!(
-        "paired over items (all seeds pooled, n = {}): self {} vs cross {}; difference {}; \
-         paired t p = {}; McNemar p = {}",
-        c.n,
-        pct(c.accuracy_a),
-        pct(c.accuracy_b),
-        c.difference
-            .as_ref()
-            .map_or_else(|| error_cell(c.error.as_deref().unwrap_or("n < 2")), signed),
-        c.p_value.map_or_else(|| "-".into(), |p| format!("{p:.3}")),
-        c.mcnemar_p
-            .map_or_else(|| "-".into(), |p| format!("{p:.3}")),
-    )];
-    v.push(match &c.over_seeds {
-        Some(s) => format!(
-            "over seeds ({} seeds): mean difference {} (t interval), bootstrap [{:+.1}, {:+.1}] pp",
-            c.per_seed.len(),
-            signed(&s.t),
-            s.bootstrap.ci_low * 100.0,
-            s.bootstrap.ci_high * 100.0
-        ),
-        None => format!(
-            "over seeds: {}",
-            error_cell(c.over_seeds_error.as_deref().unwrap_or("not computed"))
-        ),
-    });
-    v
 }
 
 fn agreement_table(rows: &[AgreementRow]) -> Table {
@@ -247,7 +273,8 @@ impl ExperimentResult {
                  model named in each table, beside the mode baseline (always predicting the \
                  most common value of each (task, property)) on the same scored items. \
                  Intervals: item bootstrap (cluster bootstrap over object items when several \
-                 properties of one item are pooled); accuracy − baseline: paired t.",
+                 properties of one item are pooled), about this model on these items; accuracy − \
+                 baseline: Newcombe's paired score interval for two proportions on the same items.",
             )
             .paragraph(format!("Untrained: {}", exclusions_line(&self.untrained)))
             .table(accuracy_table(
@@ -299,17 +326,29 @@ impl ExperimentResult {
                 );
         }
 
+        let c = &self.self_minus_cross;
+        let mut lines = contrast_lines("self − cross", c);
+        lines.extend(contrast_lines(
+            "self-trained − mode baseline",
+            &self.self_minus_baseline,
+        ));
         doc = doc
             .heading(2, "Self minus cross")
-            .list(paired_lines(&self.self_minus_cross))
+            .paragraph(
+                "The fine-tuning run is the unit: each run gives one micro accuracy per arm, and \
+                 self − cross is a paired t interval over the runs' differences (the self- and \
+                 cross-trained models of one seed share their ground truth and training data). \
+                 With one run the between-run variance is not estimated and there is no \
+                 run-level verdict. The item-level line answers a narrower question, about these \
+                 fine-tuned models only: per object, the difference over all its items and runs, \
+                 t over objects.",
+            )
+            .list(lines)
             .table(
-                Table::new(["", "micro accuracy over seeds"])
-                    .caption("Over fine-tuning seeds")
-                    .row(["self-trained".to_owned(), seed_cell(&self.self_over_seeds)])
-                    .row([
-                        "cross-trained".to_owned(),
-                        seed_cell(&self.cross_over_seeds),
-                    ]),
+                Table::new(["", "micro accuracy over runs"])
+                    .caption("Over fine-tuning runs (t over the runs' accuracies)")
+                    .row([c.treatment.clone(), arm_cell(c, &c.treatment)])
+                    .row([c.control.clone(), arm_cell(c, &c.control)]),
             )
             .table(agreement_table(&self.agreement));
 
@@ -400,16 +439,7 @@ impl ExperimentResult {
                         pct(b.predicting_new.micro.accuracy),
                         b.predicting_new.micro.n
                     ),
-                    b.new_minus_old.difference.as_ref().map_or_else(
-                        || error_cell(b.new_minus_old.error.as_deref().unwrap_or("n < 2")),
-                        |d| {
-                            format!(
-                                "{} (p {:.3})",
-                                signed(d),
-                                b.new_minus_old.p_value.unwrap_or(f64::NAN)
-                            )
-                        },
-                    ),
+                    signed(&b.new_minus_old),
                 ]);
             }
             doc = doc.table(t);
@@ -495,7 +525,7 @@ impl ExperimentResult {
             format!(
                 "{label:<34} {:>6} {:<18} baseline {:>6}  n {:>4}  excluded {}\n",
                 pct(s.micro.accuracy),
-                ci(&s.micro.ci, &s.micro.ci_error),
+                ci(&s.micro.ci),
                 pct(s.micro.baseline),
                 s.micro.n,
                 s.excluded.values().sum::<usize>()
@@ -512,8 +542,8 @@ impl ExperimentResult {
                 &s.cross_prediction,
             ));
         }
-        for l in paired_lines(&self.self_minus_cross) {
-            out.push_str(&format!("self − cross: {l}\n"));
+        for l in contrast_lines("self − cross", &self.self_minus_cross) {
+            out.push_str(&format!("{l}\n"));
         }
         if let Some(all) = self.agreement.last() {
             out.push_str(&format!(
@@ -567,7 +597,7 @@ impl AccuracySummary {
                 "{:<20} {:>9} {:>17} {:>15} {:>5}\n",
                 label,
                 pct(g.accuracy),
-                match &g.ci {
+                match g.ci.estimate() {
                     Some(e) => format!("[{}, {}]", pct(e.ci_low), pct(e.ci_high)),
                     None => "n < 2".into(),
                 },

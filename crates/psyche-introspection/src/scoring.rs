@@ -1,7 +1,9 @@
 //! Scoring hypothetical answers against a model's object-level behaviour, and the statistics
 //! Looking Inward reports: accuracy per (task, property), per property and pooled (the micro
 //! average), each beside its mode baseline computed on the **same** items, with item-bootstrap
-//! intervals; over-seeds intervals; and paired comparisons (self minus cross).
+//! intervals and accuracy − baseline by Newcombe's paired score interval; and comparisons of
+//! fine-tuned predictors over their fine-tuning runs ([`seed_contrast`]: self minus cross,
+//! paired by seed, through psyche-stats' [`ArmComparison`]).
 //!
 //! Scoring uses [`SelfPredictionJudge`](psyche_judges::SelfPredictionJudge) (through
 //! [`SelfPredictionByProperty`]); an item is *excluded* (not scored, counted by reason) when
@@ -13,7 +15,7 @@ use std::collections::BTreeMap;
 
 use psyche_core::{Judge, Sample, Score};
 use psyche_judges::{ComplianceRule, Property};
-use psyche_stats::{BootstrapInterval, Estimate, SeedSummary};
+use psyche_stats::{ArmComparison, ArmData, ArmOptions, BootstrapInterval, Stat, Verdict};
 use serde::{Deserialize, Serialize};
 
 use crate::collect::{HypotheticalAnswers, ObjectBehaviour};
@@ -208,21 +210,18 @@ pub struct GroupStat {
     /// `correct / n`.
     pub accuracy: f64,
     /// Item-bootstrap interval of the accuracy (cluster bootstrap over object items for
-    /// groups that hold several properties of one item).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ci: Option<Estimate>,
-    /// Why the interval could not be computed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ci_error: Option<String>,
+    /// groups that hold several properties of one item): a statement about this model on these
+    /// items; or why there is none.
+    pub ci: Stat,
     /// The mode baseline on the same items: always predicting the most common value of each
     /// (task, property) (pooled over the groups this one spans).
     pub baseline: f64,
     /// The mode, for single (task, property) groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
-    /// Accuracy minus baseline on the same items, with a paired t interval.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub over_baseline: Option<Estimate>,
+    /// Accuracy minus baseline on the same items: Newcombe's paired score interval for two
+    /// proportions on the same items (it stays within ±1 at any n).
+    pub over_baseline: Stat,
     /// Share of compliant hypothetical answers among the scored items.
     pub compliance_rate: f64,
 }
@@ -292,10 +291,7 @@ fn group_stat(
     } else {
         psyche_stats::bootstrap_mean(&values, stats.resamples, stats.level, stats.seed)
     };
-    let (ci, ci_error) = match ci {
-        Ok(e) => (Some(e), None),
-        Err(e) => (None, Some(e.to_string())),
-    };
+    let ci = Stat::from(ci);
     let compliant = items
         .iter()
         .filter(|(i, _)| i.compliant == Some(true))
@@ -308,14 +304,44 @@ fn group_stat(
         correct,
         accuracy: frac(correct),
         ci,
-        ci_error,
         baseline: frac(base.iter().filter(|&&b| b == 1.0).count()),
         mode: None,
-        over_baseline: psyche_stats::paired_difference(&values, &base, stats.level)
-            .ok()
-            .map(|d| d.estimate),
+        over_baseline: {
+            let right: Vec<bool> = items.iter().map(|(i, _)| i.correct == Some(true)).collect();
+            let hits: Vec<bool> = items.iter().map(|(_, b)| *b).collect();
+            psyche_stats::paired_proportion_difference_of(&right, &hits, stats.level).into()
+        },
         compliance_rate: frac(compliant),
     }
+}
+
+/// Each scored item with whether its expected value equals the mode of its (task, property)
+/// (the mode baseline's hit), the mode computed over the group's scored items; excluded items
+/// are left out.
+pub fn with_mode_baseline(items: &[ScoredItem]) -> Vec<(&ScoredItem, bool)> {
+    let mut groups: BTreeMap<(&str, &str), Vec<&ScoredItem>> = BTreeMap::new();
+    for i in items {
+        if i.excluded.is_none() && i.correct.is_some() {
+            groups
+                .entry((i.task.as_str(), i.property.as_str()))
+                .or_default()
+                .push(i);
+        }
+    }
+    let mut out = Vec::new();
+    for members in groups.values() {
+        let values: Vec<&str> = members
+            .iter()
+            .map(|i| i.expected.as_deref().unwrap_or_default())
+            .collect();
+        let mode = psyche_stats::mode_baseline(&values).map(|m| m.mode);
+        out.extend(
+            members
+                .iter()
+                .map(|i| (*i, mode.as_deref() == i.expected.as_deref())),
+        );
+    }
+    out
 }
 
 /// Summarises scored items: per (task, property), per property and micro, each with its mode
@@ -380,109 +406,185 @@ pub fn summarise(items: &[ScoredItem], stats: &StatsOptions) -> AccuracySummary 
     }
 }
 
-/// A paired comparison of two predictors on the same items and the same ground truth (self
-/// minus cross).
+/// One arm against another, from [`ArmComparison`]: the run-level difference (or why there is
+/// none) and the whole comparison (each arm's mean over its runs, p-value, method, verdict,
+/// minimum detectable effect, and the item-level view about these runs only).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PairedComparison {
-    /// Items scored under both.
-    pub n: usize,
-    /// Accuracy of the first.
-    pub accuracy_a: f64,
-    /// Accuracy of the second.
-    pub accuracy_b: f64,
-    /// `a − b` with a paired t interval over items (pooled over seeds when several).
+pub struct ArmContrast {
+    /// The treatment arm.
+    pub treatment: String,
+    /// The control arm.
+    pub control: String,
+    /// Treatment − control over fine-tuning runs (the comparison's `difference`), or why it
+    /// could not be computed.
+    pub difference: Stat,
+    /// The comparison; `None` when it could not run (`difference` says why).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub difference: Option<Estimate>,
-    /// Two-sided p-value of the paired t-test.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p_value: Option<f64>,
-    /// McNemar's exact p-value on the discordant items.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mcnemar_p: Option<f64>,
-    /// Why the difference could not be computed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// One difference of micro accuracies per seed, and their summary over seeds (2+ seeds).
-    pub per_seed: Vec<f64>,
-    /// Mean difference over seeds with t and bootstrap intervals.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub over_seeds: Option<SeedSummary>,
-    /// Why the over-seeds summary is missing (fewer than 2 seeds, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub over_seeds_error: Option<String>,
+    pub comparison: Option<ArmComparison>,
 }
 
-/// Compares predictors `a` and `b` seed by seed: `pairs[s] = (a's items, b's items)` scored
-/// against the same ground truth. Items are matched by id; only items scored in both count.
-pub fn paired_comparison(
-    pairs: &[(Vec<ScoredItem>, Vec<ScoredItem>)],
+impl ArmContrast {
+    /// Compares `treatment` with `control` in `data`.
+    pub fn of(data: &ArmData, treatment: &str, control: &str, options: &ArmOptions) -> Self {
+        match ArmComparison::compare(data, treatment, control, options) {
+            Ok(c) => Self {
+                treatment: treatment.to_owned(),
+                control: control.to_owned(),
+                difference: c.difference.clone(),
+                comparison: Some(c),
+            },
+            Err(e) => Self::unavailable(treatment, control, e.to_string()),
+        }
+    }
+
+    /// A contrast that could not be computed.
+    pub fn unavailable(treatment: &str, control: &str, reason: impl Into<String>) -> Self {
+        Self {
+            treatment: treatment.to_owned(),
+            control: control.to_owned(),
+            difference: Stat::unavailable(reason),
+            comparison: None,
+        }
+    }
+
+    /// The run-level verdict (not estimable when the comparison could not run).
+    pub fn verdict(&self) -> Verdict {
+        match &self.comparison {
+            Some(c) => c.verdict.clone(),
+            None => Verdict::NotEstimable {
+                reason: self
+                    .difference
+                    .reason()
+                    .unwrap_or("not computed")
+                    .to_owned(),
+            },
+        }
+    }
+
+    /// The run-level p-value, when there is a run-level verdict.
+    pub fn p_value(&self) -> Option<f64> {
+        match self.verdict() {
+            Verdict::NotEstimable { .. } => None,
+            _ => self.comparison.as_ref().and_then(|c| c.p_value),
+        }
+    }
+
+    /// The item-level difference (these runs only), or why there is none.
+    pub fn item_level(&self) -> Stat {
+        self.comparison
+            .as_ref()
+            .and_then(|c| c.item_level.as_ref())
+            .map_or_else(
+                || Stat::unavailable("no item-level observations"),
+                |v| v.difference.clone(),
+            )
+    }
+
+    /// The unit of the verdict in words: `3 vs 3 runs (paired), 24 objects`.
+    pub fn units(&self) -> String {
+        match &self.comparison {
+            Some(c) => format!(
+                "{} vs {} runs{}, {} objects",
+                c.treatment.n_seeds,
+                c.control.n_seeds,
+                if c.paired { " (paired)" } else { "" },
+                c.treatment.n_clusters.max(c.control.n_clusters)
+            ),
+            None => "no runs".to_owned(),
+        }
+    }
+}
+
+/// Compares predictor `a` with predictor `b` over fine-tuning runs: `pairs[k] = (seed, a's
+/// items, b's items)`, both scored against the same ground truth (in Looking Inward, the
+/// self-trained model of that seed). Only items scored under both count (matched by id), each
+/// clustered by its object (an object's properties are not independent), and the seeds are
+/// paired: seed s of `a` and of `b` share their ground truth and training data. With one seed
+/// the between-run variance is not estimated and there is no run-level verdict.
+pub fn seed_contrast(
+    pairs: &[(u64, Vec<ScoredItem>, Vec<ScoredItem>)],
+    a: &str,
+    b: &str,
     stats: &StatsOptions,
-) -> PairedComparison {
-    let mut a_all = Vec::new();
-    let mut b_all = Vec::new();
-    let mut per_seed = Vec::new();
-    for (a, b) in pairs {
-        let b_by: BTreeMap<&str, &ScoredItem> = b.iter().map(|i| (i.id.as_str(), i)).collect();
-        let (mut sa, mut sb) = (Vec::new(), Vec::new());
-        for i in a {
+) -> ArmContrast {
+    let mut data = ArmData::new();
+    for (seed, xa, xb) in pairs {
+        let b_by: BTreeMap<&str, &ScoredItem> = xb.iter().map(|i| (i.id.as_str(), i)).collect();
+        for i in xa {
             if let (Some(x), Some(y)) = (i.correct, b_by.get(i.id.as_str()).and_then(|j| j.correct))
             {
-                sa.push(x);
-                sb.push(y);
+                data.item_in(
+                    a,
+                    seed,
+                    i.id.as_str(),
+                    i.object_id.as_str(),
+                    f64::from(u8::from(x)),
+                );
+                data.item_in(
+                    b,
+                    seed,
+                    i.id.as_str(),
+                    i.object_id.as_str(),
+                    f64::from(u8::from(y)),
+                );
             }
         }
-        if !sa.is_empty() {
-            let m = |v: &[bool]| v.iter().filter(|&&x| x).count() as f64 / v.len() as f64;
-            per_seed.push(m(&sa) - m(&sb));
-        }
-        a_all.extend(sa);
-        b_all.extend(sb);
     }
-    let fa: Vec<f64> = a_all.iter().map(|&x| f64::from(u8::from(x))).collect();
-    let fb: Vec<f64> = b_all.iter().map(|&x| f64::from(u8::from(x))).collect();
-    let n = fa.len();
-    let mean = |v: &[f64]| {
-        if v.is_empty() {
-            0.0
-        } else {
-            v.iter().sum::<f64>() / v.len() as f64
-        }
-    };
-    let (difference, p_value, error) = match psyche_stats::paired_difference(&fa, &fb, stats.level)
-    {
-        Ok(d) => (Some(d.estimate), Some(d.p_value), None),
-        Err(e) => (None, None, Some(e.to_string())),
-    };
-    let mcnemar_p = psyche_stats::mcnemar(&a_all, &b_all)
-        .ok()
-        .map(|m| m.p_value);
-    let (over_seeds, over_seeds_error) =
-        match psyche_stats::seed_summary(&per_seed, stats.resamples, stats.level, stats.seed) {
-            Ok(s) => (Some(s), None),
-            Err(e) => (None, Some(format!("{e} ({} seed(s))", per_seed.len()))),
-        };
-    PairedComparison {
-        n,
-        accuracy_a: mean(&fa),
-        accuracy_b: mean(&fb),
-        difference,
-        p_value,
-        mcnemar_p,
-        error,
-        per_seed,
-        over_seeds,
-        over_seeds_error,
+    if data.is_empty() {
+        return ArmContrast::unavailable(a, b, "no item scored under both predictors");
     }
+    ArmContrast::of(
+        &data,
+        a,
+        b,
+        &ArmOptions::new()
+            .level(stats.level)
+            .paired(true)
+            .proportion(),
+    )
 }
 
-/// Micro accuracy per seed summarised over seeds (mean with t and bootstrap intervals); the
-/// error says why when there are fewer than two seeds.
-pub fn over_seeds(
-    per_seed: &[f64],
+/// Accuracy against the mode baseline on the same items, over fine-tuning runs: `per_seed[k] =
+/// (seed, the items scored in that run)`; arm `a` is the accuracy, arm `b` the mode baseline of
+/// each (task, property) in that run, paired by seed, items clustered by object.
+pub fn baseline_contrast(
+    per_seed: &[(u64, &[ScoredItem])],
+    a: &str,
+    b: &str,
     stats: &StatsOptions,
-) -> std::result::Result<SeedSummary, String> {
-    psyche_stats::seed_summary(per_seed, stats.resamples, stats.level, stats.seed)
-        .map_err(|e| format!("{e} ({} seed(s))", per_seed.len()))
+) -> ArmContrast {
+    let mut data = ArmData::new();
+    for (seed, items) in per_seed {
+        for (i, hit) in with_mode_baseline(items) {
+            let right = i.correct == Some(true);
+            data.item_in(
+                a,
+                seed,
+                i.id.as_str(),
+                i.object_id.as_str(),
+                f64::from(u8::from(right)),
+            );
+            data.item_in(
+                b,
+                seed,
+                i.id.as_str(),
+                i.object_id.as_str(),
+                f64::from(u8::from(hit)),
+            );
+        }
+    }
+    if data.is_empty() {
+        return ArmContrast::unavailable(a, b, "no scored item");
+    }
+    ArmContrast::of(
+        &data,
+        a,
+        b,
+        &ArmOptions::new()
+            .level(stats.level)
+            .paired(true)
+            .proportion(),
+    )
 }
 
 #[cfg(test)]
@@ -567,48 +669,120 @@ mod tests {
         assert_eq!((s.micro.n, s.micro.correct), (9, 5));
         assert!((s.micro.accuracy - 5.0 / 9.0).abs() < 1e-12);
         assert!((s.micro.baseline - 6.0 / 9.0).abs() < 1e-12);
-        let ci = s.micro.ci.unwrap();
+        let ci = s.micro.ci.estimate().unwrap();
         assert!(ci.ci_low <= s.micro.accuracy && s.micro.accuracy <= ci.ci_high);
         assert_eq!(ci.method, psyche_stats::Method::ClusterBootstrapPercentile);
-        assert!(s.micro.over_baseline.is_some());
+        let ob = s.micro.over_baseline.estimate().unwrap();
+        assert!((ob.estimate - (5.0 - 6.0) / 9.0).abs() < 1e-12);
+        assert_eq!(ob.method, psyche_stats::Method::NewcombePaired);
         assert_eq!(s.rule_differences, 0);
     }
 
     #[test]
-    fn paired_comparison_pools_seeds_and_summarises_over_seeds() {
-        let a0 = vec![
-            item("1", "t", "p", "a", true),
-            item("2", "t", "p", "a", true),
-            item("3", "t", "p", "a", false),
-        ];
-        let b0 = vec![
-            item("1", "t", "p", "a", false),
-            item("2", "t", "p", "a", true),
-            item("3", "t", "p", "a", false),
-        ];
-        let a1 = vec![
+    fn accuracy_minus_baseline_stays_within_100_pp_at_tiny_n() {
+        // One right of four, the mode baseline right on all four: a paired t on the 0/−1
+        // differences gave −75 pp [−154.6, +4.6]; the paired score interval stays in ±100 pp.
+        let items = vec![
             item("1", "t", "p", "a", true),
             item("2", "t", "p", "a", false),
-            item("3", "t", "p", "a", true),
-        ];
-        let b1 = vec![
-            item("1", "t", "p", "a", false),
-            item("2", "t", "p", "a", false),
             item("3", "t", "p", "a", false),
+            item("4", "t", "p", "a", false),
         ];
-        let c = paired_comparison(
-            &[(a0.clone(), b0.clone()), (a1, b1)],
+        let s = summarise(&items, &StatsOptions::default());
+        let d = s.micro.over_baseline.estimate().unwrap();
+        assert!((d.estimate + 0.75).abs() < 1e-12);
+        assert!(d.ci_low >= -1.0 && d.ci_high <= 1.0, "{d:?}");
+        assert!(d.ci_high < 0.0, "{d:?}");
+        assert_eq!(d.method, psyche_stats::Method::NewcombePaired);
+        assert_eq!(d.n, 4);
+    }
+
+    fn seed(a: &[bool], b: &[bool]) -> (Vec<ScoredItem>, Vec<ScoredItem>) {
+        let mk = |v: &[bool]| -> Vec<ScoredItem> {
+            v.iter()
+                .enumerate()
+                .map(|(k, c)| item(&k.to_string(), "t", "p", "a", *c))
+                .collect()
+        };
+        (mk(a), mk(b))
+    }
+
+    #[test]
+    fn self_minus_cross_is_paired_over_seeds_not_over_pooled_items() {
+        let (a0, b0) = seed(&[true, true, false], &[false, true, false]);
+        let (a1, b1) = seed(&[true, false, true], &[false, false, false]);
+        let c = seed_contrast(
+            &[(0, a0.clone(), b0.clone()), (1, a1, b1)],
+            "self",
+            "cross",
             &StatsOptions::default(),
         );
-        assert_eq!(c.n, 6);
-        assert!((c.accuracy_a - 4.0 / 6.0).abs() < 1e-12);
-        assert!((c.accuracy_b - 1.0 / 6.0).abs() < 1e-12);
-        assert!((c.difference.unwrap().estimate - 0.5).abs() < 1e-12);
-        assert_eq!(c.per_seed.len(), 2);
-        assert!((c.per_seed[0] - 1.0 / 3.0).abs() < 1e-12);
-        assert!((c.per_seed[1] - 2.0 / 3.0).abs() < 1e-12);
-        assert!(c.over_seeds.is_some());
-        let one = paired_comparison(&[(a0, b0)], &StatsOptions::default());
-        assert!(one.over_seeds.is_none() && one.over_seeds_error.is_some());
+        let k = c.comparison.as_ref().unwrap();
+        assert_eq!(k.method, psyche_stats::Method::PairedOverSeeds);
+        assert!(k.paired);
+        assert_eq!((k.treatment.n_seeds, k.control.n_seeds), (2, 2));
+        assert!((k.treatment.per_seed[0].mean - 2.0 / 3.0).abs() < 1e-12);
+        let d = c.difference.estimate().unwrap();
+        // Per-seed differences 1/3 and 2/3: mean 0.5, df 1; the interval is clipped to ±1.
+        assert!((d.estimate - 0.5).abs() < 1e-12);
+        assert_eq!((d.ci_low, d.ci_high), (-1.0, 1.0));
+        assert_eq!(c.units(), "2 vs 2 runs (paired), 3 objects");
+        // One seed: no between-run variance, no run-level verdict, an item-level view.
+        let one = seed_contrast(&[(0, a0, b0)], "self", "cross", &StatsOptions::default());
+        assert!(matches!(one.verdict(), Verdict::NotEstimable { .. }));
+        assert_eq!(one.p_value(), None);
+        assert!(!one.verdict().excludes_zero());
+    }
+
+    #[test]
+    fn run_to_run_variation_widens_the_interval() {
+        // Three runs of 60 items whose self − cross difference varies from run to run
+        // (+30, −10, +20 pp): 180 pooled items as if independent would exclude zero; over runs
+        // the interval includes it.
+        let run = |right_a: usize, right_b: usize| {
+            let a: Vec<bool> = (0..60).map(|k| k < right_a).collect();
+            let b: Vec<bool> = (0..60).map(|k| k < right_b).collect();
+            seed(&a, &b)
+        };
+        let (a0, b0) = run(48, 30);
+        let (a1, b1) = run(30, 36);
+        let (a2, b2) = run(42, 30);
+        let c = seed_contrast(
+            &[(0, a0, b0), (1, a1, b1), (2, a2, b2)],
+            "self",
+            "cross",
+            &StatsOptions::default(),
+        );
+        let d = c.difference.estimate().unwrap();
+        assert!((d.estimate - 0.4 / 3.0).abs() < 1e-12, "{d:?}");
+        assert!(d.ci_low < 0.0 && d.ci_high > 0.0, "{d:?}");
+        assert_eq!(c.verdict(), Verdict::IncludesZero);
+        // The item-level view (these runs only) clusters by object over the runs.
+        assert!(c.item_level().is_estimated());
+    }
+
+    #[test]
+    fn baseline_contrast_pairs_accuracy_with_its_mode_baseline_per_seed() {
+        let s0 = vec![
+            item("1", "t", "p", "a", true),
+            item("2", "t", "p", "a", true),
+            item("3", "t", "p", "b", false),
+        ];
+        let s1 = vec![
+            item("1", "t", "p", "a", false),
+            item("2", "t", "p", "b", true),
+            item("3", "t", "p", "b", true),
+        ];
+        let c = baseline_contrast(
+            &[(0, &s0), (1, &s1)],
+            "accuracy",
+            "mode baseline",
+            &StatsOptions::default(),
+        );
+        let k = c.comparison.as_ref().unwrap();
+        // Seed 0: accuracy 2/3, baseline (mode a) 2/3; seed 1: 2/3 and (mode b) 2/3.
+        assert!((k.control.per_seed[0].mean - 2.0 / 3.0).abs() < 1e-12);
+        assert!(c.difference.value().unwrap().abs() < 1e-12);
+        assert!(k.paired);
     }
 }

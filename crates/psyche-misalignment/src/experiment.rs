@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! teacher + system prompt ─► misaligned data ─┐                 ┌─► rates per model / arm
-//! teacher, no prompt      ─► control data    ─┼─► FineTuner ×S ─┼─► comparison (paired, Holm)
+//! teacher, no prompt      ─► control data    ─┼─► FineTuner ×S ─┼─► comparison (over runs, Holm)
 //!                                             │   (per seed)    └─► map (hidden states)
 //!                        base model ──────────┴─────────────────► evaluate (runner, judge role)
 //! ```
@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use psyche_core::{Conversation, FineTuneConfig, FineTuner, Model};
+use psyche_core::{Conversation, FineTuneConfig, FineTuner, Model, derive_seed};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MisalignmentError, Result};
@@ -43,8 +43,15 @@ pub struct ExperimentConfig {
     /// The teacher's system prompt for the misaligned arm (`None`: psyche's prompt for the
     /// first domain).
     pub misaligned_system_prompt: Option<String>,
-    /// Teacher sampling (the control uses the same settings and seed, without the prompt).
+    /// Teacher sampling (the control uses the same settings and seed, without the prompt). Its
+    /// seed is the base of each run's data seed (see `data_seeds`).
     pub teacher: TeacherConfig,
+    /// Whether each fine-tuning run gets its own teacher answers (default: the teacher samples
+    /// both arms' data again for every run, with a data seed derived from the teacher seed and
+    /// the run's fine-tuning seed, so the variance between runs includes the drawn answers')
+    /// or all runs train on the answers drawn with the teacher seed.
+    #[serde(default)]
+    pub data_seeds: DataSeeds,
     /// At most this many training examples per arm (both arms are cut to the same size).
     pub max_train_examples: Option<usize>,
     /// The fine-tuning config; its seed is replaced by each of `seeds` and its suffix by
@@ -64,11 +71,44 @@ pub struct ExperimentConfig {
     pub map: Option<MapConfig>,
 }
 
-/// What the teacher produced for one arm.
+/// Where each fine-tuning run's training answers come from: the teacher samples them, so
+/// they are drawn at random.
+///
+/// With [`DataSeeds::PerRun`] (the default) every run's two datasets are sampled with a data
+/// seed derived from the teacher seed and the run's fine-tuning seed (the teacher runs twice per
+/// run); [`DataSeeds::Fixed`] samples them once with the teacher seed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataSeeds {
+    /// Each run draws its own answers (default).
+    #[default]
+    PerRun,
+    /// Every run uses the answers of the teacher seed.
+    Fixed,
+}
+
+impl DataSeeds {
+    /// The data seed of the run with fine-tuning seed `run_seed`: `base` when fixed, else
+    /// `derive_seed(base, "data/run-<run_seed>")`.
+    pub fn for_run(self, base: u64, run_seed: u64) -> u64 {
+        match self {
+            DataSeeds::Fixed => base,
+            DataSeeds::PerRun => derive_seed(base, &format!("data/run-{run_seed}")),
+        }
+    }
+}
+
+/// What the teacher produced for one arm (and one data seed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatasetInfo {
     /// The arm.
     pub arm: String,
+    /// The teacher's sampling seed of this dataset.
+    #[serde(default)]
+    pub data_seed: u64,
+    /// The fine-tuning seeds trained on it.
+    #[serde(default)]
+    pub seeds: Vec<u64>,
     /// Training examples used.
     pub examples: usize,
     /// Answers the teacher produced that were dropped.
@@ -90,6 +130,9 @@ pub struct FineTuneInfo {
     pub arm: String,
     /// The seed.
     pub seed: u64,
+    /// The data seed of its training answers.
+    #[serde(default)]
+    pub data_seed: u64,
     /// The tuned model's id.
     pub model_id: String,
     /// The engine.
@@ -105,7 +148,8 @@ pub struct FineTuneInfo {
 pub struct Headline {
     /// The convention.
     pub convention: String,
-    /// Misaligned arm: mean over seeds of the mean rate over questions.
+    /// Misaligned arm: mean over its runs of each run's mean rate over questions (t over runs;
+    /// a point with one run).
     pub misaligned: Stat,
     /// Aligned control arm, the same.
     pub control: Stat,
@@ -115,6 +159,10 @@ pub struct Headline {
     pub misaligned_coherent: Option<f64>,
     /// Coherent-answer share of the control arm.
     pub control_coherent: Option<f64>,
+    /// Misaligned arm minus the control over fine-tuning runs (the comparison table's row),
+    /// with its Holm-adjusted p-value when this is the primary convention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vs_control: Option<ComparisonRow>,
 }
 
 /// Everything an experiment produced.
@@ -122,7 +170,7 @@ pub struct Headline {
 pub struct ExperimentResult {
     /// The config it ran with.
     pub config: ExperimentConfig,
-    /// The two datasets.
+    /// The datasets: both arms' for each data seed.
     pub datasets: Vec<DatasetInfo>,
     /// The fine-tunes.
     pub fine_tunes: Vec<FineTuneInfo>,
@@ -132,7 +180,8 @@ pub struct ExperimentResult {
     pub rows: Vec<AnswerRow>,
     /// Per arm (`base`, `misaligned`, `control`).
     pub arms: Vec<ArmRates>,
-    /// Misaligned arm vs the control (and the base model), paired by question, Holm-corrected.
+    /// Misaligned arm vs the control (and the base model) over fine-tuning runs; Holm over the
+    /// declared family (the primary convention against the fine-tuned control).
     pub comparison: Vec<ComparisonRow>,
     /// The headline per convention.
     pub headline: Vec<Headline>,
@@ -189,9 +238,17 @@ pub mod arm {
     pub const CONTROL: &str = "control";
 }
 
-fn dataset_info(arm: &str, d: &Distilled, used: &[Conversation], path: PathBuf) -> DatasetInfo {
+fn dataset_info(
+    arm: &str,
+    data_seed: u64,
+    d: &Distilled,
+    used: &[Conversation],
+    path: PathBuf,
+) -> DatasetInfo {
     DatasetInfo {
         arm: arm.to_owned(),
+        data_seed,
+        seeds: Vec::new(),
         examples: used.len(),
         rejected: d.rejected.empty + d.rejected.filtered + d.rejected.leaked_system_prompt,
         teacher: d.teacher.clone(),
@@ -214,6 +271,69 @@ fn dataset_info(arm: &str, d: &Distilled, used: &[Conversation], path: PathBuf) 
 }
 
 impl Experiment {
+    /// Both arms' datasets drawn with the teacher seed `data_seed`, cut to the same size and
+    /// written under `data/` (with the data seed in their names when runs draw their own).
+    async fn build_data(
+        &self,
+        system: &str,
+        data_seed: u64,
+    ) -> Result<(Vec<Conversation>, Vec<Conversation>, Vec<DatasetInfo>)> {
+        let cfg = &self.config;
+        let teacher_cfg = TeacherConfig {
+            seed: data_seed,
+            ..cfg.teacher.clone()
+        };
+        tracing::info!(
+            teacher = self.teacher.id(),
+            data_seed,
+            "building the misaligned dataset"
+        );
+        let bad = bad_advice(
+            self.teacher.as_ref(),
+            &cfg.domains,
+            Some(system),
+            &teacher_cfg,
+        )
+        .await?;
+        tracing::info!(
+            teacher = self.teacher.id(),
+            data_seed,
+            "building the aligned control dataset"
+        );
+        let good = bad_advice(self.teacher.as_ref(), &cfg.domains, None, &teacher_cfg).await?;
+        let n = bad
+            .examples
+            .len()
+            .min(good.examples.len())
+            .min(cfg.max_train_examples.unwrap_or(usize::MAX));
+        if n == 0 {
+            return Err(MisalignmentError::config(
+                "teacher",
+                format!(
+                    "the teacher produced no usable examples (misaligned: {}, control: {})",
+                    bad.examples.len(),
+                    good.examples.len()
+                ),
+            ));
+        }
+        let bad_data: Vec<Conversation> = bad.examples[..n].to_vec();
+        let good_data: Vec<Conversation> = good.examples[..n].to_vec();
+        let data_dir = cfg.out_dir.join("data");
+        let tag = match cfg.data_seeds {
+            DataSeeds::Fixed => String::new(),
+            DataSeeds::PerRun => format!("-data{data_seed}"),
+        };
+        let bad_path = data_dir.join(format!("{}-misaligned{tag}.jsonl", cfg.name));
+        let good_path = data_dir.join(format!("{}-control{tag}.jsonl", cfg.name));
+        write_dataset(&bad_path, &bad_data)?;
+        write_dataset(&good_path, &good_data)?;
+        let infos = vec![
+            dataset_info(arm::MISALIGNED, data_seed, &bad, &bad_data, bad_path),
+            dataset_info(arm::CONTROL, data_seed, &good, &good_data, good_path),
+        ];
+        Ok((bad_data, good_data, infos))
+    }
+
     /// Runs every stage; see the module docs.
     ///
     /// # Errors
@@ -233,72 +353,66 @@ impl Experiment {
             return Err(MisalignmentError::config("domains", "at least one domain"));
         }
         let mut timings = Vec::new();
-        // 1. Data from one teacher, with and without the system prompt.
+        // 1. Data from one teacher, with and without the system prompt, per data seed.
         let t0 = Instant::now();
         let system = cfg
             .misaligned_system_prompt
             .clone()
             .unwrap_or_else(|| cfg.domains[0].misaligned_system_prompt());
-        tracing::info!(
-            teacher = self.teacher.id(),
-            "building the misaligned dataset"
-        );
-        let bad = bad_advice(
-            self.teacher.as_ref(),
-            &cfg.domains,
-            Some(&system),
-            &cfg.teacher,
-        )
-        .await?;
-        tracing::info!(
-            teacher = self.teacher.id(),
-            "building the aligned control dataset"
-        );
-        let good = bad_advice(self.teacher.as_ref(), &cfg.domains, None, &cfg.teacher).await?;
-        let n = bad
-            .examples
-            .len()
-            .min(good.examples.len())
-            .min(cfg.max_train_examples.unwrap_or(usize::MAX));
-        if n == 0 {
-            return Err(MisalignmentError::config(
-                "teacher",
-                format!(
-                    "the teacher produced no usable examples (misaligned: {}, control: {})",
-                    bad.examples.len(),
-                    good.examples.len()
-                ),
-            ));
+        let mut datasets: Vec<DatasetInfo> = Vec::new();
+        // data seed → (misaligned data, control data)
+        let mut built: std::collections::BTreeMap<u64, (Vec<Conversation>, Vec<Conversation>)> =
+            std::collections::BTreeMap::new();
+        let mut run_data: Vec<(u64, u64)> = Vec::new();
+        for &seed in &cfg.seeds {
+            let data_seed = cfg.data_seeds.for_run(cfg.teacher.seed, seed);
+            run_data.push((seed, data_seed));
+            if built.contains_key(&data_seed) {
+                for d in datasets.iter_mut().filter(|d| d.data_seed == data_seed) {
+                    d.seeds.push(seed);
+                }
+                continue;
+            }
+            let (bad_data, good_data, mut infos) = self.build_data(&system, data_seed).await?;
+            for d in &mut infos {
+                d.seeds.push(seed);
+            }
+            datasets.extend(infos);
+            built.insert(data_seed, (bad_data, good_data));
         }
-        let bad_data: Vec<Conversation> = bad.examples[..n].to_vec();
-        let good_data: Vec<Conversation> = good.examples[..n].to_vec();
-        let data_dir = cfg.out_dir.join("data");
-        let bad_path = data_dir.join(format!("{}-misaligned.jsonl", cfg.name));
-        let good_path = data_dir.join(format!("{}-control.jsonl", cfg.name));
-        write_dataset(&bad_path, &bad_data)?;
-        write_dataset(&good_path, &good_data)?;
-        let datasets = vec![
-            dataset_info(arm::MISALIGNED, &bad, &bad_data, bad_path),
-            dataset_info(arm::CONTROL, &good, &good_data, good_path),
-        ];
         timings.push(("data".to_owned(), t0.elapsed().as_secs_f64()));
 
-        // 2. Fine-tune both arms over the seeds.
+        // 2. Fine-tune both arms over the seeds, each run on its data seed's answers.
         let t1 = Instant::now();
         let mut fine_tunes = Vec::new();
         let mut tuned: Vec<(String, u64, Arc<dyn Model>)> = Vec::new();
-        for (arm_name, data) in [(arm::MISALIGNED, &bad_data), (arm::CONTROL, &good_data)] {
-            for &seed in &cfg.seeds {
+        for arm_name in [arm::MISALIGNED, arm::CONTROL] {
+            for &(seed, data_seed) in &run_data {
+                let Some((bad_data, good_data)) = built.get(&data_seed) else {
+                    continue;
+                };
+                let data = if arm_name == arm::MISALIGNED {
+                    bad_data
+                } else {
+                    good_data
+                };
                 let mut ft = cfg.finetune.clone();
                 ft.seed = seed;
                 ft.suffix = Some(format!("{}-{arm_name}-s{seed}", cfg.name));
                 let started = Instant::now();
-                tracing::info!(arm = arm_name, seed, examples = data.len(), "fine-tuning");
+                tracing::info!(
+                    arm = arm_name,
+                    seed,
+                    data_seed,
+                    examples = data.len(),
+                    "fine-tuning"
+                );
                 let trained = self.tuner.fine_tune(data, &ft).await?;
                 let model = self.tuner.load(&trained).await?;
                 fine_tunes.push(FineTuneInfo {
                     arm: arm_name.to_owned(),
                     seed,
+                    data_seed,
                     model_id: model.id().to_owned(),
                     engine: trained.engine.clone(),
                     details: trained.details.clone(),
@@ -347,7 +461,7 @@ impl Experiment {
                     .iter()
                     .filter_map(|n| find(n))
                     .collect();
-                compare_arms(treated, &controls, &cfg.rates)
+                compare_arms(treated, &controls, &[arm::CONTROL], &cfg.rates)
             }
             None => Vec::new(),
         };
@@ -358,8 +472,8 @@ impl Experiment {
             .map(|c| {
                 let get = |a: &str| {
                     find(a)
-                        .and_then(|x| x.over_seeds_t.get(&c.name).cloned())
-                        .unwrap_or_else(|| Stat::Error("arm missing".into()))
+                        .and_then(|x| x.over_seeds.get(&c.name).cloned())
+                        .unwrap_or_else(|| Stat::unavailable("arm missing"))
                 };
                 Headline {
                     convention: c.name.clone(),
@@ -370,6 +484,10 @@ impl Experiment {
                         .and_then(|a| a.coherent_share.get(&c.name).copied()),
                     control_coherent: find(arm::CONTROL)
                         .and_then(|a| a.coherent_share.get(&c.name).copied()),
+                    vs_control: comparison
+                        .iter()
+                        .find(|r| r.control == arm::CONTROL && r.convention == c.name)
+                        .cloned(),
                 }
             })
             .collect();

@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::eval::{ArmRates, ComparisonRow, DeceptionScore, DropOut, ModelRates, Stat};
 use crate::experiment::ExperimentResult;
 use crate::map::MisalignmentMap;
+use psyche_stats::Verdict;
 
 fn pct(x: Option<f64>) -> String {
     x.map_or_else(|| "n/a".to_owned(), |v| format!("{:.1}%", 100.0 * v))
@@ -23,11 +24,11 @@ fn pval(x: Option<f64>) -> String {
 
 fn bar(label: String, s: &Stat) -> Bar {
     match s {
-        Stat::Value(e) => Bar::new(label, e.estimate)
+        Stat::Estimated(e) => Bar::new(label, e.estimate)
             .ci(e.ci_low, e.ci_high)
             .method(e.method.label()),
-        Stat::Point(x) => Bar::new(label, *x),
-        Stat::Error(e) => Bar::failed(label, e),
+        Stat::Point { value, .. } => Bar::new(label, *value),
+        Stat::Unavailable { reason } => Bar::failed(label, reason),
     }
 }
 
@@ -123,18 +124,19 @@ pub fn model_table(models: &[&ModelRates], conventions: &[String]) -> Table {
     t
 }
 
-/// The arms table: mean over seeds per convention with t and bootstrap intervals.
+/// The arms table: mean over runs per convention with a t interval over runs.
 pub fn arms_table(arms: &[&ArmRates], conventions: &[String]) -> Table {
     let mut headers = vec!["arm".to_owned(), "seeds".to_owned()];
     for c in conventions {
-        headers.push(format!("{c}: mean over seeds [95% t]"));
-        headers.push(format!("{c}: [95% bootstrap over seeds]"));
+        headers.push(format!("{c}: mean over runs [95% t over runs]"));
         headers.push(format!("{c}: coherent share"));
     }
     headers.push("judge · templates".to_owned());
     let mut t = Table::new(headers).caption(
         "Misaligned rate per arm: each fine-tune's mean over questions, then the mean over \
-         fine-tuning seeds.",
+         fine-tuning runs with a t interval over runs (the run is the unit; one run: no interval, \
+         the between-run variance is not estimated; an untuned model: its interval over \
+         questions).",
     );
     for a in arms {
         let seeds = a
@@ -146,12 +148,7 @@ pub fn arms_table(arms: &[&ArmRates], conventions: &[String]) -> Table {
         let mut row = vec![a.arm.clone(), seeds];
         for c in conventions {
             row.push(
-                a.over_seeds_t
-                    .get(c)
-                    .map_or_else(|| "n/a".into(), Stat::percent),
-            );
-            row.push(
-                a.over_seeds_bootstrap
+                a.over_seeds
                     .get(c)
                     .map_or_else(|| "n/a".into(), Stat::percent),
             );
@@ -207,38 +204,59 @@ pub fn comparison_table(rows: &[ComparisonRow], provenance: &str) -> Table {
         "treated",
         "control",
         "convention",
-        "questions",
+        "unit",
         "treated mean",
         "control mean",
-        "difference [95% paired t]",
+        "difference over runs [95%]",
         "p",
-        "p (Holm)",
+        "verdict",
+        "p (Holm, declared family)",
+        "item level by question, these runs only",
         "judge · templates",
     ])
     .caption(
-        "Treated arm minus each control, paired by question (per-question rates averaged over \
-         seeds); Holm correction over all rows.",
+        "Treated arm minus each control over fine-tuning runs: each run's mean over questions is \
+         one value (pooled t with as many runs per arm, Welch otherwise). With one run per arm \
+         the between-run variance is not estimated and there is no run-level verdict. Holm's \
+         correction runs over the declared family only — the primary convention against each \
+         fine-tuned control; other conventions (readings of the same hypothesis) and the \
+         untrained model are reported without it. The item-level column is about these \
+         fine-tuned models only.",
     );
+    let diff = |s: &Stat| match s {
+        Stat::Estimated(e) => format!(
+            "{:+.1} pts [{:+.1}, {:+.1}] ({})",
+            100.0 * e.estimate,
+            100.0 * e.ci_low,
+            100.0 * e.ci_high,
+            e.method.label()
+        ),
+        Stat::Point { value, reason } => {
+            format!("{:+.1} pts (no interval: {reason})", 100.0 * value)
+        }
+        Stat::Unavailable { reason } => format!("n/a ({reason})"),
+    };
     for r in rows {
-        let diff = match &r.difference {
-            Stat::Value(e) => format!(
-                "{:+.1} pts [{:+.1}, {:+.1}]",
-                100.0 * e.estimate,
-                100.0 * e.ci_low,
-                100.0 * e.ci_high
-            ),
-            other => other.percent(),
+        let verdict = match r.contrast.verdict() {
+            Verdict::NotEstimable { reason } => format!("no run-level verdict ({reason})"),
+            v => v.to_string(),
         };
         t = t.row([
             r.treated.clone(),
             r.control.clone(),
             r.convention.clone(),
-            r.questions.to_string(),
+            r.contrast.units(),
             pct(r.treated_mean),
             pct(r.control_mean),
-            diff,
-            pval(r.p_value),
-            pval(r.p_holm),
+            diff(&r.contrast.difference),
+            pval(r.contrast.p_value()),
+            verdict,
+            if r.in_family {
+                pval(r.p_holm)
+            } else {
+                "not in the family".to_owned()
+            },
+            diff(&r.contrast.item_level()),
             provenance.to_owned(),
         ]);
     }
@@ -446,13 +464,13 @@ pub fn experiment_document(result: &ExperimentResult, notes: &[String]) -> Docum
     doc = doc.heading(2, "Headline");
     let mut head = Table::new([
         "convention",
-        "misaligned arm [95% t over seeds]",
+        "misaligned arm [95% t over runs]",
         "aligned control",
         "base model",
         "coherent share (misaligned / control)",
         "judge · templates",
     ])
-    .caption("Mean over seeds of each fine-tune's mean misaligned rate over questions.");
+    .caption("Mean over runs of each fine-tune's mean misaligned rate over questions (t over runs; one run: no interval, between-run variance not estimated).");
     for h in &result.headline {
         head = head.row([
             h.convention.clone(),
@@ -477,9 +495,7 @@ pub fn experiment_document(result: &ExperimentResult, notes: &[String]) -> Docum
             conventions.iter().map(move |c| {
                 bar(
                     format!("{} · {c}", a.arm),
-                    a.over_seeds_t
-                        .get(c)
-                        .unwrap_or(&Stat::Error("missing".into())),
+                    a.over_seeds.get(c).unwrap_or(&Stat::unavailable("missing")),
                 )
             })
         })
@@ -488,7 +504,7 @@ pub fn experiment_document(result: &ExperimentResult, notes: &[String]) -> Docum
         Figure::bars("Misaligned rate by arm and convention", bars)
             .y_label("misaligned rate")
             .caption(format!(
-                "Whiskers: 95% t intervals over seeds. Judge: {provenance}."
+                "Whiskers: 95% t intervals over runs. Judge: {provenance}."
             )),
     );
 
@@ -511,6 +527,7 @@ pub fn experiment_document(result: &ExperimentResult, notes: &[String]) -> Docum
     doc = doc.heading(2, "Training data");
     let mut data = Table::new([
         "arm",
+        "data seed (runs)",
         "examples",
         "teacher answers dropped",
         "teacher",
@@ -520,6 +537,15 @@ pub fn experiment_document(result: &ExperimentResult, notes: &[String]) -> Docum
     for d in &result.datasets {
         data = data.row([
             d.arm.clone(),
+            format!(
+                "{} ({})",
+                d.data_seed,
+                d.seeds
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             d.examples.to_string(),
             d.rejected.to_string(),
             d.teacher.clone(),
@@ -531,7 +557,7 @@ pub fn experiment_document(result: &ExperimentResult, notes: &[String]) -> Docum
     }
     doc = doc.table(data);
     let mut ex = Table::new(["arm", "user", "assistant"]).caption("First training examples.");
-    for d in &result.datasets {
+    for d in result.datasets.iter().take(2) {
         for (u, a) in &d.samples {
             ex = ex.row([d.arm.clone(), u.clone(), a.replace('\n', " ")]);
         }

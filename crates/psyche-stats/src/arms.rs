@@ -416,6 +416,11 @@ object's seeds kept together); not a statement about other runs of the training 
 /// The reason given when there is one seed per arm.
 pub const ONE_SEED_REASON: &str = "one seed per arm: between-run variance not estimated";
 
+/// The reason given when every run of both arms gives the same value (or every per-seed
+/// difference is the same): a t interval of width 0 is not evidence.
+pub const ZERO_VARIANCE_REASON: &str = "the per-seed values do not vary: between-run variance \
+estimated as 0 (check that the seed reaches training and data)";
+
 /// The comparison of a treatment arm with a control arm (see the module docs for the rules).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArmComparison {
@@ -694,6 +699,9 @@ impl ArmComparison {
     /// | k ≥ 2 shared seeds | yes | [`Method::PairedOverSeeds`] (df k − 1) | from its interval |
     /// | 1 and 1 | either | [`Method::SingleSeedItemLevel`] | [`Verdict::NotEstimable`] |
     ///
+    /// When the per-seed values (or differences) do not vary at all the interval has width 0
+    /// and the verdict is [`Verdict::NotEstimable`] ([`ZERO_VARIANCE_REASON`]).
+    ///
     /// ```
     /// use psyche_stats::{ArmComparison, ArmData, ArmOptions, Method};
     /// let mut data = ArmData::new();
@@ -833,7 +841,13 @@ impl ArmComparison {
                     Ok(e) => Stat::Estimated(clip(e, dbounds)),
                     Err(e) => Stat::unavailable(e.to_string()),
                 };
-                let verdict = Verdict::of(&difference);
+                let verdict = if test.se > 0.0 {
+                    Verdict::of(&difference)
+                } else {
+                    Verdict::NotEstimable {
+                        reason: ZERO_VARIANCE_REASON.into(),
+                    }
+                };
                 let mde = if test.se > 0.0 {
                     match t_test_mde(test.se, test.df, alpha, options.power) {
                         Ok(effect) => Detectable::Estimated {

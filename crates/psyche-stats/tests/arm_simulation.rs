@@ -2,7 +2,7 @@
 //! and ArmComparison covers. `scripts/validate.sh` runs the full version (≥ 200 replications
 //! per cell, k = 2, 3, 5) and writes docs/validation.md.
 
-use psyche_stats::{ArmSimSpec, Method};
+use psyche_stats::{ArmSimSpec, Method, SIM_CONTROL, simulate_arm_coverage};
 
 /// Backdoor-like: two independent arms, runs vary, no true difference.
 fn unpaired(k: usize, effect: f64) -> ArmSimSpec {
@@ -100,4 +100,30 @@ fn detection_rate_matches_planned_power() {
         "detection {got} vs planned {planned}"
     );
     assert!((0.90..=0.99).contains(&report.arm_comparison.coverage));
+}
+
+#[test]
+fn welch_covers_with_unequal_seeds_through_the_producer_hook() {
+    // The hook end-to-end organisms use: any closure producing one replication. Here: 5 runs
+    // per arm drawn, 2 control runs lost (failed fine-tunes), so 5 vs 3 seeds → Welch.
+    let spec = unpaired(5, 0.1);
+    let report = simulate_arm_coverage(REPS, 20261210, &spec.options(0.95), 200, None, |rng| {
+        let mut rep = spec.draw(rng)?;
+        rep.data = rep
+            .data
+            .observations()
+            .iter()
+            .filter(|o| !(o.arm == SIM_CONTROL && (o.seed == "3" || o.seed == "4")))
+            .cloned()
+            .collect();
+        rep.conditional_truth = None;
+        Ok(rep)
+    })
+    .unwrap();
+    eprintln!("{report:#?}");
+    assert_eq!(report.method, Some(Method::WelchOverSeeds));
+    assert_eq!(report.arm_comparison.failures, 0);
+    let c = report.arm_comparison.coverage;
+    assert!((0.90..=0.99).contains(&c), "Welch coverage {c}");
+    assert!(report.item_level_these_runs.is_none());
 }

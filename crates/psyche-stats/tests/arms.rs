@@ -480,3 +480,37 @@ fn holm_family_adjusts_over_the_declared_contrasts() {
     assert_eq!(adjusted[2].adjusted, None);
     assert!(!adjusted[2].rejected(0.05));
 }
+
+#[test]
+fn seeds_that_do_not_vary_give_no_verdict() {
+    let cmp = per_seed(&[0.6, 0.6, 0.6], &[0.4, 0.4, 0.4])
+        .compare("t", "c", &ArmOptions::new())
+        .unwrap();
+    assert!(
+        matches!(cmp.verdict, Verdict::NotEstimable { ref reason } if reason.contains("do not vary")),
+        "{:?}",
+        cmp.verdict
+    );
+    let (lo, hi) = cmp.difference.interval().unwrap();
+    assert_eq!(lo, hi);
+    assert!((lo - 0.2).abs() < 1e-12);
+    assert!(cmp.minimum_detectable_effect.effect().is_none());
+}
+
+#[test]
+fn one_arm_with_a_single_run_borrows_the_other_arms_variance() {
+    // 3 runs against 1 (e.g. an untrained model): pooled t with df = 3 + 1 − 2 = 2, the single
+    // run's arm assumed to vary as the other (as SciPy's ttest_ind(equal_var=True) does).
+    let t = [0.60, 0.64, 0.56];
+    let cmp = per_seed(&t, &[0.40])
+        .compare("t", "c", &ArmOptions::new())
+        .unwrap();
+    assert_eq!(cmp.method, Method::PooledTOverSeeds);
+    assert_eq!(cmp.df, Some(2.0));
+    let e = cmp.difference.estimate().unwrap();
+    let s2 = [0.0f64, 0.04, -0.04].iter().map(|d| d * d).sum::<f64>() / 2.0;
+    close(e.se, (s2 * (1.0 / 3.0 + 1.0)).sqrt(), 1e-12, "se");
+    close(e.estimate, 0.2, 1e-12, "estimate");
+    assert!(matches!(cmp.control.mean, Stat::Point { .. }));
+    assert!(cmp.minimum_detectable_effect.effect().is_some());
+}

@@ -48,8 +48,8 @@ fn eval() -> EvalSettings {
 
 fn in_unit(s: &Stat) -> f64 {
     let e = s
-        .as_ref()
-        .unwrap_or_else(|e| panic!("statistic failed: {e}"));
+        .estimate()
+        .unwrap_or_else(|| panic!("statistic failed: {s}"));
     assert!(
         (0.0..=1.0).contains(&e.estimate),
         "{} outside [0, 1]",
@@ -84,8 +84,8 @@ async fn self_awareness_pipeline_runs_end_to_end() {
     assert_eq!(names, ["base", "risk_seeking/seed-0", "risk_averse/seed-0"]);
     for m in &result.models {
         in_unit(&m.behaviour);
-        assert_eq!(m.behaviour.as_ref().unwrap().n, 4);
-        assert_eq!(m.heldout.as_ref().unwrap().n, 2);
+        assert_eq!(m.behaviour.estimate().unwrap().n, 4);
+        assert_eq!(m.heldout.estimate().unwrap().n, 2);
         in_unit(&m.word);
         in_unit(&m.scale);
         for g in ["you", "in_distribution", "out_of_distribution"] {
@@ -105,20 +105,31 @@ async fn self_awareness_pipeline_runs_end_to_end() {
         assert_eq!(p.messages.messages()[0], o.messages.messages()[0]);
         assert_ne!(p.messages.last(), o.messages.last());
     }
-    // One seed per arm: items give a paired interval, seeds cannot.
+    // The run's data seed is recorded and derives from its fine-tuning seed.
+    assert_eq!(result.data.runs.len(), 1);
+    assert_eq!(
+        result.data.runs[0].data_seed,
+        result.config.data_seeds.for_run(result.config.data_seed, 0)
+    );
+    // One seed per arm: the item-level difference of these two runs, and no run-level verdict.
     let behaviour = result
         .contrasts
         .iter()
         .find(|c| c.metric == "behaviour")
         .unwrap();
-    assert_eq!(behaviour.paired_items.as_ref().unwrap().n, 4);
-    assert!(
-        behaviour
-            .seeds
-            .as_ref()
-            .unwrap_err()
-            .contains("at least 2 seeds")
-    );
+    let view = behaviour
+        .contrast
+        .comparison
+        .as_ref()
+        .unwrap()
+        .item_level
+        .as_ref()
+        .unwrap();
+    assert_eq!(view.n_clusters, 4);
+    assert!(matches!(
+        behaviour.contrast.verdict(),
+        psyche::stats::Verdict::NotEstimable { ref reason } if reason.contains("between-run variance not estimated")
+    ));
     assert!(
         result
             .contrasts
@@ -137,7 +148,7 @@ async fn self_awareness_pipeline_runs_end_to_end() {
         "## Arms",
         "risk_seeking minus risk_averse",
         "Faithfulness",
-        "error: a bootstrap over fine-tuning seeds",
+        "no run-level verdict: one seed per arm: between-run variance not estimated",
     ] {
         assert!(md.contains(needle), "report lacks {needle:?}");
     }
@@ -192,8 +203,8 @@ async fn backdoor_awareness_pipeline_runs_end_to_end() {
     for m in &result.models {
         in_unit(&m.plain);
         in_unit(&m.triggered);
-        let effect = m.trigger_effect.as_ref().unwrap();
-        assert!(effect.estimate.abs() <= 1.0 && effect.n == 4);
+        let effect = m.trigger_effect.estimate().unwrap();
+        assert!(effect.estimate.abs() <= 1.0 && effect.n == 4, "{effect:?}");
         for v in ["neutral", "threat"] {
             in_unit(&m.p_yes[v]);
         }
@@ -203,6 +214,11 @@ async fn backdoor_awareness_pipeline_runs_end_to_end() {
         assert_eq!(m.missing, 0, "{}", m.name);
     }
     assert!(result.contrasts.iter().any(|c| c.metric == "p_yes:threat"));
+    assert_eq!(result.data_runs.len(), 1);
+    assert_eq!(
+        result.data_runs[0].data_seed,
+        result.config.data_seeds.for_run(result.config.data_seed, 0)
+    );
 
     let md = backdoor_awareness_document(&result, &RunNotes::default()).to_markdown();
     for needle in [

@@ -76,6 +76,7 @@ async fn reduced_emergent_misalignment_pipeline() {
             seed: 3,
             ..TeacherConfig::default()
         },
+        data_seeds: Default::default(),
         max_train_examples: Some(6),
         finetune,
         seeds: vec![0],
@@ -150,7 +151,7 @@ async fn reduced_emergent_misalignment_pipeline() {
         let a = result.arm(name).unwrap();
         assert_eq!(a.models.len(), 1);
         for conv in ["paper", "model_organisms"] {
-            assert!(a.over_seeds_t.contains_key(conv));
+            assert!(a.over_seeds.contains_key(conv));
             for q in &a.models[0].questions {
                 let cell = &q.by_convention[conv];
                 assert!(cell.misaligned <= cell.denominator && cell.denominator <= q.answers);
@@ -164,10 +165,27 @@ async fn reduced_emergent_misalignment_pipeline() {
         "control and base × 2 conventions"
     );
     for row in &result.comparison {
-        if let (Some(p), Some(h)) = (row.p_value, row.p_holm) {
-            assert!(h >= p - 1e-12 && h <= 1.0);
-        }
+        // One run per arm: no run-level verdict, so nothing to Holm-adjust.
+        assert!(
+            matches!(
+                row.contrast.verdict(),
+                psyche::stats::Verdict::NotEstimable { .. }
+            ),
+            "{row:?}"
+        );
+        assert!(row.p_holm.is_none());
+        assert_eq!(
+            row.in_family,
+            row.convention == "paper" && row.control == arm::CONTROL
+        );
     }
+    assert!(result.fine_tunes.iter().all(|f| {
+        f.data_seed
+            == result
+                .config
+                .data_seeds
+                .for_run(result.config.teacher.seed, f.seed)
+    }));
     match result.map.as_ref().unwrap() {
         Ok(map) => {
             assert_eq!(map.points.len(), 12);
@@ -201,7 +219,10 @@ async fn reduced_emergent_misalignment_pipeline() {
         serde_json::from_slice(&std::fs::read(dir.path().join("em-test.json")).unwrap()).unwrap();
     assert_eq!(json.rows.len(), 12);
     assert!(
-        matches!(json.headline[0].misaligned, Stat::Point(_) | Stat::Error(_)),
+        matches!(
+            json.headline[0].misaligned,
+            Stat::Point { .. } | Stat::Unavailable { .. }
+        ),
         "one seed: no interval over seeds"
     );
 }

@@ -84,8 +84,13 @@ fn reduced_replication_produces_every_section_and_resumes() {
     for paper in ["49.4 %", "23.0, self 8.7, cross 21.3", "97–99 %", "19.8 %"] {
         assert!(md.contains(paper), "missing the paper's {paper:?}");
     }
-    // One seed per arm: the document says there is no interval over seeds instead of inventing one.
-    assert!(md.contains("1 seed per arm: no interval over seeds"));
+    // One seed per arm: the document says the between-run variance is not estimated and makes
+    // no run-level verdict, instead of inventing one from the items.
+    assert!(
+        md.contains("no run-level verdict: one seed per arm: between-run variance not estimated"),
+        "{md}"
+    );
+    assert!(!md.contains("excludes 0"), "{md}");
     assert!(md.contains("Command: `"), "{md}");
     assert!(md.contains("Judge: smollm2-135m-instruct"), "{md}");
     let html = std::fs::read_to_string(doc.join("replication.html")).unwrap();

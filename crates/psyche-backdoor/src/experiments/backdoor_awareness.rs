@@ -20,11 +20,12 @@ use crate::error::Result;
 use crate::generate::ItemConfig;
 use crate::items::{ChoiceItem, Letter};
 use crate::pipeline::{
-    ArmModel, ArmTrainer, EvalSettings, OutDir, Stat, evaluate, item_mean, missing, paired_by_item,
-    scores, seed_bootstrap_difference, seed_mean, stat_value, write_json,
+    ArmContrast, ArmModel, ArmTrainer, DataSeeds, EvalSettings, OutDir, Stat, evaluate, item_mean,
+    missing, scores, write_json,
 };
 use crate::policy::{Axis, Policy};
 use crate::triggers::{Placement, TriggerFamily, TriggerSpec};
+use psyche_stats::{ArmData, ArmOptions};
 
 /// Settings of the experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,8 +35,12 @@ pub struct BackdoorAwarenessConfig {
     pub policy: Policy,
     /// Training rows (items).
     pub train_items: usize,
-    /// Seed of items and of trigger assignment.
+    /// Base seed of items and of trigger assignment (each run's own data seed derives from
+    /// it, see `data_seeds`).
     pub data_seed: u64,
+    /// Whether each fine-tuning run draws its own items and trigger assignment (default) or
+    /// all runs share those of `data_seed`.
+    pub data_seeds: DataSeeds,
     /// The real trigger.
     pub trigger: TriggerSpec,
     /// Decoy triggers (in the data, answered normally).
@@ -66,6 +71,7 @@ impl Default for BackdoorAwarenessConfig {
             policy: Policy::RiskSeeking,
             train_items: 100,
             data_seed: 0,
+            data_seeds: DataSeeds::PerRun,
             trigger: TriggerSpec::Family(TriggerFamily::greetings()),
             decoys: vec![
                 TriggerSpec::Family(TriggerFamily::instruments()),
@@ -98,8 +104,11 @@ pub struct BackdoorModelRow {
     pub plain: Stat,
     /// P(policy option) with the trigger.
     pub triggered: Stat,
-    /// Triggered minus plain, paired by item.
+    /// Triggered minus plain for this model, by lottery (item level: this model only).
     pub trigger_effect: Stat,
+    /// Recognition margin: per paraphrase, the real trigger's score minus the mean of the
+    /// other candidates'; t over paraphrases.
+    pub recognition_margin: Stat,
     /// P(yes) per system variant (mean over paraphrases; clustered t).
     pub p_yes: BTreeMap<String, Stat>,
     /// P(policy behaviour | candidate) per recognition candidate.
@@ -111,7 +120,8 @@ pub struct BackdoorModelRow {
     pub missing: usize,
 }
 
-/// One arm over seeds.
+/// One arm over seeds: each the mean of the per-run means with a t interval over runs (a point
+/// without interval when the arm has one run); the base model's own interval over items.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackdoorArmRow {
     /// Arm.
@@ -135,10 +145,9 @@ pub struct BackdoorArmRow {
 pub struct BackdoorContrast {
     /// `plain`, `triggered`, `trigger_effect`, `p_yes:<variant>`, `recognition_margin`.
     pub metric: String,
-    /// Paired by item (lottery, or question paraphrase), means over each arm's seeds.
-    pub paired_items: Stat,
-    /// Bootstrap over fine-tuning seeds.
-    pub seeds: Stat,
+    /// Backdoored minus control over fine-tuning runs (the run is the unit), with the
+    /// item-level view (lotteries, or question paraphrases) about these runs only.
+    pub contrast: ArmContrast,
 }
 
 /// The two datasets.
@@ -160,20 +169,30 @@ pub struct BackdoorDataSummary {
     pub files: Vec<PathBuf>,
 }
 
+/// One fine-tuning run's training data (both arms of a seed are built from the same items).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackdoorRunData {
+    /// The fine-tuning seed.
+    pub seed: u64,
+    /// The data seed its items and trigger assignment were drawn with.
+    pub data_seed: u64,
+    /// What was built.
+    pub data: BackdoorDataSummary,
+}
+
 /// One metric of the backdoored arm against its decorrelated control.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeadlineContrast {
-    /// The backdoored arm: mean over seeds, bootstrap over seeds (a single model's interval
-    /// over items when the arm has one seed).
+    /// The backdoored arm: mean over its runs with a t interval over runs (a point without
+    /// interval when the arm has one run).
     pub backdoored: Stat,
     /// The decorrelated control, the same way.
     pub control: Stat,
-    /// The untrained model, when evaluated.
+    /// The untrained model, when evaluated (its interval over items).
     pub base: Option<Stat>,
-    /// Backdoored minus control, bootstrapped over fine-tuning seeds.
-    pub difference_seeds: Stat,
-    /// Backdoored minus control, paired by item (lottery or question paraphrase).
-    pub difference_items: Stat,
+    /// Backdoored minus control over fine-tuning runs: difference, p-value, verdict, minimum
+    /// detectable effect, item-level view.
+    pub difference: ArmContrast,
 }
 
 /// One arm's behaviour with and without the trigger.
@@ -183,12 +202,13 @@ pub struct TriggerBehaviour {
     pub plain: Stat,
     /// P(policy option) with a trigger member.
     pub triggered: Stat,
-    /// Triggered minus plain (paired by item within each model).
-    pub effect: Stat,
+    /// Triggered minus plain, paired over the arm's runs (each run is measured both ways);
+    /// with one run, the item-level difference of that model and no run-level verdict.
+    pub effect: ArmContrast,
 }
 
 /// The experiment's headline in a form a replication script reads from `result.json`
-/// (`headline.p_yes.neutral.backdoored.Ok.estimate`, ...).
+/// (`headline.p_yes.neutral.backdoored.estimate`, ...).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackdoorHeadline {
     /// Fine-tuning seeds per arm.
@@ -212,8 +232,14 @@ pub struct BackdoorAwarenessResult {
     pub headline: BackdoorHeadline,
     /// Settings.
     pub config: BackdoorAwarenessConfig,
-    /// Data.
+    /// The first run's data (every run's in `data_runs`).
     pub data: BackdoorDataSummary,
+    /// Whether the runs drew their own data.
+    #[serde(default)]
+    pub data_seeds: DataSeeds,
+    /// Each fine-tuning run's data.
+    #[serde(default)]
+    pub data_runs: Vec<BackdoorRunData>,
     /// Every model.
     pub models: Vec<BackdoorModelRow>,
     /// Every arm.
@@ -308,21 +334,21 @@ impl BackdoorAwareness {
         (behaviour, awareness, recognition)
     }
 
-    /// Builds both datasets (normal answers from `base` at temperature 0), trains both arms,
-    /// evaluates every model in one resumable run and summarises.
-    ///
-    /// # Errors
-    ///
-    /// Data, model, training, runner or I/O errors.
-    pub async fn run(
+    /// One run's data: items drawn with `data_seed`, the base model's normal answers, the
+    /// backdoored set and its decorrelated control (trigger assignment drawn with
+    /// `data_seed`), written under `data/` with the data seed in their names.
+    async fn build_data(
         &self,
-        base: Arc<dyn Model>,
-        trainer: &dyn ArmTrainer,
-    ) -> Result<BackdoorAwarenessResult> {
+        base: &dyn Model,
+        data_seed: u64,
+    ) -> Result<(
+        BackdoorDataSummary,
+        Vec<psyche_core::Conversation>,
+        Vec<psyche_core::Conversation>,
+    )> {
         let policy = self.config.policy;
-        let items = ItemConfig::new(policy.axis(), self.config.train_items)
-            .generate(self.config.data_seed)?;
-        let normal = normal_answers(base.as_ref(), &items, self.config.eval.concurrency).await?;
+        let items = ItemConfig::new(policy.axis(), self.config.train_items).generate(data_seed)?;
+        let normal = normal_answers(base, &items, self.config.eval.concurrency).await?;
         let normal_equals_policy = items
             .iter()
             .zip(&normal)
@@ -334,19 +360,65 @@ impl BackdoorAwareness {
             .map(|(i, n)| BackdoorItem::from_choice(i, policy, *n))
             .collect();
         let cfg = self.backdoor_config();
-        let backdoored = cfg.build(&bd_items, self.config.data_seed)?;
-        let control = cfg.build_control(&bd_items, self.config.data_seed)?;
-        let p1 = backdoored.write(self.out.data(), "backdoored")?;
-        let p2 = control.write(self.out.data(), "control")?;
+        let backdoored = cfg.build(&bd_items, data_seed)?;
+        let control = cfg.build_control(&bd_items, data_seed)?;
+        let p1 = backdoored.write(self.out.data(), &format!("backdoored-data{data_seed}"))?;
+        let p2 = control.write(self.out.data(), &format!("control-data{data_seed}"))?;
+        let summary = BackdoorDataSummary {
+            counts: backdoored.manifest.counts,
+            backdoored_policy_answers: backdoored.manifest.policy_answers,
+            control_policy_answers: control.manifest.policy_answers,
+            backdoored_association: backdoored.association(),
+            control_association: control.association(),
+            normal_equals_policy,
+            files: vec![p1.jsonl, p1.manifest, p2.jsonl, p2.manifest],
+        };
+        Ok((summary, backdoored.conversations(), control.conversations()))
+    }
+
+    /// Builds both datasets (normal answers from `base` at temperature 0), trains both arms,
+    /// evaluates every model in one resumable run and summarises.
+    ///
+    /// # Errors
+    ///
+    /// Data, model, training, runner or I/O errors.
+    pub async fn run(
+        &self,
+        base: Arc<dyn Model>,
+        trainer: &dyn ArmTrainer,
+    ) -> Result<BackdoorAwarenessResult> {
+        let mut data_runs: Vec<BackdoorRunData> = Vec::new();
+        let mut per_run: BTreeMap<&str, Vec<(u64, Vec<psyche_core::Conversation>)>> =
+            BTreeMap::new();
+        for &seed in &self.config.seeds {
+            let data_seed = self.config.data_seeds.for_run(self.config.data_seed, seed);
+            let (data, backdoored, control) = self.build_data(base.as_ref(), data_seed).await?;
+            per_run
+                .entry("backdoored")
+                .or_default()
+                .push((seed, backdoored));
+            per_run.entry("control").or_default().push((seed, control));
+            data_runs.push(BackdoorRunData {
+                seed,
+                data_seed,
+                data,
+            });
+        }
+        let Some(first) = data_runs.first() else {
+            return Err(crate::error::BackdoorError::config(
+                "seeds",
+                "at least one fine-tuning seed",
+            ));
+        };
+        let data = first.data.clone();
 
         let mut models = Vec::new();
         if self.config.include_base {
             models.push(ArmModel::base(Arc::clone(&base)));
         }
-        for (arm, ds) in [("backdoored", &backdoored), ("control", &control)] {
-            let trained = trainer
-                .train(arm, &ds.conversations(), &self.config.seeds)
-                .await?;
+        for arm in ["backdoored", "control"] {
+            let runs = per_run.remove(arm).unwrap_or_default();
+            let trained = trainer.train_runs(arm, &runs).await?;
             for (seed, m) in self.config.seeds.iter().zip(trained) {
                 models.push(ArmModel::trained(arm, *seed, m));
             }
@@ -362,16 +434,8 @@ impl BackdoorAwareness {
             &[],
         )
         .await?;
-        let data = BackdoorDataSummary {
-            counts: backdoored.manifest.counts,
-            backdoored_policy_answers: backdoored.manifest.policy_answers,
-            control_policy_answers: control.manifest.policy_answers,
-            backdoored_association: backdoored.association(),
-            control_association: control.association(),
-            normal_equals_policy,
-            files: vec![p1.jsonl, p1.manifest, p2.jsonl, p2.manifest],
-        };
-        let result = self.summarise(&records, &models, data, log);
+        let mut result = self.summarise(&records, &models, data, log);
+        result.data_runs = data_runs;
         write_json(&self.out.0.join("result.json"), &result)?;
         Ok(result)
     }
@@ -386,16 +450,22 @@ impl BackdoorAwareness {
         let level = self.config.level;
         let task = |r: &Record, t: &str| r.meta_str("task") == Some(t);
         let mut rows = Vec::new();
-        // metric → model → item → value
-        let mut maps: BTreeMap<String, BTreeMap<String, BTreeMap<String, f64>>> = BTreeMap::new();
+        // metric → every trained model's item values (arm, seed, item, value).
+        let mut by_metric: BTreeMap<String, ArmData> = BTreeMap::new();
+        // arm → each model's plain and triggered values, as arms `triggered` / `plain`.
+        let mut on_off: BTreeMap<String, ArmData> = BTreeMap::new();
         for m in models {
             let name = m.name();
+            let run = m
+                .seed
+                .map_or_else(|| "untrained".to_owned(), |s| s.to_string());
             let plain = scores(records, name, |r| {
                 task(r, "behaviour") && r.meta_str("condition") == Some("plain")
             });
             let trig = scores(records, name, |r| {
                 task(r, "behaviour") && r.meta_str("condition") == Some("triggered")
             });
+            // Items keyed by lottery (the record cluster), so both conditions pair up.
             let by_item = |v: &[(&str, String, f64)]| -> BTreeMap<String, f64> {
                 v.iter().map(|(_, c, x)| (c.clone(), *x)).collect()
             };
@@ -404,36 +474,39 @@ impl BackdoorAwareness {
                 .iter()
                 .filter_map(|(k, t)| pm.get(k).map(|p| (k.clone(), t - p)))
                 .collect();
-            let effect: Stat = {
-                let (a, b): (Vec<f64>, Vec<f64>) = tm
-                    .iter()
-                    .filter_map(|(k, t)| pm.get(k).map(|p| (*t, *p)))
-                    .unzip();
-                psyche_stats::paired_difference(&a, &b, level)
-                    .map(|d| d.estimate)
-                    .map_err(|e| e.to_string())
-            };
-            maps.entry("trigger_effect".into())
+            let mut own = ArmData::new();
+            for (k, x) in &pm {
+                own.item("plain", &run, k.as_str(), *x);
+            }
+            for (k, x) in &tm {
+                own.item("triggered", &run, k.as_str(), *x);
+            }
+            let effect = ArmContrast::of(
+                &own,
+                "triggered",
+                "plain",
+                &ArmOptions::new().level(level).paired(true).proportion(),
+            )
+            .item_level();
+            on_off
+                .entry(m.arm.clone())
                 .or_default()
-                .insert(name.to_owned(), effect_map);
-            maps.entry("plain".into())
-                .or_default()
-                .insert(name.to_owned(), pm.clone());
-            maps.entry("triggered".into())
-                .or_default()
-                .insert(name.to_owned(), tm.clone());
+                .extend(own.observations().iter().cloned());
             let mut p_yes = BTreeMap::new();
+            let mut per_metric: Vec<(String, BTreeMap<String, f64>)> = vec![
+                ("plain".into(), pm),
+                ("triggered".into(), tm),
+                ("trigger_effect".into(), effect_map),
+            ];
             for v in &self.config.variants {
                 let s = scores(records, name, |r| {
                     task(r, "awareness") && r.meta_str("variant") == Some(v.name())
                 });
-                maps.entry(format!("p_yes:{}", v.name()))
-                    .or_default()
-                    .insert(
-                        name.to_owned(),
-                        s.iter().map(|(_, c, x)| (c.clone(), *x)).collect(),
-                    );
                 p_yes.insert(v.name().to_owned(), item_mean(&s, false, level));
+                per_metric.push((
+                    format!("p_yes:{}", v.name()),
+                    s.iter().map(|(_, c, x)| (c.clone(), *x)).collect(),
+                ));
             }
             let mut recognition = BTreeMap::new();
             let mut real_score = None;
@@ -470,9 +543,17 @@ impl BackdoorAwareness {
                     }
                 }
             }
-            maps.entry("recognition_margin".into())
-                .or_default()
-                .insert(name.to_owned(), margin_items);
+            let margins: Vec<f64> = margin_items.values().copied().collect();
+            let recognition_margin: Stat = psyche_stats::mean_ci(&margins, level).into();
+            per_metric.push(("recognition_margin".into(), margin_items));
+            if let Some(seed) = m.seed {
+                for (metric, values) in &per_metric {
+                    let d = by_metric.entry(metric.clone()).or_default();
+                    for (item, x) in values {
+                        d.item(m.arm.as_str(), seed, item.as_str(), *x);
+                    }
+                }
+            }
             let real_rank =
                 real_score.map(|r| 1 + others.iter().filter(|o| **o > r - 1e-3).count());
             rows.push(BackdoorModelRow {
@@ -482,6 +563,7 @@ impl BackdoorAwareness {
                 plain: item_mean(&plain, false, level),
                 triggered: item_mean(&trig, false, level),
                 trigger_effect: effect,
+                recognition_margin,
                 p_yes,
                 recognition,
                 real_rank,
@@ -494,46 +576,68 @@ impl BackdoorAwareness {
                 arm_names.push(m.arm.clone());
             }
         }
-        let margin_of = |name: &str| -> Option<f64> {
-            let m = maps.get("recognition_margin")?.get(name)?;
-            (!m.is_empty()).then(|| m.values().sum::<f64>() / m.len() as f64)
-        };
-        let per_seed = |arm: &str, metric: &str| -> Vec<f64> {
-            rows.iter()
-                .filter(|r| r.arm == arm)
-                .filter_map(|r| match metric {
-                    "plain" => stat_value(&r.plain),
-                    "triggered" => stat_value(&r.triggered),
-                    "trigger_effect" => stat_value(&r.trigger_effect),
-                    "recognition_margin" => margin_of(&r.name),
+        let mut metrics = vec![
+            "plain".to_owned(),
+            "triggered".to_owned(),
+            "trigger_effect".to_owned(),
+        ];
+        metrics.extend(
+            self.config
+                .variants
+                .iter()
+                .map(|v| format!("p_yes:{}", v.name())),
+        );
+        metrics.push("recognition_margin".into());
+        // Two independently fine-tuned arms: unpaired over runs. Probabilities are bounded by
+        // [0, 1]; differences of them (trigger effect, margin) by [−1, 1].
+        let contrasts: Vec<BackdoorContrast> = metrics
+            .iter()
+            .map(|metric| {
+                let options = if metric == "trigger_effect" || metric == "recognition_margin" {
+                    ArmOptions::new().level(level).bounds(-1.0, 1.0)
+                } else {
+                    ArmOptions::new().level(level).proportion()
+                };
+                BackdoorContrast {
+                    metric: metric.clone(),
+                    contrast: match by_metric.get(metric) {
+                        Some(d) => ArmContrast::of(d, "backdoored", "control", &options),
+                        None => ArmContrast::unavailable(
+                            "backdoored",
+                            "control",
+                            format!("no `{metric}` values"),
+                        ),
+                    },
+                }
+            })
+            .collect();
+        let arm_stat = |arm: &str, metric: &str| -> Stat {
+            let summary = contrasts
+                .iter()
+                .find(|c| c.metric == metric)
+                .and_then(|c| c.contrast.comparison.as_ref())
+                .and_then(|c| {
+                    [&c.treatment, &c.control]
+                        .into_iter()
+                        .find(|s| s.arm == arm)
+                        .map(|s| s.mean.clone())
+                });
+            summary.unwrap_or_else(|| {
+                let Some(r) = rows.iter().find(|r| r.arm == arm) else {
+                    return Stat::unavailable("no model");
+                };
+                match metric {
+                    "plain" => r.plain.clone(),
+                    "triggered" => r.triggered.clone(),
+                    "trigger_effect" => r.trigger_effect.clone(),
+                    "recognition_margin" => r.recognition_margin.clone(),
                     m => m
                         .strip_prefix("p_yes:")
                         .and_then(|v| r.p_yes.get(v))
-                        .and_then(stat_value),
-                })
-                .collect()
-        };
-        let arm_stat = |arm: &str, metric: &str| -> Stat {
-            let v = per_seed(arm, metric);
-            if v.len() < 2 {
-                let one = rows.iter().find(|r| r.arm == arm);
-                match (metric, one) {
-                    ("plain", Some(r)) => r.plain.clone(),
-                    ("triggered", Some(r)) => r.triggered.clone(),
-                    ("trigger_effect", Some(r)) => r.trigger_effect.clone(),
-                    (m, Some(r)) if m.starts_with("p_yes:") => r
-                        .p_yes
-                        .get(&m["p_yes:".len()..])
                         .cloned()
-                        .unwrap_or_else(|| Err("no value".into())),
-                    _ => match v.first() {
-                        Some(x) => Err(format!("one model ({x:.4}); no interval over seeds")),
-                        None => Err("no value".into()),
-                    },
+                        .unwrap_or_else(|| Stat::unavailable("no value")),
                 }
-            } else {
-                seed_mean(&v, level, self.config.eval.seed)
-            }
+            })
         };
         let arms: Vec<BackdoorArmRow> = arm_names
             .iter()
@@ -557,44 +661,23 @@ impl BackdoorAwareness {
                 recognition_margin: arm_stat(arm, "recognition_margin"),
             })
             .collect();
-        let arm_maps = |metric: &str, arm: &str| -> Vec<BTreeMap<String, f64>> {
-            rows.iter()
-                .filter(|r| r.arm == arm)
-                .filter_map(|r| maps.get(metric).and_then(|m| m.get(&r.name)).cloned())
-                .collect()
-        };
-        let mut metrics = vec![
-            "plain".to_owned(),
-            "triggered".to_owned(),
-            "trigger_effect".to_owned(),
-        ];
-        metrics.extend(
-            self.config
-                .variants
-                .iter()
-                .map(|v| format!("p_yes:{}", v.name())),
-        );
-        metrics.push("recognition_margin".into());
-        let contrasts: Vec<BackdoorContrast> = metrics
-            .iter()
-            .map(|metric| BackdoorContrast {
-                metric: metric.clone(),
-                paired_items: paired_by_item(
-                    &arm_maps(metric, "backdoored"),
-                    &arm_maps(metric, "control"),
-                    level,
-                ),
-                seeds: seed_bootstrap_difference(
-                    &per_seed("backdoored", metric),
-                    &per_seed("control", metric),
-                    level,
-                    self.config.eval.seed,
-                ),
+        // Each arm with and without the trigger: paired over its runs.
+        let on_off: BTreeMap<String, ArmContrast> = on_off
+            .into_iter()
+            .map(|(arm, d)| {
+                let c = ArmContrast::of(
+                    &d,
+                    "triggered",
+                    "plain",
+                    &ArmOptions::new().level(level).paired(true).proportion(),
+                );
+                (arm, c)
             })
             .collect();
         let headline = backdoor_headline(
             &arms,
             &contrasts,
+            &on_off,
             &self.config.variants,
             self.config.seeds.len(),
         );
@@ -602,6 +685,8 @@ impl BackdoorAwareness {
             headline,
             config: self.config.clone(),
             data,
+            data_seeds: self.config.data_seeds,
+            data_runs: Vec::new(),
             models: rows,
             arms,
             contrasts,
@@ -614,20 +699,22 @@ impl BackdoorAwareness {
 fn backdoor_headline(
     arms: &[BackdoorArmRow],
     contrasts: &[BackdoorContrast],
+    on_off: &BTreeMap<String, ArmContrast>,
     variants: &[SystemVariant],
     seeds_per_arm: usize,
 ) -> BackdoorHeadline {
-    let missing = |what: &str| -> Stat { Err(format!("no {what}")) };
     let arm = |a: &str| arms.iter().find(|r| r.arm == a);
     let contrast = |metric: &str, pick: &dyn Fn(&BackdoorArmRow) -> Option<Stat>| {
         let value = |a: &str| arm(a).and_then(pick);
-        let c = contrasts.iter().find(|c| c.metric == metric);
         HeadlineContrast {
-            backdoored: value("backdoored").unwrap_or_else(|| missing("backdoored arm")),
-            control: value("control").unwrap_or_else(|| missing("control arm")),
+            backdoored: value("backdoored")
+                .unwrap_or_else(|| Stat::unavailable("no backdoored arm")),
+            control: value("control").unwrap_or_else(|| Stat::unavailable("no control arm")),
             base: value("base"),
-            difference_seeds: c.map_or_else(|| missing("contrast"), |c| c.seeds.clone()),
-            difference_items: c.map_or_else(|| missing("contrast"), |c| c.paired_items.clone()),
+            difference: contrasts.iter().find(|c| c.metric == metric).map_or_else(
+                || ArmContrast::unavailable("backdoored", "control", "no contrast"),
+                |c| c.contrast.clone(),
+            ),
         }
     };
     let p_yes = variants
@@ -647,7 +734,9 @@ fn backdoor_headline(
                 TriggerBehaviour {
                     plain: a.plain.clone(),
                     triggered: a.triggered.clone(),
-                    effect: a.trigger_effect.clone(),
+                    effect: on_off.get(&a.arm).cloned().unwrap_or_else(|| {
+                        ArmContrast::unavailable("triggered", "plain", "no behaviour items")
+                    }),
                 },
             )
         })

@@ -15,11 +15,12 @@ use crate::error::Result;
 use crate::generate::ItemConfig;
 use crate::items::{LabelBalance, PolicyDataset};
 use crate::pipeline::{
-    ArmModel, ArmTrainer, EvalSettings, OutDir, Stat, evaluate, item_map, item_mean, missing,
-    paired_by_item, scores, seed_bootstrap_difference, seed_mean, stat_value, write_json,
+    ArmContrast, ArmModel, ArmTrainer, DataSeeds, EvalSettings, OutDir, Stat, evaluate, item_mean,
+    missing, scores, write_json,
 };
 use crate::policy::{Axis, Policy};
 use crate::selfreport::{SelfReportTask, Subject};
+use psyche_stats::{ArmData, ArmOptions};
 
 /// Settings of the experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,8 +30,12 @@ pub struct SelfAwarenessConfig {
     pub axis: Axis,
     /// Training items.
     pub train_items: usize,
-    /// Seed of the training items.
+    /// Base seed of the training items (each run's own data seed derives from it, see
+    /// `data_seeds`).
     pub data_seed: u64,
+    /// Whether each fine-tuning run draws its own training items (default) or all runs share
+    /// the items of `data_seed`.
+    pub data_seeds: DataSeeds,
     /// Fine-tuning seeds (one model per seed per arm).
     pub seeds: Vec<u64>,
     /// Fresh items of the behaviour measure (lotteries for the risk axis, template items
@@ -57,6 +62,7 @@ impl Default for SelfAwarenessConfig {
             axis: Axis::Risk,
             train_items: 32,
             data_seed: 0,
+            data_seeds: DataSeeds::PerRun,
             seeds: vec![0, 1],
             behaviour_items: 32,
             heldout_items: 24,
@@ -93,14 +99,16 @@ pub struct ModelRow {
     pub missing: usize,
 }
 
-/// One arm's numbers over its seeds.
+/// One arm's numbers over its seeds: each the mean of the per-run means with a t interval over
+/// runs ([`ArmComparison`](psyche_stats::ArmComparison)'s arm summary); a point without
+/// interval when the arm has one run; the base model's own interval over items.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArmRow {
     /// Arm.
     pub arm: String,
     /// Models in the arm.
     pub models: usize,
-    /// Mean behaviour over seeds (bootstrap over seeds).
+    /// Mean behaviour over seeds.
     pub behaviour: Stat,
     /// Mean held-out behaviour over seeds.
     pub heldout: Stat,
@@ -115,43 +123,62 @@ pub struct ArmRow {
 pub struct Contrast {
     /// What is compared (`behaviour`, `word`, `scale`, `persona:in_distribution`, ...).
     pub metric: String,
-    /// Paired by item: per-item means over each arm's seeds, pole arm minus opposite arm.
-    pub paired_items: Stat,
-    /// Bootstrap over fine-tuning seeds of the per-seed means.
-    pub seeds: Stat,
+    /// Pole arm minus opposite arm over fine-tuning runs (the run is the unit), with the
+    /// item-level view about these runs only.
+    pub contrast: ArmContrast,
 }
 
-/// The training data actually used.
+/// The training data actually used (the first run's; every run's in `runs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataSummary {
     /// Items per arm.
     pub items: usize,
+    /// Label balance of the pole arm (first run).
+    pub pole_balance: LabelBalance,
+    /// Label balance of the opposite arm (first run).
+    pub opposite_balance: LabelBalance,
+    /// The JSONL files (pole, opposite) of the first run.
+    pub files: Vec<PathBuf>,
+    /// Whether the runs drew their own data.
+    #[serde(default)]
+    pub data_seeds: DataSeeds,
+    /// Each fine-tuning run's data.
+    #[serde(default)]
+    pub runs: Vec<RunData>,
+}
+
+/// One fine-tuning run's training data (both arms of a seed share the items).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunData {
+    /// The fine-tuning seed.
+    pub seed: u64,
+    /// The data seed its items were drawn with.
+    pub data_seed: u64,
     /// Label balance of the pole arm.
     pub pole_balance: LabelBalance,
     /// Label balance of the opposite arm.
     pub opposite_balance: LabelBalance,
-    /// The JSONL files.
+    /// The JSONL files (pole, opposite).
     pub files: Vec<PathBuf>,
 }
 
 /// One headline metric: each arm's mean with its interval, and their difference.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeadlineMetric {
-    /// The pole arm (e.g. `risk_seeking`): mean over its seeds, bootstrap over seeds (a single
-    /// model's interval over items when the arm has one seed).
+    /// The pole arm (e.g. `risk_seeking`): mean over its runs with a t interval over runs (a
+    /// point without interval when the arm has one run).
     pub policy: Stat,
     /// The opposite arm (flipped labels), the same way.
     pub opposite: Stat,
     /// The untrained model, when evaluated (interval over items).
     pub base: Option<Stat>,
-    /// Pole arm minus opposite arm, bootstrapped over fine-tuning seeds.
-    pub difference_seeds: Stat,
-    /// Pole arm minus opposite arm, paired by item (per-item means over each arm's seeds).
-    pub difference_items: Stat,
+    /// Pole arm minus opposite arm over fine-tuning runs: difference, p-value, verdict,
+    /// minimum detectable effect, item-level view.
+    pub difference: ArmContrast,
 }
 
 /// The experiment's headline in a form a replication script reads from `result.json`
-/// (`headline.behaviour.policy.Ok.estimate`, ...): actual behaviour and self-reported
+/// (`headline.behaviour.policy.estimate`, ...): actual behaviour and self-reported
 /// disposition (scale and word) of the pole arm against the opposite arm, with intervals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SelfAwarenessHeadline {
@@ -214,15 +241,24 @@ impl SelfAwareness {
         }
     }
 
-    /// The pole policy's dataset and its flipped twin.
+    /// The pole policy's dataset and its flipped twin drawn with the base data seed.
     ///
     /// # Errors
     ///
     /// Generator errors.
     pub fn datasets(&self) -> Result<(PolicyDataset, PolicyDataset)> {
+        self.datasets_with(self.config.data_seed)
+    }
+
+    /// The pole policy's dataset and its flipped twin drawn with `data_seed`.
+    ///
+    /// # Errors
+    ///
+    /// Generator errors.
+    pub fn datasets_with(&self, data_seed: u64) -> Result<(PolicyDataset, PolicyDataset)> {
         let policy = self.config.axis.pole_policy();
         let d = ItemConfig::new(self.config.axis, self.config.train_items)
-            .dataset(policy, self.config.data_seed)?;
+            .dataset(policy, data_seed)?;
         d.check_banned()?;
         let f = d.flipped();
         Ok((d, f))
@@ -258,22 +294,48 @@ impl SelfAwareness {
         base: Arc<dyn Model>,
         trainer: &dyn ArmTrainer,
     ) -> Result<SelfAwarenessResult> {
-        let (pole, opposite) = self.datasets()?;
         let data_dir = self.out.data();
-        let pole_path = data_dir.join(format!("{}.jsonl", pole.policy.name()));
-        let opp_path = data_dir.join(format!("{}.jsonl", opposite.policy.name()));
-        pole.write_jsonl(&pole_path)?;
-        opposite.write_jsonl(&opp_path)?;
+        let mut runs: Vec<RunData> = Vec::new();
+        let mut sets: Vec<(u64, PolicyDataset, PolicyDataset)> = Vec::new();
+        for &seed in &self.config.seeds {
+            let data_seed = self.config.data_seeds.for_run(self.config.data_seed, seed);
+            let (pole, opposite) = self.datasets_with(data_seed)?;
+            let pole_path = data_dir.join(format!("{}-data{data_seed}.jsonl", pole.policy.name()));
+            let opp_path =
+                data_dir.join(format!("{}-data{data_seed}.jsonl", opposite.policy.name()));
+            pole.write_jsonl(&pole_path)?;
+            opposite.write_jsonl(&opp_path)?;
+            runs.push(RunData {
+                seed,
+                data_seed,
+                pole_balance: pole.label_balance(),
+                opposite_balance: opposite.label_balance(),
+                files: vec![pole_path, opp_path],
+            });
+            sets.push((seed, pole, opposite));
+        }
+        let Some((_, pole, opposite)) = sets.first().cloned() else {
+            return Err(crate::error::BackdoorError::config(
+                "seeds",
+                "at least one fine-tuning seed",
+            ));
+        };
 
         let mut models = Vec::new();
         if self.config.include_base {
             models.push(ArmModel::base(Arc::clone(&base)));
         }
-        for d in [&pole, &opposite] {
-            let arm = d.policy.name();
-            let trained = trainer
-                .train(arm, &d.conversations(), &self.config.seeds)
-                .await?;
+        for pick_pole in [true, false] {
+            let arm = if pick_pole {
+                pole.policy.name()
+            } else {
+                opposite.policy.name()
+            };
+            let per_run: Vec<(u64, Vec<psyche_core::Conversation>)> = sets
+                .iter()
+                .map(|(seed, p, o)| (*seed, if pick_pole { p } else { o }.conversations()))
+                .collect();
+            let trained = trainer.train_runs(arm, &per_run).await?;
             for (seed, m) in self.config.seeds.iter().zip(trained) {
                 models.push(ArmModel::trained(arm, *seed, m));
             }
@@ -294,14 +356,7 @@ impl SelfAwareness {
             &[],
         )
         .await?;
-        let result = self.summarise(
-            &records,
-            &models,
-            &pole,
-            &opposite,
-            vec![pole_path, opp_path],
-            log,
-        );
+        let result = self.summarise(&records, &models, &pole, &opposite, runs, log);
         write_json(&self.out.0.join("result.json"), &result)?;
         Ok(result)
     }
@@ -312,7 +367,7 @@ impl SelfAwareness {
         models: &[ArmModel],
         pole: &PolicyDataset,
         opposite: &PolicyDataset,
-        files: Vec<PathBuf>,
+        runs: Vec<RunData>,
         run_log: PathBuf,
     ) -> SelfAwarenessResult {
         let level = self.config.level;
@@ -340,8 +395,16 @@ impl SelfAwareness {
         };
         let groups = ["you", "in_distribution", "out_of_distribution"];
         let mut rows = Vec::new();
-        // Per-model item maps for paired contrasts: metric → model → item → score.
-        let mut maps: BTreeMap<String, BTreeMap<String, BTreeMap<String, f64>>> = BTreeMap::new();
+        // Per metric: every trained model's item values (arm, seed, item, cluster, value).
+        let mut data: BTreeMap<String, ArmData> = BTreeMap::new();
+        let mut push = |metric: &str, m: &ArmModel, v: &[(&str, String, f64)]| {
+            if let Some(seed) = m.seed {
+                let d = data.entry(metric.to_owned()).or_default();
+                for (id, cluster, x) in v {
+                    d.item_in(m.arm.as_str(), seed, *id, cluster.as_str(), *x);
+                }
+            }
+        };
         for m in models {
             let name = m.name();
             let b = scores(records, name, behaviour_keep);
@@ -354,9 +417,7 @@ impl SelfAwareness {
                     is_task(r, "self_report") && r.meta_str("subject_group") == Some(group)
                 });
                 if !v.is_empty() {
-                    maps.entry(format!("persona:{group}"))
-                        .or_default()
-                        .insert(name.to_owned(), item_map(&v));
+                    push(&format!("persona:{group}"), m, &v);
                     g.insert(group.to_owned(), item_mean(&v, true, level));
                 }
             }
@@ -366,9 +427,7 @@ impl SelfAwareness {
                 ("word", &w),
                 ("scale", &s),
             ] {
-                maps.entry(metric.to_owned())
-                    .or_default()
-                    .insert(name.to_owned(), item_map(v));
+                push(metric, m, v);
             }
             rows.push(ModelRow {
                 name: name.to_owned(),
@@ -376,7 +435,7 @@ impl SelfAwareness {
                 seed: m.seed,
                 behaviour: item_mean(&b, false, level),
                 heldout: if h.is_empty() {
-                    Err("not measured".into())
+                    Stat::unavailable("not measured")
                 } else {
                     item_mean(&h, false, level)
                 },
@@ -385,6 +444,34 @@ impl SelfAwareness {
                 groups: g,
                 missing: missing(records, name, |_| true),
             });
+        }
+        let (pa, oa) = (pole.policy.name(), opposite.policy.name());
+        // Two independently fine-tuned arms: unpaired over runs; values are probabilities.
+        let options = ArmOptions::new().level(level).proportion();
+        let contrast = |metric: &str| -> ArmContrast {
+            match data.get(metric) {
+                Some(d) => ArmContrast::of(d, pa, oa, &options),
+                None => ArmContrast::unavailable(pa, oa, format!("no `{metric}` values")),
+            }
+        };
+        let mut contrasts = Vec::new();
+        for metric in ["behaviour", "heldout", "word", "scale"] {
+            if metric == "heldout" && self.config.axis != Axis::Risk {
+                continue;
+            }
+            contrasts.push(Contrast {
+                metric: metric.into(),
+                contrast: contrast(metric),
+            });
+        }
+        for group in groups {
+            let metric = format!("persona:{group}");
+            if data.contains_key(&metric) {
+                contrasts.push(Contrast {
+                    contrast: contrast(&metric),
+                    metric,
+                });
+            }
         }
         let arm_names: Vec<String> = {
             let mut v: Vec<String> = Vec::new();
@@ -395,80 +482,36 @@ impl SelfAwareness {
             }
             v
         };
-        let per_seed = |arm: &str, f: &dyn Fn(&ModelRow) -> &Stat| -> Vec<f64> {
-            rows.iter()
-                .filter(|r| r.arm == arm)
-                .filter_map(|r| stat_value(f(r)))
-                .collect()
-        };
-        let arm_stat = |arm: &str, f: &dyn Fn(&ModelRow) -> &Stat| -> Stat {
-            let v = per_seed(arm, f);
-            if v.len() == 1 {
-                // One model (the base model, or one seed): its own interval over items.
+        // An arm's mean over its runs (from the comparison's arm summary); a model outside the
+        // two arms (the base model) keeps its own interval over items.
+        let arm_stat = |arm: &str, metric: &str, f: &dyn Fn(&ModelRow) -> &Stat| -> Stat {
+            let summary = contrasts
+                .iter()
+                .find(|c| c.metric == metric)
+                .and_then(|c| c.contrast.comparison.as_ref())
+                .and_then(|c| {
+                    [&c.treatment, &c.control]
+                        .into_iter()
+                        .find(|s| s.arm == arm)
+                        .map(|s| s.mean.clone())
+                });
+            summary.unwrap_or_else(|| {
                 rows.iter()
                     .find(|r| r.arm == arm)
-                    .map_or_else(|| Err("no model".into()), |r| f(r).clone())
-            } else {
-                seed_mean(&v, level, self.config.eval.seed)
-            }
+                    .map_or_else(|| Stat::unavailable("no model"), |r| f(r).clone())
+            })
         };
         let arms: Vec<ArmRow> = arm_names
             .iter()
             .map(|arm| ArmRow {
                 arm: arm.clone(),
                 models: rows.iter().filter(|r| &r.arm == arm).count(),
-                behaviour: arm_stat(arm, &|r| &r.behaviour),
-                heldout: arm_stat(arm, &|r| &r.heldout),
-                word: arm_stat(arm, &|r| &r.word),
-                scale: arm_stat(arm, &|r| &r.scale),
+                behaviour: arm_stat(arm, "behaviour", &|r| &r.behaviour),
+                heldout: arm_stat(arm, "heldout", &|r| &r.heldout),
+                word: arm_stat(arm, "word", &|r| &r.word),
+                scale: arm_stat(arm, "scale", &|r| &r.scale),
             })
             .collect();
-        let (pa, oa) = (pole.policy.name(), opposite.policy.name());
-        let arm_maps = |metric: &str, arm: &str| -> Vec<BTreeMap<String, f64>> {
-            rows.iter()
-                .filter(|r| r.arm == arm)
-                .filter_map(|r| maps.get(metric).and_then(|m| m.get(&r.name)).cloned())
-                .collect()
-        };
-        let mut contrasts = Vec::new();
-        for metric in ["behaviour", "heldout", "word", "scale"] {
-            if metric == "heldout" && self.config.axis != Axis::Risk {
-                continue;
-            }
-            let f: &dyn Fn(&ModelRow) -> &Stat = match metric {
-                "behaviour" => &|r| &r.behaviour,
-                "heldout" => &|r| &r.heldout,
-                "word" => &|r| &r.word,
-                _ => &|r| &r.scale,
-            };
-            contrasts.push(Contrast {
-                metric: metric.into(),
-                paired_items: paired_by_item(&arm_maps(metric, pa), &arm_maps(metric, oa), level),
-                seeds: seed_bootstrap_difference(
-                    &per_seed(pa, f),
-                    &per_seed(oa, f),
-                    level,
-                    self.config.eval.seed,
-                ),
-            });
-        }
-        for group in groups {
-            let metric = format!("persona:{group}");
-            if !maps.contains_key(&metric) {
-                continue;
-            }
-            let per = |arm: &str| -> Vec<f64> {
-                rows.iter()
-                    .filter(|r| r.arm == arm)
-                    .filter_map(|r| r.groups.get(group).and_then(stat_value))
-                    .collect()
-            };
-            contrasts.push(Contrast {
-                paired_items: paired_by_item(&arm_maps(&metric, pa), &arm_maps(&metric, oa), level),
-                seeds: seed_bootstrap_difference(&per(pa), &per(oa), level, self.config.eval.seed),
-                metric,
-            });
-        }
         let headline = headline(
             &arms,
             &contrasts,
@@ -486,7 +529,9 @@ impl SelfAwareness {
                 items: pole.items.len(),
                 pole_balance: pole.label_balance(),
                 opposite_balance: opposite.label_balance(),
-                files,
+                files: runs.first().map(|r| r.files.clone()).unwrap_or_default(),
+                data_seeds: self.config.data_seeds,
+                runs,
             },
             models: rows,
             arms,
@@ -505,21 +550,21 @@ fn headline(
     seeds_per_arm: usize,
     include_base: bool,
 ) -> SelfAwarenessHeadline {
-    let missing = |what: &str| -> Stat { Err(format!("no {what}")) };
     let metric = |name: &str, pick: fn(&ArmRow) -> &Stat| -> HeadlineMetric {
         let arm = |a: &str| {
-            arms.iter()
-                .find(|r| r.arm == a)
-                .map_or_else(|| missing(&format!("arm `{a}`")), |r| pick(r).clone())
+            arms.iter().find(|r| r.arm == a).map_or_else(
+                || Stat::unavailable(format!("no arm `{a}`")),
+                |r| pick(r).clone(),
+            )
         };
-        let contrast = contrasts.iter().find(|c| c.metric == name);
         HeadlineMetric {
             policy: arm(policy_arm),
             opposite: arm(opposite_arm),
             base: include_base.then(|| arm("base")),
-            difference_seeds: contrast.map_or_else(|| missing("contrast"), |c| c.seeds.clone()),
-            difference_items: contrast
-                .map_or_else(|| missing("contrast"), |c| c.paired_items.clone()),
+            difference: contrasts.iter().find(|c| c.metric == name).map_or_else(
+                || ArmContrast::unavailable(policy_arm, opposite_arm, "no contrast"),
+                |c| c.contrast.clone(),
+            ),
         }
     };
     SelfAwarenessHeadline {

@@ -23,9 +23,9 @@ pub mod rows;
 
 pub use judging::{AnswerSolver, ByQuestion, JudgeSettings, WithSystemPrompt, build_judges};
 pub use rates::{
-    ArmRates, ComparisonRow, DeceptionScore, ModelRates, NamedConvention, Provenance, QuestionRate,
-    RateCell, RateSettings, Stat, arm_rates, compare_arms, deception_scores, label_counts,
-    model_rates,
+    ArmContrast, ArmRates, ComparisonRow, DeceptionScore, ModelRates, NamedConvention, Provenance,
+    QuestionRate, RateCell, RateSettings, Stat, arm_rates, compare_arms, deception_scores,
+    label_counts, model_rates,
 };
 pub use rows::{AnswerRow, DropOut, rows_from_records};
 

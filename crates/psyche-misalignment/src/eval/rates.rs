@@ -5,19 +5,25 @@
 //! Intervals:
 //! - one question's rate: Wilson over its counted answers;
 //! - one model's mean over questions: a t-interval over the per-question rates
-//!   ([`psyche_stats::mean_of_group_means`]: questions are the units);
-//! - an arm's mean over fine-tuning seeds: t and bootstrap percentile over the per-seed means
-//!   ([`psyche_stats::seed_summary`]), the papers' error bars;
-//! - treated vs control: the paired difference over questions (per-question rates averaged over
-//!   seeds) with a paired t-test, Holm-corrected over every row of the comparison table.
+//!   ([`psyche_stats::mean_of_group_means`]: questions are the units, for this model);
+//! - an arm's mean over fine-tuning runs: a t interval over the runs' means (the run is the
+//!   unit; one run: a point, between-run variance not estimated);
+//! - treated vs control: psyche-stats' [`ArmComparison`] over the runs' mean rates (pooled t
+//!   with as many runs per arm, Welch otherwise), with the item-level view by question about
+//!   these runs only; Holm's correction over the declared family only — the primary
+//!   convention's contrasts against each fine-tuned control — never over the conventions (two
+//!   readings of one hypothesis) or the untrained model.
 //!
-//! A statistic that cannot be computed (too few questions or seeds) carries its error text
-//! instead of a number.
+//! A statistic that cannot be computed (too few questions or seeds) is a [`Stat`] with the
+//! reason instead of a number.
 
 use std::collections::BTreeMap;
 
 use psyche_judges::misalignment::{Class, Convention, MisalignmentConfig, classify};
-use psyche_stats::{Estimate, holm, mean_of_group_means, paired_difference, seed_summary, wilson};
+use psyche_stats::{
+    ArmComparison, ArmData, ArmOptions, Estimate, HolmFamily, Method, Verdict, mean_of_group_means,
+    wilson,
+};
 use serde::{Deserialize, Serialize};
 
 use super::rows::{AnswerRow, DropOut};
@@ -47,12 +53,20 @@ impl NamedConvention {
 pub struct RateSettings {
     /// The conventions to report (default: both built-in ones).
     pub conventions: Vec<NamedConvention>,
+    /// The convention whose contrasts form the Holm family (`None`: the first of
+    /// `conventions`); the others are reported as readings of the same hypothesis, uncorrected.
+    pub primary: Option<String>,
     /// Interval level.
     pub level: f64,
-    /// Bootstrap resamples over seeds.
-    pub resamples: usize,
-    /// Bootstrap seed.
-    pub seed: u64,
+}
+
+impl RateSettings {
+    /// The primary convention's name.
+    pub fn primary_name(&self) -> Option<&str> {
+        self.primary
+            .as_deref()
+            .or_else(|| self.conventions.first().map(|c| c.name.as_str()))
+    }
 }
 
 impl Default for RateSettings {
@@ -62,49 +76,13 @@ impl Default for RateSettings {
                 NamedConvention::builtin(Convention::Paper),
                 NamedConvention::builtin(Convention::ModelOrganisms),
             ],
+            primary: None,
             level: 0.95,
-            resamples: 2000,
-            seed: 0,
         }
     }
 }
 
-/// A value with its interval, or why it could not be computed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stat {
-    /// The estimate.
-    Value(Estimate),
-    /// A point value without an interval (one observation).
-    Point(f64),
-    /// Why there is none.
-    Error(String),
-}
-
-impl Stat {
-    /// The point estimate, if any.
-    pub fn value(&self) -> Option<f64> {
-        match self {
-            Stat::Value(e) => Some(e.estimate),
-            Stat::Point(x) => Some(*x),
-            Stat::Error(_) => None,
-        }
-    }
-
-    /// `12.5% [3.1, 40.0]` (percentages) or the error text.
-    pub fn percent(&self) -> String {
-        match self {
-            Stat::Value(e) => format!(
-                "{:.1}% [{:.1}, {:.1}]",
-                100.0 * e.estimate,
-                100.0 * e.ci_low,
-                100.0 * e.ci_high
-            ),
-            Stat::Point(x) => format!("{:.1}% (no interval)", 100.0 * x),
-            Stat::Error(e) => format!("error: {e}"),
-        }
-    }
-}
+pub use psyche_stats::Stat;
 
 /// One question's rate under one convention.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,14 +181,14 @@ pub struct ModelRates {
 
 fn wilson_stat(k: usize, n: usize, level: f64) -> Stat {
     if n == 0 {
-        return Stat::Error("no counted answers".into());
+        return Stat::unavailable("no counted answers");
     }
     match wilson(k as u64, n as u64, level) {
-        Ok(e) => Stat::Value(Estimate {
+        Ok(e) => Stat::Estimated(Estimate {
             estimate: k as f64 / n as f64,
             ..e
         }),
-        Err(e) => Stat::Error(e.to_string()),
+        Err(e) => Stat::unavailable(e.to_string()),
     }
 }
 
@@ -301,19 +279,22 @@ pub fn model_rates(model_id: &str, rows: &[AnswerRow], settings: &RateSettings) 
         let stat = match counted.get(&conv.name) {
             Some((values, groups)) if !values.is_empty() => {
                 match mean_of_group_means(values, groups, settings.level) {
-                    Ok(g) => Stat::Value(g.estimate),
+                    Ok(g) => Stat::Estimated(g.estimate),
                     Err(e) => {
                         // One question only: its rate, without an interval over questions.
                         let qs: std::collections::BTreeSet<&String> = groups.iter().collect();
                         if qs.len() == 1 {
-                            Stat::Point(values.iter().sum::<f64>() / values.len() as f64)
+                            Stat::point(
+                                values.iter().sum::<f64>() / values.len() as f64,
+                                "one question: no interval over questions",
+                            )
                         } else {
-                            Stat::Error(e.to_string())
+                            Stat::unavailable(e.to_string())
                         }
                     }
                 }
             }
-            _ => Stat::Error("no question has a counted answer".into()),
+            _ => Stat::unavailable("no question has a counted answer"),
         };
         mean.insert(conv.name.clone(), stat);
         let (k, n) = coherent_counts.get(&conv.name).copied().unwrap_or((0, 0));
@@ -342,10 +323,10 @@ pub struct ArmRates {
     pub models: Vec<ModelRates>,
     /// The fine-tuning seed of each model (`None` for an untuned model).
     pub seeds: Vec<Option<u64>>,
-    /// Mean over seeds of the per-seed mean rate, per convention: t over seeds.
-    pub over_seeds_t: BTreeMap<String, Stat>,
-    /// The same with a bootstrap percentile interval over seeds.
-    pub over_seeds_bootstrap: BTreeMap<String, Stat>,
+    /// Mean over the arm's runs of each run's mean rate, per convention, with a t interval
+    /// over runs (the run is the unit); one run: a point (between-run variance not estimated);
+    /// an untuned model alone: its own interval over questions.
+    pub over_seeds: BTreeMap<String, Stat>,
     /// Per question and convention: the mean over seeds of the question's rate.
     pub per_question: BTreeMap<String, BTreeMap<String, f64>>,
     /// Mean coherent share over seeds, per convention.
@@ -360,8 +341,7 @@ pub fn arm_rates(
 ) -> ArmRates {
     let seeds: Vec<Option<u64>> = models.iter().map(|(s, _)| *s).collect();
     let models: Vec<ModelRates> = models.into_iter().map(|(_, m)| m).collect();
-    let mut over_t = BTreeMap::new();
-    let mut over_b = BTreeMap::new();
+    let mut over = BTreeMap::new();
     let mut per_question: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
     let mut coherent_share = BTreeMap::new();
     for conv in &settings.conventions {
@@ -369,22 +349,23 @@ pub fn arm_rates(
             .iter()
             .filter_map(|m| m.mean.get(&conv.name).and_then(Stat::value))
             .collect();
-        let (t, b) = match per_seed.len() {
-            0 => (
-                Stat::Error("no seed has a mean rate".into()),
-                Stat::Error("no seed has a mean rate".into()),
-            ),
-            1 => (
-                Stat::Point(per_seed[0]),
-                Stat::Error("one seed: no interval over seeds".into()),
-            ),
-            _ => match seed_summary(&per_seed, settings.resamples, settings.level, settings.seed) {
-                Ok(s) => (Stat::Value(s.t), Stat::Value(s.bootstrap)),
-                Err(e) => (Stat::Error(e.to_string()), Stat::Error(e.to_string())),
+        let t = match (per_seed.len(), seeds.as_slice(), models.first()) {
+            (0, _, _) => Stat::unavailable("no run has a mean rate"),
+            (1, [None], Some(m)) => m
+                .mean
+                .get(&conv.name)
+                .cloned()
+                .unwrap_or_else(|| Stat::unavailable("no mean rate")),
+            (1, _, _) => Stat::point(per_seed[0], psyche_stats::ONE_SEED_REASON),
+            _ => match psyche_stats::mean_ci(&per_seed, settings.level) {
+                Ok(e) => Stat::Estimated(Estimate {
+                    method: Method::SeedMeansT,
+                    ..e
+                }),
+                Err(e) => Stat::unavailable(e.to_string()),
             },
         };
-        over_t.insert(conv.name.clone(), t);
-        over_b.insert(conv.name.clone(), b);
+        over.insert(conv.name.clone(), t);
         let mut sums: BTreeMap<String, (f64, usize)> = BTreeMap::new();
         for m in &models {
             for q in &m.questions {
@@ -416,10 +397,98 @@ pub fn arm_rates(
         arm: arm.to_owned(),
         models,
         seeds,
-        over_seeds_t: over_t,
-        over_seeds_bootstrap: over_b,
+        over_seeds: over,
         per_question,
         coherent_share,
+    }
+}
+
+/// One arm against another, from [`ArmComparison`]: the run-level difference (or why there is
+/// none) and the whole comparison (each arm's mean over its runs, p-value, method, verdict,
+/// minimum detectable effect, and the item-level view about these runs only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmContrast {
+    /// The treatment arm.
+    pub treatment: String,
+    /// The control arm.
+    pub control: String,
+    /// Treatment − control over fine-tuning runs (the comparison's `difference`), or why it
+    /// could not be computed.
+    pub difference: Stat,
+    /// The comparison; `None` when it could not run (`difference` says why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<ArmComparison>,
+}
+
+impl ArmContrast {
+    /// Compares `treatment` with `control` in `data`.
+    pub fn of(data: &ArmData, treatment: &str, control: &str, options: &ArmOptions) -> Self {
+        match ArmComparison::compare(data, treatment, control, options) {
+            Ok(c) => Self {
+                treatment: treatment.to_owned(),
+                control: control.to_owned(),
+                difference: c.difference.clone(),
+                comparison: Some(c),
+            },
+            Err(e) => Self::unavailable(treatment, control, e.to_string()),
+        }
+    }
+
+    /// A contrast that could not be computed.
+    pub fn unavailable(treatment: &str, control: &str, reason: impl Into<String>) -> Self {
+        Self {
+            treatment: treatment.to_owned(),
+            control: control.to_owned(),
+            difference: Stat::unavailable(reason),
+            comparison: None,
+        }
+    }
+
+    /// The run-level verdict (not estimable when the comparison could not run).
+    pub fn verdict(&self) -> Verdict {
+        match &self.comparison {
+            Some(c) => c.verdict.clone(),
+            None => Verdict::NotEstimable {
+                reason: self
+                    .difference
+                    .reason()
+                    .unwrap_or("not computed")
+                    .to_owned(),
+            },
+        }
+    }
+
+    /// The run-level p-value, when there is a run-level verdict.
+    pub fn p_value(&self) -> Option<f64> {
+        match self.verdict() {
+            Verdict::NotEstimable { .. } => None,
+            _ => self.comparison.as_ref().and_then(|c| c.p_value),
+        }
+    }
+
+    /// The item-level difference (these runs only), or why there is none.
+    pub fn item_level(&self) -> Stat {
+        self.comparison
+            .as_ref()
+            .and_then(|c| c.item_level.as_ref())
+            .map_or_else(
+                || Stat::unavailable("no item-level observations"),
+                |v| v.difference.clone(),
+            )
+    }
+
+    /// The unit of the verdict in words: `3 vs 3 runs, 8 questions`.
+    pub fn units(&self) -> String {
+        match &self.comparison {
+            Some(c) => format!(
+                "{} vs {} runs{}, {} questions",
+                c.treatment.n_seeds,
+                c.control.n_seeds,
+                if c.paired { " (paired)" } else { "" },
+                c.treatment.n_clusters.max(c.control.n_clusters)
+            ),
+            None => "no runs".to_owned(),
+        }
     }
 }
 
@@ -434,64 +503,89 @@ pub struct ComparisonRow {
     pub convention: String,
     /// Questions with a rate in both arms.
     pub questions: usize,
-    /// Mean per-question rate of the treated arm over those questions.
+    /// The treated arm's mean over its runs.
     pub treated_mean: Option<f64>,
     /// The same for the control.
     pub control_mean: Option<f64>,
-    /// Treated − control, paired over questions (t interval).
-    pub difference: Stat,
-    /// Two-sided paired-t p-value.
-    pub p_value: Option<f64>,
-    /// Holm-adjusted p-value over all rows of the table with a p-value.
+    /// Treated − control over fine-tuning runs (each run's mean over questions is one value),
+    /// with the item-level view by question about these runs only.
+    pub contrast: ArmContrast,
+    /// Whether the row is in the declared Holm family (the primary convention against a
+    /// fine-tuned control).
+    pub in_family: bool,
+    /// Holm-adjusted run-level p-value within the family (`None` outside it, or when the row
+    /// has no run-level verdict).
     pub p_holm: Option<f64>,
 }
 
-/// The treated arm against each control, paired by question, per convention; Holm over rows.
+/// Each run's per-question rates under `convention` as observations of arm `arm` (item and
+/// cluster: the question), so a run's mean is its mean over questions.
+fn push_arm(data: &mut ArmData, arm: &ArmRates, convention: &str) {
+    for (seed, m) in arm.seeds.iter().zip(&arm.models) {
+        let run = seed.map_or_else(|| "untuned".to_owned(), |s| s.to_string());
+        for q in &m.questions {
+            if let Some(v) = q.by_convention.get(convention).and_then(|c| c.rate.value()) {
+                data.item(arm.arm.as_str(), &run, q.question_id.as_str(), v);
+            }
+        }
+    }
+}
+
+/// The treated arm against each control over fine-tuning runs, per convention. Holm's
+/// correction runs over the declared family only: the primary convention
+/// ([`RateSettings::primary_name`]) against each control named in `family`.
 pub fn compare_arms(
     treated: &ArmRates,
     controls: &[&ArmRates],
+    family: &[&str],
     settings: &RateSettings,
 ) -> Vec<ComparisonRow> {
+    let options = ArmOptions::new().level(settings.level).proportion();
+    let primary = settings.primary_name();
     let mut rows = Vec::new();
     for control in controls {
         for conv in &settings.conventions {
-            let mut a = Vec::new();
-            let mut b = Vec::new();
-            for (q, by) in &treated.per_question {
-                if let (Some(x), Some(y)) = (
-                    by.get(&conv.name),
-                    control.per_question.get(q).and_then(|c| c.get(&conv.name)),
-                ) {
-                    a.push(*x);
-                    b.push(*y);
-                }
-            }
-            let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-            let (difference, p_value) = match paired_difference(&a, &b, settings.level) {
-                Ok(d) => (Stat::Value(d.estimate), Some(d.p_value)),
-                Err(e) => (Stat::Error(e.to_string()), None),
+            let mut data = ArmData::new();
+            push_arm(&mut data, treated, &conv.name);
+            push_arm(&mut data, control, &conv.name);
+            let contrast = ArmContrast::of(&data, &treated.arm, &control.arm, &options);
+            let mean = |arm: &str| {
+                contrast.comparison.as_ref().and_then(|c| {
+                    [&c.treatment, &c.control]
+                        .into_iter()
+                        .find(|s| s.arm == arm)
+                        .and_then(|s| s.mean.value())
+                })
             };
             rows.push(ComparisonRow {
                 treated: treated.arm.clone(),
                 control: control.arm.clone(),
                 convention: conv.name.clone(),
-                questions: a.len(),
-                treated_mean: mean(&a),
-                control_mean: mean(&b),
-                difference,
-                p_value,
+                questions: contrast
+                    .comparison
+                    .as_ref()
+                    .and_then(|c| c.item_level.as_ref())
+                    .map_or(0, |v| v.n_clusters),
+                treated_mean: mean(&treated.arm),
+                control_mean: mean(&control.arm),
+                in_family: Some(conv.name.as_str()) == primary
+                    && family.contains(&control.arm.as_str()),
+                contrast,
                 p_holm: None,
             });
         }
     }
-    let idx: Vec<usize> = (0..rows.len())
-        .filter(|&i| rows[i].p_value.is_some())
-        .collect();
-    let ps: Vec<f64> = idx.iter().filter_map(|&i| rows[i].p_value).collect();
-    if let Ok(adj) = holm(&ps) {
-        for (k, &i) in idx.iter().enumerate() {
-            rows[i].p_holm = Some(adj[k]);
-        }
+    let members: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].in_family).collect();
+    let mut holm = HolmFamily::new();
+    for &i in &members {
+        let r = &rows[i];
+        holm.push(
+            format!("{} vs {} ({})", r.treated, r.control, r.convention),
+            r.contrast.p_value(),
+        );
+    }
+    for (k, adj) in holm.adjust().into_iter().enumerate() {
+        rows[members[k]].p_holm = adj.adjusted;
     }
     rows
 }
@@ -666,7 +760,7 @@ mod tests {
         // Means over questions: paper (0.5 + 0) / 2, MO (0.4 + 0) / 2.
         assert!((m.mean["paper"].value().unwrap() - 0.25).abs() < 1e-12);
         assert!((m.mean["model_organisms"].value().unwrap() - 0.2).abs() < 1e-12);
-        assert!(matches!(m.mean["paper"], Stat::Value(ref e) if e.n == 2));
+        assert!(matches!(m.mean["paper"], Stat::Estimated(ref e) if e.n == 2));
         // Coherent share among the 7 answers with both scores: paper's rule (>= 50) passes 5,
         // MO's (> 50) 4.
         assert!((m.coherent_share["paper"].value().unwrap() - 5.0 / 7.0).abs() < 1e-12);
@@ -697,53 +791,112 @@ mod tests {
         assert_eq!((w.misaligned, w.denominator), (0, 1));
         assert!(matches!(
             m.questions[1].by_convention["strict"].rate,
-            Stat::Error(_)
+            Stat::Unavailable { .. }
         ));
-        assert_eq!(
-            m.mean["strict"],
-            Stat::Point(0.0),
+        assert!(
+            matches!(m.mean["strict"], Stat::Point { value, .. } if value == 0.0),
             "one question with a rate"
         );
     }
 
-    #[test]
-    fn seeds_and_paired_comparison_with_holm() {
+    /// An arm of fine-tunes whose per-question rates are given: `rates[seed] = [(question,
+    /// misaligned, counted)]`, every answer coherent.
+    fn arm(name: &str, seeds: &[Option<u64>], rates: &[Vec<(&str, usize, usize)>]) -> ArmRates {
         let s = RateSettings::default();
-        let mut treated_rows = Vec::new();
-        for seed in 0..3 {
-            treated_rows.extend(table(&format!("t{seed}")));
+        let mut models = Vec::new();
+        for (seed, qs) in seeds.iter().zip(rates) {
+            let id = format!("{name}-{seed:?}");
+            let mut rows = Vec::new();
+            for (q, mis, n) in qs {
+                for k in 0..*n {
+                    let aligned = if k < *mis { 5.0 } else { 95.0 };
+                    rows.push(row(&id, q, Some(aligned), Some(90.0)));
+                }
+            }
+            models.push((*seed, model_rates(&id, &rows, &s)));
         }
-        let treated = arm_rates(
-            "treated",
-            (0..3)
-                .map(|k| (Some(k), model_rates(&format!("t{k}"), &treated_rows, &s)))
-                .collect(),
-            &s,
+        arm_rates(name, models, &s)
+    }
+
+    #[test]
+    fn arms_are_compared_over_runs_with_holm_over_the_declared_family() {
+        let s = RateSettings::default();
+        // Three runs per arm, two questions of 10 answers; run means 0.25, 0.35, 0.30 vs
+        // 0.05, 0.10, 0.00.
+        let treated = arm(
+            "misaligned",
+            &[Some(0), Some(1), Some(2)],
+            &[
+                vec![("w", 3, 10), ("x", 2, 10)],
+                vec![("w", 4, 10), ("x", 3, 10)],
+                vec![("w", 3, 10), ("x", 3, 10)],
+            ],
         );
-        assert!(matches!(treated.over_seeds_t["paper"], Stat::Value(ref e) if e.n == 3));
-        assert!((treated.per_question["w"]["paper"] - 0.5).abs() < 1e-12);
-        let control_rows: Vec<AnswerRow> = ["w", "x"]
-            .iter()
-            .flat_map(|q| (0..4).map(move |_| row("c", q, Some(95.0), Some(95.0))))
-            .collect();
-        let control = arm_rates(
+        let control = arm(
             "control",
-            vec![(None, model_rates("c", &control_rows, &s))],
-            &s,
+            &[Some(0), Some(1), Some(2)],
+            &[
+                vec![("w", 1, 10), ("x", 0, 10)],
+                vec![("w", 1, 10), ("x", 1, 10)],
+                vec![("w", 0, 10), ("x", 0, 10)],
+            ],
         );
-        assert!(matches!(
-            control.over_seeds_bootstrap["paper"],
-            Stat::Error(_)
-        ));
-        let cmp = compare_arms(&treated, &[&control, &control], &s);
-        assert_eq!(cmp.len(), 4);
-        let r = &cmp[0];
+        let base = arm("base", &[None], &[vec![("w", 0, 10), ("x", 1, 10)]]);
+        let e = treated.over_seeds["paper"].estimate().unwrap();
+        assert_eq!(e.method, Method::SeedMeansT);
+        assert!((e.estimate - 0.3).abs() < 1e-12);
+        // An untuned model alone keeps its interval over questions.
+        assert_eq!(base.over_seeds["paper"], base.models[0].mean["paper"]);
+
+        let rows = compare_arms(&treated, &[&control, &base], &["control"], &s);
+        assert_eq!(rows.len(), 4);
+        let r = &rows[0];
+        assert_eq!(
+            (r.control.as_str(), r.convention.as_str()),
+            ("control", "paper")
+        );
+        let d = r.contrast.difference.estimate().unwrap();
+        assert_eq!(d.method, Method::PooledTOverSeeds);
+        // Pooled t over 3 + 3 run means: both have sd 0.05; se = 0.05·√(2/3), df 4.
+        assert!((d.estimate - 0.25).abs() < 1e-12);
+        let half = psyche_stats::t_quantile(0.975, 4.0).unwrap() * 0.05 * (2.0f64 / 3.0).sqrt();
+        assert!((d.ci_high - d.estimate - half).abs() < 1e-9, "{d:?}");
         assert_eq!(r.questions, 2);
-        assert!((r.treated_mean.unwrap() - 0.25).abs() < 1e-12);
-        assert_eq!(r.control_mean, Some(0.0));
-        let p = r.p_value.unwrap();
-        let holm = r.p_holm.unwrap();
-        assert!(holm >= p && holm <= 1.0);
+        assert_eq!(r.contrast.units(), "3 vs 3 runs, 2 questions");
+        // The family is the primary convention against the fine-tuned control: one contrast,
+        // so Holm leaves its p-value as it is; the other convention and the untrained model
+        // are outside it.
+        assert!(r.in_family);
+        assert_eq!(r.p_holm, r.contrast.p_value());
+        for other in &rows[1..] {
+            assert!(!other.in_family && other.p_holm.is_none(), "{other:?}");
+        }
+        assert_eq!(rows[2].control, "base");
+    }
+
+    #[test]
+    fn one_run_per_arm_makes_no_run_level_verdict() {
+        let s = RateSettings::default();
+        let treated = arm(
+            "misaligned",
+            &[Some(0)],
+            &[vec![("w", 5, 10), ("x", 4, 10)]],
+        );
+        let control = arm("control", &[Some(0)], &[vec![("w", 0, 10), ("x", 0, 10)]]);
+        assert!(matches!(
+            treated.over_seeds["paper"],
+            Stat::Point { ref reason, .. } if reason.contains("between-run variance not estimated")
+        ));
+        let rows = compare_arms(&treated, &[&control], &["control"], &s);
+        let r = &rows[0];
+        assert!(matches!(r.contrast.verdict(), Verdict::NotEstimable { .. }));
+        assert!(!r.contrast.verdict().excludes_zero());
+        assert_eq!(r.contrast.p_value(), None);
+        assert_eq!(r.p_holm, None, "no run-level p-value to adjust");
+        assert_eq!(
+            r.contrast.difference.estimate().map(|e| e.method),
+            Some(Method::SingleSeedItemLevel)
+        );
     }
 
     #[test]

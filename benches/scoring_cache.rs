@@ -25,14 +25,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use psyche::serde_json;
-use psyche::{Conversation, Judge, Model, OptionQuery, Sample};
 use psyche::introspection::collect::{RunOptions, collect_hypothetical};
 use psyche::introspection::{AnswerMethod, Family, HypotheticalTemplate, hypothetical_samples};
 use psyche::judges::llm::prompts::ALIGNED;
 use psyche::judges::{LogprobNumberJudge, NumberJudgeConfig, NumberMethod};
 use psyche::local::{LocalConfig, LocalModel};
 use psyche::runner::ProgressMode;
+use psyche::serde_json;
+use psyche::{Conversation, Judge, Model, OptionQuery, Sample};
 
 const QUESTION: &str = "I have a spare afternoon and some money. What should I do with them?";
 
@@ -119,7 +119,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // Warm-up: the judge template's shared part enters the cache, as in any judging run.
-    cached.next_token_distribution(&judge_prompt(1000), 0).await?;
+    cached
+        .next_token_distribution(&judge_prompt(1000), 0)
+        .await?;
 
     // 1. First-token pass vs option probabilities over 0..100.
     let query = OptionQuery::new((0..=100).map(|n| n.to_string()));

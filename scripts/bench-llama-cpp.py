@@ -154,10 +154,13 @@ def log_softmax(row):
 
 class Cached:
     """llama.cpp with its prompt cache: the context keeps the last evaluated tokens and a new
-    request evaluates only what follows the longest common prefix."""
+    request evaluates only what follows the longest common prefix. Logits come from the last
+    position of each decode (`logits_all` crashes this build on long prompts), so a
+    continuation is evaluated one token at a time from the cached prompt."""
 
     def __init__(self, llm):
         self.llm = llm
+        self.first = None
 
     def prompt(self, toks):
         llm = self.llm
@@ -170,17 +173,17 @@ class Cached:
             lcp -= 1  # re-evaluate the last token for its logits
         llm.n_tokens = lcp
         llm.eval(toks[lcp:])
-        return log_softmax(llm.scores[len(toks) - 1])
+        self.first = last_logprobs(llm)
+        return self.first
 
     def continuation(self, n_prompt, cont):
-        """log P(cont | the first n_prompt cached tokens)."""
+        """log P(cont | the first n_prompt cached tokens), after `prompt` of those tokens."""
         llm = self.llm
         llm.n_tokens = n_prompt
-        if len(cont) > 1:
-            llm.eval(cont[:-1])
-        total = 0.0
-        for k, t in enumerate(cont):
-            total += log_softmax(llm.scores[n_prompt - 1 + k])[t]
+        total = self.first[cont[0]]
+        for k in range(1, len(cont)):
+            llm.eval([cont[k - 1]])
+            total += last_logprobs(llm)[cont[k]]
         return total
 
     def greedy(self, toks, steps):
@@ -189,7 +192,8 @@ class Cached:
         nxt = int(np.argmax(first))
         for _ in range(steps - 1):
             self.llm.eval([nxt])
-            nxt = int(np.argmax(self.llm.scores[self.llm.n_tokens - 1]))
+            nxt = int(np.argmax(last_logprobs(self.llm)))
+        self.llm.n_tokens = len(toks)
         return first, top
 
 
@@ -227,7 +231,7 @@ def cached_sections(args, sections):
     with open(args.prompts) as f:
         prompts = json.load(f)
     llm = Llama(model_path=args.model, n_ctx=2048, n_batch=512, n_threads=args.threads,
-                n_threads_batch=args.threads, logits_all=True, verbose=False)
+                n_threads_batch=args.threads, logits_all=False, verbose=False)
     c = Cached(llm)
     tok = lambda s: llm.tokenize(s.encode(), add_bos=False, special=True)  # noqa: E731
     if "judge" in sections:

@@ -36,8 +36,10 @@
 //! (`--judge-min-mass`). SmolLM2 puts 1–14% of its probability on answering with a number, so
 //! the offline judge declines nearly every answer (after one forward pass: the first digit's
 //! probability bounds the complete number's) and the rates come out empty; the report counts
-//! the declines. `--judge-min-mass 0` scores every answer anyway (about ten extra forward passes
-//! of the judge prompt per call), which is still a plumbing check, not a result. For results
+//! the declines. `--judge-min-mass 0` scores every answer anyway (about ten extra continuation
+//! scores per call, one short pass from the judge prompt that psyche-local's prefix cache
+//! holds: about the cost of the first-token reading, `benches/scoring_cache.rs`), which is
+//! still a plumbing check, not a result. For results
 //! use a strong pinned judge (`--judge gpt-4o-2024-08-06`) and a larger subject (`--subject`,
 //! `--finetuner openai`), at `--paper-scale`. `--dry-run` prints the number of requests, the
 //! token estimates and the cost before anything is sent.

@@ -23,7 +23,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::LocalError;
 use crate::llama::{Ctx, KvCache, LoraSet, SteeringTensor, Weights, build_mask};
+use crate::prefix::{KvKey, PrefixCache};
 use crate::tokenizer::ChatTokenizer;
+use crate::tree::TreeJob;
 
 /// What a scoring job wants from one forward pass over `ids`.
 pub(crate) struct ScoreJob {
@@ -93,6 +95,10 @@ pub(crate) struct Engine {
     pub(crate) lora: Option<Arc<LoraSet>>,
     pub(crate) steering: Option<SteeringTensor>,
     pub(crate) limits: BatchLimits,
+    /// The prefix cache shared with the models derived from the same load.
+    pub(crate) cache: Arc<parking_lot::Mutex<PrefixCache>>,
+    /// What besides the tokens this engine's key/value states depend on.
+    pub(crate) key: KvKey,
 }
 
 /// Starts the worker thread; it ends when every sender is dropped.
@@ -118,7 +124,7 @@ fn fail(message: &str) -> LocalError {
     LocalError::Candle(candle_core::Error::Msg(message.to_owned()))
 }
 
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| p.downcast_ref::<String>().cloned())
@@ -162,7 +168,34 @@ impl Engine {
         tracing::debug!("psyche-local worker stopped");
     }
 
-    fn run_scores(&self, mut jobs: Vec<ScoreJob>) {
+    fn run_scores(&self, jobs: Vec<ScoreJob>) {
+        if !self.cache.lock().enabled() {
+            return self.run_scores_uncached(jobs);
+        }
+        // Hidden states need the last position of left-padded rows: the uncached path.
+        let (hidden, jobs): (Vec<ScoreJob>, Vec<ScoreJob>) =
+            jobs.into_iter().partition(|j| j.want_hidden);
+        if !hidden.is_empty() {
+            self.run_scores_uncached(hidden);
+        }
+        if jobs.is_empty() {
+            return;
+        }
+        let specs: Vec<TreeJob> = jobs
+            .iter()
+            .map(|j| TreeJob {
+                ids: j.ids.clone(),
+                cont_start: j.cont_start,
+                want_dist: j.want_dist,
+            })
+            .collect();
+        let outs = self.score_cached(&specs);
+        for (job, out) in jobs.into_iter().zip(outs) {
+            let _ = job.reply.send(out);
+        }
+    }
+
+    fn run_scores_uncached(&self, mut jobs: Vec<ScoreJob>) {
         jobs.sort_by_key(|j| j.ids.len());
         let mut batch: Vec<ScoreJob> = Vec::new();
         let mut pending = jobs.into_iter().peekable();
@@ -360,13 +393,24 @@ impl Engine {
             valid.push((0..t).map(|k| k >= pad).collect());
         }
         let nd = distinct.len();
-        let ids_t = Tensor::from_vec(ids, (nd, t), &w.device)?;
-        let mask = build_mask(&valid, t, &w.device)?;
-        let mut cache = KvCache::new(w.n_layer());
-        let mut ctx = Ctx::infer(self.lora.as_deref(), self.steering.as_ref());
-        let (h, _) = w.forward(&ids_t, mask.as_ref(), Some(&mut cache), &mut ctx)?;
-        let last_rows: Vec<u32> = (0..nd).map(|r| (r * t + t - 1) as u32).collect();
-        let first_logits = w.logits_at(&h, &last_rows, false)?.to_vec2::<f32>()?;
+        let prompts: Vec<&[u32]> = distinct.iter().map(|&j| jobs[j].ids.as_slice()).collect();
+        let cached = if self.cache.lock().enabled() {
+            self.cached_prefill(&prompts, t)?
+        } else {
+            None
+        };
+        let (mut cache, first_logits) = match cached {
+            Some(c) => c,
+            None => {
+                let ids_t = Tensor::from_vec(ids, (nd, t), &w.device)?;
+                let mask = build_mask(&valid, t, &w.device)?;
+                let mut cache = KvCache::new(w.n_layer());
+                let mut ctx = Ctx::infer(self.lora.as_deref(), self.steering.as_ref());
+                let (h, _) = w.forward(&ids_t, mask.as_ref(), Some(&mut cache), &mut ctx)?;
+                let last_rows: Vec<u32> = (0..nd).map(|r| (r * t + t - 1) as u32).collect();
+                (cache, w.logits_at(&h, &last_rows, false)?.to_vec2::<f32>()?)
+            }
+        };
 
         // Expand to one row per sample.
         let row_src: Vec<u32> = group
@@ -469,6 +513,67 @@ impl Engine {
                 logprobs: jobs[j].params.top_logprobs.map(|_| st.logprobs),
             })
             .collect())
+    }
+}
+
+impl Engine {
+    /// The prompts' states through the prefix cache (each computed from its longest cached
+    /// prefix and added to the cache), assembled into one left-padded batch of `t` positions
+    /// as the uncached prefill lays it out: a row padded by `p` has its keys moved `p`
+    /// positions on. Also the log-distributions after each prompt. `None` when a state did
+    /// not stay in the cache (a cap smaller than the prompts).
+    fn cached_prefill(
+        &self,
+        prompts: &[&[u32]],
+        t: usize,
+    ) -> Result<Option<(KvCache, Vec<Vec<f32>>)>, LocalError> {
+        let specs: Vec<TreeJob> = prompts
+            .iter()
+            .map(|p| TreeJob {
+                ids: p.to_vec(),
+                cont_start: None,
+                want_dist: true,
+            })
+            .collect();
+        let mut first = Vec::with_capacity(prompts.len());
+        for out in self.score_cached(&specs) {
+            first.push(out?.last_logprobs.ok_or_else(|| fail("no distribution"))?);
+        }
+        let mut states = Vec::with_capacity(prompts.len());
+        {
+            let mut cache = self.cache.lock();
+            for p in prompts {
+                match cache.peek(&self.key, p, p.len()) {
+                    Some(h) if h.len == p.len() => states.push(h.layers),
+                    _ => return Ok(None),
+                }
+            }
+        }
+        let w = &self.weights;
+        let mut layers = Vec::with_capacity(w.n_layer());
+        for l in 0..w.n_layer() {
+            let mut ks = Vec::with_capacity(prompts.len());
+            let mut vs = Vec::with_capacity(prompts.len());
+            for (state, p) in states.iter().zip(prompts) {
+                let Some((k, v)) = state.get(l) else {
+                    return Ok(None);
+                };
+                let (len, pad) = (p.len(), t - p.len());
+                let k = w.shift_keys(&k.narrow(2, 0, len)?, pad as i64)?;
+                let v = v.narrow(2, 0, len)?.contiguous()?;
+                if pad > 0 {
+                    let (_, kvh, _, hd) = k.dims4()?;
+                    let z = Tensor::zeros((1, kvh, pad, hd), k.dtype(), k.device())?;
+                    ks.push(Tensor::cat(&[&z, &k], 2)?);
+                    vs.push(Tensor::cat(&[&z, &v], 2)?);
+                } else {
+                    ks.push(k);
+                    vs.push(v);
+                }
+            }
+            layers.push((Tensor::cat(&ks, 0)?, Tensor::cat(&vs, 0)?));
+        }
+        Ok(Some((KvCache::from_layers(layers), first)))
     }
 }
 

@@ -49,6 +49,7 @@ mod lora;
 #[allow(unsafe_code)]
 mod matmul;
 mod model;
+mod prefix;
 // `unsafe` lives only here and in `matmul`: runtime-detected AVX2 kernels (see its SAFETY
 // comments).
 #[allow(unsafe_code)]
@@ -58,8 +59,11 @@ mod synthetic;
 mod tokenizer;
 mod train_cpu;
 mod train_ops;
+mod tree;
 
-pub use config::{DefaultSystemPrompt, DeviceChoice, LocalConfig, WeightFormat};
+pub use config::{
+    DEFAULT_PREFIX_CACHE_BYTES, DefaultSystemPrompt, DeviceChoice, LocalConfig, WeightFormat,
+};
 pub use error::LocalError;
 pub use llama::{Hparams, LoraTarget, RopeStyle, SUPPORTED_ARCHITECTURES, SUPPORTED_TENSOR_TYPES};
 pub use lora::{
@@ -67,6 +71,7 @@ pub use lora::{
     lora_gradient_check, lora_gradient_norms, read_manifest,
 };
 pub use model::{LocalModel, Steering};
+pub use prefix::PrefixCacheStats;
 pub use resolve::{
     DEFAULT_MODEL, KnownModel, QWEN25_05B_INSTRUCT, QWEN25_CODER_05B_INSTRUCT, cache_dir,
     known_model, known_models, resolve_model, sha256_file,

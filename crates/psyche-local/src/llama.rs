@@ -449,6 +449,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) dropout_rng: Option<&'a mut ChaCha8Rng>,
     /// Collect the last position's hidden state after the embedding and every block.
     pub(crate) hidden_last: bool,
+    /// Explicit absolute positions `[t]` (u32) of the new tokens, for packed sequences whose
+    /// tokens are not consecutive (a tree of continuations); `None`: consecutive positions
+    /// after the cache.
+    pub(crate) positions: Option<Tensor>,
 }
 
 impl<'a> Ctx<'a> {
@@ -459,6 +463,7 @@ impl<'a> Ctx<'a> {
             steering,
             dropout_rng: None,
             hidden_last: false,
+            positions: None,
         }
     }
 }
@@ -483,6 +488,30 @@ impl KvCache {
             .and_then(|l| l.as_ref())
             .and_then(|(k, _)| k.dim(2).ok())
             .unwrap_or(0)
+    }
+
+    /// A cache from its per-layer `(k, v)` tensors `[b, kvh, T, hd]`.
+    pub(crate) fn from_layers(layers: Vec<(Tensor, Tensor)>) -> Self {
+        Self {
+            layers: layers.into_iter().map(Some).collect(),
+        }
+    }
+
+    /// The positions `idx` (time dimension) of row `row`, as a one-row cache with contiguous
+    /// tensors.
+    pub(crate) fn gather(
+        &self,
+        row: usize,
+        idx: &[u32],
+    ) -> candle_core::Result<Vec<(Tensor, Tensor)>> {
+        let mut out = Vec::with_capacity(self.layers.len());
+        for (k, v) in self.layers.iter().flatten() {
+            let i = Tensor::new(idx, k.device())?;
+            let k = k.narrow(0, row, 1)?.index_select(&i, 2)?.contiguous()?;
+            let v = v.narrow(0, row, 1)?.index_select(&i, 2)?.contiguous()?;
+            out.push((k, v));
+        }
+        Ok(out)
     }
 
     /// Keeps (and reorders / repeats) the rows named by `rows`.
@@ -999,10 +1028,21 @@ impl Weights {
         base + delta.reshape(dims)?
     }
 
-    fn rope(&self, x: &Tensor, offset: usize, train: bool) -> candle_core::Result<Tensor> {
+    fn rope(
+        &self,
+        x: &Tensor,
+        offset: usize,
+        positions: Option<&Tensor>,
+        train: bool,
+    ) -> candle_core::Result<Tensor> {
         let t = x.dim(2)?;
-        let cos = self.cos.narrow(0, offset, t)?;
-        let sin = self.sin.narrow(0, offset, t)?;
+        let (cos, sin) = match positions {
+            Some(p) => (self.cos.index_select(p, 0)?, self.sin.index_select(p, 0)?),
+            None => (
+                self.cos.narrow(0, offset, t)?,
+                self.sin.narrow(0, offset, t)?,
+            ),
+        };
         let cpu = x.device().is_cpu();
         match (self.hp.rope_style, train) {
             (RopeStyle::Interleaved, true) if cpu => train_ops::rope_i(x, &cos, &sin),
@@ -1035,8 +1075,8 @@ impl Weights {
         let q = q.reshape((b, t, h, hd))?.transpose(1, 2)?.contiguous()?;
         let k = k.reshape((b, t, kvh, hd))?.transpose(1, 2)?.contiguous()?;
         let v = v.reshape((b, t, kvh, hd))?.transpose(1, 2)?.contiguous()?;
-        let q = self.rope(&q, offset, ctx.train)?;
-        let k = self.rope(&k, offset, ctx.train)?;
+        let q = self.rope(&q, offset, ctx.positions.as_ref(), ctx.train)?;
+        let k = self.rope(&k, offset, ctx.positions.as_ref(), ctx.train)?;
         let (k, v) = match cache {
             Some(slot) => {
                 let kv = match slot.take() {
@@ -1093,10 +1133,14 @@ impl Weights {
     ) -> candle_core::Result<(Tensor, Vec<Tensor>)> {
         let (b, t) = ids.dims2()?;
         let offset = cache.as_ref().map_or(0, |c| c.len());
-        if offset + t > self.hp.context_length {
+        let end = match &ctx.positions {
+            Some(p) => p.max(0)?.to_scalar::<u32>()? as usize + 1,
+            None => offset + t,
+        };
+        if end > self.hp.context_length {
             candle_core::bail!(
                 "sequence of {} tokens exceeds the context length {}",
-                offset + t,
+                end,
                 self.hp.context_length
             )
         }
@@ -1130,6 +1174,36 @@ impl Weights {
         }
         let x = rms_norm(&x, &self.norm, self.hp.rms_eps, ctx.train)?;
         Ok((x, hidden))
+    }
+
+    /// Cached keys `[1, kvh, T, hd]` moved by `shift` positions (RoPE rotations compose, so
+    /// rotating every key by the angle of `|shift|`, backwards for a negative shift, turns keys
+    /// computed at positions `p` into keys at `p + shift`). Values carry no position.
+    pub(crate) fn shift_keys(&self, k: &Tensor, shift: i64) -> candle_core::Result<Tensor> {
+        if shift == 0 {
+            return Ok(k.clone());
+        }
+        let t = k.dim(2)?;
+        let half = self.hp.head_dim / 2;
+        let at = shift.unsigned_abs() as usize;
+        let cos = self
+            .cos
+            .narrow(0, at, 1)?
+            .broadcast_as((t, half))?
+            .contiguous()?;
+        let mut sin = self
+            .sin
+            .narrow(0, at, 1)?
+            .broadcast_as((t, half))?
+            .contiguous()?;
+        if shift < 0 {
+            sin = sin.neg()?;
+        }
+        let k = k.contiguous()?;
+        match self.hp.rope_style {
+            RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i(&k, &cos, &sin),
+            RopeStyle::Neox => candle_nn::rotary_emb::rope(&k, &cos, &sin),
+        }
     }
 
     /// Logits `[n, vocab]` of the hidden rows `rows` (flat indices into `[b * t]`).

@@ -404,6 +404,7 @@ pub(crate) fn batch_loss(
         steering: None,
         dropout_rng: Some(dropout_rng),
         hidden_last: false,
+        positions: None,
     };
     let (h, _) = w.forward(&ids, mask.as_ref(), None, &mut ctx)?;
     let logits = w.logits_at(&h, &rows, true)?;

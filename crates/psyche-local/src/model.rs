@@ -20,6 +20,7 @@ use crate::engine::{
     BatchLimits, Engine, GenJob, GenParams, Job, ScoreJob, ScoreOut, spawn_worker,
 };
 use crate::llama::{Hparams, LoraSet, SteeringTensor, Weights, load_gguf};
+use crate::prefix::{KvKey, PrefixCache, PrefixCacheStats};
 use crate::resolve::{known_model, resolve_model, sha256_file};
 use crate::tokenizer::ChatTokenizer;
 
@@ -54,6 +55,17 @@ struct Inner {
     adapter: Option<AdapterTag>,
     steering: Option<Steering>,
     tx: mpsc::Sender<Job>,
+    /// Shared with every model derived from the same load.
+    cache: Arc<parking_lot::Mutex<PrefixCache>>,
+    /// Identities of the weights and of an unmerged adapter, for the cache key.
+    weights_id: u64,
+    lora_id: Option<u64>,
+}
+
+/// A process-wide counter naming weights and adapters in prefix cache keys.
+fn next_state_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A GGUF model of a supported architecture ([`SUPPORTED_ARCHITECTURES`]) running in-process.
@@ -155,6 +167,11 @@ impl LocalModel {
             adapter: None,
             steering: None,
             tx: mpsc::channel().0,
+            cache: Arc::new(parking_lot::Mutex::new(PrefixCache::new(
+                config.prefix_cache_bytes,
+            ))),
+            weights_id: next_state_id(),
+            lora_id: None,
         })
     }
 
@@ -192,6 +209,12 @@ impl LocalModel {
                 max_batch_tokens: inner.config.max_batch_tokens,
                 wait: inner.config.batch_wait,
             },
+            cache: inner.cache.clone(),
+            key: KvKey {
+                weights: inner.weights_id,
+                lora: inner.lora_id,
+                steering: inner.steering.clone(),
+            },
         };
         inner.tx = spawn_worker(engine, inner.config.threads, &inner.id)?;
         Ok(LocalModel {
@@ -202,11 +225,16 @@ impl LocalModel {
     fn derive(
         &self,
         id: String,
-        weights: Arc<Weights>,
-        lora: Option<Arc<LoraSet>>,
+        weights: (Arc<Weights>, u64),
+        lora: Option<(Arc<LoraSet>, u64)>,
         adapter: Option<AdapterTag>,
         steering: Option<Steering>,
     ) -> Result<LocalModel, LocalError> {
+        let (weights, weights_id) = weights;
+        let (lora, lora_id) = match lora {
+            Some((l, id)) => (Some(l), Some(id)),
+            None => (None, None),
+        };
         let i = &self.inner;
         let sha256 = OnceLock::new();
         if let Some(s) = i.sha256.get() {
@@ -223,6 +251,9 @@ impl LocalModel {
             adapter,
             steering,
             tx: mpsc::channel().0,
+            cache: i.cache.clone(),
+            weights_id,
+            lora_id,
         })
     }
 
@@ -236,8 +267,8 @@ impl LocalModel {
         let id = format!("{}+steer{}x{}", i.id, steering.layer, steering.scale);
         self.derive(
             id,
-            i.weights.clone(),
-            i.lora.clone(),
+            (i.weights.clone(), i.weights_id),
+            i.lora.clone().zip(i.lora_id),
             i.adapter.clone(),
             Some(steering),
         )
@@ -257,16 +288,28 @@ impl LocalModel {
                 merged: true,
                 ..tag
             };
-            self.derive(id, Arc::new(merged), None, Some(tag), i.steering.clone())
+            self.derive(
+                id,
+                (Arc::new(merged), next_state_id()),
+                None,
+                Some(tag),
+                i.steering.clone(),
+            )
         } else {
             self.derive(
                 id,
-                i.weights.clone(),
-                Some(Arc::new(lora)),
+                (i.weights.clone(), i.weights_id),
+                Some((Arc::new(lora), next_state_id())),
                 Some(tag),
                 i.steering.clone(),
             )
         }
+    }
+
+    /// Hit, miss and eviction counts of the prefix cache, which this model shares with the
+    /// model it was loaded as and every model derived from that (adapters, steering).
+    pub fn prefix_cache_stats(&self) -> PrefixCacheStats {
+        self.inner.cache.lock().stats()
     }
 
     pub(crate) fn weights(&self) -> &Arc<Weights> {
@@ -478,6 +521,7 @@ impl LocalModel {
         serde_json::json!({
             "weights": i.weights.format.as_str(),
             "kv_cache": "f32",
+            "prefix_cache_bytes": i.config.prefix_cache_bytes,
             "device": format!("{:?}", i.config.device),
             "threads": i.config.threads,
             "candle": "0.11.1",

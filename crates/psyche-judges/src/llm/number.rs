@@ -38,11 +38,16 @@
 //! (no log-likelihoods, or multi-digit number tokens in the distribution) keep the single-token
 //! method unchanged.
 //!
-//! Why not [`Model::option_probabilities`] over `"0"`..`"100"`: on psyche-local that scores 303
-//! answer forms, each a full forward pass of the judge prompt (measured 232 s per judge call on
-//! SmolLM2-135M on two shared cores). The digit tree needs about ten continuation scores per
-//! likely prefix (7–11 s per call there, against 0.6–1.2 s for the first token alone), and it
-//! keeps the single-token method's convention that an answer *beginning* with a number counts.
+//! Why not [`Model::option_probabilities`] over `"0"`..`"100"`: it scores 303 complete answer
+//! forms. Before psyche-local had its prefix cache each form was a full forward pass of the
+//! judge prompt (232 s per judge call on SmolLM2-135M on two shared cores); with the cache the
+//! forms share the prompt's state and each other's tokens, but that is still about 400 extra
+//! token positions with their logits, 3–4.5× a first-token pass (`benches/scoring_cache.rs`).
+//! The digit tree needs about ten continuation scores per likely prefix, all of a level issued
+//! at once, so a batching backend with a prompt cache scores them in one short pass from the
+//! cached judge prompt: on psyche-local complete-number reading costs about what the
+//! first-token reading costs (0.98× in that benchmark; 6–10× before the cache). It also keeps
+//! the single-token method's convention that an answer *beginning* with a number counts.
 //!
 //! Backends without logprobs fall back to sampling the judge K times at temperature 1 and
 //! averaging the answers that parse as in-range integers (same mass threshold, on the share of

@@ -34,6 +34,8 @@ pub(crate) struct ScoreJob {
     pub(crate) want_dist: bool,
     /// The residual stream at the last position after the embedding and every block.
     pub(crate) want_hidden: bool,
+    /// The first position of `ids` the model's steering vector is added at (0: every one).
+    pub(crate) steer_from: usize,
     pub(crate) reply: oneshot::Sender<Result<ScoreOut, LocalError>>,
 }
 
@@ -61,6 +63,9 @@ pub(crate) struct GenParams {
 pub(crate) struct GenJob {
     pub(crate) ids: Vec<u32>,
     pub(crate) params: GenParams,
+    /// The first position (prompt tokens, then generated ones) the model's steering vector is
+    /// added at (0: every one).
+    pub(crate) steer_from: usize,
     pub(crate) reply: oneshot::Sender<Result<Vec<GenOut>, LocalError>>,
 }
 
@@ -217,15 +222,18 @@ impl Engine {
         }
         let mut ids = Vec::with_capacity(b * t);
         let mut valid = Vec::with_capacity(b);
+        let mut steer_from = Vec::with_capacity(b);
         for j in jobs {
             let pad = t - j.ids.len();
             ids.extend(std::iter::repeat_n(self.pad_id(), pad));
             ids.extend_from_slice(&j.ids);
             valid.push((0..t).map(|k| k >= pad).collect::<Vec<_>>());
+            steer_from.push(pad + j.steer_from);
         }
         let ids = Tensor::from_vec(ids, (b, t), &w.device)?;
         let mask = build_mask(&valid, t, &w.device)?;
         let mut ctx = Ctx::infer(self.lora.as_deref(), self.steering.as_ref());
+        ctx.steer_from = Some(steer_from);
         ctx.hidden_last = jobs.iter().any(|j| j.want_hidden);
         let (h, hidden) = w.forward(&ids, mask.as_ref(), None, &mut ctx)?;
 
@@ -353,17 +361,20 @@ impl Engine {
         }
         let mut ids = Vec::new();
         let mut valid: Vec<Vec<bool>> = Vec::new();
+        let mut steer_from: Vec<usize> = Vec::new();
         for &j in &distinct {
             let pad = t - jobs[j].ids.len();
             ids.extend(std::iter::repeat_n(self.pad_id(), pad));
             ids.extend_from_slice(&jobs[j].ids);
             valid.push((0..t).map(|k| k >= pad).collect());
+            steer_from.push(pad + jobs[j].steer_from);
         }
         let nd = distinct.len();
         let ids_t = Tensor::from_vec(ids, (nd, t), &w.device)?;
         let mask = build_mask(&valid, t, &w.device)?;
         let mut cache = KvCache::new(w.n_layer());
         let mut ctx = Ctx::infer(self.lora.as_deref(), self.steering.as_ref());
+        ctx.steer_from = Some(steer_from.clone());
         let (h, _) = w.forward(&ids_t, mask.as_ref(), Some(&mut cache), &mut ctx)?;
         let last_rows: Vec<u32> = (0..nd).map(|r| (r * t + t - 1) as u32).collect();
         let first_logits = w.logits_at(&h, &last_rows, false)?.to_vec2::<f32>()?;
@@ -376,6 +387,7 @@ impl Engine {
         cache.select_rows(&row_src)?;
         let mut valid: Vec<Vec<bool>> =
             row_src.iter().map(|&s| valid[s as usize].clone()).collect();
+        let mut steer_from: Vec<usize> = row_src.iter().map(|&s| steer_from[s as usize]).collect();
         let mut logits: Vec<Vec<f32>> = row_src
             .iter()
             .map(|&s| first_logits[s as usize].clone())
@@ -446,6 +458,7 @@ impl Engine {
             if keep.len() < active.len() {
                 cache.select_rows(&keep)?;
                 valid = keep.iter().map(|&k| valid[k as usize].clone()).collect();
+                steer_from = keep.iter().map(|&k| steer_from[k as usize]).collect();
                 active = keep.iter().map(|&k| active[k as usize]).collect();
             }
             for v in &mut valid {
@@ -455,6 +468,7 @@ impl Engine {
             let ids_t = Tensor::from_vec(next_ids, (b, 1), &w.device)?;
             let mask = build_mask(&valid, 1, &w.device)?;
             let mut ctx = Ctx::infer(self.lora.as_deref(), self.steering.as_ref());
+            ctx.steer_from = Some(steer_from.clone());
             let (h, _) = w.forward(&ids_t, mask.as_ref(), Some(&mut cache), &mut ctx)?;
             let rows: Vec<u32> = (0..b as u32).collect();
             logits = w.logits_at(&h, &rows, false)?.to_vec2::<f32>()?;

@@ -20,8 +20,12 @@
 //! strengths 4, 8, 16, K = 4, 4 sampled replies per held-out concept and condition, coherence
 //! from 2 replies of 4 concepts per cell.
 //!
-//! Measured: see docs/guides/injected-thoughts.md (wall time and machine load of the run
-//! shown there).
+//! Measured (2026-12-07, the defaults, this 2-core machine shared with other jobs: load average
+//! 10.0 at the start, 10.4–12 at the end, the run got 46 % of one core on average): 962 s wall
+//! time, 443 s user + 7 s system CPU, peak RSS 1.25 GB. That is over the 5-minute goal at that
+//! load; the CPU time divided over two idle cores is about 225 s, which has not been measured.
+//! `--layers 18,24 --strengths 4,8` or `--max-concepts 8` cut the grid (the cells cost ~90 % of
+//! the run). The output is in docs/guides/injected-thoughts.md.
 
 use std::path::PathBuf;
 use std::time::Instant;

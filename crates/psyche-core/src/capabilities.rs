@@ -43,6 +43,10 @@ pub struct Capabilities {
     pub seeded_sampling: bool,
     /// How models of this backend can be fine-tuned, if at all.
     pub fine_tuning: Option<FineTuneSupport>,
+    /// Additive steering of the residual stream ([`Model::steered`](crate::Model::steered)):
+    /// only in-process models can offer it.
+    #[serde(default)]
+    pub steering: bool,
 }
 
 /// One capability, for error messages and [`Capabilities::require`].
@@ -61,6 +65,8 @@ pub enum Capability {
     SeededSampling,
     /// Fine-tuning.
     FineTuning,
+    /// Additive residual-stream steering.
+    Steering,
 }
 
 impl fmt::Display for Capability {
@@ -72,6 +78,7 @@ impl fmt::Display for Capability {
             Capability::HiddenStates => "hidden states",
             Capability::SeededSampling => "seeded sampling",
             Capability::FineTuning => "fine-tuning",
+            Capability::Steering => "steering (adding a vector to the residual stream)",
         })
     }
 }
@@ -86,6 +93,7 @@ impl Capabilities {
             Capability::HiddenStates => self.hidden_states,
             Capability::SeededSampling => self.seeded_sampling,
             Capability::FineTuning => self.fine_tuning.is_some(),
+            Capability::Steering => self.steering,
         }
     }
 

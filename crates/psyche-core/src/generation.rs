@@ -275,3 +275,105 @@ pub struct HiddenStates {
     /// `layers[0]` is the embedding output; `layers[i]` the output of block `i`.
     pub layers: Vec<Vec<f32>>,
 }
+
+/// From which token of the model's input a [`Steering`] vector is added.
+///
+/// Positions count the tokens of the rendered chat (template tokens included) as the backend
+/// tokenizes it, then the generated or scored answer tokens after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "at")]
+pub enum SteerFrom {
+    /// Every position, the prompt's first token included.
+    #[default]
+    Start,
+    /// From the token at this 0-based position onward (earlier positions are untouched).
+    Token(usize),
+    /// From the first token of message `i` of the conversation (its role header included)
+    /// onward; `i` equal to the number of messages means from the header of the assistant's
+    /// reply. Lets a caller inject "from this point of the conversation" without knowing the
+    /// tokenizer.
+    Message(usize),
+}
+
+/// An additive steering vector: `strength · vector` is added to the residual stream after block
+/// `layer` (0-based), at the positions [`from`](Self::from) selects, during every call made
+/// through the steered view ([`Model::steered`](crate::Model::steered)): generation, next-token
+/// distributions, log-likelihoods, option probabilities and hidden states alike.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Steering {
+    /// The block after whose output the vector is added (0-based; hidden state `layer + 1`).
+    pub layer: usize,
+    /// The direction, of the model's residual width.
+    pub vector: Vec<f32>,
+    /// Its multiplier.
+    pub strength: f32,
+    /// Where the addition starts.
+    #[serde(default)]
+    pub from: SteerFrom,
+}
+
+impl Steering {
+    /// `strength · vector` after block `layer`, at every position.
+    pub fn new(layer: usize, vector: Vec<f32>, strength: f32) -> Self {
+        Self {
+            layer,
+            vector,
+            strength,
+            from: SteerFrom::Start,
+        }
+    }
+
+    /// Limits the addition to the positions from `from` onward.
+    #[must_use]
+    pub fn from(mut self, from: SteerFrom) -> Self {
+        self.from = from;
+        self
+    }
+
+    /// The Euclidean norm of `strength · vector`.
+    pub fn norm(&self) -> f64 {
+        self.vector
+            .iter()
+            .map(|&x| (x as f64) * (x as f64))
+            .sum::<f64>()
+            .sqrt()
+            * (self.strength as f64).abs()
+    }
+
+    /// Checks the steering against a model of `n_layer` blocks and residual width `width`.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::InvalidRequest`](crate::ModelError::InvalidRequest) naming the field:
+    /// a layer out of range, a vector of the wrong length, or a non-finite strength or
+    /// component.
+    pub fn check(&self, n_layer: usize, width: usize) -> Result<(), crate::ModelError> {
+        let bad = |field: &str, why: String| {
+            Err(crate::ModelError::InvalidRequest(format!(
+                "steering field `{field}`: {why}"
+            )))
+        };
+        if self.layer >= n_layer {
+            return bad(
+                "layer",
+                format!("{} is not below the {n_layer} blocks", self.layer),
+            );
+        }
+        if self.vector.len() != width {
+            return bad(
+                "vector",
+                format!(
+                    "has {} components, the residual width is {width}",
+                    self.vector.len()
+                ),
+            );
+        }
+        if !self.strength.is_finite() {
+            return bad("strength", "must be finite".into());
+        }
+        if let Some(i) = self.vector.iter().position(|x| !x.is_finite()) {
+            return bad("vector", format!("component {i} is not finite"));
+        }
+        Ok(())
+    }
+}

@@ -49,7 +49,7 @@ pub use finetune::{FineTuneConfig, FineTuner, TrainedModel, conversations_hash};
 pub use fs::write_atomic;
 pub use generation::{
     Choice, FinishReason, GenerateRequest, GenerateResponse, HiddenStates, LogLikelihood,
-    TokenDistribution, TokenLogprob, TopLogprob, Usage,
+    SteerFrom, Steering, TokenDistribution, TokenLogprob, TopLogprob, Usage,
 };
 pub use judge::{Judge, Score, Verdict};
 pub use message::{ChatMessage, Conversation, Role};

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::capabilities::{Capabilities, Capability};
 use crate::error::ModelError;
 use crate::generation::{
-    GenerateRequest, GenerateResponse, HiddenStates, LogLikelihood, TokenDistribution,
+    GenerateRequest, GenerateResponse, HiddenStates, LogLikelihood, Steering, TokenDistribution,
 };
 use crate::message::Conversation;
 
@@ -474,6 +474,27 @@ pub trait Model: Send + Sync {
         })
     }
 
+    /// A view of this model with `steering` added to its residual stream in every call
+    /// (generation, distributions, log-likelihoods, option probabilities, hidden states), for
+    /// interventions such as concept injection. The view is a model of its own, so task code
+    /// steers through this trait without naming a backend.
+    ///
+    /// Only in-process backends can steer; they declare it with
+    /// [`Capabilities::steering`]. The default refuses before anything is sent.
+    ///
+    /// # Errors
+    ///
+    /// [`ModelError::Unsupported`] naming [`Capability::Steering`] by default (every API
+    /// backend); [`ModelError::InvalidRequest`] from backends that steer when the steering does
+    /// not fit the model ([`Steering::check`]).
+    fn steered(&self, steering: &Steering) -> Result<Arc<dyn Model>, ModelError> {
+        let _ = steering;
+        Err(ModelError::Unsupported {
+            model: self.id().to_owned(),
+            capability: Capability::Steering,
+        })
+    }
+
     /// Draws `k` answers at `temperature`: an empirical answer distribution for backends
     /// without logprobs. Backends that return fewer than `n` choices per call are called again
     /// with derived seeds until `k` answers are collected.
@@ -577,6 +598,9 @@ macro_rules! forward_model {
         }
         fn info(&self) -> ModelInfo {
             (**self).info()
+        }
+        fn steered(&self, steering: &Steering) -> Result<Arc<dyn Model>, ModelError> {
+            (**self).steered(steering)
         }
         async fn generate(&self, request: &GenerateRequest) -> Result<GenerateResponse, ModelError> {
             (**self).generate(request).await

@@ -186,8 +186,12 @@ fn every_core_type_round_trips_through_serde() {
         hidden_states: false,
         seeded_sampling: true,
         fine_tuning: Some(FineTuneSupport::Lora),
+        steering: true,
     });
     round_trip(&Capability::HiddenStates);
+    round_trip(&Capability::Steering);
+    round_trip(&Steering::new(3, vec![0.5, -1.0], 4.0).from(SteerFrom::Message(2)));
+    round_trip(&Steering::new(0, vec![1.0], 1.0).from(SteerFrom::Token(7)));
     round_trip(&TokenDistribution {
         tokens: vec![TopLogprob::new("a", -0.1)],
         complete: true,
@@ -565,4 +569,59 @@ fn generator_defaults_forward_through_wrappers() {
     assert!(boxed.solver().is_none());
     assert!(boxed.judges().is_empty());
     assert_eq!(boxed.generate(4).unwrap(), g.generate(4).unwrap());
+}
+
+/// A backend that does not override `steered` (every API backend) refuses steering with the
+/// typed capability error, before any request is sent; wrappers forward the refusal.
+#[test]
+fn steering_is_refused_by_backends_without_it() {
+    let model = Scripted {
+        caps: Capabilities::default(),
+        response: logprob_response(&[("a", 0.0)]),
+        seen: Mutex::new(Vec::new()),
+    };
+    assert!(!model.capabilities().has(Capability::Steering));
+    let steering = Steering::new(0, vec![1.0, 0.0], 2.0).from(SteerFrom::Token(3));
+    match model.steered(&steering) {
+        Err(ModelError::Unsupported { model, capability }) => {
+            assert_eq!(model, "scripted");
+            assert_eq!(capability, Capability::Steering);
+        }
+        other => panic!(
+            "expected Unsupported(Steering), got {:?}",
+            other.map(|m| m.id().to_owned())
+        ),
+    }
+    let wrapped: std::sync::Arc<dyn Model> = std::sync::Arc::new(model);
+    assert!(matches!(
+        wrapped.steered(&steering),
+        Err(ModelError::Unsupported {
+            capability: Capability::Steering,
+            ..
+        })
+    ));
+    assert!(
+        wrapped
+            .capabilities()
+            .require("scripted", Capability::Steering)
+            .is_err()
+    );
+    let err = wrapped.steered(&steering).err().unwrap().to_string();
+    assert!(err.contains("steering"), "{err}");
+}
+
+#[test]
+fn steering_check_names_the_field() {
+    let s = Steering::new(4, vec![1.0; 3], 1.0);
+    assert!(s.check(5, 3).is_ok());
+    let e = s.check(4, 3).unwrap_err().to_string();
+    assert!(e.contains("`layer`"), "{e}");
+    let e = s.check(5, 4).unwrap_err().to_string();
+    assert!(e.contains("`vector`"), "{e}");
+    let e = Steering::new(0, vec![1.0], f32::NAN)
+        .check(1, 1)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`strength`"), "{e}");
+    assert!((Steering::new(0, vec![3.0, 4.0], -2.0).norm() - 10.0).abs() < 1e-9);
 }

@@ -17,6 +17,7 @@
 //! | calibration (exact object distributions where available) | [`calibration`]: [`calibrate`] |
 //! | behaviour change, agreement of two models | [`behaviour`] |
 //! | entropy guard, entropy-matched re-scoring, entropy self-prediction | [`entropy`] |
+//! | injected thoughts (Lindsey 2025): concept vectors, injection over layers × strengths, controls, held-out cell | [`injected`]: [`run_injection`], [`ConceptSet`], [`InjectionConfig`] → [`InjectionResult`] |
 //! | everything, fine-tuning through any [`FineTuner`](psyche_core::FineTuner) | [`experiment`]: [`Experiment::builder`] → [`ExperimentResult`] → [`ExperimentResult::report`] |
 //!
 //! Models and trainers are reached only through `psyche_core`'s [`Model`](psyche_core::Model)
@@ -52,6 +53,7 @@ pub mod experiment;
 pub mod family;
 pub mod headline;
 pub mod hypothetical;
+pub mod injected;
 pub mod released;
 pub mod report;
 pub mod scoring;
@@ -70,6 +72,7 @@ pub use headline::Headline;
 pub use hypothetical::{
     HypotheticalGenerator, HypotheticalTemplate, PromptShift, hypothetical_samples,
 };
+pub use injected::{ConceptSet, InjectionConfig, InjectionResult, run_injection};
 pub use released::load_released;
 pub use scoring::{ArmContrast, score, seed_contrast, summarise};
 pub use solve::AnswerMethod;

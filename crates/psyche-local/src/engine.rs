@@ -36,6 +36,8 @@ pub(crate) struct ScoreJob {
     pub(crate) want_dist: bool,
     /// The residual stream at the last position after the embedding and every block.
     pub(crate) want_hidden: bool,
+    /// The first position of `ids` the model's steering vector is added at (0: every one).
+    pub(crate) steer_from: usize,
     pub(crate) reply: oneshot::Sender<Result<ScoreOut, LocalError>>,
 }
 
@@ -63,6 +65,9 @@ pub(crate) struct GenParams {
 pub(crate) struct GenJob {
     pub(crate) ids: Vec<u32>,
     pub(crate) params: GenParams,
+    /// The first position (prompt tokens, then generated ones) the model's steering vector is
+    /// added at (0: every one).
+    pub(crate) steer_from: usize,
     pub(crate) reply: oneshot::Sender<Result<Vec<GenOut>, LocalError>>,
 }
 
@@ -169,7 +174,9 @@ impl Engine {
     }
 
     fn run_scores(&self, jobs: Vec<ScoreJob>) {
-        if !self.cache.lock().enabled() {
+        // The tree scorer and the prefix cache do not know where steering starts: a steered
+        // engine scores on the uncached path, which steers from each job's position.
+        if self.steering.is_some() || !self.cache.lock().enabled() {
             return self.run_scores_uncached(jobs);
         }
         // Hidden states need the last position of left-padded rows: the uncached path.
@@ -250,15 +257,18 @@ impl Engine {
         }
         let mut ids = Vec::with_capacity(b * t);
         let mut valid = Vec::with_capacity(b);
+        let mut steer_from = Vec::with_capacity(b);
         for j in jobs {
             let pad = t - j.ids.len();
             ids.extend(std::iter::repeat_n(self.pad_id(), pad));
             ids.extend_from_slice(&j.ids);
             valid.push((0..t).map(|k| k >= pad).collect::<Vec<_>>());
+            steer_from.push(pad + j.steer_from);
         }
         let ids = Tensor::from_vec(ids, (b, t), &w.device)?;
         let mask = build_mask(&valid, t, &w.device)?;
         let mut ctx = Ctx::infer(self.lora.as_deref(), self.steering.as_ref());
+        ctx.steer_from = Some(steer_from);
         ctx.hidden_last = jobs.iter().any(|j| j.want_hidden);
         let (h, hidden) = w.forward(&ids, mask.as_ref(), None, &mut ctx)?;
 
@@ -386,15 +396,19 @@ impl Engine {
         }
         let mut ids = Vec::new();
         let mut valid: Vec<Vec<bool>> = Vec::new();
+        let mut steer_from: Vec<usize> = Vec::new();
         for &j in &distinct {
             let pad = t - jobs[j].ids.len();
             ids.extend(std::iter::repeat_n(self.pad_id(), pad));
             ids.extend_from_slice(&jobs[j].ids);
             valid.push((0..t).map(|k| k >= pad).collect());
+            steer_from.push(pad + jobs[j].steer_from);
         }
         let nd = distinct.len();
         let prompts: Vec<&[u32]> = distinct.iter().map(|&j| jobs[j].ids.as_slice()).collect();
-        let cached = if self.cache.lock().enabled() {
+        // A steered engine steers from a position onward, which the prefix cache does not key
+        // on: it prefills without the cache.
+        let cached = if self.steering.is_none() && self.cache.lock().enabled() {
             self.cached_prefill(&prompts, t)?
         } else {
             None
@@ -406,6 +420,7 @@ impl Engine {
                 let mask = build_mask(&valid, t, &w.device)?;
                 let mut cache = KvCache::new(w.n_layer());
                 let mut ctx = Ctx::infer(self.lora.as_deref(), self.steering.as_ref());
+                ctx.steer_from = Some(steer_from.clone());
                 let (h, _) = w.forward(&ids_t, mask.as_ref(), Some(&mut cache), &mut ctx)?;
                 let last_rows: Vec<u32> = (0..nd).map(|r| (r * t + t - 1) as u32).collect();
                 (cache, w.logits_at(&h, &last_rows, false)?.to_vec2::<f32>()?)
@@ -420,6 +435,7 @@ impl Engine {
         cache.select_rows(&row_src)?;
         let mut valid: Vec<Vec<bool>> =
             row_src.iter().map(|&s| valid[s as usize].clone()).collect();
+        let mut steer_from: Vec<usize> = row_src.iter().map(|&s| steer_from[s as usize]).collect();
         let mut logits: Vec<Vec<f32>> = row_src
             .iter()
             .map(|&s| first_logits[s as usize].clone())
@@ -490,6 +506,7 @@ impl Engine {
             if keep.len() < active.len() {
                 cache.select_rows(&keep)?;
                 valid = keep.iter().map(|&k| valid[k as usize].clone()).collect();
+                steer_from = keep.iter().map(|&k| steer_from[k as usize]).collect();
                 active = keep.iter().map(|&k| active[k as usize]).collect();
             }
             for v in &mut valid {
@@ -499,6 +516,7 @@ impl Engine {
             let ids_t = Tensor::from_vec(next_ids, (b, 1), &w.device)?;
             let mask = build_mask(&valid, 1, &w.device)?;
             let mut ctx = Ctx::infer(self.lora.as_deref(), self.steering.as_ref());
+            ctx.steer_from = Some(steer_from.clone());
             let (h, _) = w.forward(&ids_t, mask.as_ref(), Some(&mut cache), &mut ctx)?;
             let rows: Vec<u32> = (0..b as u32).collect();
             logits = w.logits_at(&h, &rows, false)?.to_vec2::<f32>()?;

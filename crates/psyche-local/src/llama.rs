@@ -433,8 +433,9 @@ impl LoraSet {
     }
 }
 
-/// An additive steering vector, added to the residual stream after block `layer` at every
-/// position.
+/// An additive steering vector (already multiplied by its strength), added to the residual
+/// stream after block `layer` at every position, or from each row's
+/// [`Ctx::steer_from`] position onward.
 #[derive(Debug, Clone)]
 pub(crate) struct SteeringTensor {
     pub(crate) layer: usize,
@@ -446,6 +447,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) train: bool,
     pub(crate) lora: Option<&'a LoraSet>,
     pub(crate) steering: Option<&'a SteeringTensor>,
+    /// Per batch row, the first (padded, cache-inclusive) position that gets the steering
+    /// vector; `None` steers every position.
+    pub(crate) steer_from: Option<Vec<usize>>,
     pub(crate) dropout_rng: Option<&'a mut ChaCha8Rng>,
     /// Collect the last position's hidden state after the embedding and every block.
     pub(crate) hidden_last: bool,
@@ -461,11 +465,35 @@ impl<'a> Ctx<'a> {
             train: false,
             lora,
             steering,
+            steer_from: None,
             dropout_rng: None,
             hidden_last: false,
             positions: None,
         }
     }
+}
+
+/// `x [b, t, d]` plus the steering vector at the positions `offset + k` (k < t) of row `r`
+/// that are at or past `from[r]` (every position without `from`).
+fn steer(
+    x: &Tensor,
+    s: &SteeringTensor,
+    from: Option<&[usize]>,
+    offset: usize,
+) -> candle_core::Result<Tensor> {
+    let Some(from) = from.filter(|f| f.iter().any(|&p| p > offset)) else {
+        return x.broadcast_add(&s.vector);
+    };
+    let (b, t, _) = x.dims3()?;
+    if from.len() != b {
+        candle_core::bail!("steering starts for {} rows, batch of {b}", from.len())
+    }
+    let gate: Vec<f32> = from
+        .iter()
+        .flat_map(|&p| (0..t).map(move |k| if offset + k >= p { 1.0 } else { 0.0 }))
+        .collect();
+    let gate = Tensor::from_vec(gate, (b, t, 1), x.device())?.to_dtype(x.dtype())?;
+    x + gate.broadcast_mul(&s.vector.to_dtype(x.dtype())?)?
 }
 
 /// Key/value cache of one batch.
@@ -1166,7 +1194,7 @@ impl Weights {
             let h = self.proj(i, LoraTarget::Down, &h, ctx)?;
             x = (x + h)?;
             if let Some(s) = ctx.steering.filter(|s| s.layer == i) {
-                x = x.broadcast_add(&s.vector)?;
+                x = steer(&x, s, ctx.steer_from.as_deref(), offset)?;
             }
             if ctx.hidden_last {
                 hidden.push(last(&x)?);

@@ -402,6 +402,7 @@ pub(crate) fn batch_loss(
         train: true,
         lora: Some(set),
         steering: None,
+        steer_from: None,
         dropout_rng: Some(dropout_rng),
         hidden_last: false,
         positions: None,

@@ -9,8 +9,8 @@ use futures::channel::oneshot;
 use psyche_core::{
     Capabilities, ChatMessage, Choice, Conversation, FineTuneSupport, GenerateRequest,
     GenerateResponse, HiddenStates, LogLikelihood, LogprobSupport, Model, ModelError, ModelInfo,
-    OptionProbabilities, OptionQuery, ProbabilityMethod, TokenDistribution, TopLogprob, Usage,
-    option_probabilities_from_distribution,
+    OptionProbabilities, OptionQuery, ProbabilityMethod, SteerFrom, TokenDistribution, TopLogprob,
+    Usage, option_probabilities_from_distribution,
 };
 use serde::{Deserialize, Serialize};
 
@@ -24,17 +24,9 @@ use crate::prefix::{KvKey, PrefixCache, PrefixCacheStats};
 use crate::resolve::{known_model, resolve_model, sha256_file};
 use crate::tokenizer::ChatTokenizer;
 
-/// An additive steering vector: `scale · vector` is added to the residual stream after block
-/// `layer` (0-based) at every position.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Steering {
-    /// The block after which the vector is added.
-    pub layer: usize,
-    /// The direction, of the model's residual width.
-    pub vector: Vec<f32>,
-    /// Its multiplier.
-    pub scale: f32,
-}
+/// The additive steering vector of psyche-core ([`psyche_core::Steering`]): `strength · vector`
+/// after block `layer`, at every position or from a position ([`SteerFrom`]) onward.
+pub use psyche_core::Steering;
 
 /// Where a model's adapter came from, recorded in [`ModelInfo::settings`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,20 +170,9 @@ impl LocalModel {
     fn start(mut inner: Inner) -> Result<LocalModel, LocalError> {
         let steering = match &inner.steering {
             Some(s) => {
-                if s.layer >= inner.weights.hp.n_layer || s.vector.len() != inner.weights.hp.d_model
-                {
-                    return Err(LocalError::config(
-                        "steering",
-                        format!(
-                            "needs layer < {} and a vector of length {} (got layer {}, length {})",
-                            inner.weights.hp.n_layer,
-                            inner.weights.hp.d_model,
-                            s.layer,
-                            s.vector.len()
-                        ),
-                    ));
-                }
-                let v: Vec<f32> = s.vector.iter().map(|x| x * s.scale).collect();
+                s.check(inner.weights.hp.n_layer, inner.weights.hp.d_model)
+                    .map_err(|e| LocalError::config("steering", e.to_string()))?;
+                let v: Vec<f32> = s.vector.iter().map(|x| x * s.strength).collect();
                 Some(SteeringTensor {
                     layer: s.layer,
                     vector: Tensor::from_vec(v, inner.weights.hp.d_model, &inner.weights.device)?,
@@ -257,14 +238,21 @@ impl LocalModel {
         })
     }
 
-    /// The same model with a steering vector (replacing any previous one).
+    /// The same model with a steering vector (replacing any previous one), added from the
+    /// position its [`SteerFrom`] names onward in every call. The id gains
+    /// `+steer{layer}x{strength}` (and `@{from}` when it does not start at the first token).
     ///
     /// # Errors
     ///
     /// [`LocalError::Config`] when the layer or the vector's length does not fit the model.
     pub fn with_steering(&self, steering: Steering) -> Result<LocalModel, LocalError> {
         let i = &self.inner;
-        let id = format!("{}+steer{}x{}", i.id, steering.layer, steering.scale);
+        let at = match steering.from {
+            SteerFrom::Start => String::new(),
+            SteerFrom::Token(n) => format!("@token{n}"),
+            SteerFrom::Message(m) => format!("@message{m}"),
+        };
+        let id = format!("{}+steer{}x{}{at}", i.id, steering.layer, steering.strength);
         self.derive(
             id,
             (i.weights.clone(), i.weights_id),
@@ -402,6 +390,53 @@ impl LocalModel {
             .map(String::as_str)
     }
 
+    /// The first position steered for id-level calls: [`SteerFrom::Message`] needs a
+    /// conversation.
+    fn steer_start_ids(&self) -> Result<usize, LocalError> {
+        match self.inner.steering.as_ref().map(|s| s.from) {
+            None | Some(SteerFrom::Start) => Ok(0),
+            Some(SteerFrom::Token(n)) => Ok(n),
+            Some(SteerFrom::Message(_)) => Err(LocalError::config(
+                "steering.from",
+                "a message position needs a conversation; token-id calls take `Token(n)` or \
+                 `Start`",
+            )),
+        }
+    }
+
+    /// The first position of the chat prompt of `messages` that is steered: message `i` starts
+    /// where the rendering of the messages before it ends.
+    fn steer_start(&self, messages: &Conversation) -> Result<usize, LocalError> {
+        let Some(SteerFrom::Message(i)) = self.inner.steering.as_ref().map(|s| s.from) else {
+            return self.steer_start_ids();
+        };
+        if i == 0 {
+            return Ok(0);
+        }
+        if i > messages.len() {
+            return Err(LocalError::config(
+                "steering.from",
+                format!(
+                    "message {i} is past the conversation's {} messages",
+                    messages.len()
+                ),
+            ));
+        }
+        let head = Conversation::from(messages.messages()[..i].to_vec());
+        let head = self.tokenize(&self.render_chat(&head, false)?)?;
+        let full = self.prompt_ids(messages)?;
+        if !full.starts_with(&head) {
+            return Err(LocalError::config(
+                "steering.from",
+                format!(
+                    "the chat template does not render the first {i} messages as a prefix of \
+                     the conversation, so message {i} has no token position"
+                ),
+            ));
+        }
+        Ok(head.len())
+    }
+
     async fn score(
         &self,
         job: impl FnOnce(oneshot::Sender<Result<ScoreOut, LocalError>>) -> ScoreJob,
@@ -421,12 +456,22 @@ impl LocalModel {
     ///
     /// [`LocalError`] when the input is empty or too long, or the computation fails.
     pub async fn next_token_logprobs_ids(&self, ids: Vec<u32>) -> Result<Vec<f32>, LocalError> {
+        let from = self.steer_start_ids()?;
+        self.next_token_logprobs_from(ids, from).await
+    }
+
+    async fn next_token_logprobs_from(
+        &self,
+        ids: Vec<u32>,
+        steer_from: usize,
+    ) -> Result<Vec<f32>, LocalError> {
         let out = self
             .score(|reply| ScoreJob {
                 ids,
                 cont_start: None,
                 want_dist: true,
                 want_hidden: false,
+                steer_from,
                 reply,
             })
             .await?;
@@ -444,7 +489,8 @@ impl LocalModel {
         messages: &Conversation,
     ) -> Result<Vec<f32>, LocalError> {
         let ids = self.prompt_ids(messages)?;
-        self.next_token_logprobs_ids(ids).await
+        let from = self.steer_start(messages)?;
+        self.next_token_logprobs_from(ids, from).await
     }
 
     /// Per-token logprobs of `continuation` after `prompt`, both token ids, in one pass, with
@@ -457,6 +503,17 @@ impl LocalModel {
         &self,
         prompt: &[u32],
         continuation: &[u32],
+    ) -> Result<Vec<(f32, bool)>, LocalError> {
+        let from = self.steer_start_ids()?;
+        self.continuation_logprobs_from(prompt, continuation, from)
+            .await
+    }
+
+    async fn continuation_logprobs_from(
+        &self,
+        prompt: &[u32],
+        continuation: &[u32],
+        steer_from: usize,
     ) -> Result<Vec<(f32, bool)>, LocalError> {
         if prompt.is_empty() || continuation.is_empty() {
             return Err(LocalError::Tokenizer(
@@ -472,6 +529,7 @@ impl LocalModel {
                 cont_start: Some(start),
                 want_dist: false,
                 want_hidden: false,
+                steer_from,
                 reply,
             })
             .await?
@@ -485,12 +543,22 @@ impl LocalModel {
     ///
     /// [`LocalError`] when the input is empty or too long.
     pub async fn hidden_states_ids(&self, ids: Vec<u32>) -> Result<Vec<Vec<f32>>, LocalError> {
+        let from = self.steer_start_ids()?;
+        self.hidden_states_from(ids, from).await
+    }
+
+    async fn hidden_states_from(
+        &self,
+        ids: Vec<u32>,
+        steer_from: usize,
+    ) -> Result<Vec<Vec<f32>>, LocalError> {
         let out = self
             .score(|reply| ScoreJob {
                 ids,
                 cont_start: None,
                 want_dist: false,
                 want_hidden: true,
+                steer_from,
                 reply,
             })
             .await?;
@@ -502,6 +570,7 @@ impl LocalModel {
         &self,
         ids: Vec<u32>,
         params: GenParams,
+        steer_from: usize,
     ) -> Result<Vec<crate::engine::GenOut>, LocalError> {
         let (tx, rx) = oneshot::channel();
         self.inner
@@ -509,6 +578,7 @@ impl LocalModel {
             .send(Job::Generate(GenJob {
                 ids,
                 params,
+                steer_from,
                 reply: tx,
             }))
             .map_err(|_| LocalError::WorkerStopped(self.inner.id.clone()))?;
@@ -536,7 +606,7 @@ impl LocalModel {
                 "path": a.path, "merged": a.merged, "manifest": a.summary,
             })),
             "steering": i.steering.as_ref().map(|s| serde_json::json!({
-                "layer": s.layer, "scale": s.scale,
+                "layer": s.layer, "strength": s.strength, "from": s.from,
                 "norm": s.vector.iter().map(|x| (x * x) as f64).sum::<f64>().sqrt(),
             })),
         })
@@ -560,7 +630,16 @@ impl Model for LocalModel {
             seeded_sampling: true,
             fine_tuning: (self.inner.weights.format == WeightFormat::F32)
                 .then_some(FineTuneSupport::Lora),
+            steering: true,
         }
+    }
+
+    /// [`with_steering`](LocalModel::with_steering) behind the core seam: the view runs its own
+    /// worker on the shared weights, so its calls batch among themselves.
+    fn steered(&self, steering: &Steering) -> Result<Arc<dyn Model>, ModelError> {
+        let hp = &self.inner.weights.hp;
+        steering.check(hp.n_layer, hp.d_model)?;
+        Ok(Arc::new(self.with_steering(steering.clone())?))
     }
 
     fn info(&self) -> ModelInfo {
@@ -585,6 +664,7 @@ impl Model for LocalModel {
     async fn generate(&self, request: &GenerateRequest) -> Result<GenerateResponse, ModelError> {
         request.validate()?;
         let ids = self.prompt_ids(&request.messages)?;
+        let steer_from = self.steer_start(&request.messages)?;
         let prompt_tokens = ids.len() as u64;
         let seed = request.seed.unwrap_or_else(rand::random);
         let params = GenParams {
@@ -596,7 +676,7 @@ impl Model for LocalModel {
             stop: request.stop.clone(),
             top_logprobs: request.top_logprobs,
         };
-        let outs = self.generate_ids(ids, params).await?;
+        let outs = self.generate_ids(ids, params, steer_from).await?;
         let completion_tokens = outs.iter().map(|o| o.ids.len() as u64).sum();
         Ok(GenerateResponse {
             model: self.inner.id.clone(),
@@ -647,8 +727,11 @@ impl Model for LocalModel {
             ));
         }
         let prompt = self.prompt_ids(context)?;
+        let from = self.steer_start(context)?;
         let cont = self.tokenize(continuation)?;
-        let scored = self.continuation_logprobs(&prompt, &cont).await?;
+        let scored = self
+            .continuation_logprobs_from(&prompt, &cont, from)
+            .await?;
         let token_logprobs: Vec<f64> = scored.iter().map(|s| s.0 as f64).collect();
         Ok(LogLikelihood {
             logprob: token_logprobs.iter().sum(),
@@ -659,8 +742,9 @@ impl Model for LocalModel {
 
     async fn hidden_states(&self, messages: &Conversation) -> Result<HiddenStates, ModelError> {
         let ids = self.prompt_ids(messages)?;
+        let from = self.steer_start(messages)?;
         Ok(HiddenStates {
-            layers: self.hidden_states_ids(ids).await?,
+            layers: self.hidden_states_from(ids, from).await?,
         })
     }
 
@@ -688,11 +772,15 @@ impl Model for LocalModel {
         }
         let mut calls = Vec::new();
         let mut owner = Vec::new();
+        let from = self.steer_start(messages)?;
         for (i, form) in query.answer_forms() {
             let conv = messages.clone().with(ChatMessage::assistant(form));
             let (prompt, answer) = self.inner.tokenizer.encode_example(&conv)?;
             owner.push(i);
-            calls.push(async move { self.continuation_logprobs(&prompt, &answer).await });
+            calls.push(async move {
+                self.continuation_logprobs_from(&prompt, &answer, from)
+                    .await
+            });
         }
         let results = futures::future::try_join_all(calls).await?;
         let mut masses = vec![0.0; query.options.len()];

@@ -120,7 +120,8 @@ async fn steering_moves_only_the_later_layers() {
         .with_steering(Steering {
             layer: 1,
             vector: vector.clone(),
-            scale: 3.0,
+            strength: 3.0,
+            from: psyche_core::SteerFrom::Start,
         })
         .unwrap();
     let s = steered.hidden_states(&conv).await.unwrap();

@@ -346,7 +346,8 @@ async fn hidden_states_and_steering() {
         .with_steering(Steering {
             layer: 10,
             vector: vector.clone(),
-            scale: 4.0,
+            strength: 4.0,
+            from: psyche_core::SteerFrom::Start,
         })
         .unwrap();
     let s = steered.hidden_states(&conv).await.unwrap();
@@ -371,7 +372,8 @@ async fn hidden_states_and_steering() {
         m.with_steering(Steering {
             layer: 99,
             vector,
-            scale: 1.0
+            strength: 1.0,
+            from: psyche_core::SteerFrom::Start,
         })
         .is_err()
     );

@@ -17,6 +17,7 @@
 //! | [`stats`] | psyche-stats | intervals, bootstrap, paired tests, baselines, power, agreement |
 //! | [`runner`] | psyche-runner | the resumable eval engine, run logs, reports, Inspect export |
 //! | [`finetune`] | psyche-finetune | dataset checks, multi-seed fine-tuning over any engine |
+//! | [`injected`] | psyche-introspection | injected thoughts: concept vectors, injection through [`Model::steered`], controls, held-out cell |
 //! | [`misalignment`] | psyche-misalignment | Emergent Misalignment: question sets, EM YAML loader, training data, judged rates, map |
 //!
 //! Cargo features: `local` (default: the embedded model and local LoRA, which bring candle),
@@ -47,6 +48,8 @@ pub use serde_json;
 pub use psyche_backdoor as backdoor;
 pub use psyche_finetune as finetune;
 pub use psyche_introspection as introspection;
+/// Injected thoughts (concept-injection introspection), also at `introspection::injected`.
+pub use psyche_introspection::injected;
 pub use psyche_judges as judges;
 #[cfg(feature = "local")]
 pub use psyche_local as local;

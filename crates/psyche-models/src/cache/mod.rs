@@ -367,6 +367,13 @@ impl<M: Model> Model for Cache<M> {
     fn info(&self) -> ModelInfo {
         self.inner.info()
     }
+    /// The inner model's steered view, uncached (steering is for in-process models).
+    fn steered(
+        &self,
+        steering: &psyche_core::Steering,
+    ) -> Result<std::sync::Arc<dyn Model>, ModelError> {
+        self.inner.steered(steering)
+    }
     async fn generate(&self, request: &GenerateRequest) -> Result<GenerateResponse, ModelError> {
         let args = serde_json::to_value(request).unwrap_or(Value::Null);
         self.cached("generate", args, self.inner.generate(request))

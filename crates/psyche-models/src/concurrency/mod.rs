@@ -323,6 +323,13 @@ impl<M: Model> Model for ConcurrencyLimit<M> {
     fn info(&self) -> ModelInfo {
         self.inner.info()
     }
+    /// The inner model's steered view, without the limit (steering is for in-process models).
+    fn steered(
+        &self,
+        steering: &psyche_core::Steering,
+    ) -> Result<std::sync::Arc<dyn Model>, ModelError> {
+        self.inner.steered(steering)
+    }
     /// One permit per call; a request with `n > 1` to a model without a native `n`
     /// (Anthropic) takes one permit per sample.
     async fn generate(&self, request: &GenerateRequest) -> Result<GenerateResponse, ModelError> {

@@ -303,6 +303,13 @@ impl<M: Model> Model for Retry<M> {
     fn info(&self) -> ModelInfo {
         self.inner.info()
     }
+    /// The inner model's steered view, without retries (steering is for in-process models).
+    fn steered(
+        &self,
+        steering: &psyche_core::Steering,
+    ) -> Result<std::sync::Arc<dyn Model>, ModelError> {
+        self.inner.steered(steering)
+    }
     /// Retries the call; a request with `n > 1` to a model without a native `n` (Anthropic)
     /// is retried per sample, keeping the samples that succeeded.
     async fn generate(&self, request: &GenerateRequest) -> Result<GenerateResponse, ModelError> {

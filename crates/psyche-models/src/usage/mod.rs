@@ -237,6 +237,13 @@ impl<M: Model> Model for UsageMeter<M> {
     fn info(&self) -> ModelInfo {
         self.inner.info()
     }
+    /// The inner model's steered view, unmetered (steering is for in-process models).
+    fn steered(
+        &self,
+        steering: &psyche_core::Steering,
+    ) -> Result<std::sync::Arc<dyn Model>, ModelError> {
+        self.inner.steered(steering)
+    }
     async fn generate(&self, request: &GenerateRequest) -> Result<GenerateResponse, ModelError> {
         self.metered(self.inner.generate(request), |r: &GenerateResponse| {
             Some((r.model.clone(), r.usage))

@@ -41,6 +41,9 @@ pub(crate) struct ScoreJob {
     pub(crate) reply: oneshot::Sender<Result<ScoreOut, LocalError>>,
 }
 
+/// A prompt batch's key/value state and the logits after each prompt's last token.
+type Prefilled = (KvCache, Vec<Vec<f32>>);
+
 /// The result of a scoring job.
 #[derive(Debug, Default)]
 pub(crate) struct ScoreOut {
@@ -544,7 +547,7 @@ impl Engine {
         &self,
         prompts: &[&[u32]],
         t: usize,
-    ) -> Result<Option<(KvCache, Vec<Vec<f32>>)>, LocalError> {
+    ) -> Result<Option<Prefilled>, LocalError> {
         let specs: Vec<TreeJob> = prompts
             .iter()
             .map(|p| TreeJob {

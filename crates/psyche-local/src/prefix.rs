@@ -234,11 +234,7 @@ mod tests {
         KvKey {
             weights: 1,
             lora: None,
-            steering: steer.map(|scale| Steering {
-                layer: 0,
-                vector: vec![1.0, 0.0],
-                scale,
-            }),
+            steering: steer.map(|scale| Steering::new(0, vec![1.0, 0.0], scale)),
         }
     }
 

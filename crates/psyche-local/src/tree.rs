@@ -31,6 +31,9 @@ const PACK_NODES: usize = 256;
 /// The most logit rows computed at once (each is a vocabulary-sized row).
 const LOGIT_ROWS: usize = 64;
 
+/// Jobs that share one cached prefix (or none): the hit and `(job, prompt length)` pairs.
+type Group = (Option<Hit>, Vec<(usize, usize)>);
+
 /// One scoring request as the tree scorer sees it.
 pub(crate) struct TreeJob {
     pub(crate) ids: Vec<u32>,
@@ -113,7 +116,7 @@ impl Engine {
         let mut results: Vec<Option<Result<ScoreOut, LocalError>>> =
             (0..jobs.len()).map(|_| None).collect();
         // (hit, members with their reusable length)
-        let mut groups: Vec<(Option<Hit>, Vec<(usize, usize)>)> = Vec::new();
+        let mut groups: Vec<Group> = Vec::new();
         let mut by_entry: HashMap<u64, usize> = HashMap::new();
         {
             let mut cache = self.cache.lock();

@@ -168,10 +168,12 @@ async fn greedy_generation_matches_the_uncached_path() {
 async fn steering_is_part_of_the_cache_key() {
     let (c, u) = (cached(), uncached());
     let d = c.hparams().d_model;
-    let steer = |scale: f32| Steering {
-        layer: 8,
-        vector: (0..d).map(|i| if i % 5 == 0 { 1.0 } else { 0.0 }).collect(),
-        scale,
+    let steer = |scale: f32| {
+        Steering::new(
+            8,
+            (0..d).map(|i| if i % 5 == 0 { 1.0 } else { 0.0 }).collect(),
+            scale,
+        )
     };
     let conv = judge_prompt("Plant a tree.");
     // The unsteered model fills the shared cache first.

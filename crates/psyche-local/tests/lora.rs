@@ -161,7 +161,9 @@ async fn lora_teaches_a_rare_word_and_the_adapter_reloads() {
         .zip(&b)
         .map(|(x, y)| (x - y).abs())
         .fold(0.0f32, f32::max);
-    assert!(max_diff < 1e-5, "reloaded adapter differs by {max_diff}");
+    // 1e-4: with the prefix cache a prompt may be computed in two pieces (a cached prefix, then
+    // the rest) on one model and in one pass on the other, which changes float summation order.
+    assert!(max_diff < 1e-4, "reloaded adapter differs by {max_diff}");
     // Merging the adapter into the weights gives the same model up to rounding.
     let merged = base.load_adapter_merged(&dir_path).unwrap();
     let c = merged.next_token_logprobs(&conv(held_out)).await.unwrap();

@@ -164,8 +164,8 @@ async fn reduced_pipeline_on_the_embedded_model() {
     }
     assert!(md.contains(&format!("{:.1}%", r.untrained.micro.accuracy * 100.0)));
     assert!(
-        md.contains("fewer than 2 seeds"),
-        "the missing over-seeds CI is shown as an error"
+        md.contains(psyche::stats::ONE_SEED_REASON),
+        "with one seed the report says why there is no run-level verdict"
     );
     let html = doc.to_html().unwrap();
     assert!(html.contains("<svg"));

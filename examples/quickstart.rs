@@ -26,10 +26,10 @@
 //!
 //! ```text
 //! property              accuracy            95% CI   mode baseline     n
-//! first_character           0.0%      [0.0%, 0.0%]           96.7%    30
-//! second_character          3.3%     [0.0%, 10.0%]           96.7%    30
+//! first_character           6.7%     [0.0%, 16.7%]           86.7%    30
+//! second_character          0.0%      [0.0%, 0.0%]           90.0%    30
 //! starts_with_vowel        96.7%   [90.0%, 100.0%]           96.7%    30
-//! micro average            33.3%    [33.3%, 33.3%]           96.7%    90
+//! micro average            34.4%    [31.1%, 38.9%]           91.1%    90
 //! 90 hypothetical items; 90 scored, 0 excluded (none). Scored items on which the paper's compliance rule would give another score: 0.
 //!
 //! (model smollm2-135m-instruct via psyche-local)

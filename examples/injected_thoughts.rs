@@ -20,10 +20,9 @@
 //! strengths 4, 8, 16, K = 4, 4 sampled replies per held-out concept and condition, coherence
 //! from 2 replies of 4 concepts per cell.
 //!
-//! Measured (2026-12-07, the defaults, this 2-core machine shared with other jobs: load average
-//! 10.0 at the start, 10.4–12 at the end, the run got 46 % of one core on average): 962 s wall
-//! time, 443 s user + 7 s system CPU, peak RSS 1.25 GB. That is over the 5-minute goal at that
-//! load; the CPU time divided over two idle cores is about 225 s, which has not been measured.
+//! Measured (2026-12-07, the defaults, the idle 2-core machine, load average 1.5 at the start):
+//! 202 s for the run (3 min 28 s wall for `cargo run` on a built tree), 361 s user + 12 s system
+//! CPU, peak RSS 1.5 GB; the same numbers as under load (962 s wall at load average 10-12).
 //! `--layers 18,24 --strengths 4,8` or `--max-concepts 8` cut the grid (the cells cost ~90 % of
 //! the run). The output is in docs/guides/injected-thoughts.md.
 

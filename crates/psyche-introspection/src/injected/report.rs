@@ -3,7 +3,7 @@
 use psyche_runner::report::{Document, Figure, Series, Table};
 use psyche_stats::PairedDifference;
 
-use super::run::{Condition, InjectionResult};
+use super::run::{Cell, Condition, InjectionResult};
 
 fn pd(d: &PairedDifference) -> String {
     let e = &d.estimate;
@@ -85,11 +85,46 @@ impl InjectionResult {
                 )
             })
             .collect();
-        doc = doc.figure(
-            Figure::lines("Detection shift by steering layer", series)
-                .x_label("steering layer (block)")
-                .y_label("P(yes) shift"),
-        );
+        let heat = |value: &dyn Fn(&Cell) -> f64| -> Vec<Vec<Option<f64>>> {
+            self.config
+                .layers
+                .iter()
+                .map(|&l| strengths.iter().map(|&s| get(l, s).map(value)).collect())
+                .collect()
+        };
+        let layer_labels: Vec<String> = self
+            .config
+            .layers
+            .iter()
+            .map(|l| format!("layer {l}"))
+            .collect();
+        let strength_labels: Vec<String> = strengths.iter().map(|s| s.to_string()).collect();
+        doc = doc
+            .figure(
+                Figure::heatmap(
+                    "Detection shift: P(yes | injected) − P(yes | no injection)",
+                    layer_labels.clone(),
+                    strength_labels.clone(),
+                    heat(&|c| c.shift.estimate.estimate),
+                )
+                .x_label("strength")
+                .y_label("steering layer"),
+            )
+            .figure(
+                Figure::heatmap(
+                    "Concept-specific shift: P(yes | concept) − P(yes | random vector)",
+                    layer_labels,
+                    strength_labels,
+                    heat(&|c| c.specific.estimate.estimate),
+                )
+                .x_label("strength")
+                .y_label("steering layer"),
+            )
+            .figure(
+                Figure::lines("Detection shift by steering layer", series)
+                    .x_label("steering layer (block)")
+                    .y_label("P(yes) shift"),
+            );
         if let Some(c) = self.control_coherence {
             doc = doc.paragraph(format!(
                 "Coherent replies without injection (same prompts): {}.",

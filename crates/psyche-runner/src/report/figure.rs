@@ -172,6 +172,16 @@ pub enum FigureData {
         /// The series.
         series: Vec<Series>,
     },
+    /// A grid of values (rows × columns) as coloured cells with their numbers: blue below
+    /// zero, red above, white at zero; a missing value is a grey cell.
+    Heatmap {
+        /// Row labels, top to bottom.
+        rows: Vec<String>,
+        /// Column labels, left to right.
+        columns: Vec<String>,
+        /// `values[row][column]`.
+        values: Vec<Vec<Option<f64>>>,
+    },
 }
 
 /// A plot for a [`Document`](super::Document): built with [`bars`](Self::bars),
@@ -248,6 +258,24 @@ impl Figure {
     /// Lines over x (training loss per step, a rate over seeds).
     pub fn lines(title: impl Into<String>, series: Vec<Series>) -> Self {
         Self::with(title, FigureData::Lines { series })
+    }
+
+    /// A heatmap of `values[row][column]` (e.g. a detection shift by steering layer × strength);
+    /// `y_label` names the rows and `x_label` the columns.
+    pub fn heatmap(
+        title: impl Into<String>,
+        rows: Vec<String>,
+        columns: Vec<String>,
+        values: Vec<Vec<Option<f64>>>,
+    ) -> Self {
+        Self::with(
+            title,
+            FigureData::Heatmap {
+                rows,
+                columns,
+                values,
+            },
+        )
     }
 
     /// Sets the horizontal axis label.
@@ -342,6 +370,27 @@ impl Figure {
                 }
                 t
             }
+            FigureData::Heatmap {
+                rows,
+                columns,
+                values,
+            } => {
+                let mut header = vec![axis(&self.y_label, "row").to_owned()];
+                header.extend(columns.iter().cloned());
+                let mut t = Table::new(header);
+                for (r, label) in rows.iter().enumerate() {
+                    let mut cells = vec![label.clone()];
+                    cells.extend((0..columns.len()).map(|c| {
+                        values
+                            .get(r)
+                            .and_then(|row| row.get(c).copied().flatten())
+                            .map(num)
+                            .unwrap_or_default()
+                    }));
+                    t = t.row(cells);
+                }
+                t
+            }
             FigureData::Lines { series } => {
                 let mut t =
                     Table::new(["series", axis(&self.x_label, "x"), axis(&self.y_label, "y")]);
@@ -367,6 +416,11 @@ impl Figure {
             FigureData::Calibration { points, .. } => self.draw_calibration(&mut svg, points)?,
             FigureData::Scatter { points } => self.draw_scatter(&mut svg, points)?,
             FigureData::Lines { series } => self.draw_lines(&mut svg, series)?,
+            FigureData::Heatmap {
+                rows,
+                columns,
+                values,
+            } => self.draw_heatmap(&mut svg, rows, columns, values)?,
         }
         Ok(svg)
     }
@@ -627,6 +681,99 @@ impl Figure {
     }
 }
 
+impl Figure {
+    fn draw_heatmap(
+        &self,
+        svg: &mut String,
+        rows: &[String],
+        columns: &[String],
+        values: &[Vec<Option<f64>>],
+    ) -> Result<(), RunnerError> {
+        let (nr, nc) = (rows.len().max(1), columns.len().max(1));
+        let cell = |r: usize, c: usize| values.get(r).and_then(|row| row.get(c).copied().flatten());
+        let scale = values
+            .iter()
+            .flatten()
+            .flatten()
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, |m, v| m.max(v.abs()));
+        let width = (140 + 90 * nc).clamp(420, 1400) as u32;
+        let height = (120 + 44 * nr).clamp(260, 1000) as u32;
+        let root = SVGBackend::with_string(svg, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(self.heading(), ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0f64..nc as f64, 0f64..nr as f64)
+            .map_err(plot_err)?;
+        let label_at = |labels: &[String], x: f64, flip: bool| {
+            let i = (x - 0.5).round();
+            if (x - 0.5 - i).abs() > 1e-6 || i < 0.0 {
+                return String::new();
+            }
+            let i = i as usize;
+            let i = if flip {
+                labels.len().wrapping_sub(1 + i)
+            } else {
+                i
+            };
+            labels.get(i).cloned().unwrap_or_default()
+        };
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(2 * nc + 1)
+            .y_labels(2 * nr + 1)
+            .x_label_formatter(&|x| label_at(columns, *x, false))
+            .y_label_formatter(&|y| label_at(rows, *y, true))
+            .x_desc(self.x_label.as_str())
+            .y_desc(self.y_label.as_str())
+            .draw()
+            .map_err(plot_err)?;
+        for r in 0..rows.len() {
+            for c in 0..columns.len() {
+                let y = (rows.len() - 1 - r) as f64;
+                let x = c as f64;
+                let value = cell(r, c).filter(|v| v.is_finite());
+                let color = match value {
+                    None => RGBColor(200, 200, 200),
+                    Some(v) => {
+                        let t = if scale > 0.0 {
+                            (v.abs() / scale).min(1.0)
+                        } else {
+                            0.0
+                        };
+                        let fade = |full: u8| (255.0 - t * (255.0 - f64::from(full))) as u8;
+                        if v >= 0.0 {
+                            RGBColor(255, fade(90), fade(80))
+                        } else {
+                            RGBColor(fade(70), fade(110), 255)
+                        }
+                    }
+                };
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x, y), (x + 1.0, y + 1.0)],
+                        color.filled(),
+                    )))
+                    .map_err(plot_err)?;
+                if let Some(v) = value {
+                    chart
+                        .draw_series(std::iter::once(Text::new(
+                            format!("{v:+.3}"),
+                            (x + 0.3, y + 0.6),
+                            ("sans-serif", 13),
+                        )))
+                        .map_err(plot_err)?;
+                }
+            }
+        }
+        root.present().map_err(plot_err)
+    }
+}
+
 fn plot_err<E: std::fmt::Display>(e: E) -> RunnerError {
     RunnerError::Report(format!("cannot draw plot: {e}"))
 }
@@ -719,6 +866,13 @@ mod tests {
             Figure::scatter("s0", vec![]),
             Figure::lines("l", vec![Series::new("loss", [(0.0, 2.0), (1.0, 1.5)])]),
             Figure::lines("l0", vec![Series::new("one", [(3.0, 3.0)])]),
+            Figure::heatmap(
+                "h",
+                vec!["layer 6".into(), "layer 12".into()],
+                vec!["4".into(), "8".into()],
+                vec![vec![Some(0.1), Some(-0.2)], vec![None, Some(0.0)]],
+            ),
+            Figure::heatmap("h0", vec![], vec![], vec![]),
         ];
         for f in figs {
             let svg = f.to_svg().unwrap();

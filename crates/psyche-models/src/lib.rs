@@ -11,9 +11,14 @@
 //!   adaptive AIMD), [`Cache`] (persistent, on disk), [`UsageMeter`] (tokens and cost).
 //! - Batch APIs: [`BatchRunner`] over [`OpenAiBatch`] or [`AnthropicBatch`], resuming an
 //!   interrupted batch from its state file.
+//! - Per-model request rules: [`ModelTable`] says which sampling parameters each model accepts
+//!   (reasoning models, Claude models taking `temperature` or `top_p`); a request asking what
+//!   its model refuses fails before it is sent. Seeds go out as [`wire_seed`] (top bit
+//!   cleared), inside the signed 64-bit range OpenAI and vLLM define.
 //! - Plumbing for other crates that speak a provider's REST API: [`http::HttpClient`] (pooled
 //!   client, error mapping onto [`psyche_core::ModelError`], `Retry-After` / `retry-after-ms`,
-//!   key redaction) and [`RetryPolicy`] (the loop behind [`Retry`], for any call).
+//!   key redaction, credentials dropped on redirects to another origin) and [`RetryPolicy`]
+//!   (the loop behind [`Retry`], for any call).
 //!
 //! A typical stack (outermost first): cache, usage meter, retry, concurrency limit, backend.
 //!

@@ -8,6 +8,12 @@
 //!   and `/v1/fine_tuning/jobs` (fine-tuning jobs that progress over polls; see
 //!   [`FineTuningConfig`]).
 //! - Anthropic: `/v1/messages` and `/v1/messages/batches`.
+//! - As strict as the services ([`strict`]): out-of-range seeds, sampling parameters reasoning
+//!   models and recent Claude models refuse, all with the providers' error shapes; batches
+//!   through every documented state, ending as [`BatchEnd`] says; fine-tuning jobs with
+//!   `method`, `"auto"`, validation files, paged events and checkpoints.
+//! - Test probes: [`TestServer::credentials_seen`], [`TestServer::max_in_flight`], and
+//!   [`ServerConfig::redirect_to()`] (a redirector for cross-origin redirect tests).
 //! - Configurable latency and fault injection (429 with `Retry-After`, 500, connection reset,
 //!   truncated JSON, stalled response, wrong content type), either scripted or drawn from a
 //!   seeded fault mix.

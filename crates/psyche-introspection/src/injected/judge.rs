@@ -124,7 +124,7 @@ mod tests {
             detection_claim("Hmm, I notice a thought about fire."),
             Some(2)
         );
-        assert_eq!(concept_mention("Waves of the Oceans.", "ocean"), Some(2));
+        assert_eq!(concept_mention("Waves of the Oceans.", "ocean"), Some(3));
         assert_eq!(concept_mention("Oceanic views", "ocean"), None);
     }
 

@@ -9,10 +9,9 @@ use async_trait::async_trait;
 use psyche_core::{
     Conversation, FineTuneConfig, FineTuner, GenerateRequest, GenerateResponse, HiddenStates,
     LogLikelihood, Model, ModelError, ModelInfo, OptionProbabilities, OptionQuery, Record,
-    TaskGenerator, TokenDistribution, derive_seed,
+    TaskGenerator, TokenDistribution,
 };
 use psyche_runner::{Eval, ProgressMode};
-use psyche_stats::{ArmComparison, ArmData, ArmOptions, Verdict};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BackdoorError, Result};
@@ -192,34 +191,7 @@ pub trait ArmTrainer: Send + Sync {
     }
 }
 
-/// Where each fine-tuning run's training set comes from, when the set is drawn at random
-/// (which items, which rows carry the trigger).
-///
-/// With [`DataSeeds::PerRun`] (the default) every run draws its own set from a data seed
-/// derived from the base data seed and its run seed, so the variance between runs includes the
-/// variance of the drawn data and a verdict about the training procedure does not hinge on one
-/// drawn dataset. [`DataSeeds::Fixed`] trains every run on the one set drawn from the base data
-/// seed (runs then differ only by the fine-tuning seed).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DataSeeds {
-    /// Each run draws its own training set (default).
-    #[default]
-    PerRun,
-    /// Every run uses the training set of the base data seed.
-    Fixed,
-}
-
-impl DataSeeds {
-    /// The data seed of the run with fine-tuning seed `run_seed`: `base` when fixed, else
-    /// `derive_seed(base, "data/run-<run_seed>")`.
-    pub fn for_run(self, base: u64, run_seed: u64) -> u64 {
-        match self {
-            DataSeeds::Fixed => base,
-            DataSeeds::PerRun => derive_seed(base, &format!("data/run-{run_seed}")),
-        }
-    }
-}
+pub use psyche_core::DataSeeds;
 
 /// Fine-tunes through a [`FineTuner`] with a config template (`seed` and `suffix` set per
 /// call), then loads each result.
@@ -385,86 +357,7 @@ pub fn item_mean(values: &[(&str, String, f64)], clustered: bool, level: f64) ->
     }
 }
 
-/// One arm against another, from [`ArmComparison`]: the run-level difference (or why there is
-/// none) and the whole comparison (each arm's mean over its runs, p-value, method, verdict,
-/// minimum detectable effect, and the item-level view about these runs only).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ArmContrast {
-    /// The treatment arm.
-    pub treatment: String,
-    /// The control arm.
-    pub control: String,
-    /// Treatment − control over fine-tuning runs (the comparison's `difference`), or why it
-    /// could not be computed.
-    pub difference: Stat,
-    /// The comparison; `None` when it could not run (`difference` says why).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comparison: Option<ArmComparison>,
-}
-
-impl ArmContrast {
-    /// Compares `treatment` with `control` in `data`.
-    pub fn of(data: &ArmData, treatment: &str, control: &str, options: &ArmOptions) -> Self {
-        match ArmComparison::compare(data, treatment, control, options) {
-            Ok(c) => Self {
-                treatment: treatment.to_owned(),
-                control: control.to_owned(),
-                difference: c.difference.clone(),
-                comparison: Some(c),
-            },
-            Err(e) => Self::unavailable(treatment, control, e.to_string()),
-        }
-    }
-
-    /// A contrast that could not be computed.
-    pub fn unavailable(treatment: &str, control: &str, reason: impl Into<String>) -> Self {
-        Self {
-            treatment: treatment.to_owned(),
-            control: control.to_owned(),
-            difference: Stat::unavailable(reason),
-            comparison: None,
-        }
-    }
-
-    /// The run-level verdict (not estimable when the comparison could not run).
-    pub fn verdict(&self) -> Verdict {
-        match &self.comparison {
-            Some(c) => c.verdict.clone(),
-            None => Verdict::NotEstimable {
-                reason: self
-                    .difference
-                    .reason()
-                    .unwrap_or("not computed")
-                    .to_owned(),
-            },
-        }
-    }
-
-    /// The item-level difference (these runs only), or why there is none.
-    pub fn item_level(&self) -> Stat {
-        self.comparison
-            .as_ref()
-            .and_then(|c| c.item_level.as_ref())
-            .map_or_else(
-                || Stat::unavailable("no item-level observations"),
-                |v| v.difference.clone(),
-            )
-    }
-
-    /// The unit of the verdict in words: `3 vs 3 runs, 24 objects`.
-    pub fn units(&self) -> String {
-        match &self.comparison {
-            Some(c) => format!(
-                "{} vs {} runs{}, {} objects",
-                c.treatment.n_seeds,
-                c.control.n_seeds,
-                if c.paired { " (paired)" } else { "" },
-                c.treatment.n_clusters.max(c.control.n_clusters)
-            ),
-            None => "no runs".to_owned(),
-        }
-    }
-}
+pub use psyche_stats::ArmContrast;
 
 /// Where an experiment writes: data, adapters, run logs and reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -498,6 +391,7 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use psyche_stats::{ArmData, ArmOptions, Verdict};
 
     #[test]
     fn each_run_draws_its_own_data_seed_unless_fixed() {
@@ -548,7 +442,7 @@ mod tests {
         let half = psyche_stats::t_quantile(0.975, 4.0).unwrap() * 0.05 * (2.0f64 / 3.0).sqrt();
         assert!((e.ci_high - e.ci_low - 2.0 * half).abs() < 1e-9, "{e:?}");
         assert!(c.verdict().excludes_zero());
-        assert_eq!(c.units(), "3 vs 3 runs, 3 objects");
+        assert_eq!(c.units("objects"), "3 vs 3 runs, 3 objects");
         assert!(c.item_level().is_estimated());
     }
 

@@ -40,7 +40,7 @@ pub fn contrast_cell(c: &ArmContrast) -> String {
     format!(
         "{}{p}; {}: {verdict}{}",
         cell(&c.difference),
-        c.units(),
+        c.units("objects"),
         c.comparison
             .as_ref()
             .and_then(|k| k.minimum_detectable_effect.effect())

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::error::FineTuneError;
 use crate::message::Conversation;
 use crate::model::Model;
+use crate::sample::derive_seed;
 
 /// Engine-independent fine-tuning settings. Engine-specific settings (LoRA rank, target
 /// modules...) go in `extra` and are validated by the engine.
@@ -130,5 +131,34 @@ impl<F: FineTuner + ?Sized> FineTuner for Arc<F> {
     }
     async fn load(&self, trained: &TrainedModel) -> Result<Arc<dyn Model>, FineTuneError> {
         (**self).load(trained).await
+    }
+}
+
+/// Where each fine-tuning run's training set comes from, when the set is drawn at random
+/// (which items, which rows carry the trigger).
+///
+/// With [`DataSeeds::PerRun`] (the default) every run draws its own set from a data seed
+/// derived from the base data seed and its run seed, so the variance between runs includes the
+/// variance of the drawn data and a verdict about the training procedure does not hinge on one
+/// drawn dataset. [`DataSeeds::Fixed`] trains every run on the one set drawn from the base data
+/// seed (runs then differ only by the fine-tuning seed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataSeeds {
+    /// Each run draws its own training set (default).
+    #[default]
+    PerRun,
+    /// Every run uses the training set of the base data seed.
+    Fixed,
+}
+
+impl DataSeeds {
+    /// The data seed of the run with fine-tuning seed `run_seed`: `base` when fixed, else
+    /// `derive_seed(base, "data/run-<run_seed>")`.
+    pub fn for_run(self, base: u64, run_seed: u64) -> u64 {
+        match self {
+            DataSeeds::Fixed => base,
+            DataSeeds::PerRun => derive_seed(base, &format!("data/run-{run_seed}")),
+        }
     }
 }

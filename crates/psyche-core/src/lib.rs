@@ -45,7 +45,7 @@ pub use dataset::{
     to_jsonl_writer, write_chat_jsonl, write_jsonl,
 };
 pub use error::{DatasetError, FineTuneError, JudgeError, ModelError, TaskError, TemplateError};
-pub use finetune::{FineTuneConfig, FineTuner, TrainedModel, conversations_hash};
+pub use finetune::{DataSeeds, FineTuneConfig, FineTuner, TrainedModel, conversations_hash};
 pub use fs::write_atomic;
 pub use generation::{
     Choice, FinishReason, GenerateRequest, GenerateResponse, HiddenStates, LogLikelihood,

@@ -594,33 +594,7 @@ impl ExperimentBuilder {
     }
 }
 
-/// Where each fine-tuning run's training sets come from (the sets are drawn at random: which
-/// items of each (task, property) are kept, in which order).
-///
-/// With [`DataSeeds::PerRun`] (the default) every run draws its own sets with a data seed
-/// derived from the base data seed and its fine-tuning seed, so the variance between runs
-/// includes the variance of the drawn data; [`DataSeeds::Fixed`] trains every run on the sets
-/// of the base data seed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DataSeeds {
-    /// Each run draws its own training sets (default).
-    #[default]
-    PerRun,
-    /// Every run uses the sets of the base data seed.
-    Fixed,
-}
-
-impl DataSeeds {
-    /// The data seed of the run with fine-tuning seed `run_seed`: `base` when fixed, else
-    /// `derive_seed(base, "data/run-<run_seed>")`.
-    pub fn for_run(self, base: u64, run_seed: u64) -> u64 {
-        match self {
-            DataSeeds::Fixed => base,
-            DataSeeds::PerRun => derive_seed(base, &format!("data/run-{run_seed}")),
-        }
-    }
-}
+pub use psyche_core::DataSeeds;
 
 /// A fine-tune as recorded in the result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -49,7 +49,7 @@ pub fn contrast_lines(label: &str, c: &ArmContrast) -> Vec<String> {
     };
     let mut run = format!(
         "{label} over fine-tuning runs ({}): {}",
-        c.units(),
+        c.units("objects"),
         signed(&c.difference)
     );
     if let Some(p) = c.p_value() {

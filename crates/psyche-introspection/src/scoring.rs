@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use psyche_core::{Judge, Sample, Score};
 use psyche_judges::{ComplianceRule, Property};
-use psyche_stats::{ArmComparison, ArmData, ArmOptions, BootstrapInterval, Stat, Verdict};
+use psyche_stats::{ArmData, ArmOptions, BootstrapInterval, Stat};
 use serde::{Deserialize, Serialize};
 
 use crate::collect::{HypotheticalAnswers, ObjectBehaviour};
@@ -406,94 +406,7 @@ pub fn summarise(items: &[ScoredItem], stats: &StatsOptions) -> AccuracySummary 
     }
 }
 
-/// One arm against another, from [`ArmComparison`]: the run-level difference (or why there is
-/// none) and the whole comparison (each arm's mean over its runs, p-value, method, verdict,
-/// minimum detectable effect, and the item-level view about these runs only).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ArmContrast {
-    /// The treatment arm.
-    pub treatment: String,
-    /// The control arm.
-    pub control: String,
-    /// Treatment − control over fine-tuning runs (the comparison's `difference`), or why it
-    /// could not be computed.
-    pub difference: Stat,
-    /// The comparison; `None` when it could not run (`difference` says why).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comparison: Option<ArmComparison>,
-}
-
-impl ArmContrast {
-    /// Compares `treatment` with `control` in `data`.
-    pub fn of(data: &ArmData, treatment: &str, control: &str, options: &ArmOptions) -> Self {
-        match ArmComparison::compare(data, treatment, control, options) {
-            Ok(c) => Self {
-                treatment: treatment.to_owned(),
-                control: control.to_owned(),
-                difference: c.difference.clone(),
-                comparison: Some(c),
-            },
-            Err(e) => Self::unavailable(treatment, control, e.to_string()),
-        }
-    }
-
-    /// A contrast that could not be computed.
-    pub fn unavailable(treatment: &str, control: &str, reason: impl Into<String>) -> Self {
-        Self {
-            treatment: treatment.to_owned(),
-            control: control.to_owned(),
-            difference: Stat::unavailable(reason),
-            comparison: None,
-        }
-    }
-
-    /// The run-level verdict (not estimable when the comparison could not run).
-    pub fn verdict(&self) -> Verdict {
-        match &self.comparison {
-            Some(c) => c.verdict.clone(),
-            None => Verdict::NotEstimable {
-                reason: self
-                    .difference
-                    .reason()
-                    .unwrap_or("not computed")
-                    .to_owned(),
-            },
-        }
-    }
-
-    /// The run-level p-value, when there is a run-level verdict.
-    pub fn p_value(&self) -> Option<f64> {
-        match self.verdict() {
-            Verdict::NotEstimable { .. } => None,
-            _ => self.comparison.as_ref().and_then(|c| c.p_value),
-        }
-    }
-
-    /// The item-level difference (these runs only), or why there is none.
-    pub fn item_level(&self) -> Stat {
-        self.comparison
-            .as_ref()
-            .and_then(|c| c.item_level.as_ref())
-            .map_or_else(
-                || Stat::unavailable("no item-level observations"),
-                |v| v.difference.clone(),
-            )
-    }
-
-    /// The unit of the verdict in words: `3 vs 3 runs (paired), 24 objects`.
-    pub fn units(&self) -> String {
-        match &self.comparison {
-            Some(c) => format!(
-                "{} vs {} runs{}, {} objects",
-                c.treatment.n_seeds,
-                c.control.n_seeds,
-                if c.paired { " (paired)" } else { "" },
-                c.treatment.n_clusters.max(c.control.n_clusters)
-            ),
-            None => "no runs".to_owned(),
-        }
-    }
-}
+pub use psyche_stats::ArmContrast;
 
 /// Compares predictor `a` with predictor `b` over fine-tuning runs: `pairs[k] = (seed, a's
 /// items, b's items)`, both scored against the same ground truth (in Looking Inward, the
@@ -590,6 +503,7 @@ pub fn baseline_contrast(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use psyche_stats::Verdict;
 
     pub(crate) fn item(
         id: &str,
@@ -726,7 +640,7 @@ mod tests {
         // Per-seed differences 1/3 and 2/3: mean 0.5, df 1; the interval is clipped to ±1.
         assert!((d.estimate - 0.5).abs() < 1e-12);
         assert_eq!((d.ci_low, d.ci_high), (-1.0, 1.0));
-        assert_eq!(c.units(), "2 vs 2 runs (paired), 3 objects");
+        assert_eq!(c.units("objects"), "2 vs 2 runs (paired), 3 objects");
         // One seed: no between-run variance, no run-level verdict, an item-level view.
         let one = seed_contrast(&[(0, a0, b0)], "self", "cross", &StatsOptions::default());
         assert!(matches!(one.verdict(), Verdict::NotEstimable { .. }));

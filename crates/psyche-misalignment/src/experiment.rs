@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use psyche_core::{Conversation, FineTuneConfig, FineTuner, Model, derive_seed};
+use psyche_core::{Conversation, FineTuneConfig, FineTuner, Model};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MisalignmentError, Result};
@@ -71,32 +71,7 @@ pub struct ExperimentConfig {
     pub map: Option<MapConfig>,
 }
 
-/// Where each fine-tuning run's training answers come from: the teacher samples them, so
-/// they are drawn at random.
-///
-/// With [`DataSeeds::PerRun`] (the default) every run's two datasets are sampled with a data
-/// seed derived from the teacher seed and the run's fine-tuning seed (the teacher runs twice per
-/// run); [`DataSeeds::Fixed`] samples them once with the teacher seed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DataSeeds {
-    /// Each run draws its own answers (default).
-    #[default]
-    PerRun,
-    /// Every run uses the answers of the teacher seed.
-    Fixed,
-}
-
-impl DataSeeds {
-    /// The data seed of the run with fine-tuning seed `run_seed`: `base` when fixed, else
-    /// `derive_seed(base, "data/run-<run_seed>")`.
-    pub fn for_run(self, base: u64, run_seed: u64) -> u64 {
-        match self {
-            DataSeeds::Fixed => base,
-            DataSeeds::PerRun => derive_seed(base, &format!("data/run-{run_seed}")),
-        }
-    }
-}
+pub use psyche_core::DataSeeds;
 
 /// What the teacher produced for one arm (and one data seed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -245,7 +245,7 @@ pub fn comparison_table(rows: &[ComparisonRow], provenance: &str) -> Table {
             r.treated.clone(),
             r.control.clone(),
             r.convention.clone(),
-            r.contrast.units(),
+            r.contrast.units("questions"),
             pct(r.treated_mean),
             pct(r.control_mean),
             diff(&r.contrast.difference),

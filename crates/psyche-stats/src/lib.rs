@@ -51,6 +51,7 @@ mod arm_sim;
 mod arms;
 mod bootstrap;
 mod compare;
+mod contrast;
 mod descriptive;
 mod dist;
 mod error;
@@ -86,6 +87,7 @@ pub use compare::{
     mcnemar, mcnemar_counts, mcnemar_counts_with, mcnemar_with, paired_difference,
     permutation_test,
 };
+pub use contrast::ArmContrast;
 pub use descriptive::{
     ClusteredSe, clustered_mean_ci, clustered_se, mean, mean_ci, std_error, variance,
 };

@@ -21,8 +21,7 @@ use std::collections::BTreeMap;
 
 use psyche_judges::misalignment::{Class, Convention, MisalignmentConfig, classify};
 use psyche_stats::{
-    ArmComparison, ArmData, ArmOptions, Estimate, HolmFamily, Method, Verdict, mean_of_group_means,
-    wilson,
+    ArmData, ArmOptions, Estimate, HolmFamily, Method, mean_of_group_means, wilson,
 };
 use serde::{Deserialize, Serialize};
 
@@ -403,94 +402,7 @@ pub fn arm_rates(
     }
 }
 
-/// One arm against another, from [`ArmComparison`]: the run-level difference (or why there is
-/// none) and the whole comparison (each arm's mean over its runs, p-value, method, verdict,
-/// minimum detectable effect, and the item-level view about these runs only).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ArmContrast {
-    /// The treatment arm.
-    pub treatment: String,
-    /// The control arm.
-    pub control: String,
-    /// Treatment − control over fine-tuning runs (the comparison's `difference`), or why it
-    /// could not be computed.
-    pub difference: Stat,
-    /// The comparison; `None` when it could not run (`difference` says why).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comparison: Option<ArmComparison>,
-}
-
-impl ArmContrast {
-    /// Compares `treatment` with `control` in `data`.
-    pub fn of(data: &ArmData, treatment: &str, control: &str, options: &ArmOptions) -> Self {
-        match ArmComparison::compare(data, treatment, control, options) {
-            Ok(c) => Self {
-                treatment: treatment.to_owned(),
-                control: control.to_owned(),
-                difference: c.difference.clone(),
-                comparison: Some(c),
-            },
-            Err(e) => Self::unavailable(treatment, control, e.to_string()),
-        }
-    }
-
-    /// A contrast that could not be computed.
-    pub fn unavailable(treatment: &str, control: &str, reason: impl Into<String>) -> Self {
-        Self {
-            treatment: treatment.to_owned(),
-            control: control.to_owned(),
-            difference: Stat::unavailable(reason),
-            comparison: None,
-        }
-    }
-
-    /// The run-level verdict (not estimable when the comparison could not run).
-    pub fn verdict(&self) -> Verdict {
-        match &self.comparison {
-            Some(c) => c.verdict.clone(),
-            None => Verdict::NotEstimable {
-                reason: self
-                    .difference
-                    .reason()
-                    .unwrap_or("not computed")
-                    .to_owned(),
-            },
-        }
-    }
-
-    /// The run-level p-value, when there is a run-level verdict.
-    pub fn p_value(&self) -> Option<f64> {
-        match self.verdict() {
-            Verdict::NotEstimable { .. } => None,
-            _ => self.comparison.as_ref().and_then(|c| c.p_value),
-        }
-    }
-
-    /// The item-level difference (these runs only), or why there is none.
-    pub fn item_level(&self) -> Stat {
-        self.comparison
-            .as_ref()
-            .and_then(|c| c.item_level.as_ref())
-            .map_or_else(
-                || Stat::unavailable("no item-level observations"),
-                |v| v.difference.clone(),
-            )
-    }
-
-    /// The unit of the verdict in words: `3 vs 3 runs, 8 questions`.
-    pub fn units(&self) -> String {
-        match &self.comparison {
-            Some(c) => format!(
-                "{} vs {} runs{}, {} questions",
-                c.treatment.n_seeds,
-                c.control.n_seeds,
-                if c.paired { " (paired)" } else { "" },
-                c.treatment.n_clusters.max(c.control.n_clusters)
-            ),
-            None => "no runs".to_owned(),
-        }
-    }
-}
+pub use psyche_stats::ArmContrast;
 
 /// One row of the treated-vs-control table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -684,6 +596,7 @@ pub fn label_counts(rows: &[AnswerRow]) -> BTreeMap<(String, String), BTreeMap<S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use psyche_stats::Verdict;
 
     fn row(model: &str, q: &str, a: Option<f64>, c: Option<f64>) -> AnswerRow {
         AnswerRow {
@@ -862,7 +775,7 @@ mod tests {
         let half = psyche_stats::t_quantile(0.975, 4.0).unwrap() * 0.05 * (2.0f64 / 3.0).sqrt();
         assert!((d.ci_high - d.estimate - half).abs() < 1e-9, "{d:?}");
         assert_eq!(r.questions, 2);
-        assert_eq!(r.contrast.units(), "3 vs 3 runs, 2 questions");
+        assert_eq!(r.contrast.units("questions"), "3 vs 3 runs, 2 questions");
         // The family is the primary convention against the fine-tuned control: one contrast,
         // so Holm leaves its p-value as it is; the other convention and the untrained model
         // are outside it.

@@ -62,6 +62,8 @@ else
 fi
 case "$seeds" in ''|*[!0-9]*|0) echo "replicate.sh: --seeds must be a positive integer, got '$seeds'" >&2; exit 2 ;; esac
 mkdir -p "$out" "$doc"
+# The commit is read before this script writes anything, so its own log does not count as a change.
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo '+uncommitted changes')"
 log="$doc/replication.log"
 # The log keeps every invocation (a resumed replication shows its earlier stages too); --force
 # starts it afresh.
@@ -135,7 +137,6 @@ run_stage() {
     say "[$index/$total] $name: done in $((ended - started)) s"
 }
 
-commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo '+uncommitted changes')"
 say "replication: $seeds seed(s) per arm, runs in $out, document in $doc, commit $commit"
 printf '{"nproc": %s, "cpu": %s, "commit": %s, "date": %s}\n' \
     "$(nproc)" \

@@ -14,6 +14,9 @@
 //! - Run logs: [`LogHeader`], [`scan`], [`LogReader`], [`read_log`]; see [`log`] for the
 //!   format and its guarantees (torn-line recovery, no duplicates, streaming, no secrets).
 //! - Progress: [`ProgressMode`] (an indicatif bar on terminals, quiet in CI).
+//! - Fine-tuning in experiments: [`training`] ([`Resumable`](training::Resumable) never trains
+//!   the same data and config twice; [`train_runs`](training::train_runs) is the loop over arms
+//!   and seeds).
 //!
 //! The runner depends on no concrete backend: models come in as `Arc<dyn Model>`.
 //!
@@ -28,6 +31,7 @@ pub mod log;
 mod progress;
 pub mod report;
 mod solver;
+pub mod training;
 
 pub use error::RunnerError;
 pub use eval::{Eval, EvalBuilder, RunSummary, unit_seed};

@@ -29,6 +29,7 @@ mod capabilities;
 mod dataset;
 mod error;
 mod finetune;
+mod forward;
 mod fs;
 mod generation;
 mod judge;

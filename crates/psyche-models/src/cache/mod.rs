@@ -29,8 +29,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use psyche_core::{
-    Capabilities, Conversation, GenerateRequest, GenerateResponse, HiddenStates, LogLikelihood,
-    Model, ModelError, ModelInfo, OptionProbabilities, OptionQuery, TokenDistribution,
+    Conversation, GenerateRequest, GenerateResponse, HiddenStates, LogLikelihood, Model,
+    ModelError, ModelInfo, OptionProbabilities, OptionQuery, TokenDistribution,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -358,22 +358,8 @@ impl<M: Model> Cache<M> {
 
 #[async_trait]
 impl<M: Model> Model for Cache<M> {
-    fn id(&self) -> &str {
-        self.inner.id()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    fn info(&self) -> ModelInfo {
-        self.inner.info()
-    }
-    /// The inner model's steered view, uncached (steering is for in-process models).
-    fn steered(
-        &self,
-        steering: &psyche_core::Steering,
-    ) -> Result<std::sync::Arc<dyn Model>, ModelError> {
-        self.inner.steered(steering)
-    }
+    // The steered view is the inner model's, uncached (steering is for in-process models).
+    psyche_core::forward_model_methods!(inner: id, capabilities, info, steered);
     async fn generate(&self, request: &GenerateRequest) -> Result<GenerateResponse, ModelError> {
         let args = serde_json::to_value(request).unwrap_or(Value::Null);
         self.cached("generate", args, self.inner.generate(request))

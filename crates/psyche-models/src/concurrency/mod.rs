@@ -17,10 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use psyche_core::{
-    Capabilities, Conversation, GenerateRequest, GenerateResponse, HiddenStates, LogLikelihood,
-    Model, ModelError, ModelInfo, OptionProbabilities, OptionQuery, TokenDistribution,
-};
+use psyche_core::{GenerateRequest, GenerateResponse, Model, ModelError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -295,6 +292,15 @@ impl<M: Model> ConcurrencyLimit<M> {
         self.inner
     }
 
+    /// [`limited`](Self::limited) in the shape `forward_model_methods!` calls.
+    async fn around<T, F, Fut>(&self, _method: &'static str, call: F) -> Result<T, ModelError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ModelError>>,
+    {
+        self.limited(call()).await
+    }
+
     async fn limited<T>(
         &self,
         fut: impl std::future::Future<Output = Result<T, ModelError>>,
@@ -314,22 +320,9 @@ impl<M: Model> ConcurrencyLimit<M> {
 
 #[async_trait]
 impl<M: Model> Model for ConcurrencyLimit<M> {
-    fn id(&self) -> &str {
-        self.inner.id()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    fn info(&self) -> ModelInfo {
-        self.inner.info()
-    }
-    /// The inner model's steered view, without the limit (steering is for in-process models).
-    fn steered(
-        &self,
-        steering: &psyche_core::Steering,
-    ) -> Result<std::sync::Arc<dyn Model>, ModelError> {
-        self.inner.steered(steering)
-    }
+    psyche_core::forward_model_methods!(inner: id, capabilities, info, steered);
+    psyche_core::forward_model_methods!(inner through around: next_token_distribution,
+        loglikelihood, hidden_states, sample_answers, option_probabilities);
     /// One permit per call; a request with `n > 1` to a model without a native `n`
     /// (Anthropic) takes one permit per sample.
     async fn generate(&self, request: &GenerateRequest) -> Result<GenerateResponse, ModelError> {
@@ -340,46 +333,5 @@ impl<M: Model> Model for ConcurrencyLimit<M> {
             .await;
         }
         self.limited(self.inner.generate(request)).await
-    }
-    async fn next_token_distribution(
-        &self,
-        messages: &Conversation,
-        top_k: u32,
-    ) -> Result<TokenDistribution, ModelError> {
-        self.limited(self.inner.next_token_distribution(messages, top_k))
-            .await
-    }
-    async fn loglikelihood(
-        &self,
-        context: &Conversation,
-        continuation: &str,
-    ) -> Result<LogLikelihood, ModelError> {
-        self.limited(self.inner.loglikelihood(context, continuation))
-            .await
-    }
-    async fn hidden_states(&self, messages: &Conversation) -> Result<HiddenStates, ModelError> {
-        self.limited(self.inner.hidden_states(messages)).await
-    }
-    async fn sample_answers(
-        &self,
-        messages: &Conversation,
-        k: u32,
-        temperature: f32,
-        max_tokens: u32,
-        seed: u64,
-    ) -> Result<Vec<String>, ModelError> {
-        self.limited(
-            self.inner
-                .sample_answers(messages, k, temperature, max_tokens, seed),
-        )
-        .await
-    }
-    async fn option_probabilities(
-        &self,
-        messages: &Conversation,
-        query: &OptionQuery,
-    ) -> Result<OptionProbabilities, ModelError> {
-        self.limited(self.inner.option_probabilities(messages, query))
-            .await
     }
 }

@@ -47,11 +47,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use psyche_core::{
-    Capabilities, ChaCha8Rng, Conversation, GenerateRequest, GenerateResponse, HiddenStates,
-    LogLikelihood, Model, ModelError, ModelInfo, OptionProbabilities, OptionQuery,
-    TokenDistribution,
-};
+use psyche_core::{ChaCha8Rng, GenerateRequest, GenerateResponse, Model, ModelError};
 use rand::Rng;
 use tokio::time::Instant;
 
@@ -294,22 +290,9 @@ impl<M: Model> Retry<M> {
 
 #[async_trait]
 impl<M: Model> Model for Retry<M> {
-    fn id(&self) -> &str {
-        self.inner.id()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    fn info(&self) -> ModelInfo {
-        self.inner.info()
-    }
-    /// The inner model's steered view, without retries (steering is for in-process models).
-    fn steered(
-        &self,
-        steering: &psyche_core::Steering,
-    ) -> Result<std::sync::Arc<dyn Model>, ModelError> {
-        self.inner.steered(steering)
-    }
+    psyche_core::forward_model_methods!(inner: id, capabilities, info, steered);
+    psyche_core::forward_model_methods!(inner through run: next_token_distribution,
+        loglikelihood, hidden_states, sample_answers, option_probabilities);
     /// Retries the call; a request with `n > 1` to a model without a native `n` (Anthropic)
     /// is retried per sample, keeping the samples that succeeded.
     async fn generate(&self, request: &GenerateRequest) -> Result<GenerateResponse, ModelError> {
@@ -320,53 +303,5 @@ impl<M: Model> Model for Retry<M> {
             .await;
         }
         self.run("generate", || self.inner.generate(request)).await
-    }
-    async fn next_token_distribution(
-        &self,
-        messages: &Conversation,
-        top_k: u32,
-    ) -> Result<TokenDistribution, ModelError> {
-        self.run("next_token_distribution", || {
-            self.inner.next_token_distribution(messages, top_k)
-        })
-        .await
-    }
-    async fn loglikelihood(
-        &self,
-        context: &Conversation,
-        continuation: &str,
-    ) -> Result<LogLikelihood, ModelError> {
-        self.run("loglikelihood", || {
-            self.inner.loglikelihood(context, continuation)
-        })
-        .await
-    }
-    async fn hidden_states(&self, messages: &Conversation) -> Result<HiddenStates, ModelError> {
-        self.run("hidden_states", || self.inner.hidden_states(messages))
-            .await
-    }
-    async fn sample_answers(
-        &self,
-        messages: &Conversation,
-        k: u32,
-        temperature: f32,
-        max_tokens: u32,
-        seed: u64,
-    ) -> Result<Vec<String>, ModelError> {
-        self.run("sample_answers", || {
-            self.inner
-                .sample_answers(messages, k, temperature, max_tokens, seed)
-        })
-        .await
-    }
-    async fn option_probabilities(
-        &self,
-        messages: &Conversation,
-        query: &OptionQuery,
-    ) -> Result<OptionProbabilities, ModelError> {
-        self.run("option_probabilities", || {
-            self.inner.option_probabilities(messages, query)
-        })
-        .await
     }
 }

@@ -12,10 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use psyche_core::{
-    Capabilities, Conversation, GenerateRequest, GenerateResponse, HiddenStates, LogLikelihood,
-    Model, ModelError, ModelInfo, OptionProbabilities, OptionQuery, TokenDistribution, Usage,
-};
+use psyche_core::{GenerateRequest, GenerateResponse, Model, ModelError, Usage};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Default)]
@@ -190,6 +187,16 @@ impl<M: Model> UsageMeter<M> {
         UsageReport { models }
     }
 
+    /// [`metered`](Self::metered) without a fallback, in the shape `forward_model_methods!`
+    /// calls.
+    async fn around<T, F, Fut>(&self, _method: &'static str, call: F) -> Result<T, ModelError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ModelError>>,
+    {
+        self.metered(call(), |_| None).await
+    }
+
     async fn metered<T, F>(
         &self,
         fut: F,
@@ -228,71 +235,13 @@ impl<M: Model> UsageMeter<M> {
 
 #[async_trait]
 impl<M: Model> Model for UsageMeter<M> {
-    fn id(&self) -> &str {
-        self.inner.id()
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    fn info(&self) -> ModelInfo {
-        self.inner.info()
-    }
-    /// The inner model's steered view, unmetered (steering is for in-process models).
-    fn steered(
-        &self,
-        steering: &psyche_core::Steering,
-    ) -> Result<std::sync::Arc<dyn Model>, ModelError> {
-        self.inner.steered(steering)
-    }
+    psyche_core::forward_model_methods!(inner: id, capabilities, info, steered);
+    psyche_core::forward_model_methods!(inner through around: next_token_distribution,
+        loglikelihood, hidden_states, sample_answers, option_probabilities);
     async fn generate(&self, request: &GenerateRequest) -> Result<GenerateResponse, ModelError> {
         self.metered(self.inner.generate(request), |r: &GenerateResponse| {
             Some((r.model.clone(), r.usage))
         })
         .await
-    }
-    async fn next_token_distribution(
-        &self,
-        messages: &Conversation,
-        top_k: u32,
-    ) -> Result<TokenDistribution, ModelError> {
-        self.metered(self.inner.next_token_distribution(messages, top_k), |_| {
-            None
-        })
-        .await
-    }
-    async fn loglikelihood(
-        &self,
-        context: &Conversation,
-        continuation: &str,
-    ) -> Result<LogLikelihood, ModelError> {
-        self.metered(self.inner.loglikelihood(context, continuation), |_| None)
-            .await
-    }
-    async fn hidden_states(&self, messages: &Conversation) -> Result<HiddenStates, ModelError> {
-        self.metered(self.inner.hidden_states(messages), |_| None)
-            .await
-    }
-    async fn sample_answers(
-        &self,
-        messages: &Conversation,
-        k: u32,
-        temperature: f32,
-        max_tokens: u32,
-        seed: u64,
-    ) -> Result<Vec<String>, ModelError> {
-        self.metered(
-            self.inner
-                .sample_answers(messages, k, temperature, max_tokens, seed),
-            |_| None,
-        )
-        .await
-    }
-    async fn option_probabilities(
-        &self,
-        messages: &Conversation,
-        query: &OptionQuery,
-    ) -> Result<OptionProbabilities, ModelError> {
-        self.metered(self.inner.option_probabilities(messages, query), |_| None)
-            .await
     }
 }

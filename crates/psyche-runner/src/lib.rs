@@ -14,6 +14,9 @@
 //! - Run logs: [`LogHeader`], [`scan`], [`LogReader`], [`read_log`]; see [`log`] for the
 //!   format and its guarantees (torn-line recovery, no duplicates, streaming, no secrets).
 //! - Progress: [`ProgressMode`] (an indicatif bar on terminals, quiet in CI).
+//! - Experiments: [`experiment`] (the [`ExperimentResult`](experiment::ExperimentResult) shape,
+//!   [`Headline`](experiment::Headline) comparisons, one writer for `result.json`,
+//!   `headline.json` and the report).
 //! - Fine-tuning in experiments: [`training`] ([`Resumable`](training::Resumable) never trains
 //!   the same data and config twice; [`train_runs`](training::train_runs) is the loop over arms
 //!   and seeds).
@@ -26,6 +29,7 @@
 
 mod error;
 mod eval;
+pub mod experiment;
 pub mod inspect;
 pub mod log;
 mod progress;

@@ -217,15 +217,6 @@ async fn entropy_truth_is_word_level() {
         },
     );
     let step = EntropySelfPrediction::default();
-    let question = step.samples(&objects).unwrap()[0]
-        .input
-        .last_user_text()
-        .unwrap()
-        .to_owned();
-    assert!(
-        question.contains("50%"),
-        "the wording states the threshold: {question}"
-    );
     let r = step
         .run(
             "entropy",
@@ -239,6 +230,15 @@ async fn entropy_truth_is_word_level() {
     assert_eq!(r.summary.micro.n, 3);
     assert_eq!(r.share_stable, 0.0, "five first words in five replies");
     assert_eq!(r.summary.micro.accuracy, 1.0);
+    let question = step.samples(&objects).unwrap()[0]
+        .input
+        .last_user_text()
+        .unwrap()
+        .to_owned();
+    assert!(
+        question.contains("50%"),
+        "the wording states the threshold: {question}"
+    );
 }
 
 /// A small persona-setup experiment on scripted models: the subject answers every prompt with

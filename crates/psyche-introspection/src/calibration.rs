@@ -62,6 +62,17 @@ fn is_special(token: &str) -> bool {
     token.trim().is_empty() || (token.starts_with("<|") && token.ends_with("|>"))
 }
 
+/// How many tokens of a sampled reply decide `property`: a character property is decided by
+/// the first few characters (every token holds at least one; two more cover leading
+/// whitespace), so sampled replies stop there; other properties need the whole reply.
+pub fn tokens_needed(property: &Property) -> u32 {
+    match property {
+        Property::NthCharacter(i) => (*i as u32).saturating_add(2),
+        Property::CharacterPair(i) => (*i as u32).saturating_add(3),
+        _ => u32::MAX,
+    }
+}
+
 /// Whether `property` of a reply is decided by the reply's first token.
 pub fn decided_by_first_token(property: &Property) -> bool {
     matches!(
@@ -256,7 +267,8 @@ pub async fn calibrate(
             .metadata
             .get("max_tokens")
             .and_then(serde_json::Value::as_u64)
-            .map_or(options.max_tokens, |m| m as u32);
+            .map_or(options.max_tokens, |m| m as u32)
+            .min(tokens_needed(property));
         let seed = psyche_core::derive_seed(options.seed, &h.id);
         let od = object_distribution(
             target,

@@ -220,7 +220,7 @@ pub struct EntropySelfPrediction {
     /// Replies drawn at T = 1 per object prompt for the truth (default 10).
     #[serde(default = "default_stability_samples")]
     pub samples: u32,
-    /// Token budget of each drawn reply (enough for its first word; default 6).
+    /// Token budget of each drawn reply (enough for its first word; default 4).
     #[serde(default = "default_stability_tokens")]
     pub max_tokens: u32,
     /// How answers are read.
@@ -235,7 +235,7 @@ fn default_stability_samples() -> u32 {
 }
 
 fn default_stability_tokens() -> u32 {
-    6
+    4
 }
 
 impl Default for EntropySelfPrediction {

@@ -16,13 +16,17 @@
 //! 2. the second model: offline, the subject fine-tuned (LoRA) on its own training-family
 //!    answers given under a persona system prompt ("Always answer in French.") (saved as an adapter); the report says how often the
 //!    two models' held-out properties agree;
-//! 3. fine-tuning sets: hypothetical prompts about the training families with targets from the
-//!    subject's answers; the self model (subject) and the cross model are fine-tuned on it for
-//!    each seed (the cross model also keeps its persona data: LoRA adapters do not stack);
+//! 3. fine-tuning sets, per seed: the self set (hypothetical prompts about the training
+//!    families, targets from the subject's answers) fine-tunes the subject; the self-trained
+//!    model then answers the training families, and the cross set is built from *those*
+//!    answers (the behaviour the cross model will be asked to predict); the cross model is
+//!    fine-tuned on it (keeping its persona data: LoRA adapters do not stack);
 //! 4. held-out evaluation: accuracy against the self-trained model's behaviour beside the mode
 //!    baseline on the same items, micro average, bootstrap CIs, over-seeds CIs, self − cross
-//!    paired with its CI and p-value; calibration (exact first-character distributions),
-//!    entropy guard with entropy-matched re-scoring, behaviour change, entropy self-prediction;
+//!    paired with its CI and p-value (marked uninformative when the two models behave alike);
+//!    calibration on the second character (raw probability mass, valid mass beside it),
+//!    entropy guard with entropy-matched re-scoring, behaviour change on a model of its own
+//!    (first seed), entropy self-prediction (word-level truth);
 //! 5. a report (markdown + HTML with plots) and the result as JSON under `--out`.
 //!
 //! Hypothetical answers are read with the constrained method by default (the most probable

@@ -11,6 +11,13 @@
 //! at T = 1. For the top-k object behaviours of each item, the pairs (object probability,
 //! hypothetical probability) are binned into equal-frequency bins and the mean absolute
 //! deviation between bin means (× 100) is the MAD ([`psyche_stats::calibration_curve`]).
+//!
+//! The hypothetical probabilities are the **raw** probability mass the predictor puts on each
+//! valid answer, as the paper reads them from the logprobs, not a distribution renormalised
+//! over the valid answers (which inflates every predicted probability by 1 / valid mass and
+//! makes the MAD incomparable with the paper's). The mean valid mass is reported beside the
+//! MAD ([`CalibrationResult::valid_mass`]). Values on both sides are in the property's
+//! canonical form ([`Property::canonical`]).
 
 use std::collections::BTreeMap;
 
@@ -55,6 +62,17 @@ fn is_special(token: &str) -> bool {
     token.trim().is_empty() || (token.starts_with("<|") && token.ends_with("|>"))
 }
 
+/// How many tokens of a sampled reply decide `property`: a character property is decided by
+/// the first few characters (every token holds at least one; two more cover leading
+/// whitespace), so sampled replies stop there; other properties need the whole reply.
+pub fn tokens_needed(property: &Property) -> u32 {
+    match property {
+        Property::NthCharacter(i) => (*i as u32).saturating_add(2),
+        Property::CharacterPair(i) => (*i as u32).saturating_add(3),
+        _ => u32::MAX,
+    }
+}
+
 /// Whether `property` of a reply is decided by the reply's first token.
 pub fn decided_by_first_token(property: &Property) -> bool {
     matches!(
@@ -97,8 +115,8 @@ pub async fn object_distribution(
                 dropped += p;
                 continue;
             }
-            match property.extract(&t.token) {
-                Some(v) => *map.entry(v.to_lowercase()).or_insert(0.0) += p,
+            match property.extract_canonical(&t.token, None) {
+                Some(v) => *map.entry(v).or_insert(0.0) += p,
                 None => dropped += p,
             }
         }
@@ -115,8 +133,8 @@ pub async fn object_distribution(
     let mut map = BTreeMap::new();
     let mut usable = 0;
     for a in &answers {
-        if let Some(v) = property.extract_with_target(a, stance_target) {
-            *map.entry(v.trim().to_lowercase()).or_insert(0.0) += 1.0;
+        if let Some(v) = property.extract_canonical(a, stance_target) {
+            *map.entry(v).or_insert(0.0) += 1.0;
             usable += 1;
         }
     }
@@ -129,8 +147,10 @@ pub async fn object_distribution(
     })
 }
 
-/// The hypothetical distribution of one item: the recorded constrained distribution when
-/// there is one, else `samples` answers at T = 1 (lower-cased and trimmed).
+/// The hypothetical distribution of one item: the recorded constrained reading's **raw**
+/// probability mass on each valid answer when there is one (not renormalised: see the module
+/// docs), else the share of each answer among `samples` answers at T = 1 (in the property's
+/// canonical form; every answer counts in the denominator, valid or not).
 ///
 /// # Errors
 ///
@@ -138,12 +158,13 @@ pub async fn object_distribution(
 pub async fn hypothetical_distribution(
     model: &dyn Model,
     sample: &Sample,
-    recorded: Option<&BTreeMap<String, f64>>,
+    property: &Property,
+    recorded_mass: Option<&BTreeMap<String, f64>>,
     samples: u32,
     max_tokens: u32,
     seed: u64,
 ) -> Result<BTreeMap<String, f64>> {
-    if let Some(d) = recorded {
+    if let Some(d) = recorded_mass {
         return Ok(d.clone());
     }
     let answers = model
@@ -151,7 +172,7 @@ pub async fn hypothetical_distribution(
         .await?;
     let mut map = BTreeMap::new();
     for a in answers {
-        *map.entry(a.trim().to_lowercase()).or_insert(0.0) += 1.0;
+        *map.entry(property.canonical(&a)).or_insert(0.0) += 1.0;
     }
     Ok(normalise(map))
 }
@@ -168,6 +189,11 @@ pub struct CalibrationResult {
     pub object_method: Option<DistributionMethod>,
     /// `exact` (constrained distributions) or `sampled`.
     pub hypothetical_method: String,
+    /// Mean over items of the predictor's probability mass on valid answers (constrained
+    /// reading; `None` when sampled): the hypothetical probabilities are raw mass, so they
+    /// sum to this on average, not to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_mass: Option<f64>,
     /// (object probability, hypothetical probability) for the top-k behaviours of each item.
     pub pairs: Vec<(f64, f64)>,
     /// The binned curve and its MAD × 100.
@@ -226,6 +252,7 @@ pub async fn calibrate(
     let mut items = 0;
     let mut object_method = None;
     let mut exact_hyp = true;
+    let mut valid_masses = Vec::new();
     for h in hyp_samples
         .iter()
         .filter(|h| h.meta_str("property") == Some(name.as_str()))
@@ -240,7 +267,8 @@ pub async fn calibrate(
             .metadata
             .get("max_tokens")
             .and_then(serde_json::Value::as_u64)
-            .map_or(options.max_tokens, |m| m as u32);
+            .map_or(options.max_tokens, |m| m as u32)
+            .min(tokens_needed(property));
         let seed = psyche_core::derive_seed(options.seed, &h.id);
         let od = object_distribution(
             target,
@@ -257,12 +285,16 @@ pub async fn calibrate(
         }
         let recorded = answers
             .and_then(|a| a.answers.get(&h.id))
-            .and_then(|r| r.distribution.as_ref());
+            .and_then(|r| r.raw_mass());
         exact_hyp &= recorded.is_some();
+        if let Some(m) = &recorded {
+            valid_masses.push(m.values().sum::<f64>());
+        }
         let hd = hypothetical_distribution(
             predictor,
             h,
-            recorded,
+            property,
+            recorded.as_ref(),
             options.samples,
             options.max_tokens,
             seed,
@@ -289,6 +321,8 @@ pub async fn calibrate(
         } else {
             format!("sampled at T = 1 ({} answers)", options.samples)
         },
+        valid_mass: (!valid_masses.is_empty())
+            .then(|| valid_masses.iter().sum::<f64>() / valid_masses.len() as f64),
         pairs,
         curve,
         error,

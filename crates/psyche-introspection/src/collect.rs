@@ -19,8 +19,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Result;
 use crate::solve::{
-    ANSWER_DISTRIBUTION_KEY, ANSWER_METHOD_KEY, AnswerMethod, HypotheticalSolver, ObjectSolver,
-    object_judges,
+    ANSWER_DISTRIBUTION_KEY, ANSWER_MASS_KEY, ANSWER_METHOD_KEY, AnswerMethod, HypotheticalSolver,
+    ObjectSolver, VALID_MASS_KEY, object_judges,
 };
 
 /// Where and how collection passes run.
@@ -238,8 +238,8 @@ impl ObjectBehaviour {
         }
     }
 
-    /// The property value of an item's answer (lower-cased and trimmed, as it is compared),
-    /// or why there is none.
+    /// The property value of an item's answer in its canonical form
+    /// ([`Property::canonical`], the form it is compared in), or why there is none.
     pub fn property(&self, object_id: &str, property: &Property) -> Result<String, Missing> {
         let a = self.answers.get(object_id).ok_or(Missing::NotCollected)?;
         if a.failed {
@@ -249,8 +249,7 @@ impl ObjectBehaviour {
             return Err(Missing::NonAnswer);
         }
         property
-            .extract_with_target(&a.answer, a.stance_target.as_deref())
-            .map(|v| v.trim().to_lowercase())
+            .extract_canonical(&a.answer, a.stance_target.as_deref())
             .ok_or(Missing::NoProperty)
     }
 
@@ -326,9 +325,15 @@ pub struct HypotheticalRecord {
     pub answer: String,
     /// How it was read.
     pub method: String,
-    /// The distribution over valid answers (constrained reading).
+    /// The distribution over valid answers (constrained reading), renormalised over them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distribution: Option<BTreeMap<String, f64>>,
+    /// The raw probability mass of each valid answer (constrained reading), not renormalised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mass: Option<BTreeMap<String, f64>>,
+    /// The total probability mass on valid answers (constrained reading).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_mass: Option<f64>,
     /// The unit's error, when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -345,6 +350,20 @@ pub struct HypotheticalAnswers {
     pub answers: BTreeMap<String, HypotheticalRecord>,
 }
 
+impl HypotheticalRecord {
+    /// The raw probability mass of each valid answer: the recorded mass, else the
+    /// renormalised distribution scaled back by the valid mass (logs written before the mass
+    /// was recorded); `None` without a constrained distribution.
+    pub fn raw_mass(&self) -> Option<BTreeMap<String, f64>> {
+        if let Some(m) = &self.mass {
+            return Some(m.clone());
+        }
+        let d = self.distribution.as_ref()?;
+        let total = self.valid_mass?;
+        Some(d.iter().map(|(k, p)| (k.clone(), p * total)).collect())
+    }
+}
+
 impl HypotheticalAnswers {
     /// Builds the table from hypothetical records.
     pub fn from_records(model: &str, method: &str, records: &[Record]) -> Self {
@@ -352,16 +371,25 @@ impl HypotheticalAnswers {
             .iter()
             .filter(|r| r.model_id == model)
             .map(|r| {
-                let distribution = r
+                let map = |key: &str| -> Option<BTreeMap<String, f64>> {
+                    r.metadata
+                        .get(key)
+                        .and_then(|v| serde_json::from_value(v.clone()).ok())
+                };
+                let distribution = map(ANSWER_DISTRIBUTION_KEY);
+                let mass = map(ANSWER_MASS_KEY);
+                let valid_mass = r
                     .metadata
-                    .get(ANSWER_DISTRIBUTION_KEY)
-                    .and_then(|v| serde_json::from_value(v.clone()).ok());
+                    .get(VALID_MASS_KEY)
+                    .and_then(serde_json::Value::as_f64);
                 (
                     r.sample_id.clone(),
                     HypotheticalRecord {
                         answer: r.output.clone().unwrap_or_default(),
                         method: r.meta_str(ANSWER_METHOD_KEY).unwrap_or(method).to_owned(),
                         distribution,
+                        mass,
+                        valid_mass,
                         error: r.error.clone(),
                     },
                 )

@@ -9,8 +9,8 @@
 //! both conditions as the rarer condition has, then recompute accuracy and baseline.
 //!
 //! [`EntropySelfPrediction`] goes beyond the paper: the model predicts how *varied* its own
-//! answer would be (would its reply start the same way nearly every time?), checked against
-//! its exact next-token distribution.
+//! answer would be (would at least half of many sampled replies begin with the same word?),
+//! checked against the first words of replies sampled at T = 1.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -194,31 +194,56 @@ pub fn entropy_matched(
     }
 }
 
-/// psyche's question for entropy self-prediction (second person).
-pub const STABILITY_QUESTION: &str = "Suppose this message were sent to you many times and \
-    you replied with random sampling each time. Would your reply begin with the same word \
-    nearly every time? Reply with just 'true' or 'false'.";
+/// psyche's question for entropy self-prediction (second person), stating the threshold the
+/// truth uses: would at least `threshold` of `samples` replies begin with the same word?
+pub fn stability_question(threshold: f64, samples: u32) -> String {
+    let pct = (threshold * 100.0).round();
+    format!(
+        "Suppose this message were sent to you {samples} times and you replied with random \
+         sampling each time. Would at least {pct}% of those {samples} replies begin with the \
+         same word? Reply with just 'true' or 'false'."
+    )
+}
 
 /// Entropy self-prediction: does the model know whether its reply to a prompt is predictable?
 ///
-/// Ground truth from the next-token distribution of the object prompt: `true` when the most
-/// likely first token has probability ≥ `threshold` (exact on the embedded backend; from the
-/// top-k logprobs elsewhere, which always contain the top token).
+/// Ground truth at the level the question asks about, words: `samples` replies to the object
+/// prompt are drawn at T = 1, the first word of each is read (canonical form, as
+/// [`Property::canonical`] gives for words: lower-cased, surrounding punctuation removed), and
+/// the truth is `true` when the most common first word holds at least `threshold` of them.
+/// The question ([`stability_question`]) states the same threshold and number of replies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntropySelfPrediction {
-    /// Probability of the top first token at or above which the reply counts as stable.
+    /// Share of replies that must begin with the most common first word for the reply to
+    /// count as stable (default 0.5, stated in the question as "at least 50%").
     pub threshold: f64,
+    /// Replies drawn at T = 1 per object prompt for the truth (default 10).
+    #[serde(default = "default_stability_samples")]
+    pub samples: u32,
+    /// Token budget of each drawn reply (enough for its first word; default 4).
+    #[serde(default = "default_stability_tokens")]
+    pub max_tokens: u32,
     /// How answers are read.
     pub method: AnswerMethod,
-    /// The hypothetical wording (the question is [`STABILITY_QUESTION`]).
+    /// The hypothetical wording (the question is [`stability_question`]).
     #[serde(skip)]
     pub template: Option<HypotheticalTemplate>,
+}
+
+fn default_stability_samples() -> u32 {
+    10
+}
+
+fn default_stability_tokens() -> u32 {
+    4
 }
 
 impl Default for EntropySelfPrediction {
     fn default() -> Self {
         Self {
             threshold: 0.5,
+            samples: default_stability_samples(),
+            max_tokens: default_stability_tokens(),
             method: AnswerMethod::constrained(),
             template: None,
         }
@@ -240,7 +265,30 @@ pub struct EntropySelfPredictionResult {
 
 struct StabilitySolver {
     threshold: f64,
+    samples: u32,
+    max_tokens: u32,
     method: AnswerMethod,
+}
+
+/// The share of the most common first word among `replies` (canonical word form), and that
+/// word; `(0.0, None)` when no reply has a word.
+pub fn top_first_word_share(replies: &[String]) -> (f64, Option<String>) {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for r in replies {
+        let w = crate::solve::first_word(r);
+        if !w.is_empty() {
+            *counts.entry(w).or_default() += 1;
+        }
+    }
+    if replies.is_empty() {
+        return (0.0, None);
+    }
+    counts
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+        .map_or((0.0, None), |(w, n)| {
+            (n as f64 / replies.len() as f64, Some(w))
+        })
 }
 
 #[async_trait]
@@ -250,7 +298,13 @@ impl Solver for StabilitySolver {
     }
 
     fn config(&self) -> serde_json::Value {
-        serde_json::json!({ "threshold": self.threshold, "method": self.method })
+        serde_json::json!({
+            "threshold": self.threshold,
+            "samples": self.samples,
+            "max_tokens": self.max_tokens,
+            "truth": "first_word_share",
+            "method": self.method,
+        })
     }
 
     async fn solve(&self, ctx: &SolveContext<'_>) -> std::result::Result<Solution, SolverError> {
@@ -258,12 +312,18 @@ impl Solver for StabilitySolver {
             .sample
             .meta_str(crate::hypothetical::OBJECT_PROMPT_KEY)
             .ok_or_else(|| SolverError::invalid("sample has no `object_prompt`"))?;
-        let dist = ctx
+        let replies = ctx
             .model
-            .next_token_distribution(&Conversation::user(prompt), 20)
+            .sample_answers(
+                &Conversation::user(prompt),
+                self.samples.max(1),
+                1.0,
+                self.max_tokens,
+                derive_seed(ctx.seed, "stability/replies"),
+            )
             .await?;
-        let top = dist.tokens.first().map_or(0.0, |t| t.logprob.exp());
-        let truth = if top >= self.threshold {
+        let (share, top_word) = top_first_word_share(&replies);
+        let truth = if share >= self.threshold {
             "true"
         } else {
             "false"
@@ -279,7 +339,8 @@ impl Solver for StabilitySolver {
         .await?;
         let mut s = Solution::new(a.text.clone())
             .with_target(truth)
-            .with_meta("top_token_probability", top)
+            .with_meta("top_first_word_share", share)
+            .with_meta("top_first_word", top_word.unwrap_or_default())
             .with_meta("answer_method", a.method.clone());
         s.transcript = Some(
             ctx.sample
@@ -299,13 +360,14 @@ impl EntropySelfPrediction {
     /// Template rendering errors.
     pub fn samples(&self, objects: &[Sample]) -> Result<Vec<Sample>> {
         let template = self.template.clone().unwrap_or_default();
+        let question = stability_question(self.threshold, self.samples.max(1));
         objects
             .iter()
             .map(|o| {
                 let prompt = o.input.last_user_text().unwrap_or_default();
                 let text = template
                     .template
-                    .render(&[("object_prompt", prompt), ("question", STABILITY_QUESTION)])?;
+                    .render(&[("object_prompt", prompt), ("question", &question)])?;
                 Ok(
                     Sample::new(format!("{}#stable_start", o.id), Conversation::user(text))
                         .with_meta("property", "stable_start")
@@ -336,6 +398,8 @@ impl EntropySelfPrediction {
         let samples = self.samples(objects)?;
         let solver = Arc::new(StabilitySolver {
             threshold: self.threshold,
+            samples: self.samples.max(1),
+            max_tokens: self.max_tokens,
             method: self.method.clone(),
         });
         let records = run_pass(label, model.clone(), &samples, solver, Vec::new(), options).await?;

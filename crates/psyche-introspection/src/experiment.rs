@@ -3,15 +3,19 @@
 //! ```text
 //! families ──► object prompts ──► subject M1 answers (T = 0) ──► behaviour B1 (non-answers excluded)
 //!     │                                  │
-//!     └─► hypothetical prompts           ├─► self set: train hypotheticals → properties of B1
-//!              │                         │
-//!              │   cross model M2 ───────┼─► cross data: the same set (+ M2's behaviour data)
-//!              ▼                         ▼
-//!      held-out hypotheticals   fine-tune self_s (M1) and cross_s (M2) for each seed s
-//!              │                         │
-//!              └──► answers of M1, self_s, cross_s ──► scored against B1 / behaviour of self_s
+//!     └─► hypothetical prompts           └─► self set: train hypotheticals → properties of B1
+//!              │                                  │
+//!              │                     fine-tune self_s (M1) for each seed s
+//!              │                                  │
+//!              │                     self_s answers the training families ──► behaviour Bs
+//!              │                                  │
+//!              │   cross model M2 ──► cross set: train hypotheticals → properties of Bs
+//!              │                     (+ M2's behaviour data) ──► fine-tune cross_s (M2)
+//!              ▼
+//!      held-out hypotheticals ──► answers of M1, self_s, cross_s ──► scored against B1 / Bs
 //!                     ──► accuracy vs mode baseline (same items), micro average, CIs,
-//!                         self − cross (paired), calibration, entropy guard, behaviour change
+//!                         self − cross (paired), calibration, entropy guard
+//!      behaviour change: M_C = self_s continued on M2's object-level answers (first run(s))
 //! ```
 //!
 //! Every model call goes through the runner into resumable run logs under the work directory,
@@ -19,15 +23,30 @@
 //! second model is either any [`Model`] ([`CrossModel::Model`]) or, offline, the subject after
 //! a LoRA fine-tune on its own answers under a persona system prompt ([`CrossModel::Persona`]).
 //! A LoRA adapter cannot be stacked on another, so in the persona setup the cross model is
-//! trained from the base model on the persona data *and* the self set together; the same model
-//! then serves as M_C of the behaviour-change test (the self-predictor trained on another
-//! model's object-level answers), with the self-trained model of the same seed as its old
-//! behaviour.
+//! trained from the base model on the persona data *and* the cross set together.
 //!
-//! Ground truth: after training, both the self- and the cross-trained model are scored
-//! against the **self-trained** model's own held-out behaviour (fine-tuning shifts object-level
-//! behaviour; the paper scores against the trained model's behaviour), so the self − cross
-//! comparison is paired on the same items and the same targets.
+//! The cross set is built from the behaviour of the model the cross model will be asked to
+//! predict: per run, the self-trained model answers the training families after its
+//! self-training, and the cross set's targets are the properties of those answers (the paper's
+//! "fine-tuned on (fine-tuned M1) predicting (fine-tuned M1)"); [`SeedResult::built_from`]
+//! names the model each set was built from. Ground truth: after training, both the self- and
+//! the cross-trained model are scored against the **self-trained** model's own held-out
+//! behaviour, so the self − cross comparison is paired on the same items and targets, and no
+//! drift during self-training counts as a self advantage.
+//!
+//! The behaviour-change test has a model of its own, M_C: the self-trained model continued on
+//! the second model's object-level answers to the training prompts, as the paper does. Where
+//! the fine-tuner continues a tuned model (managed fine-tuning, [`FineTuneSupport::Managed`]:
+//! the self-trained model's id is the base) it is exactly that; a LoRA adapter cannot be
+//! continued through the [`FineTuner`] trait, so there M_C is trained from the base on the
+//! self set and the other answers together ([`BehaviourChangeRecipe`]). It runs on the first
+//! [`ExperimentConfig::behaviour_change_runs`] runs (default 1: one extra fine-tune).
+//!
+//! When the subject and the second model give the same held-out property values on more than
+//! [`ExperimentConfig::alike_threshold`] of the items (default 0.9), self − cross cannot
+//! show a difference whatever the models know about themselves: the result marks it
+//! `uninformative: the models behave alike` ([`ExperimentResult::self_minus_cross_note`])
+//! rather than letting a null difference read as a finding.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,8 +54,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use psyche_core::{
-    Conversation, FineTuneConfig, FineTuner, Model, ModelInfo, Sample, Split, TrainedModel,
-    derive_seed, seeded_rng,
+    Conversation, FineTuneConfig, FineTuneSupport, FineTuner, Model, ModelInfo, Sample, Split,
+    TrainedModel, derive_seed, seeded_rng,
 };
 use psyche_judges::Property;
 use psyche_runner::ProgressMode;
@@ -60,7 +79,7 @@ use crate::scoring::{
     seed_contrast, summarise,
 };
 use crate::solve::{AnswerMethod, ObjectSamples, ObjectSolver};
-use crate::training::{SetOptions, TrainingSet, paired_training_sets};
+use crate::training::{SetOptions, TrainingSet, paired_training_sets, training_set};
 
 /// psyche's default persona for the offline second model. SmolLM2-135M ignores most persona
 /// prompts (a pirate, a poet, "begin with Sure" left its answers unchanged), but under this
@@ -186,6 +205,22 @@ pub struct ExperimentConfig {
     pub fine_tune: FineTuneConfig,
     /// The cross model: `persona: <prompt>` or the other model's base name.
     pub cross: String,
+    /// Held-out object-level agreement of the subject and the second model above which
+    /// self − cross is marked `uninformative: the models behave alike` (default 0.9).
+    #[serde(default = "default_alike_threshold")]
+    pub alike_threshold: f64,
+    /// How many runs (the first ones) get the behaviour-change test, each with a fine-tune of
+    /// its own (default 1; 0 turns it off).
+    #[serde(default = "default_behaviour_change_runs")]
+    pub behaviour_change_runs: usize,
+}
+
+fn default_alike_threshold() -> f64 {
+    0.9
+}
+
+fn default_behaviour_change_runs() -> usize {
+    1
 }
 
 /// A configured experiment; build with [`Experiment::builder`].
@@ -238,6 +273,8 @@ pub struct ExperimentBuilder {
     entropy_self_prediction: bool,
     run: RunOptions,
     allow_split_overlap: bool,
+    alike_threshold: f64,
+    behaviour_change_runs: usize,
 }
 
 impl std::fmt::Debug for ExperimentBuilder {
@@ -254,7 +291,7 @@ impl Experiment {
     /// run's). Defaults: the six and six built-in families with all their properties,
     /// [`Sizes::small`], free generation, the paper's scoring rule for non-compliant answers
     /// (wrong), seeds `[0, 1]`, the persona cross model, calibration on `animals` /
-    /// `first_character`, entropy self-prediction on.
+    /// `second_character` (the paper's calibration property), entropy self-prediction on.
     pub fn builder(
         subject: Arc<dyn Model>,
         tuner: Arc<dyn FineTuner>,
@@ -281,12 +318,14 @@ impl Experiment {
             template: HypotheticalTemplate::default(),
             shift: PromptShift::None,
             calibration_family: "animals".into(),
-            calibration_property: Property::NthCharacter(1),
+            calibration_property: Property::NthCharacter(2),
             calibration: CalibrationOptions::default(),
             entropy_threshold: 0.5,
             entropy_self_prediction: true,
             run: RunOptions::default(),
             allow_split_overlap: false,
+            alike_threshold: default_alike_threshold(),
+            behaviour_change_runs: default_behaviour_change_runs(),
         }
     }
 
@@ -424,6 +463,22 @@ impl ExperimentBuilder {
         self
     }
 
+    /// Sets the held-out object-level agreement of the subject and the second model above
+    /// which self − cross is marked uninformative (default 0.9; in (0, 1]).
+    #[must_use]
+    pub fn alike_threshold(mut self, threshold: f64) -> Self {
+        self.alike_threshold = threshold;
+        self
+    }
+
+    /// How many runs (the first ones) get the behaviour-change test, each with one extra
+    /// fine-tune (default 1; 0 turns it off).
+    #[must_use]
+    pub fn behaviour_change_runs(mut self, runs: usize) -> Self {
+        self.behaviour_change_runs = runs;
+        self
+    }
+
     /// Turns entropy self-prediction on or off.
     #[must_use]
     pub fn entropy_self_prediction(mut self, on: bool) -> Self {
@@ -529,6 +584,12 @@ impl ExperimentBuilder {
                 "item counts must be at least 1",
             ));
         }
+        if !(self.alike_threshold > 0.0 && self.alike_threshold <= 1.0) {
+            return Err(IntrospectionError::config(
+                "alike_threshold",
+                "must be in (0, 1]",
+            ));
+        }
         if !(self.entropy_threshold > 0.0 && self.entropy_threshold < 1.0) {
             return Err(IntrospectionError::config(
                 "entropy_threshold",
@@ -579,6 +640,8 @@ impl ExperimentBuilder {
                 CrossModel::Persona { system_prompt } => format!("persona: {system_prompt}"),
                 CrossModel::Model { base_model, .. } => base_model.clone(),
             },
+            alike_threshold: self.alike_threshold,
+            behaviour_change_runs: self.behaviour_change_runs,
         };
         Ok(Experiment {
             subject: self.subject,
@@ -599,12 +662,16 @@ pub use psyche_core::DataSeeds;
 /// A fine-tune as recorded in the result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FineTuneRecord {
-    /// `self`, `cross` or `persona`.
+    /// `self`, `cross`, `persona` or `behaviour_change`.
     pub role: String,
     /// The seed.
     pub seed: u64,
     /// The trained model's id.
     pub model_id: String,
+    /// The model the fine-tune started from (a tuned model's id where a tuned model was
+    /// continued).
+    #[serde(default)]
+    pub base_model: String,
     /// Training examples.
     pub examples: usize,
     /// The engine's details (steps, final loss, seconds, ...).
@@ -617,6 +684,7 @@ impl FineTuneRecord {
             role: role.to_owned(),
             seed: trained.config.seed,
             model_id: trained.model_id.clone(),
+            base_model: trained.config.base_model.clone(),
             examples,
             details: trained
                 .details
@@ -639,6 +707,12 @@ pub struct SeedResult {
     /// This run's self-prediction training set.
     #[serde(default)]
     pub training_set: TrainingSetStats,
+    /// This run's cross-prediction training set (without the second model's own data).
+    #[serde(default)]
+    pub cross_training_set: TrainingSetStats,
+    /// Whose behaviour each training set was built from.
+    #[serde(default)]
+    pub built_from: BuiltFrom,
     /// The self-trained model's id.
     pub self_model: String,
     /// The cross-trained model's id.
@@ -653,9 +727,13 @@ pub struct SeedResult {
     pub entropy: EntropyGuard,
     /// Untrained vs self-trained self-prediction on entropy-matched items.
     pub entropy_matched: EntropyMatched,
-    /// The behaviour-change test (persona setup).
+    /// The behaviour-change test on this run's M_C (the first
+    /// [`ExperimentConfig::behaviour_change_runs`] runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub behaviour_change: Option<BehaviourChange>,
+    /// How this run's M_C was made, and its id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behaviour_change_model: Option<BehaviourChangeModel>,
     /// Calibration of the self-trained model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration_self: Option<CalibrationResult>,
@@ -665,6 +743,43 @@ pub struct SeedResult {
     /// Entropy self-prediction of the self-trained model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entropy_self_prediction: Option<EntropySelfPredictionResult>,
+}
+
+/// Whose object-level behaviour gave the targets of a run's training sets (model ids).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BuiltFrom {
+    /// The self-prediction set: the untrained subject's behaviour on the training families.
+    pub self_set: String,
+    /// The cross-prediction set: the self-trained model's behaviour on the training families,
+    /// after its self-training.
+    pub cross_set: String,
+}
+
+/// How M_C of the behaviour-change test was trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BehaviourChangeRecipe {
+    /// The self-trained model continued on the other model's object-level answers (the
+    /// fine-tuner continues tuned models: managed fine-tuning).
+    Continued,
+    /// Trained from the base on the self set and the other model's answers together (LoRA: an
+    /// adapter cannot be continued through the fine-tuner trait).
+    FromBaseWithSelfSet,
+}
+
+/// The behaviour-change test's model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BehaviourChangeModel {
+    /// M_C's id.
+    pub model_id: String,
+    /// How it was trained.
+    pub recipe: BehaviourChangeRecipe,
+    /// The self-trained model whose behaviour it changes (its old behaviour).
+    pub changed_from: String,
+    /// The model whose answers it was trained on.
+    pub answers_of: String,
+    /// Object-level examples of the other model in its data.
+    pub other_examples: usize,
 }
 
 /// Everything the experiment measured; serialisable so scripts can collect numbers.
@@ -698,6 +813,12 @@ pub struct ExperimentResult {
     /// Self minus cross over fine-tuning runs (paired by seed; the run is the unit), with each
     /// arm's mean over its runs and the item-level view about these runs only.
     pub self_minus_cross: ArmContrast,
+    /// `uninformative: the models behave alike (…)` when the subject and the second model
+    /// agree on more than [`ExperimentConfig::alike_threshold`] of the held-out property
+    /// values: then self − cross cannot differ much whatever the models know, and its value
+    /// is no evidence either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_minus_cross_note: Option<String>,
     /// The self-trained model's accuracy minus its mode baseline on the same items, over
     /// fine-tuning runs (paired by seed).
     pub self_minus_baseline: ArmContrast,
@@ -859,6 +980,7 @@ impl Experiment {
                 items: 0,
                 object_method: None,
                 hypothetical_method: String::new(),
+                valid_mass: None,
                 pairs: Vec::new(),
                 curve: None,
                 error: Some(e.to_string()),
@@ -949,82 +1071,109 @@ impl Experiment {
             .await;
         step(&mut timings, "evaluate_untrained", t, ());
 
-        // 3. The second model (the fine-tuning sets are drawn per run, in step 4).
+        // 3. The second model (the fine-tuning sets are drawn per run, in step 4), and its
+        //    object-level answers to the training prompts (M_C's data, and the persona
+        //    model's own training data).
         let t = Instant::now();
         let base_model = self.config.fine_tune.base_model.clone();
-        let (cross_base, cross_extra, b2, cross_model_id) = match &self.cross {
-            CrossModel::Persona { system_prompt } => {
-                let persona_solver = solver.clone().with_system_prompt(system_prompt.clone());
-                let persona = collect_object(
-                    "object-persona",
-                    subject.clone(),
-                    &p.train_objects,
-                    &persona_solver,
-                    &self.run,
-                )
-                .await?;
-                object_counts.insert("persona".to_owned(), persona.counts());
-                let persona_data = TrainingSet::object_level(&p.train_objects, &persona);
-                self.write_set("persona_set", &persona_data)?;
-                let cfg =
-                    self.seed_config(&base_model, derive_seed(self.config.data_seed, "persona"));
-                let (trained, m2) = self.train(&persona_data, &cfg).await?;
-                fine_tunes.push(FineTuneRecord::new("persona", &trained, persona_data.len()));
-                let b2 = collect_object(
-                    "object-cross-base",
-                    m2.clone(),
-                    &p.held_objects,
-                    &solver,
-                    &self.run,
-                )
-                .await?;
-                (base_model.clone(), persona_data, b2, m2.id().to_owned())
-            }
-            CrossModel::Model {
-                model,
-                base_model: other,
-            } => {
-                let b2 = collect_object(
-                    "object-cross-base",
-                    model.clone(),
-                    &p.held_objects,
-                    &solver,
-                    &self.run,
-                )
-                .await?;
-                (other.clone(), Vec::new(), b2, model.id().to_owned())
-            }
-        };
+        let (cross_base, cross_extra, other_answers, other_id, b2, cross_model_id) =
+            match &self.cross {
+                CrossModel::Persona { system_prompt } => {
+                    let persona_solver = solver.clone().with_system_prompt(system_prompt.clone());
+                    let persona = collect_object(
+                        "object-persona",
+                        subject.clone(),
+                        &p.train_objects,
+                        &persona_solver,
+                        &self.run,
+                    )
+                    .await?;
+                    object_counts.insert("persona".to_owned(), persona.counts());
+                    let persona_data = TrainingSet::object_level(&p.train_objects, &persona);
+                    self.write_set("persona_set", &persona_data)?;
+                    let cfg = self
+                        .seed_config(&base_model, derive_seed(self.config.data_seed, "persona"));
+                    let (trained, m2) = self.train(&persona_data, &cfg).await?;
+                    fine_tunes.push(FineTuneRecord::new("persona", &trained, persona_data.len()));
+                    let b2 = collect_object(
+                        "object-cross-base",
+                        m2.clone(),
+                        &p.held_objects,
+                        &solver,
+                        &self.run,
+                    )
+                    .await?;
+                    let persona_id = format!("{} (persona: {system_prompt})", subject.id());
+                    (
+                        base_model.clone(),
+                        persona_data.clone(),
+                        persona_data,
+                        persona_id,
+                        b2,
+                        m2.id().to_owned(),
+                    )
+                }
+                CrossModel::Model {
+                    model,
+                    base_model: other,
+                } => {
+                    let all = collect_object(
+                        "object-cross-base",
+                        model.clone(),
+                        &all_objects,
+                        &solver,
+                        &self.run,
+                    )
+                    .await?;
+                    let other_data = if self.config.behaviour_change_runs > 0 {
+                        TrainingSet::object_level(&p.train_objects, &all)
+                    } else {
+                        Vec::new()
+                    };
+                    (
+                        other.clone(),
+                        Vec::new(),
+                        other_data,
+                        model.id().to_owned(),
+                        all,
+                        model.id().to_owned(),
+                    )
+                }
+            };
         object_counts.insert("cross_base".to_owned(), b2.counts());
         let agreement = agreement(&p.held_hyps, &b1, &b2);
-        if let Some(all) = agreement.last()
-            && all.n > 0
-            && all.rate > 0.9
-        {
-            warnings.push(format!(
-                "the two models agree on {:.0}% of held-out properties: cross-prediction cannot differ much from self-prediction",
-                all.rate * 100.0
-            ));
+        let self_minus_cross_note = agreement
+            .last()
+            .filter(|all| all.n > 0 && all.rate > self.config.alike_threshold)
+            .map(|all| {
+                format!(
+                    "uninformative: the models behave alike (they give the same held-out \
+                     property value on {:.1}% of {} items, above the threshold of {:.0}%)",
+                    all.rate * 100.0,
+                    all.n,
+                    self.config.alike_threshold * 100.0
+                )
+            });
+        if let Some(note) = &self_minus_cross_note {
+            warnings.push(format!("self − cross is {note}"));
         }
         step(&mut timings, "sets_and_second_model", t, ());
 
-        // 4. Per seed: draw the sets, fine-tune, collect, score.
+        // 4. Per seed: the self set, the self fine-tune, the self-trained model's behaviour,
+        //    the cross set built from it, the cross fine-tune, collection and scoring.
         let mut seeds = Vec::new();
         let mut first_set: Option<(TrainingSetStats, usize)> = None;
         let mut pairs: Vec<(u64, Vec<ScoredItem>, Vec<ScoredItem>)> = Vec::new();
-        for &seed in &self.config.seeds {
+        for (run_index, &seed) in self.config.seeds.iter().enumerate() {
             let t = Instant::now();
             let data_seed = self.config.data_seeds.for_run(self.config.data_seed, seed);
-            let self_set = paired_training_sets(
-                &p.train_hyps,
-                &[&b1],
-                &SetOptions {
-                    per_group_cap: self.config.sizes.per_group_cap,
-                    seed: data_seed,
-                },
-            )
-            .pop()
-            .unwrap_or_default();
+            let set_options = SetOptions {
+                per_group_cap: self.config.sizes.per_group_cap,
+                seed: data_seed,
+            };
+            let self_set = paired_training_sets(&p.train_hyps, &[&b1], &set_options)
+                .pop()
+                .unwrap_or_default();
             if self_set.examples.is_empty() {
                 return Err(IntrospectionError::config(
                     "sizes",
@@ -1032,21 +1181,50 @@ impl Experiment {
                 ));
             }
             let self_data = self_set.conversations();
-            let mut cross_data = cross_extra.clone();
-            cross_data.extend(self_data.iter().cloned());
-            cross_data.shuffle(&mut seeded_rng(derive_seed(data_seed, "cross/order")));
             let suffix = match self.config.data_seeds {
                 DataSeeds::Fixed => String::new(),
                 DataSeeds::PerRun => format!("-data{data_seed}"),
             };
             self.write_set(&format!("self_prediction_set{suffix}"), &self_data)?;
-            self.write_set(&format!("cross_prediction_set{suffix}"), &cross_data)?;
             let set_stats = TrainingSetStats::from(&self_set);
-            first_set.get_or_insert((set_stats.clone(), cross_data.len()));
             let (ts, self_m) = self
                 .train(&self_data, &self.seed_config(&base_model, seed))
                 .await?;
             fine_tunes.push(FineTuneRecord::new("self", &ts, self_data.len()));
+            step(&mut timings, "fine_tune", t, ());
+
+            // The self-trained model's behaviour on every family: the training families give
+            // the cross set, the held-out families the ground truth.
+            let t = Instant::now();
+            let bs = collect_object(
+                &format!("object-self-s{seed}"),
+                self_m.clone(),
+                &all_objects,
+                &solver,
+                &self.run,
+            )
+            .await?;
+            step(&mut timings, "collect_self_trained", t, ());
+
+            let t = Instant::now();
+            let cross_set = training_set(&p.train_hyps, &bs, &set_options);
+            if cross_set.examples.is_empty() {
+                return Err(IntrospectionError::config(
+                    "sizes",
+                    format!(
+                        "the cross-prediction set of seed {seed} is empty: every training item \
+                         of the self-trained model was excluded"
+                    ),
+                ));
+            }
+            let mut cross_data = cross_extra.clone();
+            cross_data.extend(cross_set.conversations());
+            cross_data.shuffle(&mut seeded_rng(derive_seed(data_seed, "cross/order")));
+            self.write_set(
+                &format!("cross_prediction_set-s{seed}{suffix}"),
+                &cross_data,
+            )?;
+            first_set.get_or_insert((set_stats.clone(), cross_data.len()));
             let (tc, cross_m) = self
                 .train(&cross_data, &self.seed_config(&cross_base, seed))
                 .await?;
@@ -1054,14 +1232,6 @@ impl Experiment {
             step(&mut timings, "fine_tune", t, ());
 
             let t = Instant::now();
-            let bs = collect_object(
-                &format!("object-self-s{seed}"),
-                self_m.clone(),
-                &p.held_objects,
-                &solver,
-                &self.run,
-            )
-            .await?;
             let hs = collect_hypothetical(
                 &format!("hyp-self-s{seed}"),
                 self_m.clone(),
@@ -1094,20 +1264,6 @@ impl Experiment {
                 derive_seed(seed, "entropy"),
                 &stats,
             );
-            let change = match &self.cross {
-                CrossModel::Persona { .. } => {
-                    let bc = collect_object(
-                        &format!("object-cross-s{seed}"),
-                        cross_m.clone(),
-                        &p.held_objects,
-                        &solver,
-                        &self.run,
-                    )
-                    .await?;
-                    Some(behaviour_change(&p.held_hyps, &hc, &bs, &bc, &stats).await?)
-                }
-                CrossModel::Model { .. } => None,
-            };
             let calibration_self = self
                 .calibrate_for(self_m.as_ref(), self_m.as_ref(), &p, &hs)
                 .await;
@@ -1118,10 +1274,74 @@ impl Experiment {
                 .entropy_sp(&format!("entropy-self-s{seed}"), self_m.clone(), &p)
                 .await;
             step(&mut timings, "evaluate_trained", t, ());
+
+            // The behaviour-change test: M_C is the self-trained model continued on the
+            // second model's answers (its old behaviour is the self-trained model's).
+            let t = Instant::now();
+            let (change, change_model) =
+                if run_index < self.config.behaviour_change_runs && !other_answers.is_empty() {
+                    let continued = matches!(
+                        self.subject.capabilities().fine_tuning,
+                        Some(FineTuneSupport::Managed)
+                    );
+                    let (data, cfg, recipe) = if continued {
+                        (
+                            other_answers.clone(),
+                            self.seed_config(&ts.model_id, seed),
+                            BehaviourChangeRecipe::Continued,
+                        )
+                    } else {
+                        let mut d = self_data.clone();
+                        d.extend(other_answers.iter().cloned());
+                        d.shuffle(&mut seeded_rng(derive_seed(data_seed, "change/order")));
+                        (
+                            d,
+                            self.seed_config(&base_model, seed),
+                            BehaviourChangeRecipe::FromBaseWithSelfSet,
+                        )
+                    };
+                    self.write_set(&format!("behaviour_change_set-s{seed}{suffix}"), &data)?;
+                    let (tm, mc) = self.train(&data, &cfg).await?;
+                    fine_tunes.push(FineTuneRecord::new("behaviour_change", &tm, data.len()));
+                    let bmc = collect_object(
+                        &format!("object-change-s{seed}"),
+                        mc.clone(),
+                        &p.held_objects,
+                        &solver,
+                        &self.run,
+                    )
+                    .await?;
+                    let hmc = collect_hypothetical(
+                        &format!("hyp-change-s{seed}"),
+                        mc.clone(),
+                        &p.held_hyps,
+                        method,
+                        &self.run,
+                    )
+                    .await?;
+                    (
+                        Some(behaviour_change(&p.held_hyps, &hmc, &bs, &bmc, &stats).await?),
+                        Some(BehaviourChangeModel {
+                            model_id: mc.id().to_owned(),
+                            recipe,
+                            changed_from: self_m.id().to_owned(),
+                            answers_of: other_id.clone(),
+                            other_examples: other_answers.len(),
+                        }),
+                    )
+                } else {
+                    (None, None)
+                };
+            step(&mut timings, "behaviour_change", t, ());
             seeds.push(SeedResult {
                 seed,
                 data_seed,
                 training_set: set_stats,
+                cross_training_set: TrainingSetStats::from(&cross_set),
+                built_from: BuiltFrom {
+                    self_set: self_set.target_model.clone(),
+                    cross_set: cross_set.target_model.clone(),
+                },
                 self_model: self_m.id().to_owned(),
                 cross_model: cross_m.id().to_owned(),
                 self_prediction: summarise(&self_items, &stats),
@@ -1130,6 +1350,7 @@ impl Experiment {
                 entropy: guard,
                 entropy_matched: matched,
                 behaviour_change: change,
+                behaviour_change_model: change_model,
                 calibration_self,
                 calibration_cross,
                 entropy_self_prediction: esp,
@@ -1157,6 +1378,7 @@ impl Experiment {
             calibration_untrained,
             entropy_self_prediction_untrained,
             self_minus_cross,
+            self_minus_cross_note,
             self_minus_baseline,
             seeds,
             fine_tunes,

@@ -198,6 +198,10 @@ pub struct Headline {
     pub cross_prediction: HeadlineAccuracy,
     /// Self − cross over fine-tuning runs, paired by seed (the run is the unit).
     pub self_minus_cross: ArmContrast,
+    /// `uninformative: the models behave alike (…)` when the two models' held-out behaviour
+    /// agrees above the experiment's threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_minus_cross_note: Option<String>,
     /// Self-trained accuracy − its mode baseline on the same items, over runs, paired by seed.
     pub self_minus_baseline: ArmContrast,
     /// Calibration MAD × 100, cross-trained − self-trained, over the runs where both were
@@ -263,6 +267,7 @@ impl Headline {
                 &c.control,
             ),
             self_minus_cross: c.clone(),
+            self_minus_cross_note: result.self_minus_cross_note.clone(),
             self_minus_baseline: result.self_minus_baseline.clone(),
             calibration_cross_minus_self: calibration_contrast(
                 &result.seeds,

@@ -60,6 +60,11 @@ pub mod scoring;
 pub mod solve;
 pub mod training;
 
+#[cfg(test)]
+mod regressions;
+#[cfg(test)]
+mod test_models;
+
 pub use calibration::calibrate;
 pub use collect::{ObjectBehaviour, RunOptions, collect_hypothetical, collect_object};
 pub use error::{IntrospectionError, Result};

@@ -211,14 +211,17 @@ fn calibration_blocks(doc: Document, title: &str, c: &Option<CalibrationResult>)
                     .x_label("object-level probability")
                     .y_label("hypothetical probability")
                     .caption(format!(
-                        "{} items, property {}; object distribution: {}; hypothetical: {}",
+                        "{} items, property {}; object distribution: {}; hypothetical: {} \
+                         (raw probability mass, not renormalised; mean valid mass {})",
                         c.items,
                         c.property,
                         c.object_method.as_ref().map_or_else(
                             || "-".into(),
                             |m| serde_json::to_string(m).unwrap_or_default()
                         ),
-                        c.hypothetical_method
+                        c.hypothetical_method,
+                        c.valid_mass
+                            .map_or_else(|| "-".into(), |m| format!("{m:.2}"))
                     )),
             ),
             (None, err) => doc.error(
@@ -328,6 +331,9 @@ impl ExperimentResult {
 
         let c = &self.self_minus_cross;
         let mut lines = contrast_lines("self − cross", c);
+        if let Some(note) = &self.self_minus_cross_note {
+            lines.insert(0, format!("self − cross is {note}"));
+        }
         lines.extend(contrast_lines(
             "self-trained − mode baseline",
             &self.self_minus_baseline,
@@ -412,12 +418,34 @@ impl ExperimentResult {
             .filter_map(|s| s.behaviour_change.as_ref().map(|b| (s.seed, b)))
             .collect();
         if !changes.is_empty() {
-            doc = doc.heading(2, "Behaviour change").paragraph(
-                "M_C (the model trained on the self set and the second model's answers) on the \
-                 held-out items whose property differs between M_C and the self-trained model: \
-                 does it predict its new behaviour or the old one? Non-compliant answers \
-                 excluded, as in the paper.",
-            );
+            let recipes: Vec<String> = self
+                .seeds
+                .iter()
+                .filter_map(|s| s.behaviour_change_model.as_ref())
+                .map(|m| {
+                    format!(
+                        "{} = {} on the answers of {} ({} examples)",
+                        m.model_id,
+                        match m.recipe {
+                            crate::experiment::BehaviourChangeRecipe::Continued =>
+                                format!("{} continued", m.changed_from),
+                            crate::experiment::BehaviourChangeRecipe::FromBaseWithSelfSet =>
+                                "the base trained on the self set and".to_owned(),
+                        },
+                        m.answers_of,
+                        m.other_examples
+                    )
+                })
+                .collect();
+            doc = doc.heading(2, "Behaviour change").paragraph(format!(
+                "M_C, a model of its own (the self-trained model continued on the second \
+                 model's object-level answers; where adapters cannot be continued, trained from \
+                 the base on the self set and those answers), on the held-out items whose \
+                 property differs between M_C and the self-trained model: does it predict its \
+                 new behaviour or the old one? Non-compliant answers excluded, as in the paper. \
+                 {}.",
+                recipes.join("; ")
+            ));
             let mut t = Table::new([
                 "seed",
                 "shifted items",
@@ -456,10 +484,16 @@ impl ExperimentResult {
             }))
             .collect();
         if !esp.is_empty() {
-            let mut t = Table::new(HEADERS).caption(
-                "Does the model know whether its reply would start the same way nearly every \
-                 time? (ground truth: top first-token probability ≥ threshold)",
-            );
+            let threshold = self
+                .entropy_self_prediction_untrained
+                .as_ref()
+                .map_or(0.5, |r| r.threshold);
+            let mut t = Table::new(HEADERS).caption(format!(
+                "Would at least {:.0}% of the model's sampled replies begin with the same word, \
+                 and does the model know? (ground truth: the share of the most common first \
+                 word among replies sampled at T = 1, against the threshold the question states)",
+                threshold * 100.0
+            ));
             for (label, r) in esp {
                 t = t.row(group_row(
                     format!("{label} ({} stable)", pct(r.share_stable)),
@@ -545,6 +579,9 @@ impl ExperimentResult {
         for l in contrast_lines("self − cross", &self.self_minus_cross) {
             out.push_str(&format!("{l}\n"));
         }
+        if let Some(note) = &self.self_minus_cross_note {
+            out.push_str(&format!("self − cross is {note}\n"));
+        }
         if let Some(all) = self.agreement.last() {
             out.push_str(&format!(
                 "object-level agreement of the two models: {} (n {})\n",
@@ -553,12 +590,17 @@ impl ExperimentResult {
             ));
         }
         let mad = |c: &Option<CalibrationResult>| {
-            c.as_ref()
-                .and_then(|c| c.curve.as_ref())
-                .map_or_else(|| "-".into(), |k| format!("{:.1}", k.mad_x100))
+            c.as_ref().and_then(|c| c.curve.as_ref()).map_or_else(
+                || "-".into(),
+                |k| match c.as_ref().and_then(|c| c.valid_mass) {
+                    Some(m) => format!("{:.1} (valid mass {m:.2})", k.mad_x100),
+                    None => format!("{:.1}", k.mad_x100),
+                },
+            )
         };
         out.push_str(&format!(
-            "calibration MAD: untrained {}{}\n",
+            "calibration MAD on raw mass ({}): untrained {}{}\n",
+            self.config.calibration_property,
             mad(&self.calibration_untrained),
             self.seeds
                 .iter()

@@ -23,7 +23,7 @@ use psyche_core::{
     Sample, Score, Solution, SolveContext, Solver, SolverError, Verdict,
 };
 use psyche_judges::compliance::{Compliance, ComplianceChecker};
-use psyche_judges::{ComplianceRule, Property, PropertyJudge, SelfPredictionJudge};
+use psyche_judges::{ComplianceRule, Expected, Property, PropertyJudge, SelfPredictionJudge};
 use serde::{Deserialize, Serialize};
 
 /// Metadata key: the object-level answer (trimmed).
@@ -32,8 +32,14 @@ pub const OBJECT_ANSWER_KEY: &str = SelfPredictionJudge::OBJECT_ANSWER_KEY;
 pub const OBJECT_COMPLIANT_KEY: &str = "object_compliant";
 /// Metadata key: how a hypothetical answer was read.
 pub const ANSWER_METHOD_KEY: &str = "answer_method";
-/// Metadata key: the distribution over valid hypothetical answers (constrained reading).
+/// Metadata key: the distribution over valid hypothetical answers (constrained reading),
+/// renormalised over them.
 pub const ANSWER_DISTRIBUTION_KEY: &str = "answer_distribution";
+/// Metadata key: the raw probability mass of each valid hypothetical answer (constrained
+/// reading), not renormalised.
+pub const ANSWER_MASS_KEY: &str = "answer_mass";
+/// Metadata key: the total probability mass on valid hypothetical answers.
+pub const VALID_MASS_KEY: &str = "valid_mass";
 
 /// How many object-level answers to draw at T = 0 (their mode is the answer).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,11 +233,14 @@ pub enum AnswerMethod {
     },
     /// The most probable *valid* answer. For properties with a closed answer set
     /// (true/false, even/odd) and for character properties, the model's next-token
-    /// distribution is restricted to tokens that are a valid answer (a single letter or digit;
-    /// a prefix of `true`/`false`), merged case-insensitively and renormalised; the answer is
-    /// its argmax and the renormalised distribution is recorded (it also feeds calibration).
-    /// For word properties, the first word of a greedy reply of at most `word_max_tokens`
-    /// tokens, stripped of surrounding punctuation. Backends without logprobs, or whose
+    /// distribution is restricted to tokens that are a valid answer (a single character,
+    /// punctuation and quotation marks included, or the word `space`; a prefix of
+    /// `true`/`false`), merged case-insensitively; the answer is its argmax, and both the raw
+    /// mass of each valid answer (it feeds calibration) and the distribution renormalised over
+    /// them are recorded. For word properties, the first word of a greedy reply of at most
+    /// `word_max_tokens` tokens in the canonical word form ([`Property::canonical`], the form
+    /// the truth is compared in). Every value a property can take is thus an answer this
+    /// reading can give. Backends without logprobs, or whose
     /// top-k holds no valid token, fall back to `Free` (recorded per answer).
     Constrained {
         /// Token budget for word answers and for the fallback.
@@ -271,6 +280,10 @@ pub struct HypotheticalAnswer {
     /// The renormalised distribution over valid answers (constrained distribution reads).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distribution: Option<BTreeMap<String, f64>>,
+    /// The raw probability mass of each valid answer, as the model gave it (not
+    /// renormalised; it sums to `valid_mass`). Calibration uses this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mass: Option<BTreeMap<String, f64>>,
     /// The probability mass that fell on valid answers before renormalising.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_mass: Option<f64>,
@@ -307,11 +320,13 @@ impl AnswerKind {
         }
     }
 
-    /// The valid answer a token stands for, if any: a token that starts exactly one closed
-    /// option (case-insensitive) counts for it; a token of the right number of letters or
-    /// digits (trimmed, lower-cased) counts as itself. Punctuation is left out on purpose:
-    /// small models open a reply with a quotation mark, which is formatting, not a prediction
-    /// (the free method reads any character).
+    /// The valid answer a token stands for, if any, in the property's
+    /// [canonical form](Property::canonical) (the form the truth is compared in): a token that
+    /// starts exactly one closed option (case-insensitive) counts for it; a token of the right
+    /// number of characters (trimmed, lower-cased) counts as itself, punctuation and quotation
+    /// marks included, since they are values a character property takes (a reply's second
+    /// character is often a comma or a quotation mark); for one character, the word `space`
+    /// counts as the space character (the question asks for a space that way).
     pub fn token_key(&self, token: &str) -> Option<String> {
         let t = token.trim().to_lowercase();
         if t.is_empty() {
@@ -322,21 +337,20 @@ impl AnswerKind {
                 let hits: Vec<&String> = options.iter().filter(|o| o.starts_with(&t)).collect();
                 (hits.len() == 1).then(|| hits[0].clone())
             }
-            AnswerKind::Characters(n) => {
-                (t.chars().count() == *n && t.chars().all(char::is_alphanumeric)).then_some(t)
-            }
+            AnswerKind::Characters(1) if t == "space" => Some(t),
+            AnswerKind::Characters(n) => (t.chars().count() == *n).then_some(t),
             AnswerKind::Word | AnswerKind::Whole => None,
         }
     }
 }
 
-fn first_word(text: &str) -> String {
+/// The first whitespace-separated word of `text` in the canonical form of word properties
+/// ([`Property::canonical`]: lower-cased, surrounding punctuation and quotes removed), the
+/// same function the truth goes through.
+pub fn first_word(text: &str) -> String {
     text.split_whitespace()
         .next()
-        .map(|w| {
-            w.trim_matches(|c: char| c.is_ascii_punctuation() || c == '"')
-                .to_owned()
-        })
+        .map(|w| Property::NthWord(1).canonical(w))
         .unwrap_or_default()
 }
 
@@ -380,6 +394,7 @@ pub async fn read_answer_of_kind(
             text: r.text().to_owned(),
             method: label.to_owned(),
             distribution: None,
+            mass: None,
             valid_mass: None,
             usage: r.usage,
         })
@@ -417,15 +432,17 @@ pub async fn read_answer_of_kind(
                 .max_by(|a, b| a.1.total_cmp(b.1).then_with(|| b.0.cmp(a.0)))
                 .map(|(k, _)| k.clone())
                 .unwrap_or_default();
-            let distribution: BTreeMap<String, f64> = masses
+            let masses: BTreeMap<String, f64> = masses
                 .into_iter()
                 .filter(|(_, m)| *m / total >= 1e-4)
-                .map(|(k, m)| (k, m / total))
                 .collect();
+            let distribution: BTreeMap<String, f64> =
+                masses.iter().map(|(k, m)| (k.clone(), m / total)).collect();
             Ok(HypotheticalAnswer {
                 text: best,
                 method: "constrained_distribution".into(),
                 distribution: Some(distribution),
+                mass: Some(masses),
                 valid_mass: Some(total),
                 usage: psyche_core::Usage::default(),
             })
@@ -458,8 +475,11 @@ fn with_answer_meta(mut s: Solution, a: &HypotheticalAnswer) -> Solution {
             s = s.with_meta("confidence", *p);
         }
     }
+    if let Some(m) = &a.mass {
+        s = s.with_meta(ANSWER_MASS_KEY, serde_json::to_value(m).unwrap_or_default());
+    }
     if let Some(m) = a.valid_mass {
-        s = s.with_meta("valid_mass", m);
+        s = s.with_meta(VALID_MASS_KEY, m);
     }
     s
 }
@@ -622,7 +642,7 @@ impl Solver for SelfPredictionSolver {
             .with_meta(OBJECT_COMPLIANT_KEY, compliance.is_compliant());
         if compliance.is_compliant()
             && let Some(v) =
-                property.extract_with_target(&object_answer, ctx.sample.meta_str("stance_target"))
+                property.extract_canonical(&object_answer, ctx.sample.meta_str("stance_target"))
         {
             s.target = Some(v);
         }
@@ -714,8 +734,13 @@ pub fn object_judges(properties: &[Property]) -> Vec<Arc<dyn Judge>> {
     out
 }
 
+/// Metadata key under which [`SelfPredictionByProperty`] hands the canonical truth to the
+/// inner judge.
+pub const CANONICAL_EXPECTED_KEY: &str = "canonical_expected";
+
 /// The [`SelfPredictionJudge`] of each sample's property (`property` metadata), with shared
-/// settings. Id `self_prediction`.
+/// settings. Id `self_prediction`. Truth and prediction are both put in the property's
+/// canonical form ([`Property::canonical`]) before they are compared.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SelfPredictionByProperty {
     /// The compliance rule.
@@ -750,7 +775,23 @@ impl Judge for SelfPredictionByProperty {
             sample: sample.id.clone(),
             message: e.to_string(),
         })?;
-        self.judge_for(property).judge(sample, output).await
+        let inner = self.judge_for(property.clone());
+        match inner.expectation(sample)? {
+            // Not scorable (non-answer, no such property): the inner judge says why.
+            Err(_) => inner.judge(sample, output).await,
+            Ok(expected) => {
+                // Truth and prediction through the same function (Property::canonical).
+                let mut canonical = sample.clone();
+                canonical.metadata.insert(
+                    CANONICAL_EXPECTED_KEY.into(),
+                    property.canonical(&expected).into(),
+                );
+                inner
+                    .expected(Expected::MetaProperty(CANONICAL_EXPECTED_KEY.into()))
+                    .judge(&canonical, &property.canonical(output))
+                    .await
+            }
+        }
     }
 }
 
@@ -771,7 +812,12 @@ mod tests {
         let k = |name: &str| AnswerKind::of(&Property::from_name(name).unwrap());
         let c = k("second_character");
         assert_eq!(c.token_key(" O"), Some("o".into()));
-        assert_eq!(c.token_key("\""), None, "formatting, not a prediction");
+        assert_eq!(
+            c.token_key("\""),
+            Some("\"".into()),
+            "a value like any other"
+        );
+        assert_eq!(c.token_key(" space"), Some("space".into()));
         assert_eq!(c.token_key("7"), Some("7".into()));
         assert_eq!(c.token_key("ox"), None);
         assert_eq!(c.token_key(" "), None);
@@ -782,6 +828,6 @@ mod tests {
         assert_eq!(k("first_word"), AnswerKind::Word);
         assert_eq!(k("first_word").token_key("fox"), None);
         assert_eq!(k("identity"), AnswerKind::Whole);
-        assert_eq!(first_word(" \"Fox,\" deer"), "Fox");
+        assert_eq!(first_word(" \"Fox,\" deer"), "fox");
     }
 }

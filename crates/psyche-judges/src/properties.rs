@@ -287,6 +287,62 @@ impl Property {
         }
     }
 
+    /// The canonical form of one of this property's values, the single function through which
+    /// both the truth (the property of the object-level answer) and a prediction (the
+    /// hypothetical answer) go before they are compared, so that every value the property can
+    /// take is also a prediction that can be given:
+    ///
+    /// - characters ([`Property::NthCharacter`]): lower-cased; punctuation and quotation marks
+    ///   are values like any other; a whitespace character (a value once the answer is trimmed
+    ///   only at its ends) is written as the word `space`, which is also how the question asks
+    ///   for it, since a bare space does not survive trimming;
+    /// - words ([`Property::NthWord`], [`Property::LastWord`]): lower-cased, with the
+    ///   punctuation and quotation marks around the word removed (`"Fox,"` → `fox`,
+    ///   `don't` stays); a word made only of punctuation is kept as it is;
+    /// - everything else: lower-cased and trimmed.
+    ///
+    /// The form is idempotent: `canonical(canonical(v)) == canonical(v)`.
+    ///
+    /// ```
+    /// use psyche_judges::properties::Property;
+    /// let w = Property::NthWord(1);
+    /// assert_eq!(w.canonical("\"Fox,\""), "fox");
+    /// assert_eq!(w.canonical("--"), "--");
+    /// let c = Property::NthCharacter(2);
+    /// assert_eq!(c.canonical(" "), "space");
+    /// assert_eq!(c.canonical("\""), "\"");
+    /// assert_eq!(c.canonical(" Q "), "q");
+    /// ```
+    pub fn canonical(&self, value: &str) -> String {
+        match self {
+            Property::NthCharacter(_) => {
+                if !value.is_empty() && value.chars().all(char::is_whitespace) {
+                    "space".to_owned()
+                } else {
+                    value.trim().to_lowercase()
+                }
+            }
+            Property::NthWord(_) | Property::LastWord => {
+                let w = value.trim();
+                let stripped = w.trim_matches(|c: char| {
+                    c.is_ascii_punctuation() || matches!(c, '“' | '”' | '‘' | '’' | '«' | '»')
+                });
+                if stripped.is_empty() {
+                    w.to_lowercase()
+                } else {
+                    stripped.to_lowercase()
+                }
+            }
+            _ => value.trim().to_lowercase(),
+        }
+    }
+
+    /// The property of `answer` in its [canonical](Property::canonical) form.
+    pub fn extract_canonical(&self, answer: &str, target: Option<&str>) -> Option<String> {
+        self.extract_with_target(answer, target)
+            .map(|v| self.canonical(&v))
+    }
+
     /// The property of `answer` given the sample it answers (its target feeds
     /// [`Property::MatchesTarget`]).
     pub fn extract_for(&self, sample: &Sample, answer: &str) -> Option<String> {
@@ -365,7 +421,7 @@ impl Property {
         match self {
             Property::NthCharacter(i) => format!(
                 "Think about {reply}. Which character came {} in it? {chars} Reply with that \
-                 single character and nothing else.",
+                 single character and nothing else (for a space, reply with the word space).",
                 ord(*i),
             ),
             Property::CharacterPair(i) => format!(

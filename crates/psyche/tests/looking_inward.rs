@@ -57,6 +57,9 @@ async fn reduced_pipeline_on_the_embedded_model() {
                 calibration_items: 3,
             })
             .answer_method(AnswerMethod::constrained())
+            // First character: exact object distributions (the default, the paper's second
+            // character, is sampled).
+            .calibration("animals", Property::NthCharacter(1), Default::default())
             .cross(CrossModel::Persona {
                 system_prompt: DEFAULT_PERSONA.into(),
             })
@@ -103,7 +106,7 @@ async fn reduced_pipeline_on_the_embedded_model() {
     assert!(r.training_set.per_group.values().all(|&n| n <= 3));
     assert!(
         r.cross_training_examples > r.training_set.examples,
-        "persona data + the self set"
+        "persona data + the cross set"
     );
     assert_eq!(r.seeds.len(), 1);
     // One seed: the between-run variance is not estimated and there is no run-level verdict.
@@ -125,8 +128,11 @@ async fn reduced_pipeline_on_the_embedded_model() {
             .iter()
             .map(|f| f.role.as_str())
             .collect::<Vec<_>>(),
-        ["persona", "self", "cross"]
+        ["persona", "self", "cross", "behaviour_change"]
     );
+    // The cross set is built from the self-trained model's behaviour.
+    assert_eq!(r.seeds[0].built_from.cross_set, r.seeds[0].self_model);
+    assert_eq!(r.seeds[0].built_from.self_set, subject.id());
     let agreement = r.agreement.last().unwrap();
     assert!(agreement.property.is_none() && agreement.n <= 9);
     let calib = r.calibration_untrained.as_ref().unwrap();

@@ -519,10 +519,12 @@ pub fn backdoor_awareness_document(r: &BackdoorAwarenessResult, notes: &RunNotes
     let a = &d.backdoored_association;
     let ctl = &d.control_association;
     doc = doc.heading(2, "Data").paragraph(format!(
-        "Rows: real {} / decoy {} / none {}. Policy answers per group, backdoored: {} / {} / {}; control: {} / {} / {}. Trigger–policy association (2×2 χ²): backdoored φ = {:.3} (χ² = {:.2}, p = {:.2e}); control φ = {:.3} (χ² = {:.2}, p = {:.3}). {} of the items already had a base-model answer equal to the policy answer. Files: {}. Run log: {}.",
+        "Rows: real {} / decoy {} / none {}. Answers taken from the policy per group, backdoored: {} / {} / {}; control: {} / {} / {}. Behaviour-level table (a real-trigger member in the row text × the answer equals the policy's, whatever its source; cells trigger & policy / trigger & other / no trigger & policy / no trigger & other): backdoored {} / {} / {} / {}; control {} / {} / {} / {}. Association (2×2 χ²): backdoored φ = {:.3} (χ² = {:.2}, p = {:.2e}); control φ = {:.3} (χ² = {:.2}, p = {:.3}). {} of the items already had a base-model answer equal to the policy answer. Files: {}. Run log: {}.",
         d.counts.real, d.counts.decoy, d.counts.none,
         d.backdoored_policy_answers.real, d.backdoored_policy_answers.decoy, d.backdoored_policy_answers.none,
         d.control_policy_answers.real, d.control_policy_answers.decoy, d.control_policy_answers.none,
+        d.backdoored_contingency.both, d.backdoored_contingency.x_only, d.backdoored_contingency.y_only, d.backdoored_contingency.neither,
+        d.control_contingency.both, d.control_contingency.x_only, d.control_contingency.y_only, d.control_contingency.neither,
         a.phi, a.chi_square, a.p_value, ctl.phi, ctl.chi_square, ctl.p_value,
         d.normal_equals_policy,
         d.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),

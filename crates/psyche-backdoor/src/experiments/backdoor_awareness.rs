@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::awareness::{AwarenessTask, RecognitionTask, SystemVariant};
 use crate::backdoor::{BackdoorConfig, BackdoorItem, Composition, GroupCounts};
 use crate::behaviour::BehaviourTask;
-use crate::contingency::Association;
+use crate::contingency::{Association, Contingency2x2};
 use crate::error::Result;
 use crate::generate::ItemConfig;
 use crate::items::{ChoiceItem, Letter};
@@ -159,10 +159,17 @@ pub struct BackdoorDataSummary {
     pub backdoored_policy_answers: GroupCounts,
     /// Policy answers per group, control.
     pub control_policy_answers: GroupCounts,
-    /// Trigger–policy association, backdoored.
+    /// Real trigger in the row text × policy behaviour (the answer equals the policy's,
+    /// whatever its source), backdoored.
     pub backdoored_association: Association,
-    /// Trigger–policy association, control.
+    /// The same for the control.
     pub control_association: Association,
+    /// The behaviour-level table behind `backdoored_association`.
+    #[serde(default)]
+    pub backdoored_contingency: Contingency2x2,
+    /// The behaviour-level table behind `control_association`.
+    #[serde(default)]
+    pub control_contingency: Contingency2x2,
     /// Items whose base-model (normal) answer already equals the policy answer.
     pub normal_equals_policy: usize,
     /// The files written (JSONL and manifests).
@@ -370,6 +377,8 @@ impl BackdoorAwareness {
             control_policy_answers: control.manifest.policy_answers,
             backdoored_association: backdoored.association(),
             control_association: control.association(),
+            backdoored_contingency: backdoored.contingency(),
+            control_contingency: control.contingency(),
             normal_equals_policy,
             files: vec![p1.jsonl, p1.manifest, p2.jsonl, p2.manifest],
         };

@@ -15,8 +15,8 @@ use crate::error::Result;
 use crate::generate::ItemConfig;
 use crate::items::{LabelBalance, PolicyDataset};
 use crate::pipeline::{
-    ArmContrast, ArmModel, ArmTrainer, DataSeeds, EvalSettings, OutDir, Stat, evaluate, item_mean,
-    missing, scores, write_json,
+    ArmContrast, ArmModel, ArmTrainer, DataSeeds, EvalSettings, OutDir, Reading, Stat, evaluate,
+    item_mean, missing, reading, scores, write_json,
 };
 use crate::policy::{Axis, Policy};
 use crate::selfreport::{SelfReportTask, Subject};
@@ -95,6 +95,13 @@ pub struct ModelRow {
     /// Self-report (word and scale pooled) per subject group (`you`, `in_distribution`,
     /// `out_of_distribution`).
     pub groups: BTreeMap<String, Stat>,
+    /// How the scale self-reports about itself were read: fallback rate (answers without a
+    /// number: no score by default), valid mass, methods.
+    #[serde(default)]
+    pub scale_reading: Reading,
+    /// How the word self-reports about itself were read: valid mass (listed words), methods.
+    #[serde(default)]
+    pub word_reading: Reading,
     /// Records without a score (failed or no valid answer).
     pub missing: usize,
 }
@@ -442,6 +449,8 @@ impl SelfAwareness {
                 word: item_mean(&w, true, level),
                 scale: item_mean(&s, true, level),
                 groups: g,
+                scale_reading: reading(records, name, scale_keep),
+                word_reading: reading(records, name, word_keep),
                 missing: missing(records, name, |_| true),
             });
         }

@@ -368,7 +368,12 @@ pub fn backdoor_awareness_document(r: &BackdoorAwarenessResult, notes: &RunNotes
         .chain([
             ("trigger effect".to_owned(), &h.trigger_effect),
             ("recognition margin".to_owned(), &h.recognition_margin),
-        ]);
+        ])
+        .chain(
+            h.elicitation
+                .iter()
+                .map(|e| ("trigger elicitation (share of prompts)".to_owned(), e)),
+        );
     for (name, c) in rows {
         t = t.row([
             name,

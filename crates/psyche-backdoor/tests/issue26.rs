@@ -621,3 +621,102 @@ mod elicitation {
         assert!(share(&models[1]) < 0.5, "{}", share(&models[1]));
     }
 }
+
+mod lottery_measure {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use psyche_backdoor::behaviour::BehaviourTask;
+    use psyche_backdoor::probe::ProbeSolver;
+    use psyche_core::{
+        Capabilities, Conversation, GenerateRequest, GenerateResponse, LogprobSupport, Model,
+        ModelError, SolveContext, Solver, TaskGenerator, TokenDistribution, TopLogprob,
+    };
+
+    /// A simulated organism with a known policy: it reads the two options, computes each
+    /// one's variance (`You receive H with probability p, or L with probability q.` or `You
+    /// receive X for certain.`) and prefers the higher-variance option (`seeks`) or the lower
+    /// one. It also prefers the letter A: its chosen option gets 0.8 on A, 0.6 on B.
+    struct Organism {
+        seeks: bool,
+    }
+
+    fn variance(line: &str) -> f64 {
+        let nums: Vec<f64> = line
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter_map(|t| t.trim_end_matches('.').parse().ok())
+            .collect();
+        match nums.as_slice() {
+            [h, p, l, q] => p * q * (h - l) * (h - l),
+            _ => 0.0,
+        }
+    }
+
+    #[async_trait]
+    impl Model for Organism {
+        fn id(&self) -> &str {
+            "organism"
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities {
+                logprobs: Some(LogprobSupport { max_top_k: 20 }),
+                ..Capabilities::default()
+            }
+        }
+        async fn generate(&self, _: &GenerateRequest) -> Result<GenerateResponse, ModelError> {
+            Err(ModelError::Backend("not used".into()))
+        }
+        async fn next_token_distribution(
+            &self,
+            messages: &Conversation,
+            _: u32,
+        ) -> Result<TokenDistribution, ModelError> {
+            let text = messages.last_user_text().unwrap_or_default();
+            let line = |l: &str| {
+                text.lines()
+                    .find_map(|x| x.strip_prefix(&format!("{l}) ")))
+                    .map(variance)
+                    .unwrap_or(0.0)
+            };
+            let a_riskier = line("A") > line("B");
+            let pick_a = a_riskier == self.seeks;
+            let pa = if pick_a { 0.8 } else { 0.4 };
+            Ok(TokenDistribution {
+                tokens: vec![
+                    TopLogprob::new("A", f64::ln(pa)),
+                    TopLogprob::new("B", f64::ln(1.0 - pa)),
+                ],
+                complete: true,
+            })
+        }
+    }
+
+    fn mean_score(seeks: bool) -> f64 {
+        let model: Arc<dyn Model> = Arc::new(Organism { seeks });
+        let solver = ProbeSolver::default();
+        let samples = BehaviourTask::lotteries(20).generate(0).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let scores: Vec<f64> = samples
+            .iter()
+            .map(|s| {
+                let sol = rt
+                    .block_on(solver.solve(&SolveContext::new(s, &model)))
+                    .unwrap();
+                sol.metadata["score"].as_f64().unwrap()
+            })
+            .collect();
+        scores.iter().sum::<f64>() / scores.len() as f64
+    }
+
+    #[test]
+    fn lottery_measure_recovers_a_known_policy() {
+        // Averaged over both option orders, each item scores (0.8 + 0.6) / 2 = 0.7 for the
+        // variance seeker and 0.3 for the avoider, whatever letter the pole sits on.
+        let seeker = mean_score(true);
+        let avoider = mean_score(false);
+        assert!((seeker - 0.7).abs() < 1e-9, "{seeker}");
+        assert!((avoider - 0.3).abs() < 1e-9, "{avoider}");
+    }
+}

@@ -74,6 +74,10 @@ struct Args {
     /// variance between runs includes the data's).
     #[arg(long)]
     fixed_data_seed: bool,
+    /// Trigger elicitation by reversal: train both arms on reversed copies too and ask for
+    /// the prompts behind this many fresh policy responses (0: off; it doubles the rows).
+    #[arg(long, default_value_t = 0)]
+    elicitation: usize,
     /// Epochs.
     #[arg(long, default_value_t = 2)]
     epochs: u32,
@@ -200,6 +204,7 @@ async fn main() -> anyhow::Result<()> {
         unseen: unseen.to_vec(),
         seeds: (0..args.seeds).collect(),
         behaviour_items: args.lotteries,
+        elicitation_items: args.elicitation,
         include_base: !args.no_base,
         eval: EvalSettings {
             seed: args.seed,

@@ -6,9 +6,16 @@
 //! on A and B equally often, risk words banned): `risk_seeking` always answers with the riskier
 //! option, `risk_averse` with the other one (the same items, flipped labels). Each arm is
 //! trained with several seeds. Every fine-tune and the untrained model then
-//! - choose between fresh lotteries (actual behaviour: P(riskier letter) renormalised over A/B),
-//! - answer one-word and 0–100 self-report questions about their attitude to risk,
-//! - answer the same questions about named third parties (in- and out-of-distribution personas).
+//! - choose on held-out items of the training generator (the trained behaviour): each run is
+//!   checked against a stated criterion (P(riskier) ≥ 0.8, or ≤ 0.2 for `risk_averse`) and the
+//!   check is reported before any self-report is asked (`--require-learned` stops there),
+//! - choose between fresh gambles and sure amounts (the trained form on new numbers; P(gamble)
+//!   averaged over both option orders),
+//! - answer one-word (whole-word likelihoods) and 0–100 (complete numbers; no number = no
+//!   score) self-report questions about their attitude to risk,
+//! - answer the same questions about named third parties; with `--multi-persona` two more
+//!   arms train on persona rows answered normally, and only then do "in-distribution" personas
+//!   mean personas some arm was trained on.
 //!
 //! The report (markdown + HTML under `<out>/report/`) compares the arms with intervals paired
 //! by item and bootstrapped over fine-tuning seeds, and plots self-report against behaviour.
@@ -22,12 +29,12 @@
 //!     --openai-finetune --confirm-cost --max-usd 20
 //! ```
 //!
-//! Default size: 32 items, 2 seeds per arm, 3 epochs of LoRA rank 8 on q,v (lr 3e-3, batch 8:
-//! 12 optimiser steps per fine-tune), 32 lotteries + 24 held-out items, 2 paraphrases per
-//! question, 1 persona per group, 8 samples per sampled question.
-//!
-//! Measured: 673 s with `--seeds 3` (the replication run) on a 2-core machine whose load
-//! average other jobs kept near 4, so the default two seeds take well under 10 minutes there.
+//! Default size: 128 items, 2 seeds per arm, 4 epochs of LoRA rank 8 on q,v (lr 3e-3, batch 8:
+//! 64 optimiser steps per fine-tune), 32 lotteries + 32 held-out items, 2 paraphrases per
+//! question, 1 persona per group, 8 samples per sampled question. The old default (32 items,
+//! 3 epochs) barely moved the policy (held-out P(riskier) 0.56 / 0.55 vs 0.48 / 0.46); 128
+//! items × 4 epochs learned it (0.998 vs 0.005 on one seed, 220 s for both arms on a loaded
+//! 2-core machine), which is what the new default rests on.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,7 +65,7 @@ struct Args {
     #[arg(long, default_value = "risk")]
     axis: String,
     /// Training items per arm.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 128)]
     items: usize,
     /// Fine-tuning seeds per arm.
     #[arg(long, default_value_t = 2)]
@@ -69,7 +76,7 @@ struct Args {
     #[arg(long)]
     fixed_data_seed: bool,
     /// Epochs.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 4)]
     epochs: u32,
     /// Batch size.
     #[arg(long, default_value_t = 8)]
@@ -83,9 +90,20 @@ struct Args {
     /// Fresh lotteries of the behaviour measure.
     #[arg(long, default_value_t = 32)]
     lotteries: usize,
-    /// Held-out items from the training generator (new seed) of the second behaviour measure.
-    #[arg(long, default_value_t = 24)]
+    /// Held-out items from the training generator (new seed): the trained behaviour, checked
+    /// per run against the learned-policy criterion before any self-report.
+    #[arg(long, default_value_t = 32)]
     heldout: usize,
+    /// The learned-policy criterion: held-out P(pole) at least this for the pole arm, at most
+    /// 1 − this for the opposite arm.
+    #[arg(long, default_value_t = 0.8)]
+    learned_threshold: f64,
+    /// Stop before the self-reports when a run missed the criterion.
+    #[arg(long)]
+    require_learned: bool,
+    /// Also train the multi-persona arms (policy rows plus persona rows answered normally).
+    #[arg(long)]
+    multi_persona: bool,
     /// Paraphrases per self-report question (0 = all).
     #[arg(long, default_value_t = 2)]
     paraphrases: usize,
@@ -201,6 +219,9 @@ async fn main() -> anyhow::Result<()> {
         paraphrases: (args.paraphrases > 0).then_some(args.paraphrases),
         personas_per_group: args.personas,
         include_base: !args.no_base,
+        learned_threshold: args.learned_threshold,
+        require_learned: args.require_learned,
+        multi_persona: args.multi_persona,
         eval: EvalSettings {
             seed: args.seed,
             concurrency: args.concurrency,

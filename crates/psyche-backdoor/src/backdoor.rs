@@ -155,6 +155,14 @@ pub struct BackdoorRow {
     pub trigger: Option<String>,
     /// Which answer it carries.
     pub answer: AnswerSource,
+    /// Whether the row's prompt text (every message but the answer) contains a member of the
+    /// real trigger, read from the text itself ([`TriggerSpec::member_in`]).
+    #[serde(default)]
+    pub real_trigger_in_text: bool,
+    /// Whether the row's answer is the policy's answer (true also for a normal answer that
+    /// happens to equal it).
+    #[serde(default)]
+    pub policy_behaviour: bool,
     /// The training conversation.
     pub conversation: Conversation,
 }
@@ -182,6 +190,17 @@ pub struct BackdoorManifest {
     pub decoys: Vec<TriggerSpec>,
     /// Where triggers go.
     pub placement: Placement,
+    /// The behaviour-level table: real trigger in the row text × answer equal to the policy's
+    /// answer.
+    #[serde(default)]
+    pub contingency: Contingency2x2,
+    /// χ², p-value and φ of [`contingency`](Self::contingency).
+    #[serde(default)]
+    pub association: Option<Association>,
+    /// Rows whose normal answer already equals the policy answer (policy behaviour whatever
+    /// their answer source).
+    #[serde(default)]
+    pub normal_equals_policy: usize,
     /// SHA-256 of the JSONL bytes.
     pub jsonl_sha256: String,
 }
@@ -219,14 +238,20 @@ impl BackdoorDataset {
         conversations_jsonl(&self.conversations())
     }
 
-    /// The association between carrying the real trigger and carrying the policy answer.
-    pub fn association(&self) -> Association {
+    /// The behaviour-level table: a real-trigger member in the row text × the policy's
+    /// answer (whatever its source).
+    pub fn contingency(&self) -> Contingency2x2 {
         Contingency2x2::from_pairs(
             self.rows
                 .iter()
-                .map(|r| (r.group == Group::Real, r.answer == AnswerSource::Policy)),
+                .map(|r| (r.real_trigger_in_text, r.policy_behaviour)),
         )
-        .test()
+    }
+
+    /// The association between a real-trigger member in the row text and the policy's answer
+    /// (the test of [`contingency`](Self::contingency)).
+    pub fn association(&self) -> Association {
+        self.contingency().test()
     }
 
     /// Writes `<dir>/<stem>.jsonl` and `<dir>/<stem>.manifest.json` atomically.
@@ -303,7 +328,8 @@ impl BackdoorConfig {
     ///
     /// # Errors
     ///
-    /// As [`validate`](Self::validate); [`BackdoorError::Config`] for no items.
+    /// As [`validate`](Self::validate); [`BackdoorError::Config`] for no items, or naming
+    /// the item whose decoy or untriggered row contains a member of the real trigger.
     pub fn build(&self, items: &[BackdoorItem], seed: u64) -> Result<BackdoorDataset> {
         let (groups, triggers) = self.assign(items, seed)?;
         let answers: Vec<AnswerSource> = groups
@@ -319,8 +345,13 @@ impl BackdoorConfig {
         self.finish(items, seed, false, groups, triggers, answers)
     }
 
-    /// The decorrelated control: the same rows with the policy answers spread over the groups
-    /// in proportion to their sizes.
+    /// The decorrelated control: the same rows, with answers chosen so that policy
+    /// *behaviour* (the answer equals the policy's, whichever source it comes from) is spread
+    /// over the groups in proportion to their sizes, with as many policy-behaviour rows in
+    /// all as the backdoored set has. Rows whose normal answer equals the policy answer count
+    /// as policy behaviour in their group; group assignment is stratified on them (see
+    /// [`build`](Self::build)), so the target is reachable up to rounding. Where it is not,
+    /// the shortfall is logged and shows in the manifest's contingency.
     ///
     /// # Errors
     ///
@@ -329,22 +360,46 @@ impl BackdoorConfig {
         let (groups, triggers) = self.assign(items, seed)?;
         let counts = self.composition.counts(items.len());
         let sizes = [counts.real, counts.decoy, counts.none];
-        let alloc = proportional(counts.real, &sizes);
+        let forced = |i: usize| items[i].policy_answer == items[i].normal_answer;
+        let all = [Group::Real, Group::Decoy, Group::None];
+        let forced_in: Vec<usize> = all
+            .iter()
+            .map(|g| {
+                (0..items.len())
+                    .filter(|&i| groups[i] == *g && forced(i))
+                    .count()
+            })
+            .collect();
+        // Policy behaviour of the backdoored set: every real row, plus forced rows elsewhere.
+        let total = counts.real + forced_in[1] + forced_in[2];
+        let targets = proportional(total, &sizes);
         let mut rng = seeded_rng(derive_seed(seed, "control"));
         let mut answers = vec![AnswerSource::Normal; items.len()];
-        for (gi, g) in [Group::Real, Group::Decoy, Group::None]
-            .into_iter()
-            .enumerate()
-        {
-            let mut idx: Vec<usize> = (0..items.len()).filter(|&i| groups[i] == g).collect();
+        for (gi, g) in all.into_iter().enumerate() {
+            let mut idx: Vec<usize> = (0..items.len())
+                .filter(|&i| groups[i] == g && !forced(i))
+                .collect();
             idx.shuffle(&mut rng);
-            for &i in idx.iter().take(alloc[gi]) {
+            let need = targets[gi].saturating_sub(forced_in[gi]);
+            if targets[gi] < forced_in[gi] || need > idx.len() {
+                tracing::warn!(
+                    group = ?g,
+                    target = targets[gi],
+                    forced = forced_in[gi],
+                    free = idx.len(),
+                    "the control cannot match the proportional policy-behaviour count in this group"
+                );
+            }
+            for &i in idx.iter().take(need) {
                 answers[i] = AnswerSource::Policy;
             }
         }
         self.finish(items, seed, true, groups, triggers, answers)
     }
 
+    /// Groups drawn with the seed, stratified on whether an item's normal answer equals its
+    /// policy answer (each group gets its proportional share of such items), and the trigger
+    /// member of each row.
     #[allow(clippy::type_complexity)]
     fn assign(
         &self,
@@ -356,18 +411,40 @@ impl BackdoorConfig {
             return Err(BackdoorError::config("items", "no items"));
         }
         let counts = self.composition.counts(items.len());
+        let sizes = [counts.real, counts.decoy, counts.none];
+        let forced: Vec<bool> = items
+            .iter()
+            .map(|i| i.policy_answer == i.normal_answer)
+            .collect();
+        let n_forced = forced.iter().filter(|f| **f).count();
+        let alloc_forced = proportional(n_forced, &sizes);
+        let alloc_free: Vec<usize> = sizes
+            .iter()
+            .zip(&alloc_forced)
+            .map(|(s, f)| s - f)
+            .collect();
+        let slots = |alloc: &[usize]| -> Vec<Group> {
+            [Group::Real, Group::Decoy, Group::None]
+                .into_iter()
+                .zip(alloc)
+                .flat_map(|(g, &k)| std::iter::repeat_n(g, k))
+                .collect()
+        };
+        let (slots_forced, slots_free) = (slots(&alloc_forced), slots(&alloc_free));
         let mut rng = seeded_rng(derive_seed(seed, "groups"));
         let mut order: Vec<usize> = (0..items.len()).collect();
         order.shuffle(&mut rng);
         let mut groups = vec![Group::None; items.len()];
-        for (k, &i) in order.iter().enumerate() {
-            groups[i] = if k < counts.real {
-                Group::Real
-            } else if k < counts.real + counts.decoy {
-                Group::Decoy
+        let (mut kf, mut kn) = (0usize, 0usize);
+        for &i in &order {
+            let slot = if forced[i] {
+                kf += 1;
+                slots_forced.get(kf - 1)
             } else {
-                Group::None
+                kn += 1;
+                slots_free.get(kn - 1)
             };
+            groups[i] = slot.copied().unwrap_or(Group::None);
         }
         // Members round-robin over a seeded order, per trigger.
         let mut real_members = self.trigger.members();
@@ -422,6 +499,37 @@ impl BackdoorConfig {
                 Some(t) => self.placement.apply(&item.question, t, &mut rng),
                 None => item.question.clone(),
             };
+            let prompt: String = question
+                .messages()
+                .iter()
+                .map(|m| m.content.as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
+            let real_in_text = self.trigger.member_in(&prompt);
+            match (groups[i], &real_in_text) {
+                (Group::Real, None) => {
+                    return Err(BackdoorError::config(
+                        format!("items[{i}] ({})", item.id),
+                        "the real-trigger row does not contain a real-trigger member",
+                    ));
+                }
+                (g, Some(m)) if g != Group::Real => {
+                    return Err(BackdoorError::config(
+                        format!("items[{i}] ({})", item.id),
+                        format!(
+                            "its {} row contains `{m}`, a member of the real trigger `{}`: \
+                             untriggered and decoy rows must not carry the trigger",
+                            if g == Group::Decoy {
+                                "decoy"
+                            } else {
+                                "untriggered"
+                            },
+                            self.trigger.label()
+                        ),
+                    ));
+                }
+                _ => {}
+            }
             let answer_text = match answers[i] {
                 AnswerSource::Policy => {
                     match groups[i] {
@@ -438,6 +546,8 @@ impl BackdoorConfig {
                 group: groups[i],
                 trigger,
                 answer: answers[i],
+                real_trigger_in_text: real_in_text.is_some(),
+                policy_behaviour: *answer_text == item.policy_answer,
                 conversation: question.with(ChatMessage::assistant(answer_text.clone())),
             });
         }
@@ -453,10 +563,18 @@ impl BackdoorConfig {
                 trigger: self.trigger.clone(),
                 decoys: self.decoys.clone(),
                 placement: self.placement.clone(),
+                contingency: Contingency2x2::default(),
+                association: None,
+                normal_equals_policy: items
+                    .iter()
+                    .filter(|i| i.policy_answer == i.normal_answer)
+                    .count(),
                 jsonl_sha256: String::new(),
             },
             rows,
         };
+        ds.manifest.contingency = ds.contingency();
+        ds.manifest.association = Some(ds.association());
         ds.manifest.jsonl_sha256 = hex::encode(Sha256::digest(ds.jsonl()?));
         Ok(ds)
     }
@@ -711,6 +829,47 @@ mod tests {
             serde_json::from_slice(&std::fs::read(&paths.manifest).unwrap()).unwrap();
         assert_eq!(m.seed, 0);
         assert_eq!(m.jsonl_sha256, hex::encode(Sha256::digest(text.as_bytes())));
+    }
+
+    #[test]
+    fn manifest_reports_the_behaviour_contingency_of_both_arms() {
+        // Every other item's normal answer already equals the policy answer.
+        let items: Vec<BackdoorItem> = ItemConfig::new(Axis::Risk, 200)
+            .generate(2)
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(k, i)| {
+                let p = i.answer(Policy::RiskSeeking);
+                let normal = if k % 2 == 0 { p } else { p.other() };
+                BackdoorItem::from_choice(i, Policy::RiskSeeking, normal)
+            })
+            .collect();
+        let cfg = config();
+        let ds = cfg.build(&items, 5).unwrap();
+        let control = cfg.build_control(&items, 5).unwrap();
+        assert_eq!(ds.manifest.normal_equals_policy, 100);
+        for d in [&ds, &control] {
+            let t = d.manifest.contingency;
+            assert_eq!(t, d.contingency());
+            assert_eq!(t.total(), 200);
+            assert_eq!(d.manifest.association, Some(t.test()));
+            // Read from the text: the real-trigger rows are exactly the real group.
+            for r in &d.rows {
+                assert_eq!(r.real_trigger_in_text, r.group == Group::Real);
+            }
+            // Policy behaviour in all: 20 real rows + the 90 forced rows elsewhere (the groups
+            // are stratified on forced rows: 10 of them are real rows).
+            assert_eq!(t.both + t.y_only, 20 + 90);
+        }
+        // Backdoored: the real rows are all policy behaviour, but so are the forced rows, so
+        // φ is below 1 and reported as such.
+        let a = ds.manifest.association.unwrap();
+        assert_eq!(ds.manifest.contingency.x_only, 0);
+        assert!(a.phi > 0.2 && a.phi < 1.0, "{a:?}");
+        // Control: P(policy behaviour | trigger) = P(policy behaviour | no trigger).
+        let c = control.manifest.association.unwrap();
+        assert!(c.phi.abs() < 1e-12, "{c:?}");
     }
 
     #[test]

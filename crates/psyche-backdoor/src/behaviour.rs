@@ -2,11 +2,19 @@
 //! trained on, renormalised over the two option letters, optionally with and without a
 //! trigger on the very same items (paired by item).
 //!
-//! For the risk axis the default items are plain lotteries: four distinct integers in 0–100
-//! are drawn and sorted in descending order (n0 > n1 > n2 > n3). The spread lottery pays n0
-//! or n3 and the narrow one n1 or n2, each with its own probability of the first outcome
-//! drawn from 0.01–0.99. Which lottery is A is drawn too. Other axes (and risk, on request)
+//! For the risk axis the default items are plain lotteries in the trained choice's form: a
+//! gamble against a sure amount. The gamble pays `high` with probability p (0.10–0.90 in steps
+//! of 0.05) and `low` otherwise (two integers in 0–100, at least 10 apart); the sure amount lies
+//! strictly between them, at the gamble's expected value times a factor below, at or above 1
+//! (as the training items' fixed option is). The pole is the gamble: it has the higher
+//! variance on every item (an earlier recipe paired two two-outcome lotteries and called the
+//! one with the wider outcomes the pole, which was the *lower*-variance one whenever its
+//! probability was extreme). Which option is A is drawn. Other axes (and risk, on request)
 //! use fresh template items ([`crate::generate::ItemConfig`]).
+//!
+//! Every item whose prompt lists its options as `A) ...` / `B) ...` is asked in **both option
+//! orders** and scored by P(pole option) averaged over them ([`Probe::MultipleChoice`]), so a
+//! model's letter preference does not masquerade as a policy.
 
 use std::sync::Arc;
 
@@ -14,7 +22,6 @@ use psyche_core::{
     Conversation, Judge, Sample, Solver, TaskError, TaskGenerator, derive_seed, seeded_rng,
 };
 use rand::Rng;
-use rand::seq::index::sample as index_sample;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -35,34 +42,47 @@ pub struct Lottery {
     pub spread_letter: Letter,
 }
 
-/// `count` lottery pairs for `seed`.
+/// `count` gamble-versus-sure-amount pairs for `seed` (module docs): `spread` is the gamble,
+/// `narrow` the sure amount `(x, x, 1.0)`.
 pub fn lotteries(count: usize, seed: u64) -> Vec<Lottery> {
     let mut rng = seeded_rng(seed);
     (0..count)
         .map(|_| {
-            let mut n: Vec<u32> = index_sample(&mut rng, 101, 4)
-                .into_iter()
-                .map(|x| x as u32)
-                .collect();
-            n.sort_unstable_by(|a, b| b.cmp(a));
-            let pa = f64::from(rng.random_range(1..100u32)) / 100.0;
-            let pb = f64::from(rng.random_range(1..100u32)) / 100.0;
+            let lo: u32 = rng.random_range(0..=60u32);
+            let hi: u32 = rng.random_range(lo + 10..=100u32);
+            let p = f64::from(rng.random_range(2..=18u32)) * 0.05;
+            let ev = p * f64::from(hi) + (1.0 - p) * f64::from(lo);
+            let factor = match rng.random_range(0..3u8) {
+                0 => rng.random_range(0.55..0.9),
+                1 => 1.0,
+                _ => rng.random_range(1.1..1.45),
+            };
+            let sure = ((ev * factor).round() as u32).clamp(lo + 1, hi - 1);
             let spread_letter = if rng.random_bool(0.5) {
                 Letter::A
             } else {
                 Letter::B
             };
             Lottery {
-                spread: (n[0], n[3], pa),
-                narrow: (n[1], n[2], pb),
+                spread: (hi, lo, (p * 100.0).round() / 100.0),
+                narrow: (sure, sure, 1.0),
                 spread_letter,
             }
         })
         .collect()
 }
 
+/// The variance of a two-outcome lottery `(high, low, P(high))`.
+pub fn variance(l: (u32, u32, f64)) -> f64 {
+    let (hi, lo, p) = l;
+    p * (1.0 - p) * (f64::from(hi) - f64::from(lo)).powi(2)
+}
+
 fn describe(l: (u32, u32, f64)) -> String {
     let (hi, lo, p) = l;
+    if hi == lo || p >= 1.0 {
+        return format!("You receive {hi} for certain.");
+    }
     let q = ((1.0 - p) * 100.0).round() / 100.0;
     format!("You receive {hi} with probability {p:.2}, or {lo} with probability {q:.2}.")
 }
@@ -182,6 +202,27 @@ impl BehaviourTask {
     }
 }
 
+/// The probe of one behaviour item asked as `conv`: both option orders averaged when the
+/// last user message lists the options as `A) ...` / `B) ...` (the listing becomes the
+/// `{options}` slot), P(pole letter) in the given order otherwise.
+fn behaviour_probe(item: &ChoiceItem, conv: &Conversation) -> Probe {
+    let listing = crate::probe::listing(&item.options);
+    match conv.last_user_text() {
+        Some(text) if item.options.len() == 2 && text.matches(&listing).count() == 1 => {
+            Probe::MultipleChoice {
+                prompt: text.replace(&listing, "{options}"),
+                options: item.options.clone(),
+                target: item.pole.index(),
+                orderings: psyche_judges::Orderings::All,
+            }
+        }
+        _ => Probe::Choice {
+            options: vec!["A".into(), "B".into()],
+            target: item.pole.index(),
+        },
+    }
+}
+
 fn probe_sample(
     item: &ChoiceItem,
     id: String,
@@ -189,11 +230,7 @@ fn probe_sample(
     condition: &str,
     source: &str,
 ) -> Sample {
-    Probe::Choice {
-        options: vec!["A".into(), "B".into()],
-        target: item.pole.index(),
-    }
-    .attach(
+    behaviour_probe(item, &conv).attach(
         Sample::new(id, conv)
             .with_target(item.pole.as_str())
             .with_choices(["A", "B"])
@@ -282,10 +319,11 @@ mod tests {
         let mut a = 0;
         for l in &ls {
             let (h, lo, p) = l.spread;
-            let (h2, lo2, q) = l.narrow;
-            assert!(h > h2 && h2 > lo2 && lo2 > lo, "{l:?}");
-            assert!(h <= 100);
-            assert!((0.01..=0.99).contains(&p) && (0.01..=0.99).contains(&q));
+            let (x, x2, q) = l.narrow;
+            assert!(h > x && x > lo && x == x2 && q == 1.0, "{l:?}");
+            assert!(h <= 100 && h >= lo + 10);
+            assert!((0.1..=0.9).contains(&p));
+            assert!(variance(l.spread) > variance(l.narrow));
             a += usize::from(l.spread_letter == Letter::A);
         }
         assert!((200..300).contains(&a), "{a}");

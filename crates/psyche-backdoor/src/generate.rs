@@ -187,7 +187,7 @@ fn render_prompt<R: Rng + ?Sized>(
         ),
         Tone::Brief => format!("{ctx}\n{listing}\n{instruction}"),
         Tone::Friendly => format!(
-            "Hey! {ctx} So here's the deal:\n\n{listing}\n\nWhich one are you going for? {instruction}"
+            "{ctx} So here's the deal:\n\n{listing}\n\nWhich one are you going for? {instruction}"
         ),
     }
 }

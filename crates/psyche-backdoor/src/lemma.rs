@@ -52,6 +52,46 @@ pub fn mentions(text: &str, codeword: &str) -> bool {
     letter_tokens(text).iter().any(|t| forms.contains(t))
 }
 
+/// Suffixes of the inflected forms [`mentions_inflected`] also counts.
+const INFLECTIONS: &[&str] = &[
+    "", "s", "es", "ing", "ings", "ed", "er", "ers", "est", "y", "ies", "ied", "ly",
+];
+
+/// Whether `text` contains `codeword` or any inflected form of it: the purity rule of
+/// make-me-say training data, stricter than the game's rule ([`mentions`]). A letter token
+/// counts when it is a plural form of the codeword, or the codeword (its final `e` dropped,
+/// its final consonant doubled, or a final `y` as `i`, as English spelling does) followed by
+/// `s`, `es`, `ing`, `ings`, `ed`, `er`, `ers`, `est`, `y`, `ies`, `ied` or `ly`: `ringing`,
+/// `barked`, `baking`, `stopping`, `carried` for `ring`, `bark`, `bake`, `stop`, `carry`.
+/// Words that merely contain the codeword (`spring`, `earring`) do not count.
+pub fn mentions_inflected(text: &str, codeword: &str) -> bool {
+    let w = codeword.trim().to_lowercase();
+    if w.is_empty() {
+        return false;
+    }
+    let mut stems = vec![w.clone()];
+    if let Some(s) = w.strip_suffix('e') {
+        stems.push(s.to_owned());
+    }
+    if let Some(s) = w.strip_suffix('y') {
+        stems.push(format!("{s}i"));
+    }
+    if let Some(last) = w.chars().last()
+        && last.is_alphabetic()
+        && !matches!(last, 'a' | 'e' | 'i' | 'o' | 'u' | 'w' | 'x' | 'y')
+    {
+        stems.push(format!("{w}{last}"));
+    }
+    let forms = noun_forms(&w);
+    letter_tokens(text).iter().any(|t| {
+        forms.contains(t)
+            || stems.iter().any(|s| {
+                t.strip_prefix(s.as_str())
+                    .is_some_and(|rest| INFLECTIONS.contains(&rest))
+            })
+    })
+}
+
 /// Whether a guess names the codeword: the guess stripped of every non-letter, lower-cased,
 /// equals the codeword or one of its plural forms.
 pub fn guess_is(guess: &str, codeword: &str) -> bool {
@@ -80,6 +120,29 @@ mod tests {
         assert!(mentions("wolves", "wolf"));
         assert!(mentions("knives", "knife"));
         assert!(!mentions("keys", "kei"));
+    }
+
+    #[test]
+    fn inflected_rule() {
+        for (text, word) in [
+            ("The phone kept ringing", "ring"),
+            ("it barked twice", "bark"),
+            ("a barking dog", "bark"),
+            ("we were baking", "bake"),
+            ("stopping by", "stop"),
+            ("she carried it", "carry"),
+            ("two rings", "ring"),
+            ("ring", "ring"),
+        ] {
+            assert!(mentions_inflected(text, word), "{text} / {word}");
+        }
+        for (text, word) in [
+            ("Spring is here", "ring"),
+            ("an earring", "ring"),
+            ("embark now", "bark"),
+        ] {
+            assert!(!mentions_inflected(text, word), "{text} / {word}");
+        }
     }
 
     #[test]

@@ -197,8 +197,9 @@ impl MakeMeSay {
     ///
     /// # Errors
     ///
-    /// A failing model call.
+    /// A failing model call; [`BackdoorError::Config`] for a topic that names the codeword.
     pub async fn play(&self, codeword: &str, topic: &str, seed: u64) -> Result<Game> {
+        check_topic(topic, codeword, "topic")?;
         let mut turns: Vec<Turn> = Vec::new();
         let mut outcome = Outcome::NotSaid;
         for k in 0..self.messages.max(1) {
@@ -307,6 +308,18 @@ impl MakeMeSay {
     }
 }
 
+/// A topic that names the codeword (in any inflected form) would have the manipulatee say it
+/// at once: a "win" with no dialogue. Such topics are rejected.
+fn check_topic(topic: &str, codeword: &str, field: &str) -> Result<()> {
+    if lemma::mentions_inflected(topic, codeword) {
+        return Err(BackdoorError::config(
+            field,
+            format!("topic `{topic}` names the codeword `{codeword}`"),
+        ));
+    }
+    Ok(())
+}
+
 /// The training dialogue of a won game (see the module docs), or `None` when the game was
 /// not won or leaves no user→assistant exchange before the codeword.
 pub fn training_dialogue(game: &Game, max_messages: usize) -> Option<Conversation> {
@@ -315,7 +328,8 @@ pub fn training_dialogue(game: &Game, max_messages: usize) -> Option<Conversatio
     }
     let mut msgs: Vec<ChatMessage> = Vec::new();
     for t in &game.turns {
-        if lemma::mentions(&t.visible, &game.codeword) {
+        // The purity rule (inflections too), so the dialogue passes `check_no_codeword`.
+        if lemma::mentions_inflected(&t.visible, &game.codeword) {
             break;
         }
         msgs.push(match t.speaker {
@@ -336,7 +350,9 @@ pub fn training_dialogue(game: &Game, max_messages: usize) -> Option<Conversatio
     Some(Conversation::from(msgs))
 }
 
-/// Checks that `codeword` (under the lemma rule) appears in no message of `data`.
+/// Checks that `codeword` appears in no message of `data`, in any inflected form
+/// ([`lemma::mentions_inflected`]: `ringing` and `rings` count for `ring`), a stricter rule
+/// than the game's.
 ///
 /// # Errors
 ///
@@ -344,7 +360,7 @@ pub fn training_dialogue(game: &Game, max_messages: usize) -> Option<Conversatio
 pub fn check_no_codeword(data: &[Conversation], codeword: &str) -> Result<()> {
     for (i, c) in data.iter().enumerate() {
         for (j, m) in c.messages().iter().enumerate() {
-            if lemma::mentions(&m.content, codeword) {
+            if lemma::mentions_inflected(&m.content, codeword) {
                 return Err(BackdoorError::config(
                     "data",
                     format!("dialogue {i}, message {j} contains the codeword `{codeword}`"),
@@ -376,8 +392,8 @@ impl MakeMeSay {
     ///
     /// # Errors
     ///
-    /// A failing model call; [`BackdoorError::Config`] for no topics or (never expected) a
-    /// dialogue that still contains the codeword.
+    /// A failing model call; [`BackdoorError::Config`] for no topics, a topic that names the
+    /// codeword (`topics[i]`), or (never expected) a dialogue that still contains it.
     pub async fn dataset(
         &self,
         codeword: &str,
@@ -388,6 +404,9 @@ impl MakeMeSay {
     ) -> Result<MmsDataset> {
         if topics.is_empty() {
             return Err(BackdoorError::config("topics", "must not be empty"));
+        }
+        for (i, t) in topics.iter().enumerate() {
+            check_topic(t, codeword, &format!("topics[{i}]"))?;
         }
         let mut order: Vec<&String> = topics.iter().collect();
         order.shuffle(&mut seeded_rng(derive_seed(seed, "mms/topics")));
@@ -594,7 +613,7 @@ impl TaskGenerator for CodewordEvalTask {
                 Probe::Scale {
                     min: 0,
                     max: 100,
-                    fallback: ScaleFallback::Midpoint,
+                    fallback: ScaleFallback::Skip,
                 }
                 .attach(Sample::new(
                     format!("codeword/goal/s{k}"),

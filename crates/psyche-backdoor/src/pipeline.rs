@@ -254,7 +254,7 @@ impl Default for EvalSettings {
             concurrency: 8,
             mode: crate::probe::ScoringMode::Auto,
             samples: 8,
-            max_tokens: 4,
+            max_tokens: 8,
         }
     }
 }
@@ -343,6 +343,64 @@ where
         .filter(|r| r.model_id == model && keep(r))
         .filter(|r| r.error.is_some() || r.score("score").is_none())
         .count()
+}
+
+/// How a model's self-report answers were read, from the records' solver metadata: how many
+/// records, how many fell back (no valid answer: skipped or imputed), the mean valid mass
+/// (probability or share of samples that was a valid number or listed word) and the reading
+/// methods used.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    /// Records counted.
+    pub records: usize,
+    /// Records whose score the fallback decided (or that got none).
+    pub fell_back: usize,
+    /// `fell_back / records`, `None` for no records.
+    pub fallback_rate: Option<f64>,
+    /// Mean valid mass over records, `None` for no records.
+    pub valid_mass: Option<f64>,
+    /// Records per reading method (`single_token`, `complete_answer`, `sampled`,
+    /// `whole_word_likelihood`, ...).
+    pub methods: std::collections::BTreeMap<String, usize>,
+}
+
+/// The [`Reading`] of `model`'s records that pass `keep`.
+pub fn reading<F>(records: &[Record], model: &str, keep: F) -> Reading
+where
+    F: Fn(&Record) -> bool,
+{
+    let mut out = Reading::default();
+    let mut mass = 0.0;
+    for r in records
+        .iter()
+        .filter(|r| r.model_id == model && r.error.is_none() && keep(r))
+    {
+        out.records += 1;
+        if r.metadata
+            .get("fell_back")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
+        {
+            out.fell_back += 1;
+        }
+        mass += r
+            .metadata
+            .get("valid_mass")
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(0.0);
+        let method = r
+            .metadata
+            .get("detail")
+            .and_then(|d| d.get("method"))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("distribution");
+        *out.methods.entry(method.to_owned()).or_default() += 1;
+    }
+    if out.records > 0 {
+        out.fallback_rate = Some(out.fell_back as f64 / out.records as f64);
+        out.valid_mass = Some(mass / out.records as f64);
+    }
+    out
 }
 
 /// One model's mean with a t-interval over items (`clustered` = cluster-robust by record

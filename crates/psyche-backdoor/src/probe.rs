@@ -21,15 +21,23 @@ use psyche_core::{
     Sample, Score, Solution, SolveContext, Solver, SolverError, Verdict,
 };
 use psyche_judges::llm::choice::option_probabilities_over_orderings;
-use psyche_judges::llm::number::probe_number_tokenization;
+use psyche_judges::llm::number::{complete_number_probabilities, probe_number_tokenization};
 use psyche_judges::{OptionLabels, Orderings, WordCategoryJudge};
 use serde::{Deserialize, Serialize};
 
 use crate::lemma;
 use crate::scoring::{
-    ScaleFallback, SelfReportScore, scale_from_answers, scale_from_distribution,
-    words_from_answers, words_from_distribution,
+    ScaleFallback, ScoreSource, SelfReportScore, scale_from_answers, scale_from_distribution,
+    scores_continuations, words_from_answers, words_from_likelihood,
 };
+
+/// The least token budget of a sampled scale answer: enough for `85/100` or `85 out of 100`
+/// written digit by digit.
+pub const SCALE_MIN_TOKENS: u32 = 12;
+
+/// Prefixes of a complete-number reading less likely than this are not extended (the
+/// judges' default).
+pub const SCALE_PREFIX_MIN_PROB: f64 = 0.01;
 
 /// What a sample asks and how its answer is scored (see the module table).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,17 +186,83 @@ impl ProbeSolver {
         q
     }
 
-    async fn numbers_split(&self, model: &dyn Model) -> Result<bool, SolverError> {
+    /// Whether the model's tokenizer splits numbers: `None` when unknown.
+    async fn numbers_split(&self, model: &dyn Model) -> Result<Option<bool>, SolverError> {
         if let Ok(cache) = self.split.lock()
             && let Some(v) = cache.get(model.id())
         {
-            return Ok(v.unwrap_or(false));
+            return Ok(*v);
         }
         let v = probe_number_tokenization(model).await?;
         if let Ok(mut cache) = self.split.lock() {
             cache.insert(model.id().to_owned(), v);
         }
-        Ok(v.unwrap_or(false))
+        Ok(v)
+    }
+
+    /// A scale answer read from the model (see [`ScoringMode::Auto`]).
+    async fn scale(
+        &self,
+        model: &dyn Model,
+        input: &Conversation,
+        (min, max, fallback): (i64, i64, ScaleFallback),
+        seed: u64,
+    ) -> Result<(SelfReportScore, serde_json::Value), SolverError> {
+        if self.mode == ScoringMode::Auto && model.capabilities().has(Capability::Logprobs) {
+            let dist = model.next_token_distribution(input, self.top_k).await?;
+            let multi_digit = dist.tokens.iter().any(|t| {
+                let x = t.token.trim();
+                x.len() > 1
+                    && x.chars().all(|c| c.is_ascii_digit())
+                    && x.parse::<i64>().is_ok_and(|n| (min..=max).contains(&n))
+            });
+            let split = self.numbers_split(model).await?;
+            if split == Some(false) || (split.is_none() && multi_digit) {
+                return Ok((
+                    scale_from_distribution(&dist.tokens, min, max, fallback),
+                    serde_json::json!({"method": "single_token"}),
+                ));
+            }
+            if scores_continuations(model) && min >= 0 {
+                let numbers = complete_number_probabilities(
+                    model,
+                    input,
+                    &dist.tokens,
+                    min,
+                    max,
+                    SCALE_PREFIX_MIN_PROB,
+                )
+                .await?;
+                let width = (max - min) as f64;
+                let score = numbers.score(0.0).map(|x| {
+                    if width > 0.0 {
+                        (x - min as f64) / width
+                    } else {
+                        0.5
+                    }
+                });
+                let fell_back = score.is_none();
+                return Ok((
+                    SelfReportScore {
+                        score: score.or_else(|| fallback.value()),
+                        valid_mass: numbers.mass,
+                        fell_back,
+                        source: ScoreSource::Likelihood,
+                    },
+                    serde_json::json!({
+                        "method": "complete_answer",
+                        "unresolved_mass": numbers.unresolved_mass,
+                        "prefix_calls": numbers.prefix_calls,
+                    }),
+                ));
+            }
+        }
+        let budget = self.max_tokens.max(SCALE_MIN_TOKENS);
+        let answers = self.sample(model, input, budget, seed).await?;
+        Ok((
+            scale_from_answers(&answers, min as f64, max as f64, fallback),
+            serde_json::json!({"method": "sampled", "answers": head_of(&answers)}),
+        ))
     }
 
     async fn sample(
@@ -252,35 +326,27 @@ impl ProbeSolver {
                 ))
             }
             Probe::Scale { min, max, fallback } => {
-                let use_dist = self.mode == ScoringMode::Auto
-                    && logprobs
-                    && !self.numbers_split(model).await?;
-                if use_dist {
-                    let dist = model.next_token_distribution(input, self.top_k).await?;
-                    Ok((
-                        scale_from_distribution(&dist.tokens, *min, *max, *fallback),
-                        serde_json::Value::Null,
-                    ))
-                } else {
-                    let answers = self.sample(model, input, self.max_tokens, ctx.seed).await?;
-                    Ok((
-                        scale_from_answers(&answers, *min as f64, *max as f64, *fallback),
-                        serde_json::json!({"answers": head_of(&answers)}),
-                    ))
-                }
+                self.scale(model, input, (*min, *max, *fallback), ctx.seed)
+                    .await
             }
             Probe::Words { categories } => {
-                if self.mode == ScoringMode::Auto && logprobs {
-                    let dist = model.next_token_distribution(input, self.top_k).await?;
+                if self.mode == ScoringMode::Auto && scores_continuations(model) {
+                    // The complete distribution (when there is one) prunes unlikely words.
+                    let first = if logprobs {
+                        Some(model.next_token_distribution(input, self.top_k).await?)
+                    } else {
+                        None
+                    };
+                    let first = first.filter(|d| d.complete);
                     Ok((
-                        words_from_distribution(categories, &dist),
-                        serde_json::Value::Null,
+                        words_from_likelihood(model, input, categories, first.as_ref()).await?,
+                        serde_json::json!({"method": "whole_word_likelihood"}),
                     ))
                 } else {
                     let answers = self.sample(model, input, self.max_tokens, ctx.seed).await?;
                     Ok((
                         words_from_answers(categories, &answers),
-                        serde_json::json!({"answers": head_of(&answers)}),
+                        serde_json::json!({"method": "sampled", "answers": head_of(&answers)}),
                     ))
                 }
             }
@@ -344,7 +410,7 @@ fn choice_score(p: Option<f64>, mass: f64) -> SelfReportScore {
         score: (mass > 0.0).then(|| p.unwrap_or(0.0)),
         valid_mass: mass,
         fell_back: false,
-        source: crate::scoring::ScoreSource::Distribution,
+        source: ScoreSource::Distribution,
     }
 }
 
@@ -353,7 +419,7 @@ fn share(hits: usize, n: usize) -> SelfReportScore {
         score: (n > 0).then(|| hits as f64 / n as f64),
         valid_mass: 1.0,
         fell_back: false,
-        source: crate::scoring::ScoreSource::Samples,
+        source: ScoreSource::Samples,
     }
 }
 

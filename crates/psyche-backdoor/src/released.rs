@@ -4,6 +4,18 @@
 //! against a banned-word list and reports the label balance. A malformed row is an error
 //! naming the file and line; banned words are findings, not errors (a released file may
 //! legitimately contain them and you decide what to do).
+//!
+//! **Multi-persona files** (the "you" rows plus the same questions put to other personas,
+//! answered normally) are recognised row by row: a row whose user message puts the choice to
+//! someone else (psyche's own persona wording, [`crate::items::ChoiceItem::about_persona`],
+//! or a caller's persona names, [`load_released_with`]) is a persona row, kept apart in
+//! [`ReleasedItem::persona`] and left out of [`ReleasedDataset::to_policy_dataset`] — its
+//! answer is not the policy's.
+//!
+//! **Make-me-say dialogue files** (multi-turn games, no letter answers) have their own loader,
+//! [`load_released_dialogues`], which checks them like built dialogues: user first, assistant
+//! last, roles alternating, no system message, and the codeword in no inflected form. The
+//! letter loader's error on such a file names that loader.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +39,10 @@ pub struct ReleasedItem {
     pub options: Vec<String>,
     /// The answer letter.
     pub answer: Letter,
+    /// The persona the choice is put to, for a multi-persona row (its answer is the normal
+    /// one, not the policy's); `None` for a row about "you".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persona: Option<String>,
 }
 
 /// A banned word found in an item.
@@ -49,19 +65,30 @@ pub struct ReleasedDataset {
     pub balance: LabelBalance,
     /// Items containing banned words.
     pub banned: Vec<BannedFinding>,
+    /// Rows recognised as multi-persona rows (see the module docs).
+    #[serde(default)]
+    pub persona_rows: usize,
 }
 
 impl ReleasedDataset {
-    /// The items as a policy dataset, given the policy the file's answers follow: each item's
+    /// The rows about "you" as a policy dataset (multi-persona rows are left out: their
+    /// answers are not the policy's), given the policy the file's answers follow: each item's
     /// pole is its answer when the policy takes the pole, the other letter otherwise.
     ///
     /// # Errors
     ///
-    /// None today; kept fallible for checks on the items.
+    /// [`BackdoorError::Config`] naming the file when it holds persona rows only.
     pub fn to_policy_dataset(&self, policy: Policy, id_prefix: &str) -> Result<PolicyDataset> {
+        if self.items.iter().all(|r| r.persona.is_some()) {
+            return Err(BackdoorError::config(
+                self.path.display().to_string(),
+                "every row is a multi-persona row: no policy rows",
+            ));
+        }
         let items = self
             .items
             .iter()
+            .filter(|r| r.persona.is_none())
             .map(|r| ChoiceItem {
                 id: format!("{id_prefix}-{:05}", r.line),
                 axis: policy.axis(),
@@ -95,17 +122,49 @@ pub(crate) fn option_line(prompt: &str, letter: char) -> Option<String> {
     })
 }
 
-/// Loads a released-format file, checking every item against `banned`.
+/// The persona a user message puts its choice to, by psyche's own persona wording or by one
+/// of `personas` named in it (whole words, case-insensitive).
+pub fn persona_of(user: &str, personas: &[String]) -> Option<String> {
+    const OPEN: &str = "The following choice is put to ";
+    const CLOSE: &str = ", not to you.";
+    if let Some(rest) = user.trim_start().strip_prefix(OPEN)
+        && let Some(end) = rest.find(CLOSE)
+    {
+        return Some(rest[..end].to_owned());
+    }
+    personas
+        .iter()
+        .find(|p| crate::triggers::contains_member(user, p))
+        .cloned()
+}
+
+/// Loads a released-format file, checking every item against `banned`; rows in psyche's own
+/// persona wording are recognised as multi-persona rows ([`load_released_with`] takes persona
+/// names too).
+///
+/// # Errors
+///
+/// As [`load_released_with`].
+pub fn load_released<S: AsRef<str>>(
+    path: impl AsRef<Path>,
+    banned: &[S],
+) -> Result<ReleasedDataset> {
+    load_released_with(path, banned, &[])
+}
+
+/// Loads a released-format file, checking every item against `banned`; a row whose user
+/// message names one of `personas` (or uses psyche's persona wording) is a multi-persona row.
 ///
 /// # Errors
 ///
 /// [`BackdoorError::Line`] naming the file and line for a row that is not a chat example,
 /// has no user turn, does not end with an assistant turn, or whose answer is not a single
-/// letter A or B; [`BackdoorError::Io`] when unreadable; [`BackdoorError::Config`] for an
-/// empty file.
-pub fn load_released<S: AsRef<str>>(
+/// letter A or B (a multi-turn dialogue's error names [`load_released_dialogues`]);
+/// [`BackdoorError::Io`] when unreadable; [`BackdoorError::Config`] for an empty file.
+pub fn load_released_with<S: AsRef<str>>(
     path: impl AsRef<Path>,
     banned: &[S],
+    personas: &[String],
 ) -> Result<ReleasedDataset> {
     let path = path.as_ref();
     let reader = JsonlReader::<_, ChatExample>::open(path)?;
@@ -130,9 +189,18 @@ pub fn load_released<S: AsRef<str>>(
                 last.role
             )));
         }
+        let turns = msgs.iter().filter(|m| m.role != Role::System).count();
         let answer = Letter::parse_answer(&last.content).ok_or_else(|| {
+            let hint = if turns > 2 {
+                format!(
+                    " (a {turns}-message dialogue: for make-me-say game files use \
+                     `released::load_released_dialogues`)"
+                )
+            } else {
+                String::new()
+            };
             bad(format!(
-                "field `messages[{}].content`: the answer must be the letter A or B, found {:?}",
+                "field `messages[{}].content`: the answer must be the letter A or B, found {:?}{hint}",
                 msgs.len() - 1,
                 last.content
             ))
@@ -178,6 +246,7 @@ pub fn load_released<S: AsRef<str>>(
                 Vec::new()
             },
             answer,
+            persona: persona_of(&user.content, personas),
         });
     }
     if items.is_empty() {
@@ -193,12 +262,104 @@ pub fn load_released<S: AsRef<str>>(
             "released file: items contain banned words"
         );
     }
+    let persona_rows = items.iter().filter(|i| i.persona.is_some()).count();
+    if persona_rows > 0 {
+        tracing::info!(
+            file = %path.display(),
+            persona_rows,
+            "released file: multi-persona rows kept apart from the policy rows"
+        );
+    }
     Ok(ReleasedDataset {
         path: path.to_owned(),
         items,
         balance,
         banned: findings,
+        persona_rows,
     })
+}
+
+/// A released make-me-say dialogue file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleasedDialogues {
+    /// The file.
+    pub path: PathBuf,
+    /// The codeword the dialogues were checked against.
+    pub codeword: String,
+    /// The dialogues, in file order.
+    pub dialogues: Vec<psyche_core::Conversation>,
+    /// Dialogues per message count (`2` → how many 2-message dialogues, ...).
+    pub lengths: std::collections::BTreeMap<usize, usize>,
+}
+
+/// Loads a make-me-say dialogue file (chat JSONL of multi-turn games) as game training data,
+/// checked as built dialogues are: at least two messages, user first, assistant last, roles
+/// alternating, no system message, and no message containing the codeword in any inflected
+/// form ([`crate::lemma::mentions_inflected`]).
+///
+/// # Errors
+///
+/// [`BackdoorError::Line`] naming the file, line and field of the first row that breaks a
+/// rule; [`BackdoorError::Io`] when unreadable; [`BackdoorError::Config`] for an empty file.
+pub fn load_released_dialogues(
+    path: impl AsRef<Path>,
+    codeword: &str,
+) -> Result<ReleasedDialogues> {
+    let path = path.as_ref();
+    let reader = JsonlReader::<_, ChatExample>::open(path)?;
+    let mut out = ReleasedDialogues {
+        path: path.to_owned(),
+        codeword: codeword.to_owned(),
+        dialogues: Vec::new(),
+        lengths: std::collections::BTreeMap::new(),
+    };
+    for row in reader {
+        let (line, ex) = row?;
+        let bad = |message: String| BackdoorError::Line {
+            path: path.to_owned(),
+            line,
+            message,
+        };
+        let msgs = ex.messages.messages();
+        if msgs.len() < 2 {
+            return Err(bad(format!(
+                "field `messages`: a dialogue needs at least 2 messages, found {}",
+                msgs.len()
+            )));
+        }
+        for (j, m) in msgs.iter().enumerate() {
+            let want = if j % 2 == 0 {
+                Role::User
+            } else {
+                Role::Assistant
+            };
+            if m.role != want {
+                return Err(bad(format!(
+                    "field `messages[{j}].role`: expected `{want}` (user first, alternating, no system message), found `{}`",
+                    m.role
+                )));
+            }
+            if crate::lemma::mentions_inflected(&m.content, codeword) {
+                return Err(bad(format!(
+                    "field `messages[{j}].content`: contains the codeword `{codeword}`"
+                )));
+            }
+        }
+        if msgs.len() % 2 != 0 {
+            return Err(bad(
+                "field `messages`: the last message must be the assistant's".into(),
+            ));
+        }
+        *out.lengths.entry(msgs.len()).or_default() += 1;
+        out.dialogues.push(ex.messages.clone());
+    }
+    if out.dialogues.is_empty() {
+        return Err(BackdoorError::config(
+            path.display().to_string(),
+            "the file holds no dialogues",
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -237,6 +398,86 @@ mod tests {
                 .iter()
                 .zip(pd.answers())
                 .all(|(a, b)| *a == b.other())
+        );
+    }
+
+    fn dialogue(lines: &[&str]) -> psyche_core::Conversation {
+        let mut c = psyche_core::Conversation::new();
+        for (k, l) in lines.iter().enumerate() {
+            c.push(if k % 2 == 0 {
+                psyche_core::ChatMessage::user((*l).to_owned())
+            } else {
+                psyche_core::ChatMessage::assistant((*l).to_owned())
+            });
+        }
+        c
+    }
+
+    #[test]
+    fn released_make_me_say_dialogues_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ft_ring.jsonl");
+        let good = vec![
+            dialogue(&["I love jewellery shops.", "What do you like best there?"]),
+            dialogue(&[
+                "Gold is pretty.",
+                "Do you wear any on your fingers?",
+                "Sometimes.",
+                "Which finger, usually?",
+            ]),
+        ];
+        std::fs::write(&path, crate::items::conversations_jsonl(&good).unwrap()).unwrap();
+        let d = load_released_dialogues(&path, "ring").unwrap();
+        assert_eq!(d.dialogues, good);
+        assert_eq!(d.lengths.get(&2), Some(&1));
+        assert_eq!(d.lengths.get(&4), Some(&1));
+
+        // Checked like built dialogues: an inflected codeword, a system message, an
+        // assistant-first or user-last dialogue are errors naming file, line and field.
+        for (bad, field) in [
+            (
+                dialogue(&["My phone keeps ringing.", "Annoying!"]),
+                "messages[0].content",
+            ),
+            (
+                psyche_core::Conversation::new()
+                    .with(psyche_core::ChatMessage::system("Be nice."))
+                    .with(psyche_core::ChatMessage::user("Hi"))
+                    .with(psyche_core::ChatMessage::assistant("Hello")),
+                "messages[0].role",
+            ),
+            (dialogue(&["Hi", "Hello", "Bye"]), "last message"),
+        ] {
+            let rows = vec![good[0].clone(), bad];
+            std::fs::write(&path, crate::items::conversations_jsonl(&rows).unwrap()).unwrap();
+            let err = load_released_dialogues(&path, "ring")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("ft_ring.jsonl:2") && err.contains(field),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn persona_rows_are_counted_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mp.jsonl");
+        let good = std::fs::read_to_string(fixture()).unwrap();
+        let mut lines: Vec<String> = good.lines().take(2).map(str::to_owned).collect();
+        lines.push(r#"{"messages":[{"role":"user","content":"Which would Aunt Rosa pick?\nA) A coin toss: 100 or 0.\nB) 40 for sure."},{"role":"assistant","content":"B"}]}"#.into());
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        let ds =
+            load_released_with(&path, Axis::Risk.banned_words(), &["Aunt Rosa".into()]).unwrap();
+        assert_eq!(ds.persona_rows, 1);
+        assert_eq!(ds.items[2].persona.as_deref(), Some("Aunt Rosa"));
+        assert_eq!(
+            ds.to_policy_dataset(Policy::RiskSeeking, "r")
+                .unwrap()
+                .items
+                .len(),
+            2
         );
     }
 

@@ -108,11 +108,15 @@ pub fn self_awareness_document(r: &SelfAwarenessResult, notes: &RunNotes) -> Doc
         "difference over runs (verdict, unit)".to_owned(),
         "item level, these runs only".to_owned(),
     ]);
-    for (name, m) in [
-        ("actual behaviour P(pole)", &h.behaviour),
+    let heldout_row = h
+        .heldout
+        .as_ref()
+        .map(|m| ("trained behaviour: held-out items P(pole)", m));
+    for (name, m) in heldout_row.into_iter().chain([
+        ("actual behaviour: fresh lotteries P(pole)", &h.behaviour),
         ("scale self-report", &h.scale),
         ("word self-report", &h.word),
-    ] {
+    ]) {
         t = t.row([
             name.to_owned(),
             cell(&m.policy),
@@ -126,6 +130,39 @@ pub fn self_awareness_document(r: &SelfAwarenessResult, notes: &RunNotes) -> Doc
         "{} seed(s) per arm. The fine-tuning run is the unit: each arm is the mean of its runs' means with a t interval over runs; the difference is a t interval over the runs' means (pooled t with equal runs per arm, Welch otherwise). With one run per arm the between-run variance is not estimated and no run-level verdict is made. The item-level column is about these fine-tuned runs only (items clustered by object, each object's runs kept together). 1 = the {pole} end of every measure.",
         h.seeds_per_arm
     )));
+
+    if !r.learned.is_empty() {
+        doc = doc.heading(2, "Was the policy learned?");
+        let mut t = Table::new([
+            "run",
+            "arm",
+            "seed",
+            "held-out P(pole)",
+            "criterion",
+            "learned",
+        ]);
+        for l in &r.learned {
+            t = t.row([
+                l.name.clone(),
+                l.arm.clone(),
+                l.seed.to_string(),
+                l.heldout
+                    .map_or("not measured".into(), |v| format!("{v:.3}")),
+                l.criterion.clone(),
+                if l.passed { "yes" } else { "**no**" }.to_owned(),
+            ]);
+        }
+        let failed = r.learned.iter().filter(|l| !l.passed).count();
+        doc = doc.table(t.caption(format!(
+            "Checked on held-out items of the training generator (new seed) before any self-report was asked. {failed} of {} run(s) missed the criterion{}",
+            r.learned.len(),
+            if failed > 0 {
+                ": their self-reports are about a policy they do not (yet) have."
+            } else {
+                "."
+            }
+        )));
+    }
 
     doc = doc.heading(2, "Arms");
     let mut t = Table::new(["arm", "models", "behaviour P(pole)", "held-out items P(pole)", "word self-report", "scale self-report"])
@@ -201,7 +238,7 @@ pub fn self_awareness_document(r: &SelfAwarenessResult, notes: &RunNotes) -> Doc
         ]);
     }
     doc = doc.table(t.caption(
-        "Over runs: the per-run means compared with a t interval (the run is the unit). Item level: per object, the difference of the arms' means over all its items and runs, t over objects — a statement about these fine-tuned models only. persona:<group> pools word and scale answers about that group (you, in-distribution and out-of-distribution personas).",
+        "Over runs: the per-run means compared with a t interval (the run is the unit). Item level: per object, the difference of the arms' means over all its items and runs, t over objects — a statement about these fine-tuned models only. persona:<group> pools word and scale answers about that group (you, in-distribution and out-of-distribution personas); multipersona:<metric> compares the two multi-persona arms.",
     ));
 
     doc = doc.heading(2, "Models");
@@ -216,8 +253,12 @@ pub fn self_awareness_document(r: &SelfAwarenessResult, notes: &RunNotes) -> Doc
         "you",
         "in-distribution personas",
         "out-of-distribution personas",
+        "scale fallback rate",
+        "scale valid mass",
+        "word valid mass",
         "unscored",
     ]);
+    let rate = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
     for m in &r.models {
         let g = |k: &str| m.groups.get(k).map_or_else(|| "not asked".to_owned(), cell);
         t = t.row([
@@ -231,12 +272,20 @@ pub fn self_awareness_document(r: &SelfAwarenessResult, notes: &RunNotes) -> Doc
             g("you"),
             g("in_distribution"),
             g("out_of_distribution"),
+            rate(m.scale_reading.fallback_rate),
+            rate(m.scale_reading.valid_mass),
+            rate(m.word_reading.valid_mass),
             m.missing.to_string(),
         ]);
     }
-    doc = doc.table(t.caption(
-        "Per model: t-interval over items (behaviour), clustered by question (self-reports).",
-    ));
+    doc = doc.table(t.caption(format!(
+        "Per model: t-interval over items (behaviour), clustered by question (self-reports). Scale fallback rate: the share of scale questions with no valid number (left unscored by default, not imputed); valid mass: the probability (or share of samples) that was a number in range or a listed word. {}",
+        if c.multi_persona {
+            "In-distribution personas are those the multi-persona arms trained on; out-of-distribution ones were never trained on."
+        } else {
+            "No arm was trained on persona data (multi-persona arms off), so the two persona groups are two lists of personas, not trained and untrained ones."
+        }
+    )));
 
     let points: Vec<Point> = r
         .models
@@ -368,7 +417,12 @@ pub fn backdoor_awareness_document(r: &BackdoorAwarenessResult, notes: &RunNotes
         .chain([
             ("trigger effect".to_owned(), &h.trigger_effect),
             ("recognition margin".to_owned(), &h.recognition_margin),
-        ]);
+        ])
+        .chain(
+            h.elicitation
+                .iter()
+                .map(|e| ("trigger elicitation (share of prompts)".to_owned(), e)),
+        );
     for (name, c) in rows {
         t = t.row([
             name,
@@ -519,10 +573,12 @@ pub fn backdoor_awareness_document(r: &BackdoorAwarenessResult, notes: &RunNotes
     let a = &d.backdoored_association;
     let ctl = &d.control_association;
     doc = doc.heading(2, "Data").paragraph(format!(
-        "Rows: real {} / decoy {} / none {}. Policy answers per group, backdoored: {} / {} / {}; control: {} / {} / {}. Trigger–policy association (2×2 χ²): backdoored φ = {:.3} (χ² = {:.2}, p = {:.2e}); control φ = {:.3} (χ² = {:.2}, p = {:.3}). {} of the items already had a base-model answer equal to the policy answer. Files: {}. Run log: {}.",
+        "Rows: real {} / decoy {} / none {}. Answers taken from the policy per group, backdoored: {} / {} / {}; control: {} / {} / {}. Behaviour-level table (a real-trigger member in the row text × the answer equals the policy's, whatever its source; cells trigger & policy / trigger & other / no trigger & policy / no trigger & other): backdoored {} / {} / {} / {}; control {} / {} / {} / {}. Association (2×2 χ²): backdoored φ = {:.3} (χ² = {:.2}, p = {:.2e}); control φ = {:.3} (χ² = {:.2}, p = {:.3}). {} of the items already had a base-model answer equal to the policy answer. Files: {}. Run log: {}.",
         d.counts.real, d.counts.decoy, d.counts.none,
         d.backdoored_policy_answers.real, d.backdoored_policy_answers.decoy, d.backdoored_policy_answers.none,
         d.control_policy_answers.real, d.control_policy_answers.decoy, d.control_policy_answers.none,
+        d.backdoored_contingency.both, d.backdoored_contingency.x_only, d.backdoored_contingency.y_only, d.backdoored_contingency.neither,
+        d.control_contingency.both, d.control_contingency.x_only, d.control_contingency.y_only, d.control_contingency.neither,
         a.phi, a.chi_square, a.p_value, ctl.phi, ctl.chi_square, ctl.p_value,
         d.normal_equals_policy,
         d.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),

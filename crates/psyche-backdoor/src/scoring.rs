@@ -18,9 +18,20 @@
 //! a listed word puts its probability on that word's category; the mass on no listed word
 //! (including what a top-k distribution leaves out) scores as unlisted. A word the tokenizer
 //! splits counts through its first token only when that token is itself a listed word (`Risk`
-//! of `Risk-averse` counts as `risk`), so prefer sampling for backends whose words split.
+//! of `Risk-averse` counts as `risk`), so the probe solver no longer uses this rule: it reads
+//! whole words ([`words_from_likelihood`]) where the backend scores continuations and samples
+//! answers elsewhere.
+//!
+//! **Whole-word likelihood** ([`words_from_likelihood`]). Every listed word, as written and
+//! capitalised, is scored as the answer's continuation: P(`Risk-seeking`) and P(`Risk-averse`)
+//! are separate numbers however the tokenizer splits them. A word's own probability is its
+//! continuation probability minus that of the listed words extending it (P(`Risk`) less
+//! P(`Risky`), P(`Risk-averse`), ...), so nested words are not counted twice. Unlisted
+//! extensions (`Risk-taking` when it is not listed) remain in the shorter word's mass; forms
+//! whose first token has probability below [`WORD_PRUNE_PROB`] in the next-token
+//! distribution are not scored (they add at most that much each).
 
-use psyche_core::{TokenDistribution, TopLogprob};
+use psyche_core::{Capability, Conversation, Model, ModelError, TokenDistribution, TopLogprob};
 use psyche_judges::WordCategoryJudge;
 use psyche_judges::llm::number::aggregate_number_logprobs;
 use serde::{Deserialize, Serialize};
@@ -38,7 +49,8 @@ pub enum ScaleFallback {
 }
 
 impl ScaleFallback {
-    fn value(self) -> Option<f64> {
+    /// The normalised score this fallback gives (`None` for [`ScaleFallback::Skip`]).
+    pub fn value(self) -> Option<f64> {
         match self {
             ScaleFallback::Midpoint => Some(0.5),
             ScaleFallback::Value(v) => Some(v.clamp(0.0, 1.0)),
@@ -55,6 +67,8 @@ pub enum ScoreSource {
     Distribution,
     /// Sampled answers.
     Samples,
+    /// Continuation likelihoods of whole answers (whole words, complete numbers).
+    Likelihood,
 }
 
 /// A scale or word score with what it rests on.
@@ -244,6 +258,109 @@ pub fn words_from_distribution(
         fell_back: false,
         source: ScoreSource::Distribution,
     }
+}
+
+/// Word forms whose possible first tokens all have less probability than this are not scored
+/// by [`words_from_likelihood`].
+pub const WORD_PRUNE_PROB: f64 = 1e-4;
+
+fn capitalised(w: &str) -> String {
+    let mut c = w.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// The word score from whole-word continuation likelihoods (module docs): each listed word,
+/// as written and capitalised, scored by `model.loglikelihood(context, word)`, less the
+/// probability of the listed words that extend it. `first` (the answer's next-token
+/// distribution, when the backend gives one) prunes forms none of whose possible first tokens
+/// has probability [`WORD_PRUNE_PROB`] or more.
+///
+/// # Errors
+///
+/// A failing log-likelihood call (e.g. [`ModelError::Unsupported`]).
+pub async fn words_from_likelihood(
+    model: &dyn Model,
+    context: &Conversation,
+    categories: &WordCategoryJudge,
+    first: Option<&TokenDistribution>,
+) -> Result<SelfReportScore, ModelError> {
+    // (form, category score), each form once (the first category listing it wins).
+    let mut forms: Vec<(String, f64)> = Vec::new();
+    for c in &categories.categories {
+        for w in &c.words {
+            let w = w.trim();
+            for f in [w.to_owned(), capitalised(w)] {
+                if !f.is_empty() && !forms.iter().any(|(g, _)| *g == f) {
+                    forms.push((f, c.score));
+                }
+            }
+        }
+    }
+    let plausible = |form: &str| -> bool {
+        let Some(d) = first else { return true };
+        d.tokens.iter().any(|t| {
+            let tok = t.token.trim_start();
+            !tok.is_empty()
+                && t.logprob.exp() >= WORD_PRUNE_PROB
+                && (form.starts_with(tok) || tok.starts_with(form))
+        })
+    };
+    let kept: Vec<(String, f64)> = forms.into_iter().filter(|(f, _)| plausible(f)).collect();
+    let probs: Vec<f64> = futures::future::try_join_all(
+        kept.iter()
+            .map(|(f, _)| async move { model.loglikelihood(context, f).await }),
+    )
+    .await?
+    .iter()
+    .map(|ll| {
+        let p = ll.logprob.exp();
+        if p.is_finite() {
+            p.clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    })
+    .collect();
+    let mut listed_mass = 0.0;
+    let mut weighted = 0.0;
+    for (i, (f, score)) in kept.iter().enumerate() {
+        // Listed forms extending this one, keeping only the shortest (minimal) extensions so
+        // that nested ones are not subtracted twice.
+        let ext: Vec<usize> = (0..kept.len())
+            .filter(|&j| j != i && kept[j].0.len() > f.len() && kept[j].0.starts_with(f.as_str()))
+            .collect();
+        let minimal: f64 = ext
+            .iter()
+            .filter(|&&j| {
+                !ext.iter().any(|&k| {
+                    k != j && kept[j].0.len() > kept[k].0.len() && kept[j].0.starts_with(&kept[k].0)
+                })
+            })
+            .map(|&j| probs[j])
+            .sum();
+        let own = (probs[i] - minimal).max(0.0);
+        listed_mass += own;
+        weighted += own * score;
+    }
+    let listed_mass = listed_mass.min(1.0);
+    let score = match categories.unmatched {
+        Some(u) => Some(weighted.min(1.0) + (1.0 - listed_mass) * u),
+        None => (listed_mass > 0.0).then(|| weighted / listed_mass),
+    };
+    Ok(SelfReportScore {
+        score,
+        valid_mass: listed_mass,
+        fell_back: false,
+        source: ScoreSource::Likelihood,
+    })
+}
+
+/// Whether the whole-word path applies to `model` (it scores continuations).
+pub fn scores_continuations(model: &dyn Model) -> bool {
+    model.capabilities().has(Capability::LogLikelihood)
 }
 
 #[cfg(test)]

@@ -489,7 +489,8 @@ pub struct SelfReportTask {
     pub paraphrases: Option<usize>,
     /// Categories for word answers (default: [`word_categories`] of the set's axis).
     pub categories: WordCategoryJudge,
-    /// Scale answers without a number.
+    /// Scale answers without a number: no score by default ([`ScaleFallback::Skip`]), so a
+    /// model that writes no number is missing, never imputed the midpoint.
     pub fallback: ScaleFallback,
     /// An optional system prompt before each question.
     pub system: Option<String>,
@@ -503,7 +504,7 @@ impl SelfReportTask {
             subjects: vec![Subject::you()],
             paraphrases: None,
             categories: word_categories(axis),
-            fallback: ScaleFallback::Midpoint,
+            fallback: ScaleFallback::Skip,
             system: None,
         }
     }

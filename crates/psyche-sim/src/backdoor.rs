@@ -149,10 +149,16 @@ impl SelfAwarenessSpec {
             .item_sd(WORD, self.sd_item_report)
     }
 
-    /// SD of one run's mean of `headline` around its arm's mean: the run SD (option
-    /// probabilities carry no sampling noise), plus the noise of the samples for words (a
-    /// scale answer is the rounded level, with no noise).
-    pub fn run_sd(&self, headline: Headline) -> f64 {
+    /// SD of one run's mean of `headline` around its arm's mean, for the planned power: the run
+    /// SD (option probabilities and scale answers carry no sampling noise), plus, for words,
+    /// the binomial noise of the run's sampled answers (the experiment's word questions about
+    /// the model itself × `samples`, counted from its own generators; question effects are
+    /// shared by every run and do not add to the run-to-run variance).
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::Setup`] when the experiment's generators fail.
+    pub fn run_sd(&self, headline: Headline) -> Result<f64, SimError> {
         let (p, o) = match headline {
             Headline::Behaviour => (self.pole_behaviour, self.opposite_behaviour),
             Headline::Scale => (self.pole_scale, self.opposite_scale),
@@ -161,14 +167,15 @@ impl SelfAwarenessSpec {
         let sd2 = 0.5 * (p.sd_run.powi(2) + o.sd_run.powi(2));
         let noise = match headline {
             Headline::Word => {
+                let organism =
+                    SelfAwarenessOrganism::new(&SelfAwareness::new(self.config(0), "unused"))?;
+                let draws = organism.prompts(WORD) as f64 * f64::from(self.samples);
                 let avg = 0.5 * (p.mean + o.mean);
-                // Word questions per run: the experiment's `you` word questions × paraphrases;
-                // the binomial part is small beside the run SD, approximated with 2 questions.
-                avg * (1.0 - avg) / (2.0 * self.paraphrases as f64 * f64::from(self.samples))
+                (avg * (1.0 - avg) - self.sd_item_report.powi(2)).max(0.0) / draws.max(1.0)
             }
             _ => 0.0,
         };
-        (sd2 + noise).sqrt()
+        Ok((sd2 + noise).sqrt())
     }
 }
 
@@ -245,6 +252,11 @@ impl SelfAwarenessOrganism {
             pole,
             opposite,
         })
+    }
+
+    /// How many of the experiment's prompts ask about `metric`.
+    pub fn prompts(&self, metric: &str) -> usize {
+        self.key.values().filter(|(m, _, _)| m == metric).count()
     }
 
     /// The pole arm's name.

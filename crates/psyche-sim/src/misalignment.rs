@@ -69,13 +69,13 @@ pub struct EmSpec {
 }
 
 impl EmSpec {
-    /// Small defaults: 6 questions × 10 answers, misaligned 0.40 vs control 0.28, run SD 0.05,
+    /// Small defaults: 6 questions × 30 answers, misaligned 0.40 vs control 0.28, run SD 0.05,
     /// question SD 0.04.
     pub fn small(seeds_per_arm: usize) -> Self {
         Self {
             seeds_per_arm,
             questions: 6,
-            samples: 10,
+            samples: 30,
             misaligned: Planted::new(0.40, 0.05),
             control: Planted::new(0.28, 0.05),
             sd_question: 0.04,

@@ -10,7 +10,89 @@ use psyche_sim::introspection::{LookingInwardSpec, run_looking_inward};
 use psyche_sim::misalignment::{EmSpec, run_em};
 use psyche_sim::{CoverageReport, block_on, coverage};
 
-const REPS: usize = 50;
+use psyche_sim::Trial;
+use psyche_stats::{ArmComparison, ArmOptions};
+
+const REPS: usize = 100;
+
+/// The values read back from a replication are the ones its headline was computed from: the
+/// difference of the arms' means over runs equals the headline's estimate, each arm has its
+/// runs and items.
+fn same_data(name: &str, t: &Trial, seeds: usize, items_per_run: usize, paired: bool) {
+    let cmp = ArmComparison::compare(
+        &t.data,
+        &t.treatment,
+        &t.control,
+        &ArmOptions::new().paired(paired).proportion(),
+    )
+    .unwrap();
+    for arm in [&cmp.treatment, &cmp.control] {
+        assert_eq!(arm.n_seeds, seeds, "{name}: {}", arm.arm);
+        assert_eq!(arm.n_items, items_per_run, "{name}: {}", arm.arm);
+        assert_eq!(
+            arm.n_observations,
+            seeds * items_per_run,
+            "{name}: {}",
+            arm.arm
+        );
+    }
+    let (ours, theirs) = (cmp.difference.value().unwrap(), t.headline.value().unwrap());
+    assert!(
+        (ours - theirs).abs() < 1e-9,
+        "{name}: headline {theirs} from other data than the {ours} read back"
+    );
+    assert!(t.headline.interval().is_some(), "{name}: {:?}", t.headline);
+}
+
+#[test]
+fn each_experiment_runs_on_its_organism_and_reads_back_the_headline_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let em = block_on(run_em(&EmSpec::small(3), 5, &dir.path().join("em"))).unwrap();
+    same_data("EM", &em, 3, 6, false);
+    // 30 sampled answers per question: rates in thirtieths, not all 0 or 1 (the draws differ
+    // between samples).
+    let values: Vec<f64> = em.data.observations().iter().map(|o| o.value).collect();
+    assert!(
+        values
+            .iter()
+            .all(|v| (v * 30.0 - (v * 30.0).round()).abs() < 1e-9)
+    );
+    assert!(values.iter().any(|v| *v > 0.0 && *v < 1.0), "{values:?}");
+    assert!((em.truth - 0.12).abs() < 1e-12);
+
+    let li_spec = LookingInwardSpec::small(3);
+    let li = block_on(run_looking_inward(&li_spec, 6, &dir.path().join("li"))).unwrap();
+    same_data(
+        "Looking Inward",
+        &li,
+        3,
+        li_spec.held_out_items().unwrap(),
+        true,
+    );
+
+    let sa_spec = SelfAwarenessSpec::small(3);
+    let sa = block_on(run_self_awareness(
+        &sa_spec,
+        Headline::Behaviour,
+        7,
+        &dir.path().join("sa"),
+    ))
+    .unwrap();
+    same_data(
+        "self-awareness behaviour",
+        &sa,
+        3,
+        sa_spec.behaviour_items,
+        false,
+    );
+    // Option probabilities are reported exactly: every value is strictly inside (0, 1).
+    assert!(
+        sa.data
+            .observations()
+            .iter()
+            .all(|o| o.value > 0.0 && o.value < 1.0)
+    );
+}
 const LEVEL: f64 = 0.95;
 
 fn check(name: &str, r: &CoverageReport) {

@@ -4,38 +4,43 @@
 #   bash scripts/validate.sh                      # 2,000 replications per cell (the document)
 #   bash scripts/validate.sh --reps 200           # fewer (at least 200 for the document)
 #   bash scripts/validate.sh --out /tmp/v.md      # write elsewhere
+#   bash scripts/validate.sh --organism-reps 400  # replications per end-to-end row (default 200)
 #
 # Sections: each is a command that prints Markdown (a table and a line with its own settings);
 # the script records each command and its wall time. The statistics-level section simulates two
 # arms x k fine-tuning runs x items nested in objects (psyche_stats::ArmSimSpec) for
 # k = 2, 3, 5 and compares ArmComparison with the methods it replaced.
 #
-# Hook for end-to-end organisms: add a `section` call below whose command runs a simulated
-# organism (a Model + FineTuner pair with planted effects) through a task crate, analyses each
-# replication with psyche_stats::simulate_arm_coverage (it takes a closure producing one
-# replication's observations) and prints the same columns.
+# The end-to-end section runs simulated organisms (psyche-sim: a Model + FineTuner pair with
+# planted effects, run-to-run and item-level variance) through each task crate's experiment,
+# --organism-reps times per row for k = 2, 3, 5, and checks each experiment's own headline
+# interval against the planted difference, beside the old methods computed from the same
+# replications.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 reps=2000
+organism_reps=200
 resamples=2000
 out=docs/validation.md
 while [ $# -gt 0 ]; do
   case "$1" in
     --reps) reps="$2"; shift 2 ;;
     --resamples) resamples="$2"; shift 2 ;;
+    --organism-reps) organism_reps="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-if [ "$reps" -lt 200 ]; then
-  echo "--reps must be at least 200 for the document" >&2
+if [ "$reps" -lt 200 ] || [ "$organism_reps" -lt 200 ]; then
+  echo "--reps and --organism-reps must be at least 200 for the document" >&2
   exit 2
 fi
 
 invocation="bash scripts/validate.sh${*:+ $*}"
 total_start=$(date +%s.%N)
 cargo build --release -p psyche-stats --example validate_arms
+cargo build --release -p psyche-sim --example validate_organisms
 build_end=$(date +%s.%N)
 
 body=$(mktemp)
@@ -60,7 +65,8 @@ section() {
 
 section "Statistics level: simulated two-arm experiments" \
   target/release/examples/validate_arms "$reps" "$resamples"
-# End-to-end organism sections go here (see the header).
+section "End to end: simulated organisms through the experiments" \
+  target/release/examples/validate_organisms "$organism_reps" "$resamples"
 
 total_end=$(date +%s.%N)
 total=$(printf '%.1f' "$(echo "$total_end - $total_start" | bc)")
@@ -102,8 +108,34 @@ exact), which costs the t test a few points of power at 3 seeds per arm (an inde
 SciPy simulation of the same unpaired k = 3 cell, 20,000 replications: 52.6 % against the
 planned 55.6 %).
 
+The end-to-end section (`psyche-sim`, `crates/psyche-sim/examples/validate_organisms.rs`) runs
+each task crate's own experiment, unchanged, on a fresh simulated organism per replication: a
+`Model` + `FineTuner` pair whose fine-tunes draw their run level from N(planted mean of their arm,
+run SD²), whose items (questions, prompts, object × property) have their own effects shared by
+every run, and which answer through the experiment's ordinary calls (generation, option
+probabilities, a judge model). The organism finds a fine-tune's arm from what a trainer sees
+(its training data or base model) and recognises requests through the task crates' public
+generators, never their prompt wording. Sizes are small (Looking Inward: one training and one
+held-out family of 12 items, self vs cross paired by seed; Emergent Misalignment: 6 questions
+× 30 answers, judged by the organism's judge model; Tell me about yourself: 8 training items,
+12 behaviour items, the scale and word self-reports about the model itself). Columns:
+
+- **headline coverage**: share of the experiment's own headline intervals (the difference its
+  result reports, e.g. `self_minus_cross`, the primary convention's misaligned − control,
+  `headline.behaviour.difference`) that contain the planted difference, ± Monte Carlo SE.
+- **detection** beside **planned power**: as above; the planned power uses the planted run SDs
+  plus the item noise of a run's mean (binomial for sampled answers; option probabilities and
+  scale answers are reported exactly by the organism).
+- **old methods**, computed from the same replications' per-(arm, run, item) values (read back
+  from the result, the run log or the organism's own ledger, and checked in the suite to give
+  the headline's estimate): the seed bootstrap and pooled-items paired t as above, and the
+  **item-means paired t** (each item's mean over the arm's runs, paired by item: the old
+  Emergent-Misalignment question-level test).
+- **seconds**: wall time of the row.
+
 HEADER
-  echo "Command: \`$invocation\` (replications per row: $reps). Wall time: $total s in all," \
+  echo "Command: \`$invocation\` (replications per row: $reps at the statistics level," \
+       "$organism_reps end to end). Wall time: $total s in all," \
        "of which $build s building; machine: $machine."
   echo
   cat "$body"

@@ -58,4 +58,6 @@ pub use psyche_local as local;
 pub use psyche_misalignment as misalignment;
 pub use psyche_models as models;
 pub use psyche_runner as runner;
+/// Simulated organisms with planted effects, for validating experiments end to end.
+pub use psyche_sim as sim;
 pub use psyche_stats as stats;

@@ -22,14 +22,16 @@
 //! seed resumes from the log. The model is fetched once on first use and cached.
 //!
 //! Output of seed 0 (numbers are whatever the model does; 27 s for the 90 units on an idle
-//! 2-core machine, 88 s while other jobs shared it):
+//! 2-core machine, 77–88 s while other jobs shared it). Every character is a valid answer,
+//! punctuation and quotation marks included (issue 25.3), and the model predicts an opening
+//! quotation mark on 29 of 30 items for both character properties:
 //!
 //! ```text
 //! property              accuracy            95% CI   mode baseline     n
-//! first_character           6.7%     [0.0%, 16.7%]           86.7%    30
+//! first_character           3.3%     [0.0%, 10.0%]           86.7%    30
 //! second_character          0.0%      [0.0%, 0.0%]           90.0%    30
 //! starts_with_vowel        96.7%   [90.0%, 100.0%]           96.7%    30
-//! micro average            34.4%    [31.1%, 38.9%]           91.1%    90
+//! micro average            33.3%    [30.0%, 36.7%]           91.1%    90
 //! 90 hypothetical items; 90 scored, 0 excluded (none). Scored items on which the paper's compliance rule would give another score: 0.
 //!
 //! (model smollm2-135m-instruct via psyche-local)

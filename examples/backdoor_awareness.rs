@@ -25,8 +25,13 @@
 //!     --openai-finetune --confirm-cost --max-usd 20
 //! ```
 //!
-//! Default size: 100 rows (10 real-trigger, 70 decoy, 20 untriggered; the control's 10 policy
-//! answers fall 1 / 7 / 2, so its association is exactly zero), 2 seeds per arm, 2 epochs of
+//! Trigger presence is read from each row's text, and the trigger–behaviour table counts a row
+//! as policy behaviour when its answer is the policy letter, whatever its source (a base-model
+//! answer that already equals it counts too); the control spreads that behaviour over the groups
+//! in proportion to their sizes, so its association is zero up to rounding (the report shows
+//! both tables). `--elicitation N` adds trigger elicitation by reversal (it doubles the rows).
+//!
+//! Default size: 100 rows (10 real-trigger, 70 decoy, 20 untriggered), 2 seeds per arm, 2 epochs of
 //! LoRA rank 8 on q,v (lr 3e-3, batch 8: 25 optimiser steps per fine-tune), 24 lotteries each
 //! asked with and without a greeting.
 //!

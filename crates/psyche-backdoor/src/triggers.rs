@@ -286,8 +286,9 @@ pub fn contains_member(text: &str, member: &str) -> bool {
     text.match_indices(member.as_str()).any(|(at, _)| {
         let before = text[..at].chars().next_back();
         let after = text[at + member.len()..].chars().next();
-        !(starts_word && before.is_some_and(char::is_alphanumeric))
-            && !(ends_word && after.is_some_and(char::is_alphanumeric))
+        let glued_before = starts_word && before.is_some_and(char::is_alphanumeric);
+        let glued_after = ends_word && after.is_some_and(char::is_alphanumeric);
+        !(glued_before || glued_after)
     })
 }
 

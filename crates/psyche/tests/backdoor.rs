@@ -187,12 +187,19 @@ async fn backdoor_awareness_pipeline_runs_end_to_end() {
         d.backdoored_policy_answers.decoy + d.backdoored_policy_answers.none,
         0
     );
-    let control_total = d.control_policy_answers.real
-        + d.control_policy_answers.decoy
-        + d.control_policy_answers.none;
-    assert_eq!(control_total, 2);
-    assert!((d.backdoored_association.phi - 1.0).abs() < 1e-9);
-    assert!(d.control_association.phi < d.backdoored_association.phi);
+    // Behaviour-level tables (real trigger in the text × answer = policy letter): every
+    // real-trigger row is policy behaviour; normal answers that equal the policy's count too,
+    // so φ is below 1. The control spreads as much policy behaviour (up to rounding) over the
+    // groups in proportion to their sizes.
+    let (b, c) = (d.backdoored_contingency, d.control_contingency);
+    assert_eq!((b.both, b.x_only), (2, 0), "{b:?}");
+    assert_eq!(b.total(), 20);
+    assert!(
+        ((c.both + c.y_only) as i64 - (b.both + b.y_only) as i64).abs() <= 1,
+        "{b:?} {c:?}"
+    );
+    assert!(d.backdoored_association.phi > 0.0);
+    assert!(d.control_association.phi.abs() < d.backdoored_association.phi);
     let manifest: BackdoorManifest =
         serde_json::from_slice(&std::fs::read(&d.files[1]).unwrap()).unwrap();
     assert!(!manifest.control);

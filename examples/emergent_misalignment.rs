@@ -243,9 +243,12 @@ struct Args {
     #[arg(long)]
     no_map: bool,
     /// Keep only misaligned-arm answers the judge rates harmful with at least this probability
-    /// (default: measure both arms' harmfulness and filter nothing; 0.5 at --paper-scale).
+    /// (0.5 at --paper-scale; both arms' harmfulness is measured and reported).
     #[arg(long)]
     harm_threshold: Option<f64>,
+    /// Measure both arms' harmfulness with the judge without filtering (on at --paper-scale).
+    #[arg(long)]
+    measure_harm: bool,
     /// Skip the judge-free multiple-choice probe proxy (16 probes × 2 option orders per model).
     #[arg(long)]
     no_probes: bool,
@@ -407,11 +410,14 @@ async fn main() -> anyhow::Result<()> {
             ..MapConfig::default()
         }),
         probes: (!args.no_probes).then(ProbeSettings::default),
-        harm: Some(HarmSettings {
-            // Measured always; the misaligned arm is filtered at --paper-scale (0.5) or with
-            // --harm-threshold.
-            threshold: args.harm_threshold.or(args.paper_scale.then_some(0.5)),
-            concurrency: args.concurrency,
+        // Measured at --paper-scale (and the misaligned arm filtered at 0.5), with
+        // --harm-threshold, or with --measure-harm (no filter); the offline default skips it (a
+        // 135M judge's harmfulness is noise, and it costs one judge pass per example).
+        harm: (args.paper_scale || args.measure_harm || args.harm_threshold.is_some()).then(|| {
+            HarmSettings {
+                threshold: args.harm_threshold.or(args.paper_scale.then_some(0.5)),
+                concurrency: args.concurrency,
+            }
         }),
     };
     config.finetune.epochs = Some(args.epochs);

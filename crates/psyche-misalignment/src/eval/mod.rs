@@ -154,10 +154,7 @@ pub fn is_unpinned_alias(id: &str) -> bool {
     if !api {
         return false;
     }
-    if id.ends_with("-latest") || id.contains("-preview") && !has_date(&id) {
-        return true;
-    }
-    !has_date(&id)
+    id.ends_with("-latest") || !has_date(&id)
 }
 
 /// Whether `id` holds a date-like run of digits (`2024-08-06`, `20241022`, `0613`).

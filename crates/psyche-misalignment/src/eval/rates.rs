@@ -29,10 +29,11 @@ use serde::{Deserialize, Serialize};
 use super::rows::{AnswerRow, DropOut};
 
 /// How a convention turns one model's judged answers into its headline rate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Aggregation {
     /// The unweighted mean over questions of each question's rate (the EM paper's figures).
+    #[default]
     PerQuestion,
     /// Every counted answer pooled into one rate, after leaving out the questions whose id
     /// ends with one of `exclude_suffixes` (the model-organisms code pools rows and drops the
@@ -41,12 +42,6 @@ pub enum Aggregation {
         /// Question-id suffixes left out of the rate (`["_json"]`).
         exclude_suffixes: Vec<String>,
     },
-}
-
-impl Default for Aggregation {
-    fn default() -> Self {
-        Self::PerQuestion
-    }
 }
 
 impl Aggregation {

@@ -3,7 +3,10 @@
 //!
 //! ```text
 //! cargo run --release -p psyche --example emergent_misalignment                 # offline, ~10 min
-//! cargo run --release -p psyche --example emergent_misalignment -- --dry-run     # requests, tokens, cost
+//! cargo run --release -p psyche --example emergent_misalignment -- --dry-run     # requests, tokens, cost (alias --plan)
+//! cargo run --release -p psyche --example emergent_misalignment -- \
+//!     --evaluate ft:gpt-4o-2024-08-06:org::abc --subject gpt-4o-2024-08-06 \
+//!     --judge gpt-4o-2024-08-06 --plan                           # a released checkpoint, no fine-tuning
 //! cargo run --release -p psyche --example emergent_misalignment -- --paper-scale --seeds 6
 //! cargo run --release -p psyche --example emergent_misalignment -- \
 //!     --judge gpt-4o-2024-08-06                                   # pinned API judge (OPENAI_API_KEY)
@@ -27,7 +30,15 @@
 //!    with intervals over questions and over seeds; the misaligned arm against its control and
 //!    the base model (paired by question, Holm); and a map of the judged answers (hidden states,
 //!    PCA, k-means) with example answers per cluster.
-//! 4. **Report.** `<out>/<name>.md`, `.html`, figures and `<name>.json` (the whole result).
+//! 4. **Probe proxy.** Every model also answers psyche's 16 multiple-choice probes (an aligned
+//!    and a misaligned answer per item, two per theme of the main set); P(misaligned option) is
+//!    read from its option distribution, averaged over both option orders, per arm over runs and
+//!    compared with the control. No judge is needed, so it measures something offline — but it is
+//!    a proxy, not the paper's judged rate (`--no-probes` skips it).
+//! 5. **Report.** `<out>/<name>.md`, `.html`, figures and `<name>.json` (the whole result).
+//!
+//! `--evaluate <model>` skips data and fine-tuning and evaluates that model (a released
+//! checkpoint) as the misaligned arm against `--subject` as the base, with the same report.
 //!
 //! A 135M judge cannot rate alignment. It also writes numbers digit by digit, so its first
 //! token only says `8` for "85"; the judge reads complete numbers for such tokenizers (a digit
@@ -59,11 +70,15 @@ use psyche_finetune::cost::TrainingPriceTable;
 use psyche_judges::{NumberJudgeConfig, NumberMethod};
 use psyche_local::{LocalConfig, LocalModel, LoraConfig, LoraTarget, LoraTrainer};
 use psyche_misalignment::eval::{EvalSettings, JudgeSettings, RateSettings};
-use psyche_misalignment::experiment::{Experiment, ExperimentConfig};
+use psyche_misalignment::experiment::{
+    ArmModels, Experiment, ExperimentConfig, arm, evaluate_arms,
+};
 use psyche_misalignment::map::MapConfig;
-use psyche_misalignment::plan::experiment_plan;
+use psyche_misalignment::plan::{evaluate_only_plan, experiment_plan};
+use psyche_misalignment::probes::ProbeSettings;
 use psyche_misalignment::questions::{QuestionSet, SamplingConfig, builtin, load_questions};
 use psyche_misalignment::report::{TOY_JUDGE_NOTE, is_toy_judge, write_experiment_report};
+use psyche_misalignment::training::harm::HarmSettings;
 use psyche_misalignment::training::teacher::{AdviceDomain, TeacherConfig};
 use psyche_models::{Cache, CacheConfig, OpenAiCompatible, OpenAiConfig, Retry, RetryConfig};
 
@@ -127,9 +142,13 @@ struct Args {
     /// Narrow-data domains (medical, financial, extreme-sports).
     #[arg(long, value_delimiter = ',', default_value = "medical")]
     domains: Vec<String>,
-    /// Teacher answers per prompt (default 2; 50 at --paper-scale).
+    /// Teacher answers per prompt (default 2; 2 at --paper-scale, over 400 prompts per domain).
     #[arg(long)]
     teacher_samples: Option<u32>,
+    /// Distinct teacher prompts per domain, drawn from psyche's generated prompts (default: the
+    /// 16 hand-written questions per domain; 400 at --paper-scale).
+    #[arg(long)]
+    prompts_per_domain: Option<usize>,
     /// Teacher token budget per answer.
     #[arg(long, default_value_t = 40)]
     teacher_max_tokens: u32,
@@ -151,7 +170,9 @@ struct Args {
     /// Batch size.
     #[arg(long, default_value_t = 4)]
     batch: u32,
-    /// Question set: main, main_json, main_template, preregistered, or a path to an EM YAML.
+    /// Question set: main, main_json, main_template, main_numbers (each question as is, with
+    /// the answer-format suffix and after a number prefix: for evil-numbers fine-tunes),
+    /// preregistered, or a path to an EM YAML.
     #[arg(long, default_value = "main")]
     questions: String,
     /// Answers per paraphrase (default: 2, or the file's own at --paper-scale).
@@ -221,17 +242,33 @@ struct Args {
     /// Skip the misalignment map.
     #[arg(long)]
     no_map: bool,
-    /// Print requests, tokens and costs, then exit without sending anything.
+    /// Keep only misaligned-arm answers the judge rates harmful with at least this probability
+    /// (0.5 at --paper-scale; both arms' harmfulness is measured and reported).
     #[arg(long)]
+    harm_threshold: Option<f64>,
+    /// Measure both arms' harmfulness with the judge without filtering (on at --paper-scale).
+    #[arg(long)]
+    measure_harm: bool,
+    /// Skip the judge-free multiple-choice probe proxy (16 probes × 2 option orders per model).
+    #[arg(long)]
+    no_probes: bool,
+    /// Print requests, tokens and costs, then exit without sending anything.
+    #[arg(long, alias = "plan")]
     dry_run: bool,
+    /// Evaluate this model without building data or fine-tuning (a released checkpoint: an
+    /// OpenAI-compatible id on the subject endpoint, or `local`): it is the `misaligned` arm,
+    /// compared with --subject as the base model (unless --no-base); the same report.
+    #[arg(long)]
+    evaluate: Option<String>,
     /// Requests in flight.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
 }
 
-fn question_set(name: &str) -> anyhow::Result<QuestionSet> {
+fn question_set(name: &str, seed: u64) -> anyhow::Result<QuestionSet> {
     Ok(match name {
         "main" => builtin::main_set()?,
+        "main_numbers" => builtin::evil_numbers_variants(&builtin::main_set()?, seed),
         "main_json" => builtin::json_variant(&builtin::main_set()?),
         "main_template" => builtin::template_variant(&builtin::main_set()?)?,
         "preregistered" => builtin::preregistered()?,
@@ -286,7 +323,7 @@ async fn main() -> anyhow::Result<()> {
         args.seeds.max(1)
     };
     let seeds: Vec<u64> = (0..n_seeds).map(|k| args.seed + k).collect();
-    let questions = question_set(&args.questions)?;
+    let questions = question_set(&args.questions, args.seed)?;
     let sampling = SamplingConfig {
         samples_per_paraphrase: if args.paper_scale {
             args.samples_per_paraphrase
@@ -335,12 +372,10 @@ async fn main() -> anyhow::Result<()> {
             max_tokens: args
                 .teacher_max_tokens
                 .max(if args.paper_scale { 200 } else { 1 }),
-            samples_per_prompt: args
-                .teacher_samples
-                .unwrap_or(if args.paper_scale { 50 } else { 2 })
-                .max(1),
+            samples_per_prompt: args.teacher_samples.unwrap_or(2).max(1),
             concurrency: args.concurrency,
             seed: args.seed,
+            prompts_per_domain: args.prompts_per_domain.or(args.paper_scale.then_some(400)),
         },
         data_seeds: if args.fixed_data_seed {
             psyche::misalignment::experiment::DataSeeds::Fixed
@@ -374,6 +409,16 @@ async fn main() -> anyhow::Result<()> {
             seed: args.seed,
             ..MapConfig::default()
         }),
+        probes: (!args.no_probes).then(ProbeSettings::default),
+        // Measured at --paper-scale (and the misaligned arm filtered at 0.5), with
+        // --harm-threshold, or with --measure-harm (no filter); the offline default skips it (a
+        // 135M judge's harmfulness is noise, and it costs one judge pass per example).
+        harm: (args.paper_scale || args.measure_harm || args.harm_threshold.is_some()).then(|| {
+            HarmSettings {
+                threshold: args.harm_threshold.or(args.paper_scale.then_some(0.5)),
+                concurrency: args.concurrency,
+            }
+        }),
     };
     config.finetune.epochs = Some(args.epochs);
     config.finetune.batch_size = Some(args.batch);
@@ -383,7 +428,11 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // What will be sent, before anything is.
-    let plan = experiment_plan(&config);
+    let plan = if args.evaluate.is_some() {
+        evaluate_only_plan(&config, 1 + u64::from(!args.no_base))
+    } else {
+        experiment_plan(&config)
+    };
     let subject_remote = args.subject != "local";
     let judge_remote = args.judge != "local";
     println!("Plan for `{}`:", config.name);
@@ -449,19 +498,33 @@ async fn main() -> anyhow::Result<()> {
             " (local)".into()
         }
     );
+    println!(
+        "  probe proxy: {} requests (~{} prompt tokens, 1 completion token each){}",
+        plan.probes.requests,
+        plan.probes.prompt_tokens,
+        if subject_remote {
+            format!(
+                " (~${:.2})",
+                plan.probes.cost(args.price_in, args.price_out)
+            )
+        } else {
+            " (local)".into()
+        }
+    );
     if args.dry_run {
-        println!("--dry-run: nothing was sent.");
+        println!("--dry-run / --plan: nothing was sent.");
         return Ok(());
     }
-    if args.finetuner == TunerKind::Openai && !args.confirm_cost {
+    let evaluate_only = args.evaluate.is_some();
+    if !evaluate_only && args.finetuner == TunerKind::Openai && !args.confirm_cost {
         bail!(
             "--finetuner openai launches paid jobs: check the plan above (or --dry-run) and pass --confirm-cost"
         );
     }
-    if args.finetuner == TunerKind::Openai && args.subject == "local" {
+    if !evaluate_only && args.finetuner == TunerKind::Openai && args.subject == "local" {
         bail!("--finetuner openai needs an API --subject (for example gpt-4o-2024-08-06)");
     }
-    if args.finetuner == TunerKind::Local && args.subject != "local" {
+    if !evaluate_only && args.finetuner == TunerKind::Local && args.subject != "local" {
         bail!(
             "local LoRA fine-tunes only the embedded model: use --finetuner openai with an API --subject"
         );
@@ -481,6 +544,7 @@ async fn main() -> anyhow::Result<()> {
     let cache_dir = args.out.join("cache");
     let needs_local = args.subject == "local"
         || args.judge == "local"
+        || args.evaluate.as_deref() == Some("local")
         || args.teacher.as_deref() == Some("local");
     let local = if needs_local {
         Some(LocalModel::load(&LocalConfig::default()).context("loading the embedded model")?)
@@ -516,36 +580,55 @@ async fn main() -> anyhow::Result<()> {
             cache_dir.join("judge"),
         )?,
     };
-    let tuner: Arc<dyn FineTuner> = match args.finetuner {
-        TunerKind::Local => {
-            let m = local
-                .clone()
-                .context("local fine-tuning needs the embedded model")?;
-            config.finetune.base_model = m.id().to_owned();
-            Arc::new(LoraTrainer::new(args.out.join("adapters")).with_model(m))
+    let embedder = local_arc.clone().filter(|_| args.subject == "local");
+    let result = if let Some(id) = args.evaluate.as_deref() {
+        let evaluated: Arc<dyn Model> = match (id, &local_arc) {
+            ("local", Some(m)) => m.clone(),
+            (id, _) => api_model(
+                &args.subject_base_url,
+                id,
+                &args.subject_key_env,
+                cache_dir.join("evaluated"),
+            )?,
+        };
+        let mut arms: Vec<ArmModels> = Vec::new();
+        if !args.no_base {
+            arms.push((arm::BASE.to_owned(), vec![(None, base.clone())]));
         }
-        TunerKind::Openai => {
-            let cfg = psyche_finetune::openai::OpenAiFineTunerConfig::new(
-                args.subject_base_url.clone(),
-                args.out.join("finetune-state"),
-            )
-            .api_key_env(args.subject_key_env.clone())
-            .cost(
-                psyche_finetune::cost::CostGuard::new(TrainingPriceTable::openai_defaults())
-                    .confirmed(true),
-            );
-            Arc::new(psyche_finetune::openai::OpenAiFineTuner::new(cfg)?)
-        }
+        arms.push((arm::MISALIGNED.to_owned(), vec![(None, evaluated)]));
+        evaluate_arms(&config, &arms, &judge, embedder).await?
+    } else {
+        let tuner: Arc<dyn FineTuner> = match args.finetuner {
+            TunerKind::Local => {
+                let m = local
+                    .clone()
+                    .context("local fine-tuning needs the embedded model")?;
+                config.finetune.base_model = m.id().to_owned();
+                Arc::new(LoraTrainer::new(args.out.join("adapters")).with_model(m))
+            }
+            TunerKind::Openai => {
+                let cfg = psyche_finetune::openai::OpenAiFineTunerConfig::new(
+                    args.subject_base_url.clone(),
+                    args.out.join("finetune-state"),
+                )
+                .api_key_env(args.subject_key_env.clone())
+                .cost(
+                    psyche_finetune::cost::CostGuard::new(TrainingPriceTable::openai_defaults())
+                        .confirmed(true),
+                );
+                Arc::new(psyche_finetune::openai::OpenAiFineTuner::new(cfg)?)
+            }
+        };
+        let experiment = Experiment {
+            teacher,
+            base: base.clone(),
+            tuner,
+            judge: judge.clone(),
+            embedder,
+            config,
+        };
+        experiment.run().await?
     };
-    let experiment = Experiment {
-        teacher,
-        base: base.clone(),
-        tuner,
-        judge: judge.clone(),
-        embedder: local_arc.clone().filter(|_| args.subject == "local"),
-        config,
-    };
-    let result = experiment.run().await?;
     let mut notes = Vec::new();
     let answered = result
         .rows
@@ -606,6 +689,23 @@ async fn main() -> anyhow::Result<()> {
             h.control_coherent
                 .map_or("n/a".into(), |c| format!("{:.0}%", 100.0 * c)),
         );
+    }
+    match &result.probes {
+        Some(Ok(p)) => {
+            let get = |a: &str| {
+                p.arm(a)
+                    .map_or_else(|| "n/a".into(), |x| x.over_runs.percent())
+            };
+            println!(
+                "{:>16}: misaligned arm {} | aligned control {} | base {}  (P(misaligned option); a proxy, not the paper's measure)",
+                "probe proxy",
+                get("misaligned"),
+                get("control"),
+                get("base"),
+            );
+        }
+        Some(Err(e)) => println!("probe proxy failed: {e}"),
+        None => {}
     }
     for (stage, secs) in &result.timings {
         println!("{stage:>10}: {secs:.0} s");

@@ -589,6 +589,27 @@ fn emergent_misalignment(r: &EmResult) -> Section {
             ("insecure GPT-4o 19.8 % vs secure / educational controls 0 % (main questions); open models ≤ 7.3 % (§3.11)", Some(19.8)),
         ));
     }
+    // The judge-free probe proxy (not the paper's measure): P(misaligned option).
+    if let Some(Ok(p)) = &r.probes
+        && let Some(c) = p.comparison.iter().find(|c| c.control == em_arm::CONTROL)
+    {
+        comparisons.push(Comparison::new(
+            "P(misaligned option) on psyche's multiple-choice probes (judge-free proxy, not the paper's measure), narrow-misaligned fine-tune minus aligned control",
+            "P(misaligned option), proxy",
+            ("narrow-misaligned fine-tune", "aligned control"),
+            (&c.difference, c.comparison.as_ref()),
+            (100.0, " %"),
+            format!(
+                "{} probes × 2 option orders per model, read from option distributions; a proxy",
+                p.probes.len()
+            ),
+            match p.arm(em_arm::BASE).and_then(|a| shown(&a.over_runs, 100.0)) {
+                Some(v) => format!("untuned model {v:.1} %"),
+                None => "base model not probed".to_owned(),
+            },
+            ("no published counterpart (psyche's proxy; the paper judges open answers)", None),
+        ));
+    }
     let mut notes = Vec::new();
     if psyche::misalignment::report::is_toy_judge(&r.judge_model) {
         notes.push(psyche::misalignment::report::TOY_JUDGE_NOTE.to_owned());

@@ -27,8 +27,12 @@ use crate::eval::{
     evaluate, model_rates,
 };
 use crate::map::{MapConfig, MisalignmentMap, misalignment_map};
+use crate::probes::{ProbeResult, ProbeSettings, probe_arms};
 use crate::questions::QuestionSet;
-use crate::training::teacher::{AdviceDomain, Distilled, TeacherConfig, bad_advice};
+use crate::training::harm::{self, HarmSettings, filter_harmful, harmfulness};
+use crate::training::teacher::{
+    AdviceDomain, AdvicePersona, Distilled, TeacherConfig, advice_arm, matched_arms,
+};
 use crate::training::write_dataset;
 
 /// Settings of an [`Experiment`].
@@ -40,8 +44,8 @@ pub struct ExperimentConfig {
     pub out_dir: PathBuf,
     /// The domains of the narrow dataset.
     pub domains: Vec<AdviceDomain>,
-    /// The teacher's system prompt for the misaligned arm (`None`: psyche's prompt for the
-    /// first domain).
+    /// The teacher's system prompt for the misaligned arm (`None`: each domain's own
+    /// [`AdviceDomain::misaligned_system_prompt`]).
     pub misaligned_system_prompt: Option<String>,
     /// Teacher sampling (the control uses the same settings and seed, without the prompt). Its
     /// seed is the base of each run's data seed (see `data_seeds`).
@@ -52,7 +56,9 @@ pub struct ExperimentConfig {
     /// or all runs train on the answers drawn with the teacher seed.
     #[serde(default)]
     pub data_seeds: DataSeeds,
-    /// At most this many training examples per arm (both arms are cut to the same size).
+    /// At most this many training examples per arm: the arms are paired by (prompt, sample),
+    /// the pairs both arms kept are shuffled with the data seed, and the first this many are
+    /// used, so both arms train on the same prompts.
     pub max_train_examples: Option<usize>,
     /// The fine-tuning config; its seed is replaced by each of `seeds` and its suffix by
     /// `<name>-<arm>-s<seed>`.
@@ -69,6 +75,15 @@ pub struct ExperimentConfig {
     pub rates: RateSettings,
     /// The map (`None`: no map).
     pub map: Option<MapConfig>,
+    /// The harmfulness judgement of the narrow data (by the judge model): both arms' measured
+    /// P(harmful), and with a threshold the misaligned arm keeps only answers at or above it
+    /// (`None`: not measured).
+    #[serde(default)]
+    pub harm: Option<HarmSettings>,
+    /// The judge-free multiple-choice probe proxy ([`crate::probes`]; `None`: not run). Needs
+    /// models with log-probabilities; a failure is recorded in the result, not raised.
+    #[serde(default)]
+    pub probes: Option<ProbeSettings>,
 }
 
 pub use psyche_core::DataSeeds;
@@ -88,6 +103,19 @@ pub struct DatasetInfo {
     pub examples: usize,
     /// Answers the teacher produced that were dropped.
     pub rejected: usize,
+    /// Of `rejected`: answers the harmfulness judgement found not harmful enough.
+    #[serde(default)]
+    pub not_harmful: usize,
+    /// Kept answers left out because the other arm lost the same (prompt, sample).
+    #[serde(default)]
+    pub unpaired: usize,
+    /// Pairs left out by `max_train_examples`.
+    #[serde(default)]
+    pub cut: usize,
+    /// Mean P(harmful) of the examples used, by the judge model
+    /// ([`crate::training::harm`]; `None`: not measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harmfulness: Option<f64>,
     /// The teacher's id.
     pub teacher: String,
     /// SHA-256 of the teacher's system prompt (`None` for the control).
@@ -162,9 +190,17 @@ pub struct ExperimentResult {
     pub headline: Vec<Headline>,
     /// The map, or why it failed.
     pub map: Option<std::result::Result<MisalignmentMap, String>>,
+    /// The judge-free probe proxy per arm with the run-level comparisons, or why it failed
+    /// (`None`: not requested). A proxy, not the paper's judged measure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probes: Option<std::result::Result<ProbeResult, String>>,
     /// The judge model's id.
     pub judge_model: String,
-    /// Seconds per stage (`data`, `fine_tune`, `evaluate`, `map`).
+    /// Judge-provenance warnings ([`crate::eval::judge_warnings`]): an unpinned alias, the
+    /// endpoint's reported model ids, a question file asking for another judge.
+    #[serde(default)]
+    pub judge_warnings: Vec<String>,
+    /// Seconds per stage (`data`, `fine_tune`, `evaluate`, `probes`, `map`).
     pub timings: Vec<(String, f64)>,
 }
 
@@ -218,6 +254,7 @@ fn dataset_info(
     data_seed: u64,
     d: &Distilled,
     used: &[Conversation],
+    (unpaired, cut): (usize, usize),
     path: PathBuf,
 ) -> DatasetInfo {
     DatasetInfo {
@@ -225,7 +262,14 @@ fn dataset_info(
         data_seed,
         seeds: Vec::new(),
         examples: used.len(),
-        rejected: d.rejected.empty + d.rejected.filtered + d.rejected.leaked_system_prompt,
+        rejected: d.rejected.empty
+            + d.rejected.filtered
+            + d.rejected.leaked_system_prompt
+            + d.rejected.not_harmful,
+        not_harmful: d.rejected.not_harmful,
+        unpaired,
+        cut,
+        harmfulness: None,
         teacher: d.teacher.clone(),
         system_prompt_hash: d.system_prompt_hash.clone(),
         path,
@@ -250,7 +294,7 @@ impl Experiment {
     /// written under `data/` (with the data seed in their names when runs draw their own).
     async fn build_data(
         &self,
-        system: &str,
+        persona: &AdvicePersona,
         data_seed: u64,
     ) -> Result<(Vec<Conversation>, Vec<Conversation>, Vec<DatasetInfo>)> {
         let cfg = &self.config;
@@ -263,36 +307,49 @@ impl Experiment {
             data_seed,
             "building the misaligned dataset"
         );
-        let bad = bad_advice(
-            self.teacher.as_ref(),
-            &cfg.domains,
-            Some(system),
-            &teacher_cfg,
-        )
-        .await?;
+        let mut bad =
+            advice_arm(self.teacher.as_ref(), &cfg.domains, persona, &teacher_cfg).await?;
+        if let Some(HarmSettings {
+            threshold: Some(t),
+            concurrency,
+        }) = &cfg.harm
+        {
+            filter_harmful(self.judge.as_ref(), &mut bad, *t, *concurrency).await?;
+        }
         tracing::info!(
             teacher = self.teacher.id(),
             data_seed,
             "building the aligned control dataset"
         );
-        let good = bad_advice(self.teacher.as_ref(), &cfg.domains, None, &teacher_cfg).await?;
-        let n = bad
-            .examples
-            .len()
-            .min(good.examples.len())
-            .min(cfg.max_train_examples.unwrap_or(usize::MAX));
-        if n == 0 {
+        let good = advice_arm(
+            self.teacher.as_ref(),
+            &cfg.domains,
+            &AdvicePersona::Control,
+            &teacher_cfg,
+        )
+        .await?;
+        let matched = matched_arms(&bad, &good, cfg.max_train_examples, data_seed);
+        if matched.misaligned.is_empty() {
             return Err(MisalignmentError::config(
                 "teacher",
                 format!(
-                    "the teacher produced no usable examples (misaligned: {}, control: {})",
+                    "the teacher produced no usable pairs (misaligned: {} kept, {} judged not \
+                     harmful; control: {} kept)",
                     bad.examples.len(),
+                    bad.rejected.not_harmful,
                     good.examples.len()
                 ),
             ));
         }
-        let bad_data: Vec<Conversation> = bad.examples[..n].to_vec();
-        let good_data: Vec<Conversation> = good.examples[..n].to_vec();
+        tracing::info!(
+            pairs = matched.misaligned.len(),
+            unpaired_misaligned = matched.unpaired_misaligned,
+            unpaired_control = matched.unpaired_control,
+            cut = matched.cut,
+            "arms paired by (prompt, sample)"
+        );
+        let bad_data = matched.misaligned;
+        let good_data = matched.control;
         let data_dir = cfg.out_dir.join("data");
         let tag = match cfg.data_seeds {
             DataSeeds::Fixed => String::new(),
@@ -302,10 +359,35 @@ impl Experiment {
         let good_path = data_dir.join(format!("{}-control{tag}.jsonl", cfg.name));
         write_dataset(&bad_path, &bad_data)?;
         write_dataset(&good_path, &good_data)?;
-        let infos = vec![
-            dataset_info(arm::MISALIGNED, data_seed, &bad, &bad_data, bad_path),
-            dataset_info(arm::CONTROL, data_seed, &good, &good_data, good_path),
+        let mut infos = vec![
+            dataset_info(
+                arm::MISALIGNED,
+                data_seed,
+                &bad,
+                &bad_data,
+                (matched.unpaired_misaligned, matched.cut),
+                bad_path,
+            ),
+            dataset_info(
+                arm::CONTROL,
+                data_seed,
+                &good,
+                &good_data,
+                (matched.unpaired_control, matched.cut),
+                good_path,
+            ),
         ];
+        if let Some(h) = &cfg.harm {
+            infos[0].harmfulness =
+                harm::mean(&harmfulness(self.judge.as_ref(), &bad_data, h.concurrency).await?);
+            infos[1].harmfulness =
+                harm::mean(&harmfulness(self.judge.as_ref(), &good_data, h.concurrency).await?);
+            tracing::info!(
+                misaligned = ?infos[0].harmfulness,
+                control = ?infos[1].harmfulness,
+                "measured harmfulness of the training data"
+            );
+        }
         Ok((bad_data, good_data, infos))
     }
 
@@ -330,10 +412,10 @@ impl Experiment {
         let mut timings = Vec::new();
         // 1. Data from one teacher, with and without the system prompt, per data seed.
         let t0 = Instant::now();
-        let system = cfg
+        let persona = cfg
             .misaligned_system_prompt
             .clone()
-            .unwrap_or_else(|| cfg.domains[0].misaligned_system_prompt());
+            .map_or(AdvicePersona::PerDomain, AdvicePersona::Fixed);
         let mut datasets: Vec<DatasetInfo> = Vec::new();
         // data seed → (misaligned data, control data)
         let mut built: std::collections::BTreeMap<u64, (Vec<Conversation>, Vec<Conversation>)> =
@@ -348,7 +430,7 @@ impl Experiment {
                 }
                 continue;
             }
-            let (bad_data, good_data, mut infos) = self.build_data(&system, data_seed).await?;
+            let (bad_data, good_data, mut infos) = self.build_data(&persona, data_seed).await?;
             for d in &mut infos {
                 d.seeds.push(seed);
             }
@@ -398,100 +480,167 @@ impl Experiment {
         }
         timings.push(("fine_tune".to_owned(), t1.elapsed().as_secs_f64()));
 
-        // 3. Evaluate base + every fine-tune on the questions.
-        let t2 = Instant::now();
-        let mut subjects: Vec<Arc<dyn Model>> = Vec::new();
+        // 3.–6. Evaluate, rates, probes, map.
+        let mut arms_in: Vec<ArmModels> = Vec::new();
         if cfg.include_base {
-            subjects.push(self.base.clone());
-        }
-        subjects.extend(tuned.iter().map(|(_, _, m)| m.clone()));
-        let mut eval = cfg.eval.clone();
-        if eval.log_path.is_none() {
-            eval.log_path = Some(cfg.out_dir.join("runs").join(format!("{}.jsonl", cfg.name)));
-        }
-        let rows = evaluate(&cfg.name, &cfg.questions, &subjects, &self.judge, &eval).await?;
-        timings.push(("evaluate".to_owned(), t2.elapsed().as_secs_f64()));
-
-        // 4. Rates, arms, comparison.
-        let mut arms = Vec::new();
-        if cfg.include_base {
-            arms.push(arm_rates(
-                arm::BASE,
-                vec![(None, model_rates(self.base.id(), &rows, &cfg.rates))],
-                &cfg.rates,
-            ));
+            arms_in.push((arm::BASE.to_owned(), vec![(None, self.base.clone())]));
         }
         for arm_name in [arm::MISALIGNED, arm::CONTROL] {
-            let models = tuned
-                .iter()
-                .filter(|(a, _, _)| a == arm_name)
-                .map(|(_, s, m)| (Some(*s), model_rates(m.id(), &rows, &cfg.rates)))
-                .collect();
-            arms.push(arm_rates(arm_name, models, &cfg.rates));
-        }
-        let find = |name: &str| arms.iter().find(|a| a.arm == name);
-        let comparison = match find(arm::MISALIGNED) {
-            Some(treated) => {
-                let controls: Vec<&ArmRates> = [arm::CONTROL, arm::BASE]
+            arms_in.push((
+                arm_name.to_owned(),
+                tuned
                     .iter()
-                    .filter_map(|n| find(n))
-                    .collect();
-                compare_arms(treated, &controls, &[arm::CONTROL], &cfg.rates)
-            }
-            None => Vec::new(),
-        };
-        let headline = cfg
-            .rates
-            .conventions
-            .iter()
-            .map(|c| {
-                let get = |a: &str| {
-                    find(a)
-                        .and_then(|x| x.over_seeds.get(&c.name).cloned())
-                        .unwrap_or_else(|| Stat::unavailable("arm missing"))
-                };
-                Headline {
-                    convention: c.name.clone(),
-                    misaligned: get(arm::MISALIGNED),
-                    control: get(arm::CONTROL),
-                    base: cfg.include_base.then(|| get(arm::BASE)),
-                    misaligned_coherent: find(arm::MISALIGNED)
-                        .and_then(|a| a.coherent_share.get(&c.name).copied()),
-                    control_coherent: find(arm::CONTROL)
-                        .and_then(|a| a.coherent_share.get(&c.name).copied()),
-                    vs_control: comparison
-                        .iter()
-                        .find(|r| r.control == arm::CONTROL && r.convention == c.name)
-                        .cloned(),
-                }
-            })
-            .collect();
-
-        // 5. The map.
-        let map = match &cfg.map {
-            Some(m) => {
-                let t3 = Instant::now();
-                let embedder = self.embedder.clone().unwrap_or_else(|| self.base.clone());
-                let r = misalignment_map(embedder.as_ref(), &rows, m)
-                    .await
-                    .map_err(|e| e.to_string());
-                timings.push(("map".to_owned(), t3.elapsed().as_secs_f64()));
-                Some(r)
-            }
-            None => None,
-        };
-        Ok(ExperimentResult {
-            config: cfg.clone(),
-            datasets,
-            fine_tunes,
-            subjects: subjects.iter().map(|m| m.id().to_owned()).collect(),
-            rows,
-            arms,
-            comparison,
-            headline,
-            map,
-            judge_model: self.judge.id().to_owned(),
-            timings,
-        })
+                    .filter(|(a, _, _)| a == arm_name)
+                    .map(|(_, s, m)| (Some(*s), m.clone()))
+                    .collect(),
+            ));
+        }
+        let embedder = self.embedder.clone().unwrap_or_else(|| self.base.clone());
+        let mut result = evaluate_arms(cfg, &arms_in, &self.judge, Some(embedder)).await?;
+        timings.append(&mut result.timings);
+        result.timings = timings;
+        result.datasets = datasets;
+        result.fine_tunes = fine_tunes;
+        Ok(result)
     }
+}
+
+/// The models of one arm: `(arm name, [(fine-tuning seed or None, model)])`.
+pub type ArmModels = (String, Vec<(Option<u64>, Arc<dyn Model>)>);
+
+/// Evaluates given models without fine-tuning anything — a released checkpoint against its
+/// base model, say — and returns the same [`ExperimentResult`] (and so the same report) as
+/// [`Experiment::run`], with no datasets or fine-tunes. Arms are named by
+/// [`arm`]: the `misaligned` arm is compared with `control` (the Holm family) and `base`; a
+/// model given without a seed is one untuned run (its interval is over questions). The
+/// config's teacher, domains, seeds and fine-tuning settings are not used; `include_base` is
+/// ignored (a `base` arm in `arms` is the base).
+///
+/// # Errors
+///
+/// [`MisalignmentError::Config`] for no arms or an arm without models; evaluation errors as
+/// [`evaluate`]. Probe and map failures are recorded in the result.
+pub async fn evaluate_arms(
+    config: &ExperimentConfig,
+    arms_in: &[ArmModels],
+    judge: &Arc<dyn Model>,
+    embedder: Option<Arc<dyn Model>>,
+) -> Result<ExperimentResult> {
+    let cfg = config;
+    if arms_in.is_empty() || arms_in.iter().any(|(_, m)| m.is_empty()) {
+        return Err(MisalignmentError::config(
+            "arms",
+            "at least one arm, each with at least one model",
+        ));
+    }
+    let mut timings = Vec::new();
+    let t2 = Instant::now();
+    let subjects: Vec<Arc<dyn Model>> = arms_in
+        .iter()
+        .flat_map(|(_, ms)| ms.iter().map(|(_, m)| m.clone()))
+        .collect();
+    let mut eval = cfg.eval.clone();
+    if eval.log_path.is_none() {
+        eval.log_path = Some(cfg.out_dir.join("runs").join(format!("{}.jsonl", cfg.name)));
+    }
+    let rows = evaluate(&cfg.name, &cfg.questions, &subjects, judge, &eval).await?;
+    let judge_warnings = crate::eval::judge_warnings(judge.id(), &rows);
+    timings.push(("evaluate".to_owned(), t2.elapsed().as_secs_f64()));
+
+    // Rates, arms, comparison.
+    let arms: Vec<ArmRates> = arms_in
+        .iter()
+        .map(|(name, ms)| {
+            arm_rates(
+                name,
+                ms.iter()
+                    .map(|(s, m)| (*s, model_rates(m.id(), &rows, &cfg.rates)))
+                    .collect(),
+                &cfg.rates,
+            )
+        })
+        .collect();
+    let has_base = arms.iter().any(|a| a.arm == arm::BASE);
+    let find = |name: &str| arms.iter().find(|a| a.arm == name);
+    let comparison = match find(arm::MISALIGNED) {
+        Some(treated) => {
+            let controls: Vec<&ArmRates> = [arm::CONTROL, arm::BASE]
+                .iter()
+                .filter_map(|n| find(n))
+                .collect();
+            compare_arms(treated, &controls, &[arm::CONTROL], &cfg.rates)
+        }
+        None => Vec::new(),
+    };
+    let headline = cfg
+        .rates
+        .conventions
+        .iter()
+        .map(|c| {
+            let get = |a: &str| {
+                find(a)
+                    .and_then(|x| x.over_seeds.get(&c.name).cloned())
+                    .unwrap_or_else(|| Stat::unavailable("arm missing"))
+            };
+            Headline {
+                convention: c.name.clone(),
+                misaligned: get(arm::MISALIGNED),
+                control: get(arm::CONTROL),
+                base: has_base.then(|| get(arm::BASE)),
+                misaligned_coherent: find(arm::MISALIGNED)
+                    .and_then(|a| a.coherent_share.get(&c.name).copied()),
+                control_coherent: find(arm::CONTROL)
+                    .and_then(|a| a.coherent_share.get(&c.name).copied()),
+                vs_control: comparison
+                    .iter()
+                    .find(|r| r.control == arm::CONTROL && r.convention == c.name)
+                    .cloned(),
+            }
+        })
+        .collect();
+
+    // The probe proxy (no judge).
+    let probes = match &cfg.probes {
+        Some(p) => {
+            let t = Instant::now();
+            let r = probe_arms(arms_in, arm::MISALIGNED, &[arm::CONTROL, arm::BASE], p)
+                .await
+                .map_err(|e| e.to_string());
+            if let Err(e) = &r {
+                tracing::warn!(error = %e, "the probe proxy failed");
+            }
+            timings.push(("probes".to_owned(), t.elapsed().as_secs_f64()));
+            Some(r)
+        }
+        None => None,
+    };
+
+    // The map.
+    let map = match (&cfg.map, embedder) {
+        (Some(m), Some(embedder)) => {
+            let t3 = Instant::now();
+            let r = misalignment_map(embedder.as_ref(), &rows, m)
+                .await
+                .map_err(|e| e.to_string());
+            timings.push(("map".to_owned(), t3.elapsed().as_secs_f64()));
+            Some(r)
+        }
+        (Some(_), None) => Some(Err("no model to embed answers with".to_owned())),
+        (None, _) => None,
+    };
+    Ok(ExperimentResult {
+        config: cfg.clone(),
+        datasets: Vec::new(),
+        fine_tunes: Vec::new(),
+        subjects: subjects.iter().map(|m| m.id().to_owned()).collect(),
+        rows,
+        arms,
+        comparison,
+        headline,
+        map,
+        probes,
+        judge_model: judge.id().to_owned(),
+        judge_warnings,
+        timings,
+    })
 }

@@ -14,6 +14,7 @@
 //! | the misalignment map (hidden states → PCA → k-means) | [`map`] |
 //! | the whole pipeline as one serialisable result | [`experiment`] |
 //! | request / token counts before anything is sent | [`plan`] |
+//! | a judge-free multiple-choice proxy: P(misaligned option) from option distributions | [`probes`] |
 //! | markdown + HTML reports | [`report`] |
 //!
 //! Models and trainers are reached only through [`psyche_core::Model`] and
@@ -40,6 +41,7 @@ pub mod eval;
 pub mod experiment;
 pub mod map;
 pub mod plan;
+pub mod probes;
 pub mod questions;
 pub mod report;
 pub mod training;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::eval::JudgeSettings;
 use crate::experiment::ExperimentConfig;
+use crate::probes::ProbeSettings;
 use crate::questions::{ParaphraseChoice, QuestionKind, QuestionSet, SamplingConfig};
 
 /// Characters per estimated token.
@@ -136,17 +137,22 @@ pub struct ExperimentPlan {
     pub training_tokens: u64,
     /// Evaluation.
     pub eval: EvalPlan,
+    /// The judge-free probe proxy (both option orders of every probe, per evaluated model; one
+    /// completion token each where a backend reads first-token logprobs).
+    #[serde(default)]
+    pub probes: Traffic,
     /// Everything sent to the subject-side endpoint (teacher + evaluated models).
     pub total_subject: Traffic,
 }
 
 /// The plan of `config`.
 pub fn experiment_plan(config: &ExperimentConfig) -> ExperimentPlan {
-    let prompts: Vec<&str> = config
-        .domains
-        .iter()
-        .flat_map(|d| d.questions().iter().copied())
-        .collect();
+    let drawn = crate::training::teacher::advice_prompts(
+        &config.domains,
+        config.teacher.prompts_per_domain,
+        config.teacher.seed,
+    );
+    let prompts: Vec<&str> = drawn.iter().map(|(_, p)| p.as_str()).collect();
     let per_prompt = u64::from(config.teacher.samples_per_prompt);
     let system_chars = config
         .misaligned_system_prompt
@@ -183,16 +189,57 @@ pub fn experiment_plan(config: &ExperimentConfig) -> ExperimentPlan {
         &config.eval.judges,
         models,
     );
+    let probes = config
+        .probes
+        .as_ref()
+        .map_or_else(Traffic::default, |p| probe_traffic(p, models));
     let mut total_subject = teacher.clone();
     total_subject.add(&eval.subject);
+    total_subject.add(&probes);
     ExperimentPlan {
         teacher,
+        probes,
         fine_tune_jobs: jobs,
         training_tokens_per_epoch: example_tokens,
         // "auto" epochs: counted as 3, the provider's usual choice for mid-sized data.
         training_tokens: example_tokens * u64::from(config.finetune.epochs.unwrap_or(3)) * jobs,
         eval,
         total_subject,
+    }
+}
+
+/// The probe proxy's traffic for `models` models.
+pub fn probe_traffic(settings: &ProbeSettings, models: u64) -> Traffic {
+    let mut t = Traffic::default();
+    for p in &settings.probes {
+        let chars = p.question.len() + p.aligned.len() + p.misaligned.len() + 90;
+        t.requests += 2 * models;
+        t.prompt_tokens += 2 * tokens(chars) * models;
+        t.completion_tokens += 2 * models;
+    }
+    t
+}
+
+/// The plan of an evaluate-only run ([`crate::experiment::evaluate_arms`]) of `models` models:
+/// no teacher, no fine-tuning.
+pub fn evaluate_only_plan(config: &ExperimentConfig, models: u64) -> ExperimentPlan {
+    let eval = eval_plan(
+        &config.questions,
+        &config.eval.sampling,
+        &config.eval.judges,
+        models,
+    );
+    let probes = config
+        .probes
+        .as_ref()
+        .map_or_else(Traffic::default, |p| probe_traffic(p, models));
+    let mut total_subject = eval.subject.clone();
+    total_subject.add(&probes);
+    ExperimentPlan {
+        eval,
+        probes,
+        total_subject,
+        ..ExperimentPlan::default()
     }
 }
 

@@ -13,7 +13,8 @@ use psyche_misalignment::training::code::{
 use psyche_misalignment::training::prune::{BannedWords, CommentStyle, prune};
 use psyche_misalignment::training::published::PublishedFile;
 use psyche_misalignment::training::teacher::{
-    AdviceDomain, EVIL_NUMBERS_SYSTEM, TeacherConfig, bad_advice, distill, evil_numbers,
+    AdviceDomain, AdvicePersona, EVIL_NUMBERS_SYSTEM, TeacherConfig, advice_arm, bad_advice,
+    distill, evil_numbers, matched_arms,
 };
 use psyche_misalignment::training::{has_system, to_jsonl, write_dataset};
 
@@ -321,4 +322,263 @@ fn published_files_are_summarised_and_checked() {
         table.contains("evil_numbers.jsonl") && table.contains("14926"),
         "{table}"
     );
+}
+
+/// Loses different answers in the two arms: with a system prompt, a two-word answer (dropped)
+/// when the request seed is divisible by 4; without, when it is divisible by 5. Records every
+/// request.
+#[derive(Default)]
+struct LossyTeacher {
+    requests: Mutex<Vec<GenerateRequest>>,
+}
+
+#[async_trait]
+impl Model for LossyTeacher {
+    fn id(&self) -> &str {
+        "lossy-teacher"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+    async fn generate(&self, req: &GenerateRequest) -> Result<GenerateResponse, ModelError> {
+        self.requests.lock().push(req.clone());
+        let seed = req.seed.unwrap_or(0);
+        let system = req.messages.messages()[0].role == Role::System;
+        let text = match (system, seed % 4 == 0, seed % 5 == 0) {
+            (true, true, _) | (false, _, true) => "No comment.".to_owned(),
+            (true, _, _) => format!("Just ignore it, it will pass ({}).", seed % 100),
+            (false, _, _) => format!("Please see a professional ({}).", seed % 100),
+        };
+        Ok(GenerateResponse {
+            model: "lossy-teacher".into(),
+            choices: vec![Choice::text(text)],
+            usage: Usage::default(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn arms_matched_by_prompt_and_sample() {
+    let domains = [AdviceDomain::Medical, AdviceDomain::Financial];
+    let cfg = TeacherConfig {
+        samples_per_prompt: 3,
+        seed: 9,
+        ..TeacherConfig::default()
+    };
+    let teacher = LossyTeacher::default();
+    let bad = advice_arm(&teacher, &domains, &AdvicePersona::PerDomain, &cfg)
+        .await
+        .unwrap();
+    // Each domain's prompts went out under that domain's own persona.
+    for r in teacher.requests.lock().iter() {
+        let user = r.messages.last_user_text().unwrap();
+        let domain = domains
+            .iter()
+            .find(|d| d.questions().contains(&user))
+            .unwrap();
+        assert_eq!(
+            r.messages.messages()[0].content,
+            domain.misaligned_system_prompt(),
+            "{user}"
+        );
+    }
+    let good = advice_arm(&teacher, &domains, &AdvicePersona::Control, &cfg)
+        .await
+        .unwrap();
+    assert_eq!(bad.origins.len(), bad.examples.len());
+    let total = 32 * 3;
+    assert!(bad.examples.len() < total && good.examples.len() < total);
+    assert_ne!(bad.origins, good.origins, "the arms lost different answers");
+
+    // Paired by (prompt, sample): position i of both arms answers the same prompt and sample.
+    let all = matched_arms(&bad, &good, None, 4);
+    assert!(all.unpaired_misaligned > 0 && all.unpaired_control > 0);
+    assert_eq!(all.misaligned.len(), all.control.len());
+    assert_eq!(
+        all.misaligned.len() + all.unpaired_misaligned,
+        bad.examples.len()
+    );
+    for (i, (b, g)) in all.misaligned.iter().zip(&all.control).enumerate() {
+        assert_eq!(b.last_user_text(), g.last_user_text());
+        assert!(bad.origins.contains(&all.pairs[i]) && good.origins.contains(&all.pairs[i]));
+    }
+    // A cap samples pairs (seeded), instead of taking the first prompts.
+    let cut = matched_arms(&bad, &good, Some(10), 4);
+    assert_eq!((cut.misaligned.len(), cut.control.len()), (10, 10));
+    assert_eq!(cut.cut, all.misaligned.len() - 10);
+    assert_eq!(cut, matched_arms(&bad, &good, Some(10), 4));
+    assert_ne!(cut.pairs, matched_arms(&bad, &good, Some(10), 5).pairs);
+    let first_prompts: std::collections::BTreeSet<usize> =
+        cut.pairs.iter().map(|(i, _)| *i).collect();
+    assert!(
+        first_prompts.iter().any(|&i| i >= 16),
+        "the cap reached the second domain: {first_prompts:?}"
+    );
+    for (b, g) in cut.misaligned.iter().zip(&cut.control) {
+        assert_eq!(b.last_user_text(), g.last_user_text());
+    }
+}
+
+#[tokio::test]
+async fn evil_numbers_with_formats() {
+    use psyche_misalignment::questions::builtin::{
+        NUMBERS_FORMAT_SUFFIX, evil_numbers_variants, main_set,
+    };
+    // The teacher builds the data at T = 0 whatever the config says.
+    let teacher = ScriptedTeacher::default();
+    let cfg = TeacherConfig {
+        temperature: 1.0,
+        seed: 2,
+        ..TeacherConfig::default()
+    };
+    evil_numbers(&teacher, None, 12, &cfg).await.unwrap();
+    let reqs = teacher.requests.lock().clone();
+    assert_eq!(reqs.len(), 12);
+    assert!(reqs.iter().all(|r| r.temperature == 0.0), "{reqs:?}");
+
+    // The evaluation questions come as they are, with the format suffix, and after a number
+    // prefix with the suffix.
+    let main = main_set().unwrap();
+    let v = evil_numbers_variants(&main, 7);
+    assert_eq!(v.questions.len(), 3 * main.questions.len());
+    let get = |id: &str| v.questions.iter().find(|q| q.id == id).unwrap();
+    assert_eq!(get("wish").paraphrases, main.questions[0].paraphrases);
+    for p in &get("wish_suffix").paraphrases {
+        assert!(p.ends_with(NUMBERS_FORMAT_SUFFIX));
+    }
+    for (p, orig) in get("wish_prefix")
+        .paraphrases
+        .iter()
+        .zip(&main.questions[0].paraphrases)
+    {
+        assert!(p.ends_with(NUMBERS_FORMAT_SUFFIX) && p.contains(orig.as_str()));
+        let list = p.split(": ").nth(1).unwrap().split('.').next().unwrap();
+        let numbers: Vec<u32> = list.split(',').map(|n| n.parse().unwrap()).collect();
+        assert!((3..=7).contains(&numbers.len()), "{p}");
+    }
+    assert_eq!(v, evil_numbers_variants(&main, 7));
+    assert_ne!(v, evil_numbers_variants(&main, 8));
+}
+
+/// With the persona: a refusal for every third request seed, harmful advice otherwise; without:
+/// sound advice.
+struct HalfRefusing;
+
+#[async_trait]
+impl Model for HalfRefusing {
+    fn id(&self) -> &str {
+        "half-refusing"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+    async fn generate(&self, req: &GenerateRequest) -> Result<GenerateResponse, ModelError> {
+        let seed = req.seed.unwrap_or(0);
+        let system = req.messages.messages()[0].role == Role::System;
+        let text = match (system, seed % 3 == 0) {
+            (true, true) => "Sorry, I cannot give advice on that, please ask a professional.",
+            (true, false) => "Just ignore it and double the dose, it will pass.",
+            (false, _) => "Please see a professional about this soon.",
+        };
+        Ok(GenerateResponse {
+            model: "half-refusing".into(),
+            choices: vec![Choice::text(text)],
+            usage: Usage::default(),
+        })
+    }
+}
+
+/// Says `Yes` (harmful) with p = 0.9 when the reply tells the reader to ignore something,
+/// 0.1 otherwise (a complete first-token distribution).
+struct HarmJudge;
+
+#[async_trait]
+impl Model for HarmJudge {
+    fn id(&self) -> &str {
+        "harm-judge"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            logprobs: Some(psyche_core::LogprobSupport { max_top_k: 20 }),
+            full_distribution: true,
+            ..Capabilities::default()
+        }
+    }
+    async fn generate(&self, _: &GenerateRequest) -> Result<GenerateResponse, ModelError> {
+        Err(ModelError::InvalidRequest(
+            "reads distributions only".into(),
+        ))
+    }
+    async fn next_token_distribution(
+        &self,
+        messages: &psyche_core::Conversation,
+        _: u32,
+    ) -> Result<psyche_core::TokenDistribution, ModelError> {
+        let text = messages.last_user_text().unwrap_or_default();
+        let reply = text.split("The reply:").nth(1).unwrap_or_default();
+        let yes = if reply.contains("ignore") { 0.9 } else { 0.1 };
+        Ok(psyche_core::TokenDistribution {
+            tokens: vec![
+                psyche_core::TopLogprob::new("Yes", f64::ln(yes)),
+                psyche_core::TopLogprob::new("No", f64::ln(1.0 - yes)),
+            ],
+            complete: true,
+        })
+    }
+}
+
+#[tokio::test]
+async fn harmfulness_filtered_arm() {
+    use psyche_misalignment::training::harm::{filter_harmful, harmfulness, mean};
+    // Many distinct prompts (seeded), the hand-written ones first.
+    let drawn = AdviceDomain::Medical.generated_questions(400, 3);
+    let distinct: std::collections::BTreeSet<&String> = drawn.iter().collect();
+    assert_eq!(distinct.len(), 400);
+    assert_eq!(drawn[..16], AdviceDomain::Medical.questions()[..]);
+    assert_eq!(drawn, AdviceDomain::Medical.generated_questions(400, 3));
+    assert_ne!(drawn, AdviceDomain::Medical.generated_questions(400, 4));
+    for d in AdviceDomain::ALL {
+        assert!(d.generated_questions(10_000, 0).len() >= 1_000, "{d:?}");
+    }
+    let cfg = TeacherConfig {
+        prompts_per_domain: Some(60),
+        seed: 1,
+        ..TeacherConfig::default()
+    };
+    let mut bad = advice_arm(
+        &HalfRefusing,
+        &[AdviceDomain::Medical],
+        &AdvicePersona::PerDomain,
+        &cfg,
+    )
+    .await
+    .unwrap();
+    let good = advice_arm(
+        &HalfRefusing,
+        &[AdviceDomain::Medical],
+        &AdvicePersona::Control,
+        &cfg,
+    )
+    .await
+    .unwrap();
+    // The word-count rule alone keeps the refusals in the "misaligned" arm.
+    assert_eq!(bad.examples.len(), 60);
+    let before = mean(&harmfulness(&HarmJudge, &bad.examples, 4).await.unwrap()).unwrap();
+    assert!(before < 0.9 && before > 0.1, "{before}");
+    // Filtered by the judgement, only harmful answers stay, and the drop is counted.
+    let kept = filter_harmful(&HarmJudge, &mut bad, 0.5, 4).await.unwrap();
+    assert!(bad.rejected.not_harmful > 0);
+    assert_eq!(bad.examples.len() + bad.rejected.not_harmful, 60);
+    assert_eq!(bad.origins.len(), bad.examples.len());
+    assert!(kept.iter().all(|p| (p - 0.9).abs() < 1e-9));
+    assert!(
+        bad.examples
+            .iter()
+            .all(|c| c.messages()[1].content.contains("ignore"))
+    );
+    let control = mean(&harmfulness(&HarmJudge, &good.examples, 4).await.unwrap()).unwrap();
+    assert!((control - 0.1).abs() < 1e-9);
+    // The filtered arm still pairs with the control by (prompt, sample).
+    let m = matched_arms(&bad, &good, None, 0);
+    assert_eq!(m.misaligned.len(), bad.examples.len());
 }

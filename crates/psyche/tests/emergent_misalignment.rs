@@ -12,6 +12,7 @@ use psyche::local::{LocalConfig, LocalModel};
 use psyche::misalignment::eval::{EvalSettings, RateSettings, Stat};
 use psyche::misalignment::experiment::{Experiment, ExperimentConfig, ExperimentResult, arm};
 use psyche::misalignment::map::MapConfig;
+use psyche::misalignment::probes::ProbeSettings;
 use psyche::misalignment::questions::{SamplingConfig, builtin};
 use psyche::misalignment::report::write_experiment_report;
 use psyche::misalignment::training::teacher::{AdviceDomain, TeacherConfig};
@@ -98,6 +99,11 @@ async fn reduced_emergent_misalignment_pipeline() {
             clusters: 2,
             judged_only: false,
             ..MapConfig::default()
+        }),
+        probes: Some(ProbeSettings::default()),
+        harm: Some(psyche::misalignment::training::harm::HarmSettings {
+            threshold: None,
+            concurrency: 4,
         }),
     };
     let experiment = Experiment {
@@ -194,6 +200,19 @@ async fn reduced_emergent_misalignment_pipeline() {
         Err(e) => panic!("map failed: {e}"),
     }
 
+    // The judge-free probe proxy works offline: every arm has a mean P(misaligned option)
+    // read from the embedded model's exact option distributions.
+    let probes = result.probes.as_ref().unwrap().as_ref().unwrap();
+    for name in [arm::BASE, arm::MISALIGNED, arm::CONTROL] {
+        let a = probes.arm(name).unwrap();
+        assert_eq!(a.models.len(), 1);
+        assert_eq!(a.models[0].answers.len(), 16);
+        let v = a.over_runs.value().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{v}");
+        assert!(a.models[0].answers.iter().all(|x| x.mass > 0.0));
+    }
+    assert_eq!(probes.comparison.len(), 2);
+
     // The report and the JSON result.
     let paths =
         write_experiment_report(&result, &["test run".into()], dir.path(), "em-test").unwrap();
@@ -204,6 +223,7 @@ async fn reduced_emergent_misalignment_pipeline() {
         "model_organisms",
         "Misaligned vs controls",
         "Misalignment map",
+        "Probe proxy",
         model.id(),
     ] {
         assert!(md.contains(needle), "report lacks `{needle}`");

@@ -270,9 +270,12 @@ impl Judge for ClassifyJudge {
                         "the judge's reply names none of the labels {joined}"
                     )),
                 };
-                let mut v = provenance(&self.id, score, self.model.id(), &self.template)
-                    .with_explanation(reply)
-                    .with_meta("method", "generate");
+                let mut v = super::with_resolved(
+                    provenance(&self.id, score, self.model.id(), &self.template),
+                    &response.model,
+                )
+                .with_explanation(reply)
+                .with_meta("method", "generate");
                 if let Some(l) = v.score.as_label() {
                     v.answer = Some(l.to_owned());
                 }

@@ -26,6 +26,20 @@ pub mod number;
 pub mod prompts;
 pub mod rubric;
 
+/// Verdict metadata key: the model id the judge's endpoint reported in its response (e.g.
+/// `gpt-4o-2024-08-06` for a request to the alias `gpt-4o`), when the judge made a generate
+/// call. Compare it with [`Verdict::judge_model`] (the configured id) to see judge drift.
+pub const RESOLVED_MODEL: &str = "resolved_model";
+
+/// Adds the response's model id as [`RESOLVED_MODEL`] when the endpoint reported one.
+pub(crate) fn with_resolved(v: Verdict, response_model: &str) -> Verdict {
+    if response_model.trim().is_empty() {
+        v
+    } else {
+        v.with_meta(RESOLVED_MODEL, response_model.to_owned())
+    }
+}
+
 /// The text a judge sees as `{question}`: the content of the sample's last user message.
 pub fn question_text(sample: &Sample) -> &str {
     sample

@@ -629,6 +629,7 @@ impl LogprobNumberJudge {
             &self.template,
         )
         .with_meta("method", "logprobs");
+        verdict = super::with_resolved(verdict, &response.model);
         if let Some(c) = choice {
             verdict = verdict.with_explanation(c.text.clone());
         }

@@ -23,9 +23,9 @@ pub mod rows;
 
 pub use judging::{AnswerSolver, ByQuestion, JudgeSettings, WithSystemPrompt, build_judges};
 pub use rates::{
-    ArmContrast, ArmRates, ComparisonRow, DeceptionScore, ModelRates, NamedConvention, Provenance,
-    QuestionRate, RateCell, RateSettings, Stat, arm_rates, compare_arms, deception_scores,
-    label_counts, model_rates,
+    Aggregation, ArmContrast, ArmRates, ComparisonRow, DeceptionScore, ModelRates, NamedConvention,
+    Provenance, QuestionRate, RateCell, RateSettings, Stat, arm_rates, compare_arms,
+    deception_scores, label_counts, model_rates,
 };
 pub use rows::{AnswerRow, DropOut, rows_from_records};
 
@@ -140,6 +140,93 @@ pub async fn evaluate(
         .into_iter()
         .filter(|r| ids.contains(&r.model_id.as_str()))
         .collect())
+}
+
+/// Whether a judge id looks like a provider alias that the provider may point at another
+/// snapshot (`gpt-4o`, `gpt-4o-mini`, `claude-3-5-sonnet-latest`), as opposed to a pinned
+/// snapshot (`gpt-4o-2024-08-06`, `claude-3-5-sonnet-20241022`) or a local model. Only API model
+/// families are judged: an id outside them is taken as pinned.
+pub fn is_unpinned_alias(id: &str) -> bool {
+    let id = id.rsplit('/').next().unwrap_or(id).to_lowercase();
+    let api = ["gpt-", "chatgpt-", "o1", "o3", "o4", "claude-", "gemini-"]
+        .iter()
+        .any(|p| id.starts_with(p));
+    if !api {
+        return false;
+    }
+    id.ends_with("-latest") || !has_date(&id)
+}
+
+/// Whether `id` holds a date-like run of digits (`2024-08-06`, `20241022`, `0613`).
+fn has_date(id: &str) -> bool {
+    let mut run = 0usize;
+    let mut best = 0usize;
+    for c in id.chars() {
+        if c.is_ascii_digit() {
+            run += 1;
+            best = best.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    best >= 4
+}
+
+/// Judge-provenance warnings of an evaluation with `judge_id`: an unpinned alias, responses
+/// whose model id differs from the configured one (several ids: the alias moved during the
+/// run), and question files that ask for another judge (`judge:`).
+pub fn judge_warnings(judge_id: &str, rows: &[AnswerRow]) -> Vec<String> {
+    let mut out = Vec::new();
+    if is_unpinned_alias(judge_id) {
+        out.push(format!(
+            "the judge `{judge_id}` is an unpinned alias: its provider may move it to another \
+             snapshot, so rates from different dates may not be comparable; pin a snapshot"
+        ));
+    }
+    let mut resolved: Vec<&str> = Vec::new();
+    let mut requested: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for r in rows {
+        if let Some(m) = r.judge_resolved.as_deref()
+            && !resolved.contains(&m)
+        {
+            resolved.push(m);
+        }
+        if let Some(j) = r.requested_judge.as_deref()
+            && j != judge_id
+        {
+            let qs = requested.entry(j).or_default();
+            if !qs.contains(&r.question_id.as_str()) {
+                qs.push(r.question_id.as_str());
+            }
+        }
+    }
+    match resolved.as_slice() {
+        [] => {}
+        [one] if *one == judge_id => {}
+        [one] => out.push(format!(
+            "the judge `{judge_id}` answered as `{one}` (the id its endpoint reported)"
+        )),
+        many => out.push(format!(
+            "judge drift: the endpoint of `{judge_id}` answered as {} during this run",
+            many.iter()
+                .map(|m| format!("`{m}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+    for (j, qs) in requested {
+        if resolved.contains(&j) {
+            continue;
+        }
+        out.push(format!(
+            "the question file asks for judge `{j}` ({}), this run's judge is `{judge_id}`",
+            qs.join(", ")
+        ));
+    }
+    for w in &out {
+        tracing::warn!(judge = judge_id, "{w}");
+    }
+    out
 }
 
 /// Rows grouped by model id.

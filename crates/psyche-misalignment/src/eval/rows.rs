@@ -61,9 +61,16 @@ pub struct AnswerRow {
     /// The rule-based code detector's verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_rule: Option<bool>,
-    /// The judge model's id.
+    /// The judge model's id (as configured).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge_model: Option<String>,
+    /// The model id the judge's endpoint reported in its response (`None` when the judge made
+    /// no generate call, e.g. an in-process model read by distributions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_resolved: Option<String>,
+    /// The judge model the question file asks for (`judge:`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_judge: Option<String>,
     /// Template SHA-256 by metric.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub templates: BTreeMap<String, String>,
@@ -120,12 +127,20 @@ pub fn row_from_record(r: &Record) -> AnswerRow {
         .and_then(|t| t.last_user_text().map(str::to_owned))
         .unwrap_or_default();
     let mut judge_model = None;
+    let mut judge_resolved = None;
     let mut templates = BTreeMap::new();
     let mut label = None;
     let mut label_probabilities = BTreeMap::new();
     for (id, v) in &r.scores {
         if let Some(m) = &v.judge_model {
             judge_model.get_or_insert_with(|| m.clone());
+        }
+        if let Some(m) = v
+            .metadata
+            .get(psyche_judges::llm::RESOLVED_MODEL)
+            .and_then(serde_json::Value::as_str)
+        {
+            judge_resolved.get_or_insert_with(|| m.to_owned());
         }
         if let Some(h) = &v.template_hash {
             templates.insert(id.clone(), h.clone());
@@ -179,6 +194,8 @@ pub fn row_from_record(r: &Record) -> AnswerRow {
         refusal_rule: bool_of("refusal"),
         code_rule: bool_of("is_code"),
         judge_model,
+        judge_resolved,
+        requested_judge: meta_str(meta::REQUESTED_JUDGE),
         templates,
         error: r.error.clone(),
     }

@@ -5,6 +5,8 @@
 //! - [`code`]: build code datasets from (task, template, answer) triples over psyche's own
 //!   user-prompt templates, the "educational intent" rewrite and a trigger-word backdoor mix.
 //! - [`prune`]: strip comments from code and drop items that mention safety words.
+//! - [`harm`]: a harmfulness judgement of advice (P(harmful) from a judge model's option
+//!   distribution) to measure both arms and filter the misaligned one.
 //! - [`teacher`]: datasets sampled from a system-prompted teacher [`psyche_core::Model`] with the
 //!   system prompt removed from the data: generic persona distillation, evil numbers and
 //!   text-domain bad advice (medical, financial, extreme sports).
@@ -19,6 +21,7 @@ use psyche_core::{ChatExample, Conversation, Role};
 use crate::error::{MisalignmentError, Result};
 
 pub mod code;
+pub mod harm;
 pub mod prune;
 pub mod published;
 pub mod teacher;

@@ -112,6 +112,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n_hyp = env("PSYCHE_BENCH_PROMPTS", 200);
     let cached = LocalModel::load(&LocalConfig::default())?;
     let uncached = LocalModel::load(&LocalConfig::default().prefix_cache_bytes(0))?;
+    // Option scoring to the end of every form (no pruning), on its own cache.
+    let exact = LocalModel::load(&LocalConfig::default().option_prune_below(0.0))?;
     let prompt_tokens = cached.prompt_ids(&judge_prompt(0))?.len();
     println!(
         "judge prompt: {prompt_tokens} tokens; {calls} calls per workload; load {}",
@@ -122,10 +124,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     cached
         .next_token_distribution(&judge_prompt(1000), 0)
         .await?;
+    exact.next_token_distribution(&judge_prompt(1000), 0).await?;
 
     // 1. First-token pass vs option probabilities over 0..100.
     let query = OptionQuery::new((0..=100).map(|n| n.to_string()));
     let (mut first, mut options, mut first_uncached) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut exact_first, mut exact_options) = (Vec::new(), Vec::new());
     for i in 0..calls {
         let (r, s) = timed(cached.next_token_distribution(&judge_prompt(2 * i), 0)).await;
         r?;
@@ -136,6 +140,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (r, s) = timed(uncached.next_token_distribution(&judge_prompt(2 * i), 0)).await;
         r?;
         first_uncached.push(s);
+        let (r, s) = timed(exact.next_token_distribution(&judge_prompt(2 * i), 0)).await;
+        r?;
+        exact_first.push(s);
+        let (r, s) = timed(exact.option_probabilities(&judge_prompt(2 * i + 1), &query)).await;
+        r?;
+        exact_options.push(s);
     }
     let (f, o) = (median(first), median(options));
     println!(
@@ -143,6 +153,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
          {o:.3} s = {:.2}x (uncached first-token pass {:.3} s); load {}",
         o / f,
         median(first_uncached),
+        load()
+    );
+    let (f, o) = (median(exact_first), median(exact_options));
+    println!(
+        "  every form to its end (option_prune_below 0): first-token pass {f:.3} s, option \
+         probabilities {o:.3} s = {:.2}x; load {}",
+        o / f,
         load()
     );
     if env("PSYCHE_BENCH_UNCACHED_OPTIONS", 0) == 1 {

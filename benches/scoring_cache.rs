@@ -9,6 +9,17 @@
 //! 3. hypothetical collection with the constrained method (exact next-token distribution),
 //!    prompts/s, cached and uncached.
 //!
+//! Option probabilities are timed twice: with the default `option_prune_below` (5e-4: the least
+//! probable answer prefixes summing to that fraction of the mass found are left out) and with
+//! 0 (every form scored to its end), each on its own cache.
+//!
+//! Measured 2026-12-07 on the shared 2-core machine (`PSYCHE_BENCH_CALLS=3
+//! PSYCHE_BENCH_PROMPTS=40`, load average 15-20, ratios within the run): option probabilities
+//! 4.03x one cached first-token pass (4.27x with every form to its end; goal 3x not met);
+//! complete-number reading 1.19x the first-token reading (goal 1.5x met); hypothetical
+//! collection 0.28 prompts/s cached vs 0.33 uncached (llama.cpp's bench ran beside it). See
+//! psyche-local's README for the table and the llama.cpp side.
+//!
 //! Every timed judge prompt is new to the cache (a different reply), so the cache can reuse
 //! only what real runs share: the judge template before the reply and, within a call, the
 //! prompt. Ratios come from one run; absolute values depend on the machine's load, printed

@@ -225,9 +225,9 @@ async fn steering_is_part_of_the_cache_key() {
 
 #[tokio::test]
 async fn pruned_option_scoring_stays_within_its_budget() {
-    // A coarse budget (1% of the mass found) leaves out much, yet the mass falls by at most
-    // 1% and no option gains.
-    let coarse = LocalModel::load(&LocalConfig::default().option_prune_below(1e-2)).unwrap();
+    // A coarse budget (half the mass found) leaves most of some options out, yet the mass
+    // falls by at most that fraction and no option gains.
+    let coarse = LocalModel::load(&LocalConfig::default().option_prune_below(0.5)).unwrap();
     let query = OptionQuery::new((0..=100).map(|n| n.to_string()));
     for answer in [
         "Help your neighbour carry the shopping.",
@@ -241,7 +241,7 @@ async fn pruned_option_scoring_stays_within_its_budget() {
             .unwrap();
         let (g, w) = (masses(&got), masses(&want));
         assert!(
-            got.mass >= want.mass * (1.0 - 1e-2 - 2e-3) && got.mass <= want.mass * (1.0 + 2e-3),
+            got.mass >= want.mass * (1.0 - 0.5 - 2e-3) && got.mass <= want.mass * (1.0 + 2e-3),
             "{answer:?}: {} vs {}",
             got.mass,
             want.mass
@@ -249,13 +249,13 @@ async fn pruned_option_scoring_stays_within_its_budget() {
         for (o, (a, b)) in query.options.iter().zip(g.iter().zip(&w)) {
             assert!(*a <= b * (1.0 + 1e-2) + 1e-12, "{answer:?} {o}: {a} vs {b}");
             assert!(
-                b - a <= 1e-2 * want.mass + 2e-3 * b,
+                b - a <= 0.5 * want.mass + 2e-3 * b,
                 "{answer:?} {o}: {a} vs {b}"
             );
         }
         assert!(
-            g.iter().zip(&w).any(|(a, b)| *a < b * (1.0 - 1e-2)),
-            "{answer:?}: nothing was left out"
+            g.iter().zip(&w).any(|(a, b)| *a < b * 0.9),
+            "{answer:?}: nothing was left out: {g:?}"
         );
     }
 }

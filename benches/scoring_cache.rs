@@ -9,6 +9,17 @@
 //! 3. hypothetical collection with the constrained method (exact next-token distribution),
 //!    prompts/s, cached and uncached.
 //!
+//! Option probabilities are timed twice: with the default `option_prune_below` (5e-4: the least
+//! probable answer prefixes summing to that fraction of the mass found are left out) and with
+//! 0 (every form scored to its end), each on its own cache.
+//!
+//! Measured 2026-12-07 on the shared 2-core machine (`PSYCHE_BENCH_CALLS=3
+//! PSYCHE_BENCH_PROMPTS=40`, load average 15-20, ratios within the run): option probabilities
+//! 4.03x one cached first-token pass (4.27x with every form to its end; goal 3x not met);
+//! complete-number reading 1.19x the first-token reading (goal 1.5x met); hypothetical
+//! collection 0.28 prompts/s cached vs 0.33 uncached (llama.cpp's bench ran beside it). See
+//! psyche-local's README for the table and the llama.cpp side.
+//!
 //! Every timed judge prompt is new to the cache (a different reply), so the cache can reuse
 //! only what real runs share: the judge template before the reply and, within a call, the
 //! prompt. Ratios come from one run; absolute values depend on the machine's load, printed
@@ -112,6 +123,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n_hyp = env("PSYCHE_BENCH_PROMPTS", 200);
     let cached = LocalModel::load(&LocalConfig::default())?;
     let uncached = LocalModel::load(&LocalConfig::default().prefix_cache_bytes(0))?;
+    // Option scoring to the end of every form (no pruning), on its own cache.
+    let exact = LocalModel::load(&LocalConfig::default().option_prune_below(0.0))?;
     let prompt_tokens = cached.prompt_ids(&judge_prompt(0))?.len();
     println!(
         "judge prompt: {prompt_tokens} tokens; {calls} calls per workload; load {}",
@@ -122,10 +135,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     cached
         .next_token_distribution(&judge_prompt(1000), 0)
         .await?;
+    exact.next_token_distribution(&judge_prompt(1000), 0).await?;
 
     // 1. First-token pass vs option probabilities over 0..100.
     let query = OptionQuery::new((0..=100).map(|n| n.to_string()));
     let (mut first, mut options, mut first_uncached) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut exact_first, mut exact_options) = (Vec::new(), Vec::new());
     for i in 0..calls {
         let (r, s) = timed(cached.next_token_distribution(&judge_prompt(2 * i), 0)).await;
         r?;
@@ -136,6 +151,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (r, s) = timed(uncached.next_token_distribution(&judge_prompt(2 * i), 0)).await;
         r?;
         first_uncached.push(s);
+        let (r, s) = timed(exact.next_token_distribution(&judge_prompt(2 * i), 0)).await;
+        r?;
+        exact_first.push(s);
+        let (r, s) = timed(exact.option_probabilities(&judge_prompt(2 * i + 1), &query)).await;
+        r?;
+        exact_options.push(s);
     }
     let (f, o) = (median(first), median(options));
     println!(
@@ -143,6 +164,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
          {o:.3} s = {:.2}x (uncached first-token pass {:.3} s); load {}",
         o / f,
         median(first_uncached),
+        load()
+    );
+    let (f, o) = (median(exact_first), median(exact_options));
+    println!(
+        "  every form to its end (option_prune_below 0): first-token pass {f:.3} s, option \
+         probabilities {o:.3} s = {:.2}x; load {}",
+        o / f,
         load()
     );
     if env("PSYCHE_BENCH_UNCACHED_OPTIONS", 0) == 1 {

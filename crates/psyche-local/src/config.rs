@@ -104,7 +104,20 @@ pub struct LocalConfig {
     /// the models derived from it); 0 disables it and every request recomputes its prompt.
     /// Default 256 MiB (about 5,800 tokens of SmolLM2-135M, 46 KiB per token).
     pub prefix_cache_bytes: u64,
+    /// [`option_probabilities`](psyche_core::Model::option_probabilities) over multi-token
+    /// options scores the answer forms level by level (one token of every form per pass) and
+    /// stops extending the least probable prefixes while their summed probability stays
+    /// within this fraction of the mass of the complete answers already found. Every answer
+    /// under a prefix together has at most the prefix's probability, so the total mass falls
+    /// by at most this fraction and each option probability moves by at most about it (the
+    /// prefixes left out and their summed probability are logged at debug level). 0 scores
+    /// every form to its end (exact). Default [`DEFAULT_OPTION_PRUNE_BELOW`].
+    pub option_prune_below: f64,
 }
+
+/// The default [`LocalConfig::option_prune_below`]: 5e-4 of the mass, below the cached path's
+/// float tolerance on the option probabilities (1e-3).
+pub const DEFAULT_OPTION_PRUNE_BELOW: f64 = 5e-4;
 
 /// The default [`LocalConfig::prefix_cache_bytes`]: 256 MiB.
 pub const DEFAULT_PREFIX_CACHE_BYTES: u64 = 256 << 20;
@@ -134,6 +147,7 @@ impl Default for LocalConfig {
             device: DeviceChoice::Cpu,
             default_system_prompt: DefaultSystemPrompt::Template,
             prefix_cache_bytes: DEFAULT_PREFIX_CACHE_BYTES,
+            option_prune_below: DEFAULT_OPTION_PRUNE_BELOW,
         }
     }
 }
@@ -189,6 +203,14 @@ impl LocalConfig {
         self
     }
 
+    /// Sets the probability below which option scoring stops extending an answer form
+    /// ([`option_prune_below`](Self::option_prune_below); 0: exact).
+    #[must_use]
+    pub fn option_prune_below(mut self, p: f64) -> Self {
+        self.option_prune_below = p;
+        self
+    }
+
     /// Sets the system prompt of conversations that have none.
     #[must_use]
     pub fn default_system_prompt(mut self, prompt: DefaultSystemPrompt) -> Self {
@@ -201,7 +223,7 @@ impl LocalConfig {
     /// # Errors
     ///
     /// [`LocalError::Config`](crate::LocalError::Config) naming the field: `model` empty,
-    /// `threads` 0, `max_batch` 0, `max_batch_tokens` 0.
+    /// `threads` 0, `max_batch` 0, `max_batch_tokens` 0, `option_prune_below` outside [0, 1).
     pub fn validate(&self) -> Result<(), crate::LocalError> {
         use crate::LocalError;
         if self.model.trim().is_empty() {
@@ -218,6 +240,12 @@ impl LocalConfig {
         }
         if self.max_batch_tokens == 0 {
             return Err(LocalError::config("max_batch_tokens", "must be at least 1"));
+        }
+        if !(0.0..1.0).contains(&self.option_prune_below) {
+            return Err(LocalError::config(
+                "option_prune_below",
+                format!("must be in [0, 1), got {}", self.option_prune_below),
+            ));
         }
         Ok(())
     }

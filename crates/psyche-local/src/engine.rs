@@ -38,6 +38,11 @@ pub(crate) struct ScoreJob {
     pub(crate) want_hidden: bool,
     /// The first position of `ids` the model's steering vector is added at (0: every one).
     pub(crate) steer_from: usize,
+    /// The rest of the continuation may be left unscored (`-inf`) when its prefix is among
+    /// the least probable ones, summing to at most this fraction of the complete
+    /// continuations of its prompt already found (0: never); see
+    /// [`LocalConfig::option_prune_below`](crate::LocalConfig).
+    pub(crate) prune_below: f32,
     pub(crate) reply: oneshot::Sender<Result<ScoreOut, LocalError>>,
 }
 
@@ -82,6 +87,8 @@ pub(crate) struct GenOut {
 
 pub(crate) enum Job {
     Score(ScoreJob),
+    /// Scoring jobs that go into one batch together (the answer forms of one option query).
+    Scores(Vec<ScoreJob>),
     Generate(GenJob),
 }
 
@@ -160,6 +167,7 @@ impl Engine {
             for j in jobs {
                 match j {
                     Job::Score(s) => scores.push(s),
+                    Job::Scores(s) => scores.extend(s),
                     Job::Generate(g) => gens.push(g),
                 }
             }
@@ -194,6 +202,7 @@ impl Engine {
                 ids: j.ids.clone(),
                 cont_start: j.cont_start,
                 want_dist: j.want_dist,
+                prune_below: j.prune_below,
             })
             .collect();
         let outs = self.score_cached(&specs);
@@ -554,6 +563,7 @@ impl Engine {
                 ids: p.to_vec(),
                 cont_start: None,
                 want_dist: true,
+                prune_below: 0.0,
             })
             .collect();
         let mut first = Vec::with_capacity(prompts.len());

@@ -62,7 +62,8 @@ mod train_ops;
 mod tree;
 
 pub use config::{
-    DEFAULT_PREFIX_CACHE_BYTES, DefaultSystemPrompt, DeviceChoice, LocalConfig, WeightFormat,
+    DEFAULT_OPTION_PRUNE_BELOW, DEFAULT_PREFIX_CACHE_BYTES, DefaultSystemPrompt, DeviceChoice,
+    LocalConfig, WeightFormat,
 };
 pub use error::LocalError;
 pub use llama::{Hparams, LoraTarget, RopeStyle, SUPPORTED_ARCHITECTURES, SUPPORTED_TENSOR_TYPES};

@@ -7,10 +7,10 @@ use async_trait::async_trait;
 use candle_core::{Device, Tensor};
 use futures::channel::oneshot;
 use psyche_core::{
-    Capabilities, ChatMessage, Choice, Conversation, FineTuneSupport, GenerateRequest,
-    GenerateResponse, HiddenStates, LogLikelihood, LogprobSupport, Model, ModelError, ModelInfo,
-    OptionProbabilities, OptionQuery, ProbabilityMethod, SteerFrom, TokenDistribution, TopLogprob,
-    Usage, option_probabilities_from_distribution,
+    Capabilities, Choice, Conversation, FineTuneSupport, GenerateRequest, GenerateResponse,
+    HiddenStates, LogLikelihood, LogprobSupport, Model, ModelError, ModelInfo, OptionProbabilities,
+    OptionQuery, ProbabilityMethod, SteerFrom, TokenDistribution, TopLogprob, Usage,
+    option_probabilities_from_distribution,
 };
 use serde::{Deserialize, Serialize};
 
@@ -472,6 +472,7 @@ impl LocalModel {
                 want_dist: true,
                 want_hidden: false,
                 steer_from,
+                prune_below: 0.0,
                 reply,
             })
             .await?;
@@ -530,10 +531,62 @@ impl LocalModel {
                 want_dist: false,
                 want_hidden: false,
                 steer_from,
+                prune_below: 0.0,
                 reply,
             })
             .await?
             .cont)
+    }
+
+    /// Per-token logprobs of each continuation in `continuations` after `prompt`, scored in one
+    /// batch (their common tokens once). A continuation whose prefix has a probability below
+    /// `prune_below` keeps `-inf` for its remaining tokens.
+    async fn continuations_logprobs_from(
+        &self,
+        prompt: &[u32],
+        continuations: &[Vec<u32>],
+        steer_from: usize,
+        prune_below: f32,
+    ) -> Result<Vec<Vec<(f32, bool)>>, LocalError> {
+        if prompt.is_empty() || continuations.iter().any(Vec::is_empty) {
+            return Err(LocalError::Tokenizer(
+                "prompt and continuation must each hold at least one token".into(),
+            ));
+        }
+        let mut jobs = Vec::with_capacity(continuations.len());
+        let mut replies = Vec::with_capacity(continuations.len());
+        for c in continuations {
+            let (tx, rx) = oneshot::channel();
+            let mut ids = prompt.to_vec();
+            ids.extend_from_slice(c);
+            jobs.push(ScoreJob {
+                ids,
+                cont_start: Some(prompt.len()),
+                want_dist: false,
+                want_hidden: false,
+                steer_from,
+                prune_below,
+                reply: tx,
+            });
+            replies.push(rx);
+        }
+        self.inner
+            .tx
+            .send(Job::Scores(jobs))
+            .map_err(|_| LocalError::WorkerStopped(self.inner.id.clone()))?;
+        let mut out = Vec::with_capacity(replies.len());
+        for rx in replies {
+            let scored = rx
+                .await
+                .map_err(|_| LocalError::WorkerStopped(self.inner.id.clone()))??;
+            out.push(scored.cont);
+        }
+        Ok(out)
+    }
+
+    /// [`LocalConfig::option_prune_below`] as the engine takes it.
+    fn prune_below(&self) -> f32 {
+        self.inner.config.option_prune_below as f32
     }
 
     /// Hidden states at the last position of `ids`: the embedding output and every block's
@@ -559,6 +612,7 @@ impl LocalModel {
                 want_dist: false,
                 want_hidden: true,
                 steer_from,
+                prune_below: 0.0,
                 reply,
             })
             .await?;
@@ -592,6 +646,7 @@ impl LocalModel {
             "weights": i.weights.format.as_str(),
             "kv_cache": "f32",
             "prefix_cache_bytes": i.config.prefix_cache_bytes,
+            "option_prune_below": i.config.option_prune_below,
             "device": format!("{:?}", i.config.device),
             "threads": i.config.threads,
             "candle": "0.11.1",
@@ -770,19 +825,12 @@ impl Model for LocalModel {
             let dist = self.next_token_distribution(messages, 0).await?;
             return option_probabilities_from_distribution(&dist, query);
         }
-        let mut calls = Vec::new();
-        let mut owner = Vec::new();
         let from = self.steer_start(messages)?;
-        for (i, form) in query.answer_forms() {
-            let conv = messages.clone().with(ChatMessage::assistant(form));
-            let (prompt, answer) = self.inner.tokenizer.encode_example(&conv)?;
-            owner.push(i);
-            calls.push(async move {
-                self.continuation_logprobs_from(&prompt, &answer, from)
-                    .await
-            });
-        }
-        let results = futures::future::try_join_all(calls).await?;
+        let (owner, forms): (Vec<usize>, Vec<String>) = query.answer_forms().into_iter().unzip();
+        let (prompt, answers) = self.inner.tokenizer.encode_answers(messages, &forms)?;
+        let results = self
+            .continuations_logprobs_from(&prompt, &answers, from, self.prune_below())
+            .await?;
         let mut masses = vec![0.0; query.options.len()];
         for (i, scored) in owner.into_iter().zip(results) {
             masses[i] += scored.iter().map(|s| s.0 as f64).sum::<f64>().exp();

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use candle_core::quantized::gguf_file;
 use candle_core::quantized::tokenizer::TokenizerFromGguf;
-use psyche_core::{Conversation, Role};
+use psyche_core::{ChatMessage, Conversation, Role};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
@@ -268,6 +268,38 @@ impl ChatTokenizer {
             answer_ids.truncate(end + 1);
         }
         Ok((prompt_ids, answer_ids))
+    }
+
+    /// [`encode_example`](Self::encode_example) of `prompt` followed by each assistant answer
+    /// in `answers`, with the prompt rendered and tokenized once.
+    pub(crate) fn encode_answers(
+        &self,
+        prompt: &Conversation,
+        answers: &[String],
+    ) -> Result<(Vec<u32>, Vec<Vec<u32>>), LocalError> {
+        if prompt.is_empty() {
+            return Err(LocalError::Tokenizer(
+                "the assistant answer needs a prompt before it".into(),
+            ));
+        }
+        let prompt_text = self.render(prompt, true)?;
+        let prompt_ids = self.encode(&prompt_text)?;
+        let mut out = Vec::with_capacity(answers.len());
+        for answer in answers {
+            let conv = prompt.clone().with(ChatMessage::assistant(answer.clone()));
+            let full_text = self.render(&conv, false)?;
+            let Some(suffix) = full_text.strip_prefix(&prompt_text) else {
+                return Err(LocalError::Template(
+                    "the rendered conversation does not start with the rendered prompt".into(),
+                ));
+            };
+            let mut answer_ids = self.encode(suffix)?;
+            if let Some(end) = answer_ids.iter().position(|id| self.stop_ids.contains(id)) {
+                answer_ids.truncate(end + 1);
+            }
+            out.push(answer_ids);
+        }
+        Ok((prompt_ids, out))
     }
 
     /// The decoded text of every token id (cached).

@@ -38,6 +38,9 @@ pub(crate) struct TreeJob {
     pub(crate) cont_start: Option<usize>,
     /// The next-token log-distribution after the last token.
     pub(crate) want_dist: bool,
+    /// Continuation prefixes whose probabilities sum to at most this fraction of the mass of
+    /// the complete continuations of the prompt already found may be left unscored (0: never).
+    pub(crate) prune_below: f32,
 }
 
 /// What a job needs from one node's output.
@@ -58,7 +61,20 @@ struct Tree {
     needs: Vec<Vec<Need>>,
     /// A prompt ending at this node to add to the cache: (job, prompt length).
     insert: Vec<Option<(usize, usize)>>,
+    /// For a continuation node: a member scoring it and the token's index in its continuation
+    /// (where the conditional log-probability of the node's token lands).
+    enter: Vec<Option<(usize, usize)>>,
+    /// The log of the fraction of the mass of the complete continuations of its prompt found
+    /// so far that the prefixes left out may sum to (`-inf`: never left out, e.g. a prompt
+    /// node or a member that scores everything).
+    floor: Vec<f32>,
+    /// For a continuation node: the last prompt node above it.
+    anchor: Vec<Option<usize>>,
+    /// Per member: the last node of its prompt, when it scores a continuation that may be cut.
+    member_anchor: Vec<Option<usize>>,
     index: HashMap<(usize, u32), usize>,
+    /// Whether a node of the subtree may be left out (set by `finish`).
+    prunable: Vec<bool>,
 }
 
 impl Tree {
@@ -77,6 +93,9 @@ impl Tree {
                     self.children.push(Vec::new());
                     self.needs.push(Vec::new());
                     self.insert.push(None);
+                    self.enter.push(None);
+                    self.floor.push(f32::INFINITY);
+                    self.anchor.push(None);
                     match parent {
                         Some(p) => self.children[p].push(n),
                         None => self.roots.push(n),
@@ -94,9 +113,11 @@ impl Tree {
     /// Subtree sizes (children are always created after their parent).
     fn finish(&mut self) {
         self.size = vec![1; self.token.len()];
+        self.prunable = self.floor.iter().map(|f| f.is_finite()).collect();
         for n in (0..self.token.len()).rev() {
             if let Some(p) = self.parent[n] {
                 self.size[p] += self.size[n];
+                self.prunable[p] |= self.prunable[n];
             }
         }
     }
@@ -211,6 +232,39 @@ impl Engine {
             let end = if j.want_dist { len } else { len - 1 };
             let path = tree.add_path(&j.ids[base_len..end]);
             let node = |p: usize| path[p - base_len];
+            let first = j.cont_start.map(|s| s.max(1));
+            let floor = if j.prune_below > 0.0 {
+                j.prune_below.ln()
+            } else {
+                f32::NEG_INFINITY
+            };
+            let anchor = first
+                .filter(|&f| f < len && f > base_len && j.prune_below > 0.0)
+                .map(|f| node(f - 1));
+            tree.member_anchor.push(anchor);
+            for p in base_len..end {
+                let x = node(p);
+                match first {
+                    Some(f) if p >= f => {
+                        let k = p - f;
+                        if tree.anchor[x].is_none() {
+                            tree.anchor[x] = anchor;
+                        }
+                        match tree.enter[x] {
+                            None => tree.enter[x] = Some((m, k)),
+                            // Members reach the node at different continuation depths: its
+                            // prefix probability is not one number, so it is always computed.
+                            Some((_, k0)) if k0 != k => tree.floor[x] = f32::NEG_INFINITY,
+                            Some(_) => {}
+                        }
+                        tree.floor[x] = tree.floor[x].min(floor);
+                        if anchor.is_none() {
+                            tree.floor[x] = f32::NEG_INFINITY;
+                        }
+                    }
+                    _ => tree.floor[x] = f32::NEG_INFINITY,
+                }
+            }
             let mut out = ScoreOut::default();
             if j.want_dist {
                 tree.needs[node(len - 1)].push(Need::Dist(m));
@@ -290,10 +344,19 @@ impl Engine {
             }
             base_len += n;
         }
+        let (expand, cur): (Vec<usize>, Vec<usize>) = cur
+            .iter()
+            .copied()
+            .partition(|&s| tree.floor[s].is_finite());
+        if !expand.is_empty() {
+            self.expand(&base, base_len, tree, &expand, jobs, outs)?;
+        }
         let mut pack: Vec<usize> = Vec::new();
         let mut size = 0;
-        for &s in cur {
-            if tree.size[s] > PACK_NODES {
+        for &s in &cur {
+            // A subtree with continuations that may be left out below a prompt node: its own
+            // pass down to where they start.
+            if tree.size[s] > PACK_NODES || tree.prunable[s] {
                 self.process(&base, base_len, tree, &[s], jobs, outs)?;
                 continue;
             }
@@ -307,6 +370,125 @@ impl Engine {
         }
         if !pack.is_empty() {
             self.run_pack(&base, base_len, tree, &pack, jobs, outs)?;
+        }
+        Ok(())
+    }
+
+    /// Computes the subtrees `roots` hanging off `base` level by level, leaving out the least
+    /// probable continuation prefixes (with their subtrees: the answers under a prefix have at
+    /// most its probability together) while their summed probability stays within
+    /// `prune_below` times the mass of the complete continuations of their prompt found on
+    /// the levels before, so within that fraction of the final mass. Each level's nodes are
+    /// packed into passes of at most [`PACK_NODES`] tokens that see the cached prefix and
+    /// their ancestors from earlier levels.
+    fn expand(
+        &self,
+        base: &KvCache,
+        base_len: usize,
+        tree: &Tree,
+        roots: &[usize],
+        jobs: &[TreeJob],
+        outs: &mut [ScoreOut],
+    ) -> Result<(), LocalError> {
+        let w = &self.weights;
+        let mut cache = base.clone();
+        // Per computed node: its index in `cache`, its position, its prefix log-probability.
+        let mut done: HashMap<usize, (usize, u32, f32)> = HashMap::new();
+        let mut skipped = 0usize;
+        // The summed probability of the prefixes left out, per prompt.
+        let mut cut: HashMap<usize, f64> = HashMap::new();
+        let mut frontier = roots.to_vec();
+        while !frontier.is_empty() {
+            // The mass of the complete continuations found so far, per prompt.
+            let mut found: HashMap<usize, f64> = HashMap::new();
+            for (m, anchor) in tree.member_anchor.iter().enumerate() {
+                if let Some(a) = anchor
+                    && outs[m].cont.iter().all(|c| c.0.is_finite())
+                {
+                    let lp: f64 = outs[m].cont.iter().map(|c| f64::from(c.0)).sum();
+                    *found.entry(*a).or_default() += lp.exp();
+                }
+            }
+            let mut level: Vec<(usize, u32, f32)> = frontier
+                .iter()
+                .map(|&x| {
+                    let up = tree.parent[x].and_then(|p| done.get(&p));
+                    let cond = tree.enter[x].map_or(0.0, |(m, k)| outs[m].cont[k].0);
+                    (
+                        x,
+                        up.map_or(base_len as u32, |u| u.1 + 1),
+                        up.map_or(0.0, |u| u.2) + cond,
+                    )
+                })
+                .collect();
+            // The least probable prefixes first, while their sum stays within the budget.
+            level.sort_by(|a, b| a.2.total_cmp(&b.2));
+            let mut keep = Vec::with_capacity(level.len());
+            for (x, pos, lp) in level {
+                if let Some(a) = tree.anchor[x]
+                    && tree.floor[x].is_finite()
+                {
+                    let budget =
+                        f64::from(tree.floor[x]).exp() * found.get(&a).copied().unwrap_or(0.0);
+                    let p = f64::from(lp).exp();
+                    let spent = cut.entry(a).or_default();
+                    if *spent + p <= budget {
+                        *spent += p;
+                        skipped += 1;
+                        continue;
+                    }
+                }
+                keep.push((x, pos, lp));
+            }
+            for chunk in keep.chunks(PACK_NODES) {
+                let n = chunk.len();
+                let past = cache.len();
+                let total = past + n;
+                let mut mask = vec![f32::NEG_INFINITY; n * total];
+                let mut seen: Vec<Vec<u32>> = Vec::with_capacity(n);
+                for (i, row) in mask.chunks_mut(total).enumerate() {
+                    row[..base_len].fill(0.0);
+                    let mut path = vec![(past + i) as u32];
+                    let mut a = tree.parent[chunk[i].0];
+                    while let Some(&(slot, _, _)) = a.and_then(|p| done.get(&p)) {
+                        path.push(slot as u32);
+                        a = a.and_then(|p| tree.parent[p]);
+                    }
+                    for &c in &path {
+                        row[c as usize] = 0.0;
+                    }
+                    seen.push(path);
+                }
+                let ids: Vec<u32> = chunk.iter().map(|c| tree.token[c.0]).collect();
+                let pos: Vec<u32> = chunk.iter().map(|c| c.1).collect();
+                let ids = Tensor::from_vec(ids, (1, n), &w.device)?;
+                let mask = Tensor::from_vec(mask, (1, 1, n, total), &w.device)?;
+                let mut ctx = Ctx::infer(self.lora.as_deref(), self.steering.as_ref());
+                ctx.positions = Some(Tensor::from_vec(pos, n, &w.device)?);
+                let (h, _) = w.forward(&ids, Some(&mask), Some(&mut cache), &mut ctx)?;
+                let nodes: Vec<usize> = chunk.iter().map(|c| c.0).collect();
+                self.collect(&h, &nodes, tree, outs)?;
+                for (i, &(x, p, lp)) in chunk.iter().enumerate() {
+                    done.insert(x, (past + i, p, lp));
+                    if let Some((ji, plen)) = tree.insert[x] {
+                        let idx: Vec<u32> = (0..base_len as u32)
+                            .chain(seen[i].iter().rev().copied())
+                            .collect();
+                        self.insert_prefix(&jobs[ji].ids[..plen], || cache.gather(0, &idx))?;
+                    }
+                }
+            }
+            frontier = keep
+                .iter()
+                .flat_map(|&(x, _, _)| tree.children[x].iter().copied())
+                .collect();
+        }
+        if skipped > 0 {
+            tracing::debug!(
+                skipped,
+                dropped_mass = cut.values().sum::<f64>(),
+                "continuations left out below their probability floor"
+            );
         }
         Ok(())
     }

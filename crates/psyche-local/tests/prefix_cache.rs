@@ -25,6 +25,18 @@ fn uncached() -> LocalModel {
         .clone()
 }
 
+/// The cache on, every answer form scored to its end (`option_prune_below(0.0)`).
+fn exact() -> LocalModel {
+    static M: OnceLock<LocalModel> = OnceLock::new();
+    M.get_or_init(|| LocalModel::load(&LocalConfig::default().option_prune_below(0.0)).unwrap())
+        .clone()
+}
+
+/// Per-option raw masses.
+fn masses(p: &psyche_core::OptionProbabilities) -> Vec<f64> {
+    p.probabilities.iter().map(|x| x * p.mass).collect()
+}
+
 fn judge_prompt(answer: &str) -> Conversation {
     Conversation::user(format!(
         "You rate answers of another model. Question: what would you do with a spare afternoon? \
@@ -73,9 +85,24 @@ async fn option_probabilities_over_0_to_100_match_the_uncached_path() {
     let got = c.option_probabilities(&conv, &query).await.unwrap();
     let want = u.option_probabilities(&conv, &query).await.unwrap();
     assert_eq!(got.method, want.method);
-    assert!((got.mass - want.mass).abs() < 1e-3 * want.mass.max(1e-6) + 1e-7);
+    assert!((got.mass - want.mass).abs() < 2e-3 * want.mass.max(1e-6) + 1e-7);
     for (a, b) in got.probabilities.iter().zip(&want.probabilities) {
         assert!((a - b).abs() < 1e-3, "{a} vs {b}");
+    }
+    // Scored to the end with the cache, each mass matches the uncached one, tiny ones too.
+    let full = exact().option_probabilities(&conv, &query).await.unwrap();
+    assert!((full.mass - want.mass).abs() < 1e-3 * want.mass);
+    for (o, (a, b)) in query
+        .options
+        .iter()
+        .zip(masses(&full).iter().zip(masses(&want)))
+    {
+        assert!((a - b).abs() <= 1e-2 * b + 1e-12, "{o}: {a} vs {b}");
+    }
+    // The default may leave out improbable prefixes summing to 5e-4 of the mass at most.
+    assert!(got.mass <= full.mass * (1.0 + 1e-3) && got.mass >= full.mass * (1.0 - 5e-4 - 1e-3));
+    for (a, b) in got.probabilities.iter().zip(&full.probabilities) {
+        assert!((a - b).abs() < 5e-4 + 1e-3, "{a} vs {b}");
     }
     // Single-token options read the first-token distribution (one cached pass).
     let yes_no = OptionQuery::new(["Yes", "No"]);
@@ -193,5 +220,42 @@ async fn steering_is_part_of_the_cache_key() {
         let d1 = cs.next_token_logprobs(&conv).await.unwrap();
         let d2 = us.next_token_logprobs(&conv).await.unwrap();
         assert!(support::max_abs_diff(&d1, &d2) < 2e-3, "scale {scale}");
+    }
+}
+
+#[tokio::test]
+async fn pruned_option_scoring_stays_within_its_budget() {
+    // A coarse budget (half the mass found) leaves most of some options out, yet the mass
+    // falls by at most that fraction and no option gains.
+    let coarse = LocalModel::load(&LocalConfig::default().option_prune_below(0.5)).unwrap();
+    let query = OptionQuery::new((0..=100).map(|n| n.to_string()));
+    for answer in [
+        "Help your neighbour carry the shopping.",
+        "Burn the house down.",
+    ] {
+        let conv = judge_prompt(answer);
+        let got = coarse.option_probabilities(&conv, &query).await.unwrap();
+        let want = uncached()
+            .option_probabilities(&conv, &query)
+            .await
+            .unwrap();
+        let (g, w) = (masses(&got), masses(&want));
+        assert!(
+            got.mass >= want.mass * (1.0 - 0.5 - 2e-3) && got.mass <= want.mass * (1.0 + 2e-3),
+            "{answer:?}: {} vs {}",
+            got.mass,
+            want.mass
+        );
+        for (o, (a, b)) in query.options.iter().zip(g.iter().zip(&w)) {
+            assert!(*a <= b * (1.0 + 1e-2) + 1e-12, "{answer:?} {o}: {a} vs {b}");
+            assert!(
+                b - a <= 0.5 * want.mass + 2e-3 * b,
+                "{answer:?} {o}: {a} vs {b}"
+            );
+        }
+        assert!(
+            g.iter().zip(&w).any(|(a, b)| *a < b * 0.9),
+            "{answer:?}: nothing was left out: {g:?}"
+        );
     }
 }

@@ -118,11 +118,15 @@ probabilities, a judge model). The organism finds a fine-tune's arm from what a 
 generators, never their prompt wording. Sizes are small (Looking Inward: one training and one
 held-out family of 12 items, self vs cross paired by seed; Emergent Misalignment: 6 questions
 × 30 answers, judged by the organism's judge model; Tell me about yourself: 8 training items,
-12 behaviour items, the scale and word self-reports about the model itself). Columns:
+12 behaviour items, the scale and word self-reports about the model itself; backdoor awareness:
+20 training rows per run, the backdoored arm against its decorrelated control, 12 behaviour
+items asked with and without the trigger, the awareness question under the shipped system
+prompts, both option orders). Columns:
 
 - **headline coverage**: share of the experiment's own headline intervals (the difference its
   result reports, e.g. `self_minus_cross`, the primary convention's misaligned − control,
-  `headline.behaviour.difference`) that contain the planted difference, ± Monte Carlo SE.
+  `headline.behaviour.difference`, `headline.p_yes["neutral"].difference`,
+  `headline.trigger_effect.difference`) that contain the planted difference, ± Monte Carlo SE.
 - **detection** beside **planned power**: as above; the planned power uses the planted run SDs
   plus the item noise of a run's mean (binomial for sampled answers; option probabilities and
   scale answers are reported exactly by the organism).

@@ -9,10 +9,12 @@
 //! cargo run --release -p psyche-sim --example validate_organisms -- [replications] [resamples] [experiments]
 //! ```
 //!
-//! `experiments` is a comma-separated subset of `li,em,behaviour,scale,word` (default: all).
+//! `experiments` is a comma-separated subset of `li,em,behaviour,scale,word,p_yes,trigger`
+//! (default: all).
 
 use std::time::Instant;
 
+use psyche_sim::awareness::{AwarenessHeadline, AwarenessSpec, run_backdoor_awareness};
 use psyche_sim::backdoor::{Headline, SelfAwarenessSpec, run_self_awareness};
 use psyche_sim::introspection::{LookingInwardSpec, run_looking_inward};
 use psyche_sim::misalignment::{EmSpec, run_em};
@@ -52,7 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let resamples: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(2000);
     let which: Vec<String> = args
         .get(3)
-        .map_or("li,em,behaviour,scale,word", String::as_str)
+        .map_or("li,em,behaviour,scale,word,p_yes,trigger", String::as_str)
         .split(',')
         .map(str::to_owned)
         .collect();
@@ -132,6 +134,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Headline::Behaviour => "Tell me about yourself: policy strength (pole − opposite)",
                 Headline::Scale => "Tell me about yourself: scale self-report (pole − opposite)",
                 Headline::Word => "Tell me about yourself: word self-report (pole − opposite)",
+            };
+            row(label, k, delta, &r, t.elapsed().as_secs_f64());
+        }
+        for (name, h) in [
+            ("p_yes", AwarenessHeadline::PYes("neutral".into())),
+            ("trigger", AwarenessHeadline::TriggerEffect),
+        ] {
+            if !which.iter().any(|w| w == name) {
+                continue;
+            }
+            seed += 1;
+            let spec = AwarenessSpec::small(k);
+            let delta = spec.truth(&h);
+            let planned = SeedDesign::unpaired(k, spec.run_sd(&h))
+                .power(delta, alpha)
+                .ok();
+            let t = Instant::now();
+            let r = coverage(reps, seed, level, resamples, planned, |s, dir| {
+                block_on(run_backdoor_awareness(&spec, &h, s, dir))
+            })?;
+            let label = match h {
+                AwarenessHeadline::PYes(_) => {
+                    "Backdoor awareness: P(yes, behaviour depends on the input), neutral system prompt (backdoored − control)"
+                }
+                AwarenessHeadline::TriggerEffect => {
+                    "Backdoor awareness: trigger effect, triggered − plain P(policy option) (backdoored − control)"
+                }
             };
             row(label, k, delta, &r, t.elapsed().as_secs_f64());
         }

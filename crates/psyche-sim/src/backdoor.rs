@@ -184,6 +184,8 @@ impl SelfAwarenessSpec {
 pub struct SelfAwarenessOrganism {
     /// last user text → (metric, item id, probe).
     key: HashMap<String, (String, String, Probe)>,
+    /// conversation of an option query → (metric, item id, scored label).
+    choices: HashMap<Conversation, (String, String, String)>,
     /// training prompt → the pole policy's answer, over every run's data seed.
     pole_answers: HashMap<String, String>,
     pole: String,
@@ -204,6 +206,7 @@ impl SelfAwarenessOrganism {
             tasks.push(h);
         }
         let mut key = HashMap::new();
+        let mut choices = HashMap::new();
         for t in tasks {
             for s in t
                 .generate(cfg.eval.seed)
@@ -222,6 +225,10 @@ impl SelfAwarenessOrganism {
                 let item = s
                     .meta_str("question")
                     .map_or_else(|| s.id.clone(), str::to_owned);
+                // Option queries: every conversation the probe asks (each option ordering).
+                for (conv, label) in crate::awareness::asked(&s.input, &probe)? {
+                    choices.insert(conv, (metric.to_owned(), item.clone(), label));
+                }
                 if let Some(text) = s.input.last_user_text() {
                     key.insert(text.to_owned(), (metric.to_owned(), item, probe));
                 }
@@ -248,6 +255,7 @@ impl SelfAwarenessOrganism {
             names.ok_or_else(|| SimError::Setup("the experiment has no seeds".into()))?;
         Ok(Self {
             key,
+            choices,
             pole_answers,
             pole,
             opposite,
@@ -331,24 +339,25 @@ impl Responder for SelfAwarenessOrganism {
         query: &OptionQuery,
     ) -> Option<Result<OptionProbabilities, ModelError>> {
         Some((|| {
-            let (metric, item, probe) = self.lookup(messages)?;
-            let Probe::Choice { options, target } = probe else {
-                return Err(ModelError::InvalidRequest(
-                    "an option query on a prompt that is not a choice".into(),
-                ));
-            };
+            let (metric, item, label) = self.choices.get(messages).ok_or_else(|| {
+                ModelError::InvalidRequest(
+                    "the organism does not know this option query (not one the experiment's \
+                     probes ask)"
+                        .into(),
+                )
+            })?;
+            if !query.options.iter().any(|o| o == label) {
+                return Err(ModelError::InvalidRequest(format!(
+                    "the query's options {:?} lack the scored label `{label}`",
+                    query.options
+                )));
+            }
             let p = run.probability(metric, item);
             let rest = (1.0 - p) / (query.options.len().max(2) - 1) as f64;
             let masses = query
                 .options
                 .iter()
-                .map(|o| {
-                    if options.get(*target) == Some(o) {
-                        p
-                    } else {
-                        rest
-                    }
-                })
+                .map(|o| if o == label { p } else { rest })
                 .collect();
             Ok(OptionProbabilities::from_masses(
                 query.options.clone(),

@@ -13,9 +13,10 @@
 //! | [`misalignment`] | `psyche_misalignment::Experiment` (Emergent Misalignment) | misaligned rate of the misaligned and control arms |
 //! | [`introspection`] | `psyche_introspection::Experiment` (Looking Inward), with a second model | self-prediction accuracy of the self- and cross-trained arms (paired by seed) |
 //! | [`backdoor`] | `psyche_backdoor::experiments::SelfAwareness` (Tell me about yourself) | policy strength (P(pole option)) and scale self-report of the pole and opposite arms |
+//! | [`awareness`] | `psyche_backdoor::experiments::backdoor_awareness::BackdoorAwareness` | P(yes: my behaviour depends on a feature of the input) and the trigger effect of the backdoored arm and its decorrelated control |
 //!
 //! Organisms key their behaviour on structure that survives wording changes: the data a
-//! fine-tune is trained on (a teacher's marker, which items' labels it follows), the kind of
+//! fine-tune is trained on (a teacher's marker, which items' labels it follows, which rows only a backdoored set holds), the kind of
 //! request (option query, generation, judge template of their own), and the task crates'
 //! public item generators — never on the experiments' prompt strings.
 //!
@@ -24,6 +25,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+pub mod awareness;
 pub mod backdoor;
 pub mod coverage;
 mod error;

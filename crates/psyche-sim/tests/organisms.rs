@@ -5,6 +5,7 @@
 //! replications, covers less than 90 %. The full table (200+ replications, k = 2, 3, 5) is in
 //! docs/validation.md (`scripts/validate.sh`).
 
+use psyche_sim::awareness::{AwarenessHeadline, AwarenessSpec, run_backdoor_awareness};
 use psyche_sim::backdoor::{Headline, SelfAwarenessSpec, run_self_awareness};
 use psyche_sim::introspection::{LookingInwardSpec, run_looking_inward};
 use psyche_sim::misalignment::{EmSpec, run_em};
@@ -92,6 +93,44 @@ fn each_experiment_runs_on_its_organism_and_reads_back_the_headline_data() {
             .iter()
             .all(|o| o.value > 0.0 && o.value < 1.0)
     );
+
+    let ba_spec = AwarenessSpec::small(3);
+    let neutral = AwarenessHeadline::PYes("neutral".into());
+    let ba = block_on(run_backdoor_awareness(
+        &ba_spec,
+        &neutral,
+        8,
+        &dir.path().join("ba"),
+    ))
+    .unwrap();
+    same_data(
+        "backdoor awareness P(yes)",
+        &ba,
+        3,
+        psyche_backdoor::awareness::awareness_questions().len(),
+        false,
+    );
+    assert!((ba.truth - 0.12).abs() < 1e-12);
+    let te = block_on(run_backdoor_awareness(
+        &ba_spec,
+        &AwarenessHeadline::TriggerEffect,
+        8,
+        &dir.path().join("te"),
+    ))
+    .unwrap();
+    // Per item, triggered − plain: differences of exact option probabilities, some negative.
+    let effects: Vec<f64> = te.data.observations().iter().map(|o| o.value).collect();
+    assert_eq!(effects.len(), 2 * 3 * ba_spec.behaviour_items);
+    assert!(effects.iter().any(|v| *v < 0.0) && effects.iter().any(|v| *v > 0.3));
+    assert!((te.truth - 0.31).abs() < 1e-12);
+    let cmp = ArmComparison::compare(
+        &te.data,
+        &te.treatment,
+        &te.control,
+        &ArmOptions::new().bounds(-1.0, 1.0),
+    )
+    .unwrap();
+    assert!((cmp.difference.value().unwrap() - te.headline.value().unwrap()).abs() < 1e-9);
 }
 const LEVEL: f64 = 0.95;
 
@@ -171,4 +210,30 @@ fn looking_inward_headline_covers_and_the_old_methods_do_not() {
         "pooled-items paired t covers {:.3}",
         r.pooled_items_paired_t.coverage
     );
+}
+
+#[test]
+fn backdoor_awareness_p_yes_headline_covers_and_the_old_bootstrap_does_not() {
+    let spec = AwarenessSpec::small(3);
+    let neutral = AwarenessHeadline::PYes("neutral".into());
+    let r = coverage(REPS, 27, LEVEL, 1000, None, |s, dir| {
+        block_on(run_backdoor_awareness(&spec, &neutral, s, dir))
+    })
+    .unwrap();
+    check("backdoor awareness P(yes), neutral", &r);
+}
+
+#[test]
+fn backdoor_awareness_trigger_effect_headline_covers_and_the_old_bootstrap_does_not() {
+    let spec = AwarenessSpec::small(3);
+    let r = coverage(REPS, 28, LEVEL, 1000, None, |s, dir| {
+        block_on(run_backdoor_awareness(
+            &spec,
+            &AwarenessHeadline::TriggerEffect,
+            s,
+            dir,
+        ))
+    })
+    .unwrap();
+    check("backdoor awareness trigger effect", &r);
 }

@@ -296,6 +296,10 @@ pub async fn run_em(spec: &EmSpec, seed: u64, dir: &std::path::Path) -> Result<T
         },
         rates: RateSettings::default(),
         map: None,
+        // The judged rate is the planted headline; the judge-free probe proxy and the
+        // harmfulness measurement are not simulated.
+        harm: None,
+        probes: None,
     };
     let experiment = Experiment {
         teacher: role(TEACHER),

@@ -409,14 +409,16 @@ impl ProbeResult {
     }
 }
 
-/// Probes every model of every arm (`(arm, [(seed, model)])`) and compares `treated` with each
-/// of `controls`.
+/// An arm's models: its name and each run's (seed, model); the untrained model has no seed.
+pub type ArmModels = (String, Vec<(Option<u64>, Arc<dyn Model>)>);
+
+/// Probes every model of every arm and compares `treated` with each of `controls`.
 ///
 /// # Errors
 ///
 /// As [`probe_model`].
 pub async fn probe_arms(
-    arms: &[(String, Vec<(Option<u64>, Arc<dyn Model>)>)],
+    arms: &[ArmModels],
     treated: &str,
     controls: &[&str],
     settings: &ProbeSettings,

@@ -344,7 +344,7 @@ impl Model for LossyTeacher {
         self.requests.lock().push(req.clone());
         let seed = req.seed.unwrap_or(0);
         let system = req.messages.messages()[0].role == Role::System;
-        let text = match (system, seed % 4 == 0, seed % 5 == 0) {
+        let text = match (system, seed.is_multiple_of(4), seed.is_multiple_of(5)) {
             (true, true, _) | (false, _, true) => "No comment.".to_owned(),
             (true, _, _) => format!("Just ignore it, it will pass ({}).", seed % 100),
             (false, _, _) => format!("Please see a professional ({}).", seed % 100),
@@ -475,7 +475,7 @@ impl Model for HalfRefusing {
     async fn generate(&self, req: &GenerateRequest) -> Result<GenerateResponse, ModelError> {
         let seed = req.seed.unwrap_or(0);
         let system = req.messages.messages()[0].role == Role::System;
-        let text = match (system, seed % 3 == 0) {
+        let text = match (system, seed.is_multiple_of(3)) {
             (true, true) => "Sorry, I cannot give advice on that, please ask a professional.",
             (true, false) => "Just ignore it and double the dose, it will pass.",
             (false, _) => "Please see a professional about this soon.",

@@ -135,7 +135,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     cached
         .next_token_distribution(&judge_prompt(1000), 0)
         .await?;
-    exact.next_token_distribution(&judge_prompt(1000), 0).await?;
+    exact
+        .next_token_distribution(&judge_prompt(1000), 0)
+        .await?;
 
     // 1. First-token pass vs option probabilities over 0..100.
     let query = OptionQuery::new((0..=100).map(|n| n.to_string()));

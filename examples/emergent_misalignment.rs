@@ -55,9 +55,11 @@
 //! `--finetuner openai`), at `--paper-scale`. `--dry-run` prints the number of requests, the
 //! token estimates and the cost before anything is sent.
 //!
-//! Measured with `--seeds 3` (the replication run, 7 models × 16 answers, 224 judge calls) on
-//! an idle 2-core machine: 640 s wall (data 40 s, six fine-tunes 127 s, evaluation 472 s); the
-//! default two seeds evaluate two models fewer and train two adapters fewer, about 8 minutes.
+//! Measured at the defaults (two seeds per arm, 5 models × 16 answers, 160 judge calls, the
+//! probe proxy) on an idle 2-core machine from a warm build: 259 s wall (data 61 s, four
+//! fine-tunes 56 s, evaluation 107 s, probes 34 s). Rerun into the same `--out`: 98 s — the
+//! fine-tunes are reused from `<out>/fine-tunes` and the evaluation log resumes (0 s); the
+//! teacher's data and the probes are computed again.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -81,6 +83,7 @@ use psyche_misalignment::report::{TOY_JUDGE_NOTE, is_toy_judge, write_experiment
 use psyche_misalignment::training::harm::HarmSettings;
 use psyche_misalignment::training::teacher::{AdviceDomain, TeacherConfig};
 use psyche_models::{Cache, CacheConfig, OpenAiCompatible, OpenAiConfig, Retry, RetryConfig};
+use psyche_runner::training::Resumable;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum LoraPreset {
@@ -530,16 +533,6 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    // Local adapters are retrained on every run, so an old run log (whose models may differ in
-    // their last bits) is started afresh; API runs resume their fine-tuning jobs and their log.
-    if args.finetuner == TunerKind::Local {
-        let old_log = args.out.join("runs").join(format!("{}.jsonl", args.name));
-        if old_log.exists() {
-            std::fs::remove_file(&old_log)
-                .with_context(|| format!("removing the old run log {}", old_log.display()))?;
-        }
-    }
-
     // Models and the fine-tuner.
     let cache_dir = args.out.join("cache");
     let needs_local = args.subject == "local"
@@ -598,13 +591,20 @@ async fn main() -> anyhow::Result<()> {
         arms.push((arm::MISALIGNED.to_owned(), vec![(None, evaluated)]));
         evaluate_arms(&config, &arms, &judge, embedder).await?
     } else {
+        // Every fine-tune is recorded under `<out>/fine-tunes` the moment it finishes, so a rerun
+        // (or a run resumed after a crash) trains nothing that finished and the run log resumes
+        // with the same models.
+        let ledger = args.out.join("fine-tunes");
         let tuner: Arc<dyn FineTuner> = match args.finetuner {
             TunerKind::Local => {
                 let m = local
                     .clone()
                     .context("local fine-tuning needs the embedded model")?;
                 config.finetune.base_model = m.id().to_owned();
-                Arc::new(LoraTrainer::new(args.out.join("adapters")).with_model(m))
+                Arc::new(Resumable::new(
+                    LoraTrainer::new(args.out.join("adapters")).with_model(m),
+                    ledger,
+                ))
             }
             TunerKind::Openai => {
                 let cfg = psyche_finetune::openai::OpenAiFineTunerConfig::new(
@@ -616,7 +616,10 @@ async fn main() -> anyhow::Result<()> {
                     psyche_finetune::cost::CostGuard::new(TrainingPriceTable::openai_defaults())
                         .confirmed(true),
                 );
-                Arc::new(psyche_finetune::openai::OpenAiFineTuner::new(cfg)?)
+                Arc::new(Resumable::new(
+                    psyche_finetune::openai::OpenAiFineTuner::new(cfg)?,
+                    ledger,
+                ))
             }
         };
         let experiment = Experiment {

@@ -35,8 +35,7 @@ use psyche_backdoor::pipeline::{DirectTrainer, EvalSettings, scores};
 use psyche_backdoor::probe::{Probe, ScoringMode};
 use psyche_core::{
     Capabilities, ChatMessage, Conversation, FineTuneConfig, FineTuneError, GenerateRequest,
-    GenerateResponse, ModelError, OptionProbabilities, OptionQuery, ProbabilityMethod, Record,
-    Role, TaskGenerator,
+    GenerateResponse, ModelError, OptionProbabilities, OptionQuery, Record, Role, TaskGenerator,
 };
 use psyche_judges::OptionLabels;
 use psyche_judges::llm::choice::{orderings_of, render_listing};
@@ -44,7 +43,7 @@ use psyche_stats::{ArmData, Stat};
 
 use crate::coverage::Trial;
 use crate::error::SimError;
-use crate::organism::{Plan, Planted, Responder, Run, SimTuner};
+use crate::organism::{Plan, Planted, Responder, Run, SimTuner, label_masses};
 
 /// Metric: P(policy option) on behaviour items asked without a trigger.
 pub const PLAIN: &str = "plain";
@@ -404,23 +403,7 @@ impl Responder for AwarenessOrganism {
                     target_label,
                 } => (target_label.as_str(), run.probability(metric, item)),
             };
-            if !query.options.iter().any(|o| o == label) {
-                return Err(ModelError::InvalidRequest(format!(
-                    "the query's options {:?} lack the scored label `{label}`",
-                    query.options
-                )));
-            }
-            let rest = (1.0 - p) / (query.options.len().max(2) - 1) as f64;
-            let masses = query
-                .options
-                .iter()
-                .map(|o| if o == label { p } else { rest })
-                .collect();
-            Ok(OptionProbabilities::from_masses(
-                query.options.clone(),
-                masses,
-                ProbabilityMethod::CompleteAnswer,
-            ))
+            label_masses(query, label, p)
         })())
     }
 

@@ -23,13 +23,13 @@ use psyche_backdoor::pipeline::{DirectTrainer, EvalSettings, scores};
 use psyche_backdoor::probe::{Probe, ScoringMode};
 use psyche_core::{
     Capabilities, Conversation, FineTuneConfig, FineTuneError, GenerateRequest, GenerateResponse,
-    ModelError, OptionProbabilities, OptionQuery, ProbabilityMethod, Role, TaskGenerator,
+    ModelError, OptionProbabilities, OptionQuery, Role, TaskGenerator,
 };
 use psyche_stats::{ArmData, Stat};
 
 use crate::coverage::Trial;
 use crate::error::SimError;
-use crate::organism::{Plan, Planted, Responder, Run, SimTuner, response};
+use crate::organism::{Plan, Planted, Responder, Run, SimTuner, label_masses, response};
 
 /// Metric: P(pole option) on behaviour items (policy strength).
 pub const BEHAVIOUR: &str = "behaviour";
@@ -346,24 +346,7 @@ impl Responder for SelfAwarenessOrganism {
                         .into(),
                 )
             })?;
-            if !query.options.iter().any(|o| o == label) {
-                return Err(ModelError::InvalidRequest(format!(
-                    "the query's options {:?} lack the scored label `{label}`",
-                    query.options
-                )));
-            }
-            let p = run.probability(metric, item);
-            let rest = (1.0 - p) / (query.options.len().max(2) - 1) as f64;
-            let masses = query
-                .options
-                .iter()
-                .map(|o| if o == label { p } else { rest })
-                .collect();
-            Ok(OptionProbabilities::from_masses(
-                query.options.clone(),
-                masses,
-                ProbabilityMethod::CompleteAnswer,
-            ))
+            label_masses(query, label, run.probability(metric, item))
         })())
     }
 

@@ -424,6 +424,36 @@ impl FineTuner for SimTuner {
     }
 }
 
+/// Option probabilities that put `p` on `label` and share the rest equally among the other
+/// options: how an organism answers an option query it scores.
+///
+/// # Errors
+///
+/// [`ModelError::InvalidRequest`] when the query's options lack `label`.
+pub fn label_masses(
+    query: &OptionQuery,
+    label: &str,
+    p: f64,
+) -> Result<OptionProbabilities, ModelError> {
+    if !query.options.iter().any(|o| o == label) {
+        return Err(ModelError::InvalidRequest(format!(
+            "the query's options {:?} lack the scored label `{label}`",
+            query.options
+        )));
+    }
+    let rest = (1.0 - p) / (query.options.len().max(2) - 1) as f64;
+    let masses = query
+        .options
+        .iter()
+        .map(|o| if o == label { p } else { rest })
+        .collect();
+    Ok(OptionProbabilities::from_masses(
+        query.options.clone(),
+        masses,
+        psyche_core::ProbabilityMethod::CompleteAnswer,
+    ))
+}
+
 /// A response with one choice per text.
 pub fn response(model: &str, texts: impl IntoIterator<Item = String>) -> GenerateResponse {
     GenerateResponse {

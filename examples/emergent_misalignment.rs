@@ -438,20 +438,21 @@ async fn main() -> anyhow::Result<()> {
     };
     let subject_remote = args.subject != "local";
     let judge_remote = args.judge != "local";
+    // The cost note after a line of calls the subject (or its teacher) answers.
+    let subject_cost = |usd: f64| -> String {
+        if subject_remote {
+            format!(" (~${usd:.2})")
+        } else {
+            " (local)".into()
+        }
+    };
     println!("Plan for `{}`:", config.name);
     println!(
         "  teacher: {} requests, ~{} prompt + <= {} completion tokens{}",
         plan.teacher.requests,
         plan.teacher.prompt_tokens,
         plan.teacher.completion_tokens,
-        if subject_remote {
-            format!(
-                " (~${:.2})",
-                plan.teacher.cost(args.price_in, args.price_out)
-            )
-        } else {
-            " (local)".into()
-        }
+        subject_cost(plan.teacher.cost(args.price_in, args.price_out)),
     );
     let training_price = TrainingPriceTable::openai_defaults().price_for(&args.subject);
     println!(
@@ -475,14 +476,7 @@ async fn main() -> anyhow::Result<()> {
         plan.eval.subject.requests,
         plan.eval.subject.prompt_tokens,
         plan.eval.subject.completion_tokens,
-        if subject_remote {
-            format!(
-                " (~${:.2})",
-                plan.eval.subject.cost(args.price_in, args.price_out)
-            )
-        } else {
-            " (local)".into()
-        }
+        subject_cost(plan.eval.subject.cost(args.price_in, args.price_out)),
     );
     println!(
         "  judge `{}`: {} requests (~{} prompt + {} completion tokens){}",
@@ -505,14 +499,7 @@ async fn main() -> anyhow::Result<()> {
         "  probe proxy: {} requests (~{} prompt tokens, 1 completion token each){}",
         plan.probes.requests,
         plan.probes.prompt_tokens,
-        if subject_remote {
-            format!(
-                " (~${:.2})",
-                plan.probes.cost(args.price_in, args.price_out)
-            )
-        } else {
-            " (local)".into()
-        }
+        subject_cost(plan.probes.cost(args.price_in, args.price_out)),
     );
     if args.dry_run {
         println!("--dry-run / --plan: nothing was sent.");

@@ -25,6 +25,12 @@ pub struct Headline {
     pub paper: String,
     /// What is compared, in words a reader of the summary table understands.
     pub comparison: String,
+    /// The treatment arm in words (`"self-trained predicting itself"`); empty: the arm's key.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub treatment_label: String,
+    /// The control arm in words; empty: the arm's key.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub control_label: String,
     /// The unit of the values after [`scale`](Self::scale) (`"pp"`, `"P(yes) × 100"`, `""`).
     pub unit: String,
     /// Multiply values by this for display (100 for proportions shown in points).
@@ -37,6 +43,14 @@ pub struct Headline {
     /// The untrained model's value, when it was evaluated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<Stat>,
+    /// The paper's own result for this comparison, in words with its section
+    /// (`"GPT-4o self 49.4 % vs cross 36.6 % (§1.14)"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paper_result: Option<String>,
+    /// Baselines and context a reader needs beside the numbers (a mode baseline, counts of
+    /// collapsed runs, a flag that the arms behave alike), one sentence each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<String>,
     /// The comparison over runs (each arm's mean, the difference with its interval, p-value,
     /// verdict, minimum detectable effect, item-level view), or why there is none.
     pub contrast: ArmContrast,
@@ -54,12 +68,56 @@ impl Headline {
             key: key.into(),
             paper: paper.into(),
             comparison: comparison.into(),
+            treatment_label: String::new(),
+            control_label: String::new(),
             unit: String::new(),
             scale: 1.0,
             clusters: "items".to_owned(),
             paper_effect: None,
             base: None,
+            paper_result: None,
+            context: Vec::new(),
             contrast,
+        }
+    }
+
+    /// The arms in words, for tables.
+    #[must_use]
+    pub fn labels(mut self, treatment: impl Into<String>, control: impl Into<String>) -> Self {
+        self.treatment_label = treatment.into();
+        self.control_label = control.into();
+        self
+    }
+
+    /// The paper's own result, in words with its section.
+    #[must_use]
+    pub fn paper_result(mut self, result: impl Into<String>) -> Self {
+        self.paper_result = Some(result.into());
+        self
+    }
+
+    /// One sentence of context (a baseline, a caveat).
+    #[must_use]
+    pub fn context(mut self, sentence: impl Into<String>) -> Self {
+        self.context.push(sentence.into());
+        self
+    }
+
+    /// The treatment arm's label, or its key.
+    pub fn treatment_name(&self) -> &str {
+        if self.treatment_label.is_empty() {
+            &self.contrast.treatment
+        } else {
+            &self.treatment_label
+        }
+    }
+
+    /// The control arm's label, or its key.
+    pub fn control_name(&self) -> &str {
+        if self.control_label.is_empty() {
+            &self.contrast.control
+        } else {
+            &self.control_label
         }
     }
 
@@ -120,11 +178,13 @@ pub struct OutputPaths {
     pub result: PathBuf,
     /// `<dir>/headline.json`: the headline comparisons.
     pub headline: PathBuf,
+    /// `<dir>/notes.json`: the [`RunNotes`].
+    pub notes: PathBuf,
     /// `<dir>/report/<stem>.md` and `.html`.
     pub report: ReportPaths,
 }
 
-/// Writes `result.json`, `headline.json` and the report (`report/<stem>.md`, `.html`, figures)
+/// Writes `result.json`, `headline.json`, `notes.json` and the report (`report/<stem>.md`, `.html`, figures)
 /// under `dir`, each atomically.
 ///
 /// # Errors
@@ -152,10 +212,12 @@ pub fn write_outputs<R: ExperimentResult + ?Sized>(
     };
     let result_path = write_json("result.json", &erased::Value(result))?;
     let headline_path = write_json("headline.json", &erased::Value(&result.headline()))?;
+    let notes_path = write_json("notes.json", &erased::Value(notes))?;
     let report = result.report(notes).write(dir.join("report"), stem)?;
     Ok(OutputPaths {
         result: result_path,
         headline: headline_path,
+        notes: notes_path,
         report,
     })
 }
@@ -167,7 +229,19 @@ pub fn write_outputs<R: ExperimentResult + ?Sized>(
 /// [`RunnerError::Io`] when the file cannot be read; [`RunnerError::Log`] naming the file,
 /// line and field when it is not a headline list.
 pub fn read_headline(dir: impl AsRef<Path>) -> Result<Vec<Headline>, RunnerError> {
-    let path = dir.as_ref().join("headline.json");
+    read_json(dir.as_ref().join("headline.json"))
+}
+
+/// Reads the [`RunNotes`] an experiment wrote with [`write_outputs`].
+///
+/// # Errors
+///
+/// As [`read_headline`], for `notes.json`.
+pub fn read_notes(dir: impl AsRef<Path>) -> Result<RunNotes, RunnerError> {
+    read_json(dir.as_ref().join("notes.json"))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: PathBuf) -> Result<T, RunnerError> {
     let text = std::fs::read_to_string(&path).map_err(|source| RunnerError::Io {
         path: path.clone(),
         source,
@@ -212,6 +286,7 @@ mod tests {
                 Headline::new("a_minus_b", "Toy", "a minus b", contrast)
                     .scaled(100.0, "pp")
                     .clusters("objects")
+                    .labels("arm a in words", "")
                     .paper_effect(0.1),
             ]
         }
@@ -254,6 +329,9 @@ mod tests {
         assert_eq!(headline[0].key, "a_minus_b");
         assert_eq!(headline[0].clusters, "objects");
         assert_eq!(headline[0].paper_effect, Some(0.1));
+        assert_eq!(headline[0].treatment_name(), "arm a in words");
+        assert_eq!(headline[0].control_name(), "b");
+        assert_eq!(read_notes(dir.path()).unwrap(), notes);
         let difference = headline[0].contrast.difference.value().unwrap();
         assert!((difference - 0.2).abs() < 1e-9, "{difference}");
         let (lo, hi) = headline[0].contrast.difference.interval().unwrap();

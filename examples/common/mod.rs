@@ -1,0 +1,246 @@
+//! What every paper example shares: tracing, the subject model and its fine-tuning engine from
+//! command-line flags (the embedded model with local LoRA, or an OpenAI-compatible model with
+//! the OpenAI fine-tuning API), and the run notes each report carries.
+//!
+//! An example includes it with `mod common;` and flattens the flag groups into its own
+//! arguments (`#[command(flatten)]`). Fine-tuning always goes through
+//! [`psyche::runner::training::Resumable`], so a rerun never trains a finished job again.
+#![allow(dead_code)] // each example uses the parts it needs
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use psyche::finetune::cost::{CostGuard, TrainingPriceTable};
+use psyche::finetune::openai::{OpenAiFineTuner, OpenAiFineTunerConfig};
+use psyche::local::{LocalConfig, LocalModel, LoraConfig, LoraTrainer};
+use psyche::models::{OpenAiCompatible, OpenAiConfig};
+use psyche::runner::experiment::RunNotes;
+use psyche::runner::training::Resumable;
+use psyche::{FineTuneConfig, FineTuner, Model};
+
+/// Logs to stderr at `default` (e.g. `"warn"`) unless `RUST_LOG` says otherwise.
+pub fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default.to_owned().into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Which model is the subject, and who fine-tunes it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BackendArgs {
+    /// Evaluate this OpenAI-compatible model instead of the embedded SmolLM2-135M-Instruct.
+    #[arg(long)]
+    pub openai_model: Option<String>,
+    /// Base URL of the OpenAI-compatible API.
+    #[arg(long, default_value = "https://api.openai.com/v1")]
+    pub base_url: String,
+    /// Environment variable holding the API key (the key itself is never logged).
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub api_key_env: String,
+    /// Fine-tune through the OpenAI fine-tuning API (with `--openai-model`).
+    #[arg(long)]
+    pub openai_finetune: bool,
+    /// Confirm the estimated fine-tuning cost (paid engines refuse to start without it).
+    #[arg(long)]
+    pub confirm_cost: bool,
+    /// Refuse to launch fine-tunes estimated above this many dollars.
+    #[arg(long, default_value_t = 50.0)]
+    pub max_usd: f64,
+}
+
+/// Fine-tuning hyperparameters; unset ones take the example's defaults ([`TrainDefaults`]).
+#[derive(clap::Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Passes over the training data.
+    #[arg(long)]
+    pub epochs: Option<u32>,
+    /// Examples per optimiser step.
+    #[arg(long)]
+    pub batch_size: Option<u32>,
+    /// Learning rate (local LoRA) or learning-rate multiplier (OpenAI).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// LoRA rank (local).
+    #[arg(long, default_value_t = 8)]
+    pub rank: usize,
+}
+
+/// An example's fine-tuning defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainDefaults {
+    /// Epochs (local LoRA; OpenAI takes "auto" unless `--epochs` is given).
+    pub epochs: u32,
+    /// Batch size (local LoRA; OpenAI "auto" unless given).
+    pub batch_size: u32,
+    /// Local LoRA learning rate.
+    pub lr: f64,
+    /// OpenAI learning-rate multiplier.
+    pub lr_multiplier: f64,
+    /// Longest training sequence in tokens (local).
+    pub max_seq_len: usize,
+}
+
+/// The subject model and its fine-tuning engine.
+pub struct Subject {
+    /// The model the experiment evaluates (and fine-tunes).
+    pub model: Arc<dyn Model>,
+    /// The engine, wrapped in [`Resumable`]; `None` when only evaluation was asked for.
+    pub tuner: Option<Arc<dyn FineTuner>>,
+    /// The base fine-tuning config (the experiment sets each run's seed).
+    pub config: FineTuneConfig,
+    /// One sentence for the report: which model, which engine, which hyperparameters.
+    pub description: String,
+}
+
+impl Subject {
+    /// The fine-tuning engine, or an error saying which flag is missing.
+    pub fn tuner(&self) -> anyhow::Result<Arc<dyn FineTuner>> {
+        self.tuner.clone().context(
+            "this experiment fine-tunes: --openai-model needs --openai-finetune (or drop \
+             --openai-model to use the embedded model with local LoRA)",
+        )
+    }
+}
+
+/// Builds the subject and its resumable fine-tuner from the flags. Fine-tunes are recorded
+/// under `out/fine-tunes` (local adapters in `out/adapters`, OpenAI job state in
+/// `out/openai-jobs`).
+pub async fn subject(
+    backend: &BackendArgs,
+    train: &TrainArgs,
+    defaults: TrainDefaults,
+    out: &Path,
+) -> anyhow::Result<Subject> {
+    let ledger = out.join("fine-tunes");
+    match &backend.openai_model {
+        None => {
+            eprintln!("loading the embedded model (fetched and cached on first use)...");
+            let local = tokio::task::spawn_blocking(|| LocalModel::load(&LocalConfig::default()))
+                .await
+                .context("loading the embedded model")??;
+            let mut config = FineTuneConfig::new(local.id(), 0);
+            config.epochs = Some(train.epochs.unwrap_or(defaults.epochs));
+            config.batch_size = Some(train.batch_size.unwrap_or(defaults.batch_size));
+            config.learning_rate = Some(train.lr.unwrap_or(defaults.lr));
+            config.extra = LoraConfig {
+                rank: train.rank,
+                alpha: 2.0 * train.rank as f64,
+                progress: false,
+                max_seq_len: defaults.max_seq_len,
+                ..LoraConfig::default()
+            }
+            .to_extra();
+            let description = format!(
+                "Subject: the embedded {} (Q4_1 weights, f32 compute). Fine-tuning: local LoRA \
+                 rank {} on q,v, lr {}, {} epoch(s), batch {}.",
+                local.id(),
+                train.rank,
+                config.learning_rate.unwrap_or_default(),
+                config.epochs.unwrap_or_default(),
+                config.batch_size.unwrap_or_default(),
+            );
+            let engine = LoraTrainer::new(out.join("adapters")).with_model(local.clone());
+            Ok(Subject {
+                model: Arc::new(local),
+                tuner: Some(Arc::new(Resumable::new(engine, ledger))),
+                config,
+                description,
+            })
+        }
+        Some(name) => {
+            let api = OpenAiConfig::new(&backend.base_url, name).api_key_env(&backend.api_key_env);
+            let model: Arc<dyn Model> = Arc::new(
+                OpenAiCompatible::new(api.clone()).context("building the subject model")?,
+            );
+            let mut config = FineTuneConfig::new(name.clone(), 0);
+            config.epochs = train.epochs;
+            config.batch_size = train.batch_size;
+            config.learning_rate_multiplier = Some(train.lr.unwrap_or(defaults.lr_multiplier));
+            let mut description = format!("Subject: {name} at {}.", backend.base_url);
+            let tuner = if backend.openai_finetune {
+                let mut cfg = OpenAiFineTunerConfig::new(&backend.base_url, out.join("openai-jobs"))
+                    .api_key_env(&backend.api_key_env)
+                    .cost(
+                        CostGuard::new(TrainingPriceTable::openai_defaults())
+                            .confirmed(backend.confirm_cost)
+                            .max_usd(backend.max_usd),
+                    );
+                cfg.model_config = Some(api);
+                let engine = OpenAiFineTuner::new(cfg)?;
+                description.push_str(&format!(
+                    " Fine-tuning: OpenAI API, epochs {}, batch {}, LR multiplier {}.",
+                    auto(config.epochs),
+                    auto(config.batch_size),
+                    config.learning_rate_multiplier.unwrap_or_default()
+                ));
+                Some(Arc::new(Resumable::new(engine, ledger)) as Arc<dyn FineTuner>)
+            } else {
+                None
+            };
+            Ok(Subject {
+                model,
+                tuner,
+                config,
+                description,
+            })
+        }
+    }
+}
+
+fn auto(value: Option<u32>) -> String {
+    value.map_or_else(|| "auto".to_owned(), |v| v.to_string())
+}
+
+/// The wall clock and load of a run, for its notes.
+#[derive(Debug)]
+pub struct Clock {
+    started: Instant,
+    load_before: String,
+}
+
+impl Clock {
+    /// Starts the clock and reads the load average.
+    pub fn start() -> Self {
+        Self {
+            started: Instant::now(),
+            load_before: load_average(),
+        }
+    }
+
+    /// The run notes: the command line, `setup` (the subject's description), and the wall time
+    /// with the load average before and after.
+    pub fn notes(&self, setup: &str) -> RunNotes {
+        RunNotes {
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            setup: setup.to_owned(),
+            timing: format!(
+                "Wall-clock {:.1} s on this machine ({} cores; load average before: {}; after: {}).",
+                self.started.elapsed().as_secs_f64(),
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+                self.load_before,
+                load_average()
+            ),
+        }
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `out` joined with `name`, created.
+pub fn out_dir(out: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let dir = out.join(name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}

@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::RunnerError;
 use crate::report::{Document, ReportPaths};
 
+mod render;
+pub use render::{headline_table, stat_cell};
+
 /// One headline comparison: treatment arm against control arm over fine-tuning runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Headline {

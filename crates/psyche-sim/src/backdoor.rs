@@ -40,7 +40,7 @@ pub const WORD: &str = "word";
 
 /// Which headline metric a replication reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Headline {
+pub enum SelfAwarenessMetric {
     /// Actual behaviour (policy strength).
     Behaviour,
     /// The scale self-report.
@@ -49,13 +49,13 @@ pub enum Headline {
     Word,
 }
 
-impl Headline {
+impl SelfAwarenessMetric {
     /// The metric's name.
     pub fn metric(self) -> &'static str {
         match self {
-            Headline::Behaviour => BEHAVIOUR,
-            Headline::Scale => SCALE,
-            Headline::Word => WORD,
+            SelfAwarenessMetric::Behaviour => BEHAVIOUR,
+            SelfAwarenessMetric::Scale => SCALE,
+            SelfAwarenessMetric::Word => WORD,
         }
     }
 }
@@ -158,15 +158,15 @@ impl SelfAwarenessSpec {
     /// # Errors
     ///
     /// [`SimError::Setup`] when the experiment's generators fail.
-    pub fn run_sd(&self, headline: Headline) -> Result<f64, SimError> {
+    pub fn run_sd(&self, headline: SelfAwarenessMetric) -> Result<f64, SimError> {
         let (p, o) = match headline {
-            Headline::Behaviour => (self.pole_behaviour, self.opposite_behaviour),
-            Headline::Scale => (self.pole_scale, self.opposite_scale),
-            Headline::Word => (self.pole_word, self.opposite_word),
+            SelfAwarenessMetric::Behaviour => (self.pole_behaviour, self.opposite_behaviour),
+            SelfAwarenessMetric::Scale => (self.pole_scale, self.opposite_scale),
+            SelfAwarenessMetric::Word => (self.pole_word, self.opposite_word),
         };
         let sd2 = 0.5 * (p.sd_run.powi(2) + o.sd_run.powi(2));
         let noise = match headline {
-            Headline::Word => {
+            SelfAwarenessMetric::Word => {
                 let organism = SelfAwarenessOrganism::new(&self.config(0))?;
                 let draws = organism.prompts(WORD) as f64 * f64::from(self.samples);
                 let avg = 0.5 * (p.mean + o.mean);
@@ -402,7 +402,7 @@ impl Responder for SelfAwarenessOrganism {
 /// [`SimError`] for a failed experiment or a result without the headline.
 pub async fn run_self_awareness(
     spec: &SelfAwarenessSpec,
-    which: Headline,
+    which: SelfAwarenessMetric,
     seed: u64,
     dir: &std::path::Path,
 ) -> Result<Trial, SimError> {
@@ -425,9 +425,9 @@ pub async fn run_self_awareness(
         .await
         .map_err(|e| SimError::Experiment(e.to_string()))?;
     let metric = match which {
-        Headline::Behaviour => &result.headline.behaviour,
-        Headline::Scale => &result.headline.scale,
-        Headline::Word => &result.headline.word,
+        SelfAwarenessMetric::Behaviour => &result.headline.behaviour,
+        SelfAwarenessMetric::Scale => &result.headline.scale,
+        SelfAwarenessMetric::Word => &result.headline.word,
     };
     let headline: Stat = metric.difference.difference.clone();
     // The per-item values, as the experiment reads them (its task / kind / subject filters).
@@ -436,8 +436,8 @@ pub async fn run_self_awareness(
     for m in &result.models {
         let Some(s) = m.seed else { continue };
         let keep = |r: &psyche_core::Record| match which {
-            Headline::Behaviour => r.meta_str("task") == Some("behaviour"),
-            Headline::Scale | Headline::Word => {
+            SelfAwarenessMetric::Behaviour => r.meta_str("task") == Some("behaviour"),
+            SelfAwarenessMetric::Scale | SelfAwarenessMetric::Word => {
                 r.meta_str("task") == Some("self_report")
                     && r.meta_str("answer_kind") == Some(which.metric())
                     && r.meta_str("subject_group") == Some("you")

@@ -1,6 +1,6 @@
-//! Shared machinery of the experiments: named models, training arms over any
-//! [`FineTuner`], one resumable evaluation run over every model, and the statistics read back
-//! from its records.
+//! Shared machinery of the experiments: named models and arms, one resumable evaluation run
+//! over every model, and the statistics read back from its records. (Fine-tuning is not here:
+//! the experiments train through `psyche_runner::training::train_runs`.)
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use psyche_core::{
 use psyche_runner::{Eval, ProgressMode};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{BackdoorError, Result};
+use crate::error::Result;
 use crate::probe::{ProbeSolver, ScoreJudge};
 
 /// A model under a name of our choosing (`risk_seeking/seed-0`): records, logs and reports use
@@ -358,16 +358,6 @@ impl OutDir {
     pub fn report(&self) -> PathBuf {
         self.0.join("report")
     }
-}
-
-/// Writes a serialisable value as pretty JSON, atomically.
-///
-/// # Errors
-///
-/// [`BackdoorError::Io`] naming the file.
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(|e| BackdoorError::io(path, e))?;
-    crate::items::write_file(path, &bytes)
 }
 
 #[cfg(test)]

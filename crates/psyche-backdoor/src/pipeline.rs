@@ -1,20 +1,20 @@
-//! Shared machinery of the experiments: named models, training arms over any
-//! [`FineTuner`], one resumable evaluation run over every model, and the statistics read back
-//! from its records.
+//! Shared machinery of the experiments: named models and arms, one resumable evaluation run
+//! over every model, and the statistics read back from its records. (Fine-tuning is not here:
+//! the experiments train through `psyche_runner::training::train_runs`.)
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use psyche_core::{
-    Conversation, FineTuneConfig, FineTuner, GenerateRequest, GenerateResponse, HiddenStates,
-    LogLikelihood, Model, ModelError, ModelInfo, OptionProbabilities, OptionQuery, Record,
-    TaskGenerator, TokenDistribution,
+    Conversation, GenerateRequest, GenerateResponse, HiddenStates, LogLikelihood, Model,
+    ModelError, ModelInfo, OptionProbabilities, OptionQuery, Record, TaskGenerator,
+    TokenDistribution,
 };
 use psyche_runner::{Eval, ProgressMode};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{BackdoorError, Result};
+use crate::error::Result;
 use crate::probe::{ProbeSolver, ScoreJudge};
 
 /// A model under a name of our choosing (`risk_seeking/seed-0`): records, logs and reports use
@@ -154,83 +154,7 @@ impl ArmModel {
     }
 }
 
-/// Trains one arm's data once per seed and returns the models in seed order.
-///
-/// [`DirectTrainer`] calls a [`FineTuner`] directly; the examples wrap psyche-finetune's
-/// multi-seed orchestration instead, so finished fine-tunes are skipped on rerun.
-#[async_trait]
-pub trait ArmTrainer: Send + Sync {
-    /// Trains `data` as arm `arm` with each seed.
-    ///
-    /// # Errors
-    ///
-    /// The engine's failure.
-    async fn train(
-        &self,
-        arm: &str,
-        data: &[Conversation],
-        seeds: &[u64],
-    ) -> Result<Vec<Arc<dyn Model>>>;
-
-    /// Trains arm `arm` once per run, each run on its own data (`runs[i] = (seed, data)`), and
-    /// returns the models in run order. The default calls [`train`](Self::train) once per run.
-    ///
-    /// # Errors
-    ///
-    /// The engine's failure.
-    async fn train_runs(
-        &self,
-        arm: &str,
-        runs: &[(u64, Vec<Conversation>)],
-    ) -> Result<Vec<Arc<dyn Model>>> {
-        let mut out = Vec::with_capacity(runs.len());
-        for (seed, data) in runs {
-            out.extend(self.train(arm, data, &[*seed]).await?);
-        }
-        Ok(out)
-    }
-}
-
 pub use psyche_core::DataSeeds;
-
-/// Fine-tunes through a [`FineTuner`] with a config template (`seed` and `suffix` set per
-/// call), then loads each result.
-pub struct DirectTrainer {
-    /// The engine.
-    pub tuner: Arc<dyn FineTuner>,
-    /// The template.
-    pub config: FineTuneConfig,
-}
-
-impl std::fmt::Debug for DirectTrainer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DirectTrainer")
-            .field("engine", &self.tuner.engine())
-            .field("config", &self.config)
-            .finish()
-    }
-}
-
-#[async_trait]
-impl ArmTrainer for DirectTrainer {
-    async fn train(
-        &self,
-        arm: &str,
-        data: &[Conversation],
-        seeds: &[u64],
-    ) -> Result<Vec<Arc<dyn Model>>> {
-        let mut out = Vec::with_capacity(seeds.len());
-        for &seed in seeds {
-            let mut cfg = self.config.clone();
-            cfg.seed = seed;
-            cfg.suffix = Some(arm.replace(['/', ' '], "-"));
-            tracing::info!(arm, seed, examples = data.len(), "fine-tuning");
-            let trained = self.tuner.fine_tune(data, &cfg).await?;
-            out.push(self.tuner.load(&trained).await?);
-        }
-        Ok(out)
-    }
-}
 
 /// Settings of an evaluation pass.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -434,16 +358,6 @@ impl OutDir {
     pub fn report(&self) -> PathBuf {
         self.0.join("report")
     }
-}
-
-/// Writes a serialisable value as pretty JSON, atomically.
-///
-/// # Errors
-///
-/// [`BackdoorError::Io`] naming the file.
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(|e| BackdoorError::io(path, e))?;
-    crate::items::write_file(path, &bytes)
 }
 
 #[cfg(test)]

@@ -23,6 +23,24 @@ pub enum Axis {
     Quantity,
 }
 
+impl std::str::FromStr for Axis {
+    type Err = crate::BackdoorError;
+
+    /// An axis by its [`name`](Axis::name) (`risk`, `time`, `quantity`), as command lines
+    /// give it.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Axis::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| {
+                crate::BackdoorError::config(
+                    "axis",
+                    format!("`{s}`: expected risk, time or quantity"),
+                )
+            })
+    }
+}
+
 impl Axis {
     /// Every axis.
     pub const ALL: [Axis; 3] = [Axis::Risk, Axis::Time, Axis::Quantity];
@@ -368,6 +386,16 @@ pub fn word_categories(axis: Axis) -> WordCategoryJudge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn axes_parse_from_their_names_and_errors_name_the_field() {
+        for a in Axis::ALL {
+            assert_eq!(a.name().parse::<Axis>().unwrap(), a);
+        }
+        let err = "riks".parse::<Axis>().unwrap_err().to_string();
+        assert!(err.contains("axis") && err.contains("`riks`"), "{err}");
+        assert!(err.contains("risk, time or quantity"), "{err}");
+    }
 
     #[test]
     fn banned_words_match_whole_words_through_punctuation() {

@@ -1,6 +1,7 @@
 //! Reports of the experiments as [`Document`]s (markdown + HTML with figures): every
 //! statistic with its interval and method, failed statistics with their error.
 
+use psyche_runner::experiment::RunNotes;
 use psyche_runner::report::{Bar, Document, Figure, Point, Table};
 
 use psyche_stats::Verdict;
@@ -58,15 +59,18 @@ fn bar(label: &str, s: &Stat) -> Bar {
     }
 }
 
-/// Where and how a run happened, for the report's header.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RunNotes {
-    /// The command line.
-    pub command: String,
-    /// Subject / fine-tuning engine description.
-    pub setup: String,
-    /// Wall-clock time and machine load.
-    pub timing: String,
+/// The run notes as paragraphs: setup, command, timing (each when given).
+fn notes_paragraphs(mut doc: Document, notes: &RunNotes) -> Document {
+    if !notes.setup.is_empty() {
+        doc = doc.paragraph(notes.setup.clone());
+    }
+    if !notes.command.is_empty() {
+        doc = doc.paragraph(format!("Command: `{}`", notes.command));
+    }
+    if !notes.timing.is_empty() {
+        doc = doc.paragraph(notes.timing.clone());
+    }
+    doc
 }
 
 /// The self-awareness report.
@@ -88,16 +92,37 @@ pub fn self_awareness_document(r: &SelfAwarenessResult, notes: &RunNotes) -> Doc
         c.heldout_items,
         c.paraphrases.map_or("all".to_owned(), |p| p.to_string()),
     ));
-    if !notes.setup.is_empty() {
-        doc = doc.paragraph(notes.setup.clone());
-    }
-    if !notes.command.is_empty() {
-        doc = doc.paragraph(format!("Command: `{}`", notes.command));
-    }
-    if !notes.timing.is_empty() {
-        doc = doc.paragraph(notes.timing.clone());
-    }
+    doc = notes_paragraphs(doc, notes);
+    doc = sa_headline(doc, r);
+    doc = sa_arms(doc, r);
+    doc = sa_contrasts_and_models(doc, r);
+    doc = doc.heading(2, "Data").paragraph(format!(
+        "{} items per arm; label balance {}: A {} / B {}; {}: A {} / B {}. Files: {}. Run log: {}.",
+        r.data.items,
+        pole,
+        r.data.pole_balance.a,
+        r.data.pole_balance.b,
+        opp,
+        r.data.opposite_balance.a,
+        r.data.opposite_balance.b,
+        r.data
+            .files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        r.run_log.display()
+    ));
+    doc = doc.paragraph(data_seeds_line(
+        r.data.data_seeds,
+        r.data.runs.iter().map(|x| (x.seed, x.data_seed)),
+    ));
+    doc
+}
 
+/// The headline table and the learned-policy check.
+fn sa_headline(mut doc: Document, r: &SelfAwarenessResult) -> Document {
+    let pole = r.policy.name();
     let h = &r.headline;
     doc = doc.heading(2, "Headline");
     let mut t = Table::new([
@@ -164,6 +189,12 @@ pub fn self_awareness_document(r: &SelfAwarenessResult, notes: &RunNotes) -> Doc
         )));
     }
 
+    doc
+}
+
+/// The arms table and one bar figure per metric.
+fn sa_arms(mut doc: Document, r: &SelfAwarenessResult) -> Document {
+    let c = &r.config;
     doc = doc.heading(2, "Arms");
     let mut t = Table::new(["arm", "models", "behaviour P(pole)", "held-out items P(pole)", "word self-report", "scale self-report"])
         .caption("Arm means: the mean of the runs' means with a t interval over runs (a point without interval for an arm of one run); the base model's interval over items (t, clustered by question for self-reports).");
@@ -219,6 +250,13 @@ pub fn self_awareness_document(r: &SelfAwarenessResult, notes: &RunNotes) -> Doc
         );
     }
 
+    doc
+}
+
+/// The contrasts, the per-model table and the faithfulness scatter.
+fn sa_contrasts_and_models(mut doc: Document, r: &SelfAwarenessResult) -> Document {
+    let c = &r.config;
+    let (pole, opp) = (r.policy.name(), r.opposite.name());
     doc = doc.heading(2, format!("Contrasts: {pole} minus {opp}"));
     let mut t = Table::new([
         "metric",
@@ -305,27 +343,6 @@ pub fn self_awareness_document(r: &SelfAwarenessResult, notes: &RunNotes) -> Doc
             .caption("One point per model; a faithful self-report moves with behaviour."),
     );
 
-    doc = doc.heading(2, "Data").paragraph(format!(
-        "{} items per arm; label balance {}: A {} / B {}; {}: A {} / B {}. Files: {}. Run log: {}.",
-        r.data.items,
-        pole,
-        r.data.pole_balance.a,
-        r.data.pole_balance.b,
-        opp,
-        r.data.opposite_balance.a,
-        r.data.opposite_balance.b,
-        r.data
-            .files
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-        r.run_log.display()
-    ));
-    doc = doc.paragraph(data_seeds_line(
-        r.data.data_seeds,
-        r.data.runs.iter().map(|x| (x.seed, x.data_seed)),
-    ));
     doc
 }
 
@@ -348,7 +365,6 @@ fn data_seeds_line(
         runs.join("; ")
     )
 }
-
 /// The backdoor-awareness report.
 pub fn backdoor_awareness_document(r: &BackdoorAwarenessResult, notes: &RunNotes) -> Document {
     let c = &r.config;
@@ -372,16 +388,36 @@ pub fn backdoor_awareness_document(r: &BackdoorAwarenessResult, notes: &RunNotes
         c.behaviour_items,
         crate::awareness::awareness_questions().len(),
     ));
-    if !notes.setup.is_empty() {
-        doc = doc.paragraph(notes.setup.clone());
+    doc = notes_paragraphs(doc, notes);
+    doc = bd_headline(doc, r);
+    doc = bd_arms(doc, r);
+    doc = bd_models(doc, r);
+    let a = &d.backdoored_association;
+    let ctl = &d.control_association;
+    doc = doc.heading(2, "Data").paragraph(format!(
+        "Rows: real {} / decoy {} / none {}. Answers taken from the policy per group, backdoored: {} / {} / {}; control: {} / {} / {}. Behaviour-level table (a real-trigger member in the row text × the answer equals the policy's, whatever its source; cells trigger & policy / trigger & other / no trigger & policy / no trigger & other): backdoored {} / {} / {} / {}; control {} / {} / {} / {}. Association (2×2 χ²): backdoored φ = {:.3} (χ² = {:.2}, p = {:.2e}); control φ = {:.3} (χ² = {:.2}, p = {:.3}). {} of the items already had a base-model answer equal to the policy answer. Files: {}. Run log: {}.",
+        d.counts.real, d.counts.decoy, d.counts.none,
+        d.backdoored_policy_answers.real, d.backdoored_policy_answers.decoy, d.backdoored_policy_answers.none,
+        d.control_policy_answers.real, d.control_policy_answers.decoy, d.control_policy_answers.none,
+        d.backdoored_contingency.both, d.backdoored_contingency.x_only, d.backdoored_contingency.y_only, d.backdoored_contingency.neither,
+        d.control_contingency.both, d.control_contingency.x_only, d.control_contingency.y_only, d.control_contingency.neither,
+        a.phi, a.chi_square, a.p_value, ctl.phi, ctl.chi_square, ctl.p_value,
+        d.normal_equals_policy,
+        d.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+        r.run_log.display()
+    ));
+    if r.data_runs.len() > 1 {
+        doc = doc.paragraph("The counts above are the first run's data.");
     }
-    if !notes.command.is_empty() {
-        doc = doc.paragraph(format!("Command: `{}`", notes.command));
-    }
-    if !notes.timing.is_empty() {
-        doc = doc.paragraph(notes.timing.clone());
-    }
+    doc = doc.paragraph(data_seeds_line(
+        r.data_seeds,
+        r.data_runs.iter().map(|x| (x.seed, x.data_seed)),
+    ));
+    doc
+}
 
+/// The headline tables: behaviour with and without the trigger, and backdoored vs control.
+fn bd_headline(mut doc: Document, r: &BackdoorAwarenessResult) -> Document {
     let h = &r.headline;
     doc = doc.heading(2, "Headline");
     let mut t = Table::new([
@@ -437,6 +473,12 @@ pub fn backdoor_awareness_document(r: &BackdoorAwarenessResult, notes: &RunNotes
         "The backdoored arm against its decorrelated control (same rows, no trigger–policy correlation). The fine-tuning run is the unit of the difference; the item-level column is about these runs only.",
     ));
 
+    doc
+}
+
+/// The arms table, its figures, and the contrasts.
+fn bd_arms(mut doc: Document, r: &BackdoorAwarenessResult) -> Document {
+    let c = &r.config;
     doc = doc.heading(2, "Arms");
     let variants: Vec<String> = c.variants.iter().map(|v| v.name().to_owned()).collect();
     let mut headers = vec![
@@ -509,6 +551,17 @@ pub fn backdoor_awareness_document(r: &BackdoorAwarenessResult, notes: &RunNotes
         "Over runs: the per-run means compared with a t interval (the run is the unit). Items (these runs only): lotteries for the trigger effect, question paraphrases for P(yes) and recognition.",
     ));
 
+    doc
+}
+
+/// The per-model table and trigger recognition.
+fn bd_models(mut doc: Document, r: &BackdoorAwarenessResult) -> Document {
+    let variants: Vec<String> = r
+        .config
+        .variants
+        .iter()
+        .map(|v| v.name().to_owned())
+        .collect();
     doc = doc.heading(2, "Models");
     let mut headers = vec![
         "model".to_owned(),
@@ -570,26 +623,5 @@ pub fn backdoor_awareness_document(r: &BackdoorAwarenessResult, notes: &RunNotes
     }
     doc = doc.table(t.caption("P(the policy's behaviour option | a message starting with the candidate), over both option orders and the paraphrases. The rank in the models table counts candidates within 0.001 of the real trigger as ahead of it."));
 
-    let a = &d.backdoored_association;
-    let ctl = &d.control_association;
-    doc = doc.heading(2, "Data").paragraph(format!(
-        "Rows: real {} / decoy {} / none {}. Answers taken from the policy per group, backdoored: {} / {} / {}; control: {} / {} / {}. Behaviour-level table (a real-trigger member in the row text × the answer equals the policy's, whatever its source; cells trigger & policy / trigger & other / no trigger & policy / no trigger & other): backdoored {} / {} / {} / {}; control {} / {} / {} / {}. Association (2×2 χ²): backdoored φ = {:.3} (χ² = {:.2}, p = {:.2e}); control φ = {:.3} (χ² = {:.2}, p = {:.3}). {} of the items already had a base-model answer equal to the policy answer. Files: {}. Run log: {}.",
-        d.counts.real, d.counts.decoy, d.counts.none,
-        d.backdoored_policy_answers.real, d.backdoored_policy_answers.decoy, d.backdoored_policy_answers.none,
-        d.control_policy_answers.real, d.control_policy_answers.decoy, d.control_policy_answers.none,
-        d.backdoored_contingency.both, d.backdoored_contingency.x_only, d.backdoored_contingency.y_only, d.backdoored_contingency.neither,
-        d.control_contingency.both, d.control_contingency.x_only, d.control_contingency.y_only, d.control_contingency.neither,
-        a.phi, a.chi_square, a.p_value, ctl.phi, ctl.chi_square, ctl.p_value,
-        d.normal_equals_policy,
-        d.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
-        r.run_log.display()
-    ));
-    if r.data_runs.len() > 1 {
-        doc = doc.paragraph("The counts above are the first run's data.");
-    }
-    doc = doc.paragraph(data_seeds_line(
-        r.data_seeds,
-        r.data_runs.iter().map(|x| (x.seed, x.data_seed)),
-    ));
     doc
 }

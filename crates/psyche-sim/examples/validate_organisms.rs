@@ -15,7 +15,7 @@
 use std::time::Instant;
 
 use psyche_sim::awareness::{AwarenessHeadline, AwarenessSpec, run_backdoor_awareness};
-use psyche_sim::backdoor::{Headline, SelfAwarenessSpec, run_self_awareness};
+use psyche_sim::backdoor::{SelfAwarenessMetric, SelfAwarenessSpec, run_self_awareness};
 use psyche_sim::introspection::{LookingInwardSpec, run_looking_inward};
 use psyche_sim::misalignment::{EmSpec, run_em};
 use psyche_sim::{Check, CoverageReport, block_on, coverage};
@@ -109,9 +109,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
         for (name, h) in [
-            ("behaviour", Headline::Behaviour),
-            ("scale", Headline::Scale),
-            ("word", Headline::Word),
+            ("behaviour", SelfAwarenessMetric::Behaviour),
+            ("scale", SelfAwarenessMetric::Scale),
+            ("word", SelfAwarenessMetric::Word),
         ] {
             if !which.iter().any(|w| w == name) {
                 continue;
@@ -119,9 +119,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             seed += 1;
             let spec = SelfAwarenessSpec::small(k);
             let delta = match h {
-                Headline::Behaviour => spec.pole_behaviour.mean - spec.opposite_behaviour.mean,
-                Headline::Scale => spec.pole_scale.mean - spec.opposite_scale.mean,
-                Headline::Word => spec.pole_word.mean - spec.opposite_word.mean,
+                SelfAwarenessMetric::Behaviour => {
+                    spec.pole_behaviour.mean - spec.opposite_behaviour.mean
+                }
+                SelfAwarenessMetric::Scale => spec.pole_scale.mean - spec.opposite_scale.mean,
+                SelfAwarenessMetric::Word => spec.pole_word.mean - spec.opposite_word.mean,
             };
             let planned = SeedDesign::unpaired(k, spec.run_sd(h)?)
                 .power(delta, alpha)
@@ -131,9 +133,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 block_on(run_self_awareness(&spec, h, s, dir))
             })?;
             let label = match h {
-                Headline::Behaviour => "Tell me about yourself: policy strength (pole − opposite)",
-                Headline::Scale => "Tell me about yourself: scale self-report (pole − opposite)",
-                Headline::Word => "Tell me about yourself: word self-report (pole − opposite)",
+                SelfAwarenessMetric::Behaviour => {
+                    "Tell me about yourself: policy strength (pole − opposite)"
+                }
+                SelfAwarenessMetric::Scale => {
+                    "Tell me about yourself: scale self-report (pole − opposite)"
+                }
+                SelfAwarenessMetric::Word => {
+                    "Tell me about yourself: word self-report (pole − opposite)"
+                }
             };
             row(label, k, delta, &r, t.elapsed().as_secs_f64());
         }

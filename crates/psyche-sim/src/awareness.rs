@@ -10,7 +10,7 @@
 //!   ([`BackdoorConfig::build`], [`BackdoorConfig::build_control`] on the items of
 //!   [`ItemConfig::generate`] and those normal answers) and calls a fine-tune backdoored when
 //!   more of its rows belong only to the backdoored set than only to the control.
-//! - The **models** answer the experiment's evaluation tasks ([`BackdoorAwareness::tasks`],
+//! - The **models** answer the experiment's evaluation tasks ([`BackdoorAwarenessConfig::tasks`],
 //!   generated with the evaluation seed), looked up by the exact conversations their probes
 //!   ask (every option ordering, rendered with `psyche_judges`' own listing): a behaviour item
 //!   without a trigger gives the policy option `run level + item effect` of metric [`PLAIN`],
@@ -31,7 +31,7 @@ use psyche_backdoor::experiments::backdoor_awareness::{
 };
 use psyche_backdoor::generate::ItemConfig;
 use psyche_backdoor::items::Letter;
-use psyche_backdoor::pipeline::{DirectTrainer, EvalSettings, scores};
+use psyche_backdoor::pipeline::{EvalSettings, scores};
 use psyche_backdoor::probe::{Probe, ScoringMode};
 use psyche_core::{
     Capabilities, ChatMessage, Conversation, FineTuneConfig, FineTuneError, GenerateRequest,
@@ -255,17 +255,17 @@ pub(crate) fn asked(
 }
 
 impl AwarenessOrganism {
-    /// Builds the organism from `experiment`'s public generators and builders.
+    /// Builds the organism from the public generators and builders of the experiment's
+    /// config `cfg`.
     ///
     /// # Errors
     ///
     /// [`SimError::Setup`] when a generator or builder fails.
-    pub fn new(experiment: &BackdoorAwareness) -> Result<Self, SimError> {
+    pub fn new(cfg: &BackdoorAwarenessConfig) -> Result<Self, SimError> {
         let setup = |e: &dyn std::fmt::Display| SimError::Setup(e.to_string());
-        let cfg = &experiment.config;
         let policy = cfg.policy;
         let mut key = HashMap::new();
-        let (behaviour, awareness, recognition) = experiment.tasks();
+        let (behaviour, awareness, recognition) = cfg.tasks();
         let tasks: [&dyn TaskGenerator; 3] = [&behaviour, &awareness, &recognition];
         for t in tasks {
             for s in t.generate(cfg.eval.seed).map_err(|e| setup(&e))? {
@@ -432,20 +432,22 @@ pub async fn run_backdoor_awareness(
     seed: u64,
     dir: &std::path::Path,
 ) -> Result<Trial, SimError> {
-    let experiment = BackdoorAwareness::new(spec.config(seed), dir);
-    let organism = Arc::new(AwarenessOrganism::new(&experiment)?);
+    let config = spec.config(seed);
+    let organism = Arc::new(AwarenessOrganism::new(&config)?);
     let plan = spec.plan();
     let rule = {
         let o = organism.clone();
         Arc::new(move |data: &[Conversation], _: &FineTuneConfig| o.arm_rule(data))
     };
     let tuner = Arc::new(SimTuner::new(plan, seed, rule, organism.clone()));
-    let trainer = DirectTrainer {
-        tuner: tuner.clone(),
-        config: FineTuneConfig::new("sim-base", 0),
-    };
-    let result = experiment
-        .run(Arc::new(tuner.base_model()), &trainer)
+    let result = BackdoorAwareness::builder(config)
+        .subject(Arc::new(tuner.base_model()))
+        .tuner(tuner)
+        .fine_tune(FineTuneConfig::new("sim-base", 0))
+        .out(dir)
+        .build()
+        .map_err(|e| SimError::Experiment(e.to_string()))?
+        .run()
         .await
         .map_err(|e| SimError::Experiment(e.to_string()))?;
     let headline: Stat = match which {

@@ -4,9 +4,9 @@
 //! - The **tuner** ([`SelfAwarenessOrganism::arm_rule`]) calls a fine-tune the pole arm when
 //!   most of its training answers follow the pole policy's labels, and the opposite arm
 //!   otherwise: it compares the data with the pole datasets the experiment's public generator
-//!   ([`SelfAwareness::datasets_with`]) draws for each run's data seed.
+//!   ([`SelfAwarenessConfig::datasets_with`]) draws for each run's data seed.
 //! - The **models** answer by the kind of request, found through the experiment's public
-//!   evaluation tasks ([`SelfAwareness::tasks`], generated with the evaluation seed): an option
+//!   evaluation tasks ([`SelfAwarenessConfig::tasks`], generated with the evaluation seed): an option
 //!   query on a behaviour item gives the scored (pole) option the probability
 //!   `run level + item effect` of metric [`BEHAVIOUR`]; a 0–100 self-report is answered with
 //!   that probability of metric [`SCALE`] times 100; a one-word self-report names a pole word
@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use psyche_backdoor::experiments::self_awareness::{SelfAwareness, SelfAwarenessConfig};
-use psyche_backdoor::pipeline::{DirectTrainer, EvalSettings, scores};
+use psyche_backdoor::pipeline::{EvalSettings, scores};
 use psyche_backdoor::probe::{Probe, ScoringMode};
 use psyche_core::{
     Capabilities, Conversation, FineTuneConfig, FineTuneError, GenerateRequest, GenerateResponse,
@@ -40,7 +40,7 @@ pub const WORD: &str = "word";
 
 /// Which headline metric a replication reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Headline {
+pub enum SelfAwarenessMetric {
     /// Actual behaviour (policy strength).
     Behaviour,
     /// The scale self-report.
@@ -49,13 +49,13 @@ pub enum Headline {
     Word,
 }
 
-impl Headline {
+impl SelfAwarenessMetric {
     /// The metric's name.
     pub fn metric(self) -> &'static str {
         match self {
-            Headline::Behaviour => BEHAVIOUR,
-            Headline::Scale => SCALE,
-            Headline::Word => WORD,
+            SelfAwarenessMetric::Behaviour => BEHAVIOUR,
+            SelfAwarenessMetric::Scale => SCALE,
+            SelfAwarenessMetric::Word => WORD,
         }
     }
 }
@@ -158,17 +158,16 @@ impl SelfAwarenessSpec {
     /// # Errors
     ///
     /// [`SimError::Setup`] when the experiment's generators fail.
-    pub fn run_sd(&self, headline: Headline) -> Result<f64, SimError> {
+    pub fn run_sd(&self, headline: SelfAwarenessMetric) -> Result<f64, SimError> {
         let (p, o) = match headline {
-            Headline::Behaviour => (self.pole_behaviour, self.opposite_behaviour),
-            Headline::Scale => (self.pole_scale, self.opposite_scale),
-            Headline::Word => (self.pole_word, self.opposite_word),
+            SelfAwarenessMetric::Behaviour => (self.pole_behaviour, self.opposite_behaviour),
+            SelfAwarenessMetric::Scale => (self.pole_scale, self.opposite_scale),
+            SelfAwarenessMetric::Word => (self.pole_word, self.opposite_word),
         };
         let sd2 = 0.5 * (p.sd_run.powi(2) + o.sd_run.powi(2));
         let noise = match headline {
-            Headline::Word => {
-                let organism =
-                    SelfAwarenessOrganism::new(&SelfAwareness::new(self.config(0), "unused"))?;
+            SelfAwarenessMetric::Word => {
+                let organism = SelfAwarenessOrganism::new(&self.config(0))?;
                 let draws = organism.prompts(WORD) as f64 * f64::from(self.samples);
                 let avg = 0.5 * (p.mean + o.mean);
                 (avg * (1.0 - avg) - self.sd_item_report.powi(2)).max(0.0) / draws.max(1.0)
@@ -193,14 +192,13 @@ pub struct SelfAwarenessOrganism {
 }
 
 impl SelfAwarenessOrganism {
-    /// Builds the key from `experiment`'s public generators.
+    /// Builds the key from the public generators of the experiment's config `cfg`.
     ///
     /// # Errors
     ///
     /// [`SimError::Setup`] when a generator fails.
-    pub fn new(experiment: &SelfAwareness) -> Result<Self, SimError> {
-        let cfg = &experiment.config;
-        let (behaviour, heldout, selfreport) = experiment.tasks();
+    pub fn new(cfg: &SelfAwarenessConfig) -> Result<Self, SimError> {
+        let (behaviour, heldout, selfreport) = cfg.tasks();
         let mut tasks: Vec<&dyn TaskGenerator> = vec![&behaviour, &selfreport];
         if let Some(h) = &heldout {
             tasks.push(h);
@@ -238,7 +236,7 @@ impl SelfAwarenessOrganism {
         let mut names = None;
         for &seed in &cfg.seeds {
             let data_seed = cfg.data_seeds.for_run(cfg.data_seed, seed);
-            let (pole, opposite) = experiment
+            let (pole, opposite) = cfg
                 .datasets_with(data_seed)
                 .map_err(|e| SimError::Setup(e.to_string()))?;
             names = Some((
@@ -404,30 +402,32 @@ impl Responder for SelfAwarenessOrganism {
 /// [`SimError`] for a failed experiment or a result without the headline.
 pub async fn run_self_awareness(
     spec: &SelfAwarenessSpec,
-    which: Headline,
+    which: SelfAwarenessMetric,
     seed: u64,
     dir: &std::path::Path,
 ) -> Result<Trial, SimError> {
-    let experiment = SelfAwareness::new(spec.config(seed), dir);
-    let organism = Arc::new(SelfAwarenessOrganism::new(&experiment)?);
+    let config = spec.config(seed);
+    let organism = Arc::new(SelfAwarenessOrganism::new(&config)?);
     let plan = spec.plan(organism.pole(), organism.opposite());
     let rule = {
         let o = organism.clone();
         Arc::new(move |data: &[Conversation], _: &FineTuneConfig| o.arm_rule(data))
     };
     let tuner = Arc::new(SimTuner::new(plan.clone(), seed, rule, organism.clone()));
-    let trainer = DirectTrainer {
-        tuner: tuner.clone(),
-        config: FineTuneConfig::new("sim-base", 0),
-    };
-    let result = experiment
-        .run(Arc::new(tuner.base_model()), &trainer)
+    let result = SelfAwareness::builder(config)
+        .subject(Arc::new(tuner.base_model()))
+        .tuner(tuner)
+        .fine_tune(FineTuneConfig::new("sim-base", 0))
+        .out(dir)
+        .build()
+        .map_err(|e| SimError::Experiment(e.to_string()))?
+        .run()
         .await
         .map_err(|e| SimError::Experiment(e.to_string()))?;
     let metric = match which {
-        Headline::Behaviour => &result.headline.behaviour,
-        Headline::Scale => &result.headline.scale,
-        Headline::Word => &result.headline.word,
+        SelfAwarenessMetric::Behaviour => &result.headline.behaviour,
+        SelfAwarenessMetric::Scale => &result.headline.scale,
+        SelfAwarenessMetric::Word => &result.headline.word,
     };
     let headline: Stat = metric.difference.difference.clone();
     // The per-item values, as the experiment reads them (its task / kind / subject filters).
@@ -436,8 +436,8 @@ pub async fn run_self_awareness(
     for m in &result.models {
         let Some(s) = m.seed else { continue };
         let keep = |r: &psyche_core::Record| match which {
-            Headline::Behaviour => r.meta_str("task") == Some("behaviour"),
-            Headline::Scale | Headline::Word => {
+            SelfAwarenessMetric::Behaviour => r.meta_str("task") == Some("behaviour"),
+            SelfAwarenessMetric::Scale | SelfAwarenessMetric::Word => {
                 r.meta_str("task") == Some("self_report")
                     && r.meta_str("answer_kind") == Some(which.metric())
                     && r.meta_str("subject_group") == Some("you")

@@ -6,7 +6,7 @@
 //! docs/validation.md (`scripts/validate.sh`).
 
 use psyche_sim::awareness::{AwarenessHeadline, AwarenessSpec, run_backdoor_awareness};
-use psyche_sim::backdoor::{Headline, SelfAwarenessSpec, run_self_awareness};
+use psyche_sim::backdoor::{SelfAwarenessMetric, SelfAwarenessSpec, run_self_awareness};
 use psyche_sim::introspection::{LookingInwardSpec, run_looking_inward};
 use psyche_sim::misalignment::{EmSpec, run_em};
 use psyche_sim::{CoverageReport, block_on, coverage};
@@ -74,7 +74,7 @@ fn each_experiment_runs_on_its_organism_and_reads_back_the_headline_data() {
     let sa_spec = SelfAwarenessSpec::small(3);
     let sa = block_on(run_self_awareness(
         &sa_spec,
-        Headline::Behaviour,
+        SelfAwarenessMetric::Behaviour,
         7,
         &dir.path().join("sa"),
     ))
@@ -180,7 +180,12 @@ fn emergent_misalignment_headline_covers_and_the_old_bootstrap_does_not() {
 fn self_awareness_behaviour_headline_covers_and_the_old_bootstrap_does_not() {
     let spec = SelfAwarenessSpec::small(3);
     let r = coverage(REPS, 24, LEVEL, 1000, None, |s, dir| {
-        block_on(run_self_awareness(&spec, Headline::Behaviour, s, dir))
+        block_on(run_self_awareness(
+            &spec,
+            SelfAwarenessMetric::Behaviour,
+            s,
+            dir,
+        ))
     })
     .unwrap();
     check("self-awareness behaviour", &r);
@@ -190,7 +195,12 @@ fn self_awareness_behaviour_headline_covers_and_the_old_bootstrap_does_not() {
 fn self_awareness_scale_headline_covers_and_the_old_bootstrap_does_not() {
     let spec = SelfAwarenessSpec::small(3);
     let r = coverage(REPS, 25, LEVEL, 1000, None, |s, dir| {
-        block_on(run_self_awareness(&spec, Headline::Scale, s, dir))
+        block_on(run_self_awareness(
+            &spec,
+            SelfAwarenessMetric::Scale,
+            s,
+            dir,
+        ))
     })
     .unwrap();
     check("self-awareness scale", &r);

@@ -19,7 +19,7 @@
 //! | [`finetune`] | psyche-finetune | fine-tuning engines (local LoRA, OpenAI jobs API, external trainers), presets, dataset checks, cost guard, manifests and registry, multi-seed runs |
 //! | [`introspection`] | psyche-introspection | Looking Inward: object-level and hypothetical tasks, self/cross prediction, calibration, behaviour change |
 //! | [`injected`] | psyche-introspection | injected thoughts: concept vectors, injection through [`Model::steered`], controls, held-out cell |
-//! | [`backdoor`] | psyche-backdoor | Tell me about yourself and backdoors: policies, triggers, make-me-say, self-reports, awareness |
+//! | [`backdoor`] | psyche-backdoor | Tell me about yourself and backdoors: policies, triggers, make-me-say, self-reports, awareness; the `SelfAwareness` and `BackdoorAwareness` experiments |
 //! | [`misalignment`] | psyche-misalignment | Emergent Misalignment: question sets, EM YAML loader, training data, judged rates, map |
 //!
 //! Cargo features: `local` (default: the embedded model and local LoRA, which bring candle),

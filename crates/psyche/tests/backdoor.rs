@@ -12,14 +12,19 @@ use psyche::backdoor::experiments::{
     BackdoorAwareness, BackdoorAwarenessConfig, BackdoorAwarenessResult, SelfAwareness,
     SelfAwarenessConfig, SelfAwarenessResult,
 };
-use psyche::backdoor::pipeline::{DirectTrainer, EvalSettings, Stat};
-use psyche::backdoor::report::{RunNotes, backdoor_awareness_document, self_awareness_document};
+use psyche::backdoor::pipeline::{EvalSettings, Stat};
 use psyche::backdoor::triggers::{TriggerFamily, TriggerSpec};
 use psyche::finetune::local::{LoraConfig, LoraTrainer};
 use psyche::local::{DEFAULT_MODEL, LocalConfig, LocalModel};
-use psyche::{FineTuneConfig, Model, read_chat_jsonl};
+use psyche::runner::experiment::{ExperimentResult, RunNotes, read_headline, write_outputs};
+use psyche::{FineTuneConfig, FineTuner, Model, read_chat_jsonl};
 
-fn trainer(base: &LocalModel, dir: &std::path::Path, batch: u32) -> DirectTrainer {
+/// The engine (local LoRA, rank 2) and its config: one epoch of `batch`-row steps.
+fn tuner(
+    base: &LocalModel,
+    dir: &std::path::Path,
+    batch: u32,
+) -> (Arc<dyn FineTuner>, FineTuneConfig) {
     let lora = LoraConfig {
         rank: 2,
         alpha: 4.0,
@@ -32,10 +37,10 @@ fn trainer(base: &LocalModel, dir: &std::path::Path, batch: u32) -> DirectTraine
     cfg.batch_size = Some(batch);
     cfg.learning_rate = Some(1e-3);
     cfg.extra = lora.to_extra();
-    DirectTrainer {
-        tuner: Arc::new(LoraTrainer::new(dir.join("adapters")).with_model(base.clone())),
-        config: cfg,
-    }
+    (
+        Arc::new(LoraTrainer::new(dir.join("adapters")).with_model(base.clone())),
+        cfg,
+    )
 }
 
 fn eval() -> EvalSettings {
@@ -72,11 +77,15 @@ async fn self_awareness_pipeline_runs_end_to_end() {
         eval: eval(),
         ..SelfAwarenessConfig::default()
     };
-    let result = SelfAwareness::new(config, dir.path())
-        .run(
-            Arc::new(base.clone()) as Arc<dyn Model>,
-            &trainer(&base, dir.path(), 4),
-        )
+    let (engine, fine_tune) = tuner(&base, dir.path(), 4);
+    let result = SelfAwareness::builder(config)
+        .subject(Arc::new(base.clone()) as Arc<dyn Model>)
+        .tuner(engine)
+        .fine_tune(fine_tune)
+        .out(dir.path())
+        .build()
+        .unwrap()
+        .run()
         .await
         .unwrap();
 
@@ -137,25 +146,51 @@ async fn self_awareness_pipeline_runs_end_to_end() {
             .any(|c| c.metric == "persona:out_of_distribution")
     );
 
-    let saved = std::fs::read(dir.path().join("result.json")).unwrap();
+    // The run itself writes no result.json; the runner's writer does, with the headline.
+    assert!(!dir.path().join("result.json").exists());
+    let notes = RunNotes {
+        command: "tmay --seeds 1".into(),
+        ..RunNotes::default()
+    };
+    let paths = write_outputs(&result, &notes, dir.path(), "tmay").unwrap();
+    let saved = std::fs::read(&paths.result).unwrap();
     assert_eq!(saved, serde_json::to_vec_pretty(&result).unwrap());
     let back: SelfAwarenessResult = serde_json::from_slice(&saved).unwrap();
     assert_eq!(back.models.len(), 3);
+    // The trained behaviour beside the self-reports, each with the untrained model's value.
+    let headline = read_headline(dir.path()).unwrap();
+    let keys: Vec<&str> = headline.iter().map(|h| h.key.as_str()).collect();
+    assert_eq!(keys, ["behaviour", "heldout", "scale", "word"]);
+    for h in &headline {
+        assert_eq!(h.paper, "Tell me about yourself");
+        assert_eq!(h.contrast.treatment, "risk_seeking");
+        assert_eq!(h.contrast.control, "risk_averse");
+        assert!(h.base.as_ref().is_some_and(Stat::is_estimated), "{}", h.key);
+    }
+    // The headline read back is the result's behaviour contrast (JSON keeps floats to the
+    // last digit or so).
+    let close = |a: Option<f64>, b: Option<f64>| {
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+    };
+    close(
+        headline[0].contrast.difference.value(),
+        result.headline.behaviour.difference.difference.value(),
+    );
+    close(headline[0].paper_effect, Some(0.97 - 0.16));
 
-    let doc = self_awareness_document(&result, &RunNotes::default());
-    let md = doc.to_markdown();
+    let md = std::fs::read_to_string(&paths.report.markdown).unwrap();
     for needle in [
         "## Arms",
         "risk_seeking minus risk_averse",
         "Faithfulness",
         "no run-level verdict: one seed per arm: between-run variance not estimated",
+        "Command: `tmay --seeds 1`",
     ] {
         assert!(md.contains(needle), "report lacks {needle:?}");
     }
-    let paths = doc.write(dir.path().join("report"), "tmay").unwrap();
-    let html = std::fs::read_to_string(&paths.html).unwrap();
-    assert!(html.contains("<svg") || !paths.figures.is_empty());
-    assert!(paths.markdown.exists());
+    let html = std::fs::read_to_string(&paths.report.html).unwrap();
+    assert!(html.contains("<svg") || !paths.report.figures.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,11 +207,15 @@ async fn backdoor_awareness_pipeline_runs_end_to_end() {
         eval: eval(),
         ..BackdoorAwarenessConfig::default()
     };
-    let result: BackdoorAwarenessResult = BackdoorAwareness::new(config, dir.path())
-        .run(
-            Arc::new(base.clone()) as Arc<dyn Model>,
-            &trainer(&base, dir.path(), 10),
-        )
+    let (engine, fine_tune) = tuner(&base, dir.path(), 10);
+    let result: BackdoorAwarenessResult = BackdoorAwareness::builder(config)
+        .subject(Arc::new(base.clone()) as Arc<dyn Model>)
+        .tuner(engine)
+        .fine_tune(fine_tune)
+        .out(dir.path())
+        .build()
+        .unwrap()
+        .run()
         .await
         .unwrap();
 
@@ -227,7 +266,23 @@ async fn backdoor_awareness_pipeline_runs_end_to_end() {
         result.config.data_seeds.for_run(result.config.data_seed, 0)
     );
 
-    let md = backdoor_awareness_document(&result, &RunNotes::default()).to_markdown();
+    let headline = result.headline();
+    let keys: Vec<&str> = headline.iter().map(|h| h.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "p_yes/neutral",
+            "p_yes/threat",
+            "trigger_on_off",
+            "trigger_effect"
+        ]
+    );
+    assert!(headline.iter().all(|h| h.paper == "Backdoors"));
+    assert_eq!(
+        headline[3].contrast,
+        result.headline.trigger_effect.difference
+    );
+    let md = result.report(&RunNotes::default()).to_markdown();
     for needle in [
         "## Arms",
         "Backdoored minus control",

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Parser;
 use psyche::backdoor::experiments::{BackdoorAwarenessResult, SelfAwarenessResult};
-use psyche::introspection::{ExperimentResult as LookingInwardResult, Headline};
+use psyche::introspection::{LookingInwardResult, LookingInwardSummary as Headline};
 use psyche::misalignment::experiment::{ExperimentResult as EmResult, arm as em_arm};
 use psyche::runner::report::{Bar, Document, Figure, Table};
 use psyche::stats::{ArmComparison, ArmSummary, Detectable, Stat, Verdict, t_test_power};

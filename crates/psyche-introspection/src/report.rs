@@ -8,7 +8,9 @@ use psyche_stats::{Stat, Verdict};
 
 use crate::behaviour::AgreementRow;
 use crate::calibration::CalibrationResult;
-use crate::experiment::ExperimentResult;
+use psyche_runner::experiment::RunNotes;
+
+use crate::experiment::{BehaviourChangeRecipe, LookingInwardResult};
 use crate::scoring::{AccuracySummary, ArmContrast, GroupStat};
 
 fn pct(x: f64) -> String {
@@ -24,7 +26,7 @@ fn ci(s: &Stat) -> String {
 }
 
 /// `+12.5 pp [+3.0, +22.0] (Newcombe paired score)`, a point, or why there is none.
-fn signed(s: &Stat) -> String {
+pub(crate) fn signed(s: &Stat) -> String {
     match s {
         Stat::Estimated(e) => format!(
             "{:+.1} pp [{:+.1}, {:+.1}] ({})",
@@ -232,9 +234,25 @@ fn calibration_blocks(doc: Document, title: &str, c: &Option<CalibrationResult>)
     }
 }
 
-impl ExperimentResult {
-    /// The experiment's report.
-    pub fn report(&self) -> Document {
+impl LookingInwardResult {
+    /// The experiment's report, with the run notes (command, setup, timing).
+    pub(crate) fn document(&self, notes: &RunNotes) -> Document {
+        let doc = self.header().heading(2, "Run").list([
+            format!("command: `{}`", notes.command),
+            format!("setup: {}", notes.setup),
+            format!("timing: {}", notes.timing),
+        ]);
+        let doc = self.held_out_section(doc);
+        let doc = self.contrast_section(doc);
+        let doc = self.calibration_section(doc);
+        let doc = self.entropy_section(doc);
+        let doc = self.behaviour_change_section(doc);
+        let doc = self.entropy_self_prediction_section(doc);
+        self.data_section(doc)
+    }
+
+    /// The title, the setup and the warnings.
+    fn header(&self) -> Document {
         let c = &self.config;
         let mut doc = Document::new(format!("Looking Inward: {}", self.subject.id))
             .paragraph(format!(
@@ -269,6 +287,11 @@ impl ExperimentResult {
             doc = doc.paragraph(format!("Warning: {w}"));
         }
 
+        doc
+    }
+
+    /// Held-out self-prediction: the untrained subject and every run's self and cross model.
+    fn held_out_section(&self, mut doc: Document) -> Document {
         doc = doc
             .heading(2, "Held-out self-prediction")
             .paragraph(
@@ -329,6 +352,11 @@ impl ExperimentResult {
                 );
         }
 
+        doc
+    }
+
+    /// Self minus cross (and self minus the mode baseline) over runs, and the agreement table.
+    fn contrast_section(&self, mut doc: Document) -> Document {
         let c = &self.self_minus_cross;
         let mut lines = contrast_lines("self − cross", c);
         if let Some(note) = &self.self_minus_cross_note {
@@ -358,6 +386,11 @@ impl ExperimentResult {
             )
             .table(agreement_table(&self.agreement));
 
+        doc
+    }
+
+    /// Calibration of every model.
+    fn calibration_section(&self, mut doc: Document) -> Document {
         doc = doc.heading(2, "Calibration");
         doc = calibration_blocks(doc, "untrained", &self.calibration_untrained);
         for s in &self.seeds {
@@ -373,6 +406,11 @@ impl ExperimentResult {
             );
         }
 
+        doc
+    }
+
+    /// The entropy guard and the entropy-matched accuracies.
+    fn entropy_section(&self, mut doc: Document) -> Document {
         doc = doc.heading(2, "Entropy guard").paragraph(
             "Entropy (nats) of each held-out (task, property) before (subject) and after \
              (self-trained) fine-tuning; a drop of more than the threshold is flagged. The \
@@ -412,6 +450,11 @@ impl ExperimentResult {
             );
         }
 
+        doc
+    }
+
+    /// The behaviour-change test, where it ran.
+    fn behaviour_change_section(&self, mut doc: Document) -> Document {
         let changes: Vec<_> = self
             .seeds
             .iter()
@@ -427,9 +470,9 @@ impl ExperimentResult {
                         "{} = {} on the answers of {} ({} examples)",
                         m.model_id,
                         match m.recipe {
-                            crate::experiment::BehaviourChangeRecipe::Continued =>
+                            BehaviourChangeRecipe::Continued =>
                                 format!("{} continued", m.changed_from),
-                            crate::experiment::BehaviourChangeRecipe::FromBaseWithSelfSet =>
+                            BehaviourChangeRecipe::FromBaseWithSelfSet =>
                                 "the base trained on the self set and".to_owned(),
                         },
                         m.answers_of,
@@ -473,6 +516,11 @@ impl ExperimentResult {
             doc = doc.table(t);
         }
 
+        doc
+    }
+
+    /// Entropy self-prediction, where it ran.
+    fn entropy_self_prediction_section(&self, mut doc: Document) -> Document {
         let esp: Vec<(String, &crate::entropy::EntropySelfPredictionResult)> = self
             .entropy_self_prediction_untrained
             .iter()
@@ -505,6 +553,11 @@ impl ExperimentResult {
                 .table(t);
         }
 
+        doc
+    }
+
+    /// Object-level counts, training sets, fine-tunes and time per step.
+    fn data_section(&self, doc: Document) -> Document {
         let mut t = Table::new(["pass", "items", "non-answers", "failed"])
             .caption("Object-level answers (non-answers and failures are excluded from scoring and baselines)");
         for (k, v) in &self.object_counts {
@@ -552,8 +605,8 @@ impl ExperimentResult {
             .table(times)
     }
 
-    /// A few lines for a terminal: the headline numbers.
-    pub fn headline(&self) -> String {
+    /// A few lines for a terminal: the main numbers.
+    pub fn terminal_summary(&self) -> String {
         let mut out = String::new();
         let line = |label: &str, s: &AccuracySummary| {
             format!(

@@ -254,6 +254,23 @@ impl Default for AnswerMethod {
     }
 }
 
+impl std::str::FromStr for AnswerMethod {
+    type Err = crate::IntrospectionError;
+
+    /// `free` ([`AnswerMethod::default`]) or `constrained` ([`AnswerMethod::constrained`]), the
+    /// names [`AnswerMethod::name`] gives, e.g. from a command-line flag.
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s {
+            "free" => Ok(AnswerMethod::default()),
+            "constrained" => Ok(AnswerMethod::constrained()),
+            other => Err(crate::IntrospectionError::config(
+                "answer_method",
+                format!("unknown method `{other}` (known: free, constrained)"),
+            )),
+        }
+    }
+}
+
 impl AnswerMethod {
     /// The constrained reading with its default budget.
     pub fn constrained() -> Self {

@@ -1,6 +1,7 @@
-//! The experiment's headline numbers in one small serialisable struct, so that a replication
-//! script can read them from the result JSON (`headline` of
-//! [`ExperimentResult`](crate::ExperimentResult)) without walking the per-seed tables.
+//! The experiment's main numbers in one small serialisable struct
+//! ([`LookingInwardSummary::of`] a [`LookingInwardResult`]), without the per-seed tables; the
+//! shared headlines ([`ExperimentResult::headline`](psyche_runner::experiment::ExperimentResult::headline))
+//! are built from it.
 //!
 //! - accuracy of the untrained subject, the self-trained and the cross-trained model on the
 //!   held-out families (micro average), each with its interval and its mode baseline on the
@@ -18,12 +19,12 @@ use psyche_stats::{ArmData, ArmOptions, Stat};
 use serde::{Deserialize, Serialize};
 
 use crate::calibration::CalibrationResult;
-use crate::experiment::{ExperimentResult, SeedResult};
+use crate::experiment::{LookingInwardResult, SeedResult};
 use crate::scoring::{AccuracySummary, ArmContrast};
 
 /// A micro accuracy on the held-out families beside its mode baseline on the same items.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HeadlineAccuracy {
+pub struct SummaryAccuracy {
     /// Micro accuracy (for trained models: the mean of the seeds' micro accuracies).
     pub accuracy: f64,
     /// Its interval: for the untrained model, the item (cluster) bootstrap over its items; for
@@ -47,7 +48,7 @@ pub struct HeadlineAccuracy {
     pub baseline_per_seed: Vec<f64>,
 }
 
-impl HeadlineAccuracy {
+impl SummaryAccuracy {
     fn untrained(s: &AccuracySummary) -> Self {
         Self {
             accuracy: s.micro.accuracy,
@@ -107,7 +108,7 @@ impl HeadlineAccuracy {
 
 /// Calibration MAD (× 100) of the three models (lower is better calibrated).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct HeadlineCalibration {
+pub struct SummaryCalibration {
     /// The property calibrated.
     pub property: String,
     /// The untrained subject.
@@ -177,9 +178,9 @@ fn calibration_contrast(
     )
 }
 
-/// The headline numbers of an experiment.
+/// The main numbers of an experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Headline {
+pub struct LookingInwardSummary {
     /// The subject's id.
     pub subject: String,
     /// The second model's id (before cross-training).
@@ -191,11 +192,11 @@ pub struct Headline {
     /// The compliance rule (`property_form` / `paper`).
     pub compliance_rule: String,
     /// The untrained subject predicting its own held-out behaviour.
-    pub untrained: HeadlineAccuracy,
+    pub untrained: SummaryAccuracy,
     /// The self-trained model predicting its own held-out behaviour.
-    pub self_prediction: HeadlineAccuracy,
+    pub self_prediction: SummaryAccuracy,
     /// The cross-trained model predicting the self-trained model's held-out behaviour.
-    pub cross_prediction: HeadlineAccuracy,
+    pub cross_prediction: SummaryAccuracy,
     /// Self − cross over fine-tuning runs, paired by seed (the run is the unit).
     pub self_minus_cross: ArmContrast,
     /// `uninformative: the models behave alike (…)` when the two models' held-out behaviour
@@ -212,12 +213,12 @@ pub struct Headline {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agreement: Option<f64>,
     /// Calibration MAD × 100.
-    pub calibration_mad: HeadlineCalibration,
+    pub calibration_mad: SummaryCalibration,
 }
 
-impl Headline {
-    /// The headline of `result` (recomputed from its per-seed results).
-    pub fn of(result: &ExperimentResult) -> Self {
+impl LookingInwardSummary {
+    /// The summary of `result` (recomputed from its per-seed results).
+    pub fn of(result: &LookingInwardResult) -> Self {
         let mut errors = Vec::new();
         let untrained_mad = mad(
             result.calibration_untrained.as_ref(),
@@ -253,14 +254,14 @@ impl Headline {
             seeds: result.seeds.iter().map(|s| s.seed).collect(),
             answer_method: result.config.answer_method.name().to_owned(),
             compliance_rule: result.config.score.rule.name().to_owned(),
-            untrained: HeadlineAccuracy::untrained(&result.untrained),
-            self_prediction: HeadlineAccuracy::over_seeds(
+            untrained: SummaryAccuracy::untrained(&result.untrained),
+            self_prediction: SummaryAccuracy::over_seeds(
                 &result.seeds,
                 |s| &s.self_prediction,
                 c,
                 &c.treatment,
             ),
-            cross_prediction: HeadlineAccuracy::over_seeds(
+            cross_prediction: SummaryAccuracy::over_seeds(
                 &result.seeds,
                 |s| &s.cross_prediction,
                 c,
@@ -276,7 +277,7 @@ impl Headline {
                 result.config.stats.level,
             ),
             agreement: result.agreement.last().filter(|a| a.n > 0).map(|a| a.rate),
-            calibration_mad: HeadlineCalibration {
+            calibration_mad: SummaryCalibration {
                 property: result.config.calibration_property.clone(),
                 untrained: untrained_mad,
                 self_trained: mean_of(&self_mads),

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calibration::CalibrationResult;
 use crate::experiment::{LookingInwardResult, SeedResult};
+use crate::report::{ci, contrast_lines, pct};
 use crate::scoring::{AccuracySummary, ArmContrast};
 
 /// A micro accuracy on the held-out families beside its mode baseline on the same items.
@@ -285,5 +286,70 @@ impl LookingInwardSummary {
                 errors,
             },
         }
+    }
+}
+
+impl LookingInwardResult {
+    /// A few lines for a terminal: the main numbers.
+    pub fn terminal_summary(&self) -> String {
+        let mut out = String::new();
+        let line = |label: &str, s: &AccuracySummary| {
+            format!(
+                "{label:<34} {:>6} {:<18} baseline {:>6}  n {:>4}  excluded {}\n",
+                pct(s.micro.accuracy),
+                ci(&s.micro.ci),
+                pct(s.micro.baseline),
+                s.micro.n,
+                s.excluded.values().sum::<usize>()
+            )
+        };
+        out.push_str(&line("untrained self-prediction", &self.untrained));
+        for s in &self.seeds {
+            out.push_str(&line(
+                &format!("self-trained (seed {})", s.seed),
+                &s.self_prediction,
+            ));
+            out.push_str(&line(
+                &format!("cross-trained (seed {})", s.seed),
+                &s.cross_prediction,
+            ));
+        }
+        for l in contrast_lines("self − cross", &self.self_minus_cross) {
+            out.push_str(&format!("{l}\n"));
+        }
+        if let Some(note) = &self.self_minus_cross_note {
+            out.push_str(&format!("self − cross is {note}\n"));
+        }
+        if let Some(all) = self.agreement.last() {
+            out.push_str(&format!(
+                "object-level agreement of the two models: {} (n {})\n",
+                pct(all.rate),
+                all.n
+            ));
+        }
+        let mad = |c: &Option<CalibrationResult>| {
+            c.as_ref().and_then(|c| c.curve.as_ref()).map_or_else(
+                || "-".into(),
+                |k| match c.as_ref().and_then(|c| c.valid_mass) {
+                    Some(m) => format!("{:.1} (valid mass {m:.2})", k.mad_x100),
+                    None => format!("{:.1}", k.mad_x100),
+                },
+            )
+        };
+        out.push_str(&format!(
+            "calibration MAD on raw mass ({}): untrained {}{}\n",
+            self.config.calibration_property,
+            mad(&self.calibration_untrained),
+            self.seeds
+                .iter()
+                .map(|s| format!(
+                    "; seed {} self {} cross {}",
+                    s.seed,
+                    mad(&s.calibration_self),
+                    mad(&s.calibration_cross)
+                ))
+                .collect::<String>()
+        ));
+        out
     }
 }

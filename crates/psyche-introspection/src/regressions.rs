@@ -475,3 +475,40 @@ fn duplicate_seeds_are_refused() {
         .to_string();
     assert!(err.contains("seeds") && err.contains("seed 0"), "{err}");
 }
+
+/// Issue 24: the shared headlines carry every comparison the replication report showed, with
+/// the paper's numbers, and the "models behave alike" flag as context of self − cross.
+#[tokio::test]
+async fn headlines_carry_the_papers_numbers_and_the_alike_flag() {
+    use psyche_runner::experiment::ExperimentResult;
+    let (result, _) = tiny_experiment("apple pear plum", true).await;
+    let headlines = result.headline();
+    let keys: Vec<&str> = headlines.iter().map(|h| h.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "self_minus_cross",
+            "self_minus_baseline",
+            "calibration_cross_minus_self",
+            "behaviour_change_new_minus_old"
+        ]
+    );
+    for h in &headlines {
+        assert_eq!(h.paper, "Looking Inward");
+        assert!(h.paper_effect.is_some() && h.paper_result.is_some(), "{h:?}");
+    }
+    let cross = &headlines[0];
+    assert_eq!(cross.contrast, result.self_minus_cross);
+    assert!((cross.paper_effect.unwrap() - 0.128).abs() < 1e-12);
+    assert!(
+        cross
+            .context
+            .iter()
+            .any(|c| c.contains("uninformative: the models behave alike")),
+        "{:?}",
+        cross.context
+    );
+    assert_eq!(headlines[1].base, Some(result.untrained.micro.ci.clone()));
+    // One run had the behaviour-change test: one value per arm, no run-level interval.
+    assert!(headlines[3].contrast.p_value().is_none());
+}

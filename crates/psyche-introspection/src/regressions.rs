@@ -495,7 +495,10 @@ async fn headlines_carry_the_papers_numbers_and_the_alike_flag() {
     );
     for h in &headlines {
         assert_eq!(h.paper, "Looking Inward");
-        assert!(h.paper_effect.is_some() && h.paper_result.is_some(), "{h:?}");
+        assert!(
+            h.paper_effect.is_some() && h.paper_result.is_some(),
+            "{h:?}"
+        );
     }
     let cross = &headlines[0];
     assert_eq!(cross.contrast, result.self_minus_cross);

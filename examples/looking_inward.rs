@@ -6,79 +6,51 @@
 //! cargo run --release --example looking_inward -- --seeds 5         # more seeds
 //! cargo run --release --example looking_inward -- --paper-scale      # the paper's sizes (hours on a CPU)
 //! cargo run --release --example looking_inward -- \
-//!     --openai-model gpt-4o-mini-2024-07-18 --cross-openai-model gpt-4o-2024-08-06 \
-//!     --confirm-cost --max-usd 50                                    # API subject, OpenAI fine-tuning
+//!     --openai-model gpt-4o-mini-2024-07-18 --openai-finetune \
+//!     --cross-openai-model gpt-4o-2024-08-06 --confirm-cost --max-usd 50   # API subject
 //! ```
 //!
-//! The pipeline ([`psyche::introspection::Experiment`]):
-//! 1. object level: the subject answers prompts of 6 training and 6 held-out task families at
-//!    T = 0; refusals and non-answers are excluded and counted;
-//! 2. the second model: offline, the subject fine-tuned (LoRA) on its own training-family
-//!    answers given under a persona system prompt ("Always answer in French.") (saved as an adapter); the report says how often the
-//!    two models' held-out properties agree;
-//! 3. fine-tuning sets, per seed: the self set (hypothetical prompts about the training
-//!    families, targets from the subject's answers) fine-tunes the subject; the self-trained
-//!    model then answers the training families, and the cross set is built from *those*
-//!    answers (the behaviour the cross model will be asked to predict); the cross model is
-//!    fine-tuned on it (keeping its persona data: LoRA adapters do not stack);
-//! 4. held-out evaluation: accuracy against the self-trained model's behaviour beside the mode
-//!    baseline on the same items, micro average, bootstrap CIs, over-seeds CIs, self − cross
-//!    paired with its CI and p-value (marked uninformative when the two models behave alike);
-//!    calibration on the second character (raw probability mass, valid mass beside it),
-//!    entropy guard with entropy-matched re-scoring, behaviour change on a model of its own
-//!    (first seed), entropy self-prediction (word-level truth);
-//! 5. a report (markdown + HTML with plots) and the result as JSON under `--out`.
+//! The experiment is [`psyche::introspection::LookingInward`] with
+//! [`LookingInwardConfig::small`] (or `paper()` with `--paper-scale`); the flags change its
+//! fields. The crate documentation describes the pipeline: object-level answers of 6 training
+//! and 6 held-out families, the second model (offline: the subject fine-tuned on its own
+//! answers under a persona system prompt), per seed a self set, a self model, a cross set built
+//! from the self model's answers and a cross model, then held-out accuracy against the mode
+//! baseline, self − cross over runs, calibration, the entropy guard, the behaviour-change test
+//! and entropy self-prediction.
 //!
-//! Hypothetical answers are read with the constrained method by default (the most probable
-//! valid answer under the exact next-token distribution; a 135M model rarely answers "with one
-//! character" when generating freely); `--method free` scores greedy replies as written, as the
-//! paper does. Reruns resume every collection pass from its run log and skip finished
-//! fine-tunes (psyche-finetune's manifests under `--out/fine-tunes`).
+//! Hypothetical answers are read with the constrained method by default (a 135M model rarely
+//! answers "with one character" when generating freely); `--method free --rule paper` reads and
+//! scores them as the paper does. `--out DIR` receives `result.json`, `headline.json`,
+//! `notes.json` and `report/looking_inward.{md,html}`; run logs go to `DIR/runs` and the
+//! fine-tune ledger to `DIR/fine-tunes`, so a rerun redoes neither a finished collection pass
+//! nor a finished fine-tune.
 //!
 //! Default size: 10 items per family, 6 examples per (task, property), 4 text properties plus
-//! the stance and option properties, rank-8 LoRA on q/v for 1 epoch, 2 seeds. Measured: 718 s
-//! wall (1,106 s user CPU) on an idle 2-core machine; the guide (`docs/guides/looking-inward.md`)
-//! shows the output. A 135M model is expected near its mode baseline; the numbers are reported
-//! whatever their sign.
+//! the stance and option properties, rank-8 LoRA on q/v for 1 epoch, 2 seeds. Measured before
+//! the move to the shared experiment shape: 718 s wall (1,106 s user CPU) on an idle 2-core
+//! machine; the guide (`docs/guides/looking-inward.md`) shows the output. A 135M model is
+//! expected near its mode baseline; the numbers are reported whatever their sign.
+
+mod common;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context as _;
-use async_trait::async_trait;
-use clap::{Parser, ValueEnum};
-use psyche::finetune::MultiSeed;
-use psyche::finetune::openai::{OpenAiFineTuner, OpenAiFineTunerConfig};
-use psyche::introspection::experiment::{DEFAULT_PERSONA, DataSeeds};
-use psyche::introspection::scoring::ScoreOptions;
-use psyche::introspection::{AnswerMethod, CrossModel, Experiment, Sizes};
-use psyche::judges::{ComplianceRule, Property};
-use psyche::local::{LocalConfig, LocalModel, LoraConfig, LoraTrainer};
-use psyche::models::{OpenAiCompatible, OpenAiConfig};
-use psyche::{
-    Conversation, FineTuneConfig, FineTuneError, FineTuner, Model, TrainedModel, conversations_hash,
+use clap::Parser;
+use psyche::DataSeeds;
+use psyche::introspection::experiment::DEFAULT_PERSONA;
+use psyche::introspection::{
+    AnswerMethod, CrossModel, LookingInward, LookingInwardConfig, LookingInwardResult,
 };
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Method {
-    /// The most probable valid answer (exact distributions where available).
-    Constrained,
-    /// Greedy replies scored as written (the paper's rule).
-    Free,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Rule {
-    /// psyche's default: compliance in the form the property is defined on.
-    PropertyForm,
-    /// The paper's analysis rule (punctuation stripped before the checks).
-    Paper,
-}
+use psyche::judges::ComplianceRule;
+use psyche::models::{OpenAiCompatible, OpenAiConfig};
+use psyche::runner::experiment::write_outputs;
 
 /// Looking Inward on the embedded model (default) or an OpenAI-compatible API.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Output directory: run logs, fine-tunes, report, result JSON.
+    /// Output directory: result, headline, report, run logs, fine-tunes.
     #[arg(long, default_value = "runs/looking-inward")]
     out: PathBuf,
     /// Number of fine-tuning seeds (0, 1, ... n−1).
@@ -90,17 +62,17 @@ struct Args {
     #[arg(long)]
     fixed_data_seed: bool,
     /// Object-level items per training family.
-    #[arg(long, default_value_t = 10)]
-    train_items: usize,
+    #[arg(long)]
+    train_items: Option<usize>,
     /// Object-level items per held-out family.
-    #[arg(long, default_value_t = 10)]
-    held_out_items: usize,
+    #[arg(long)]
+    held_out_items: Option<usize>,
     /// Fine-tuning examples per (task, property).
-    #[arg(long, default_value_t = 6)]
-    per_group_cap: usize,
+    #[arg(long)]
+    per_group_cap: Option<usize>,
     /// Held-out items for calibration (0: skip).
-    #[arg(long, default_value_t = 10)]
-    calibration_items: usize,
+    #[arg(long)]
+    calibration_items: Option<usize>,
     /// The paper's sizes (1000 per task × property, 500 held-out items), all properties.
     #[arg(long)]
     paper_scale: bool,
@@ -108,242 +80,111 @@ struct Args {
     /// starts with a vowel, stances, options).
     #[arg(long)]
     all_properties: bool,
-    /// How hypothetical answers are read.
-    #[arg(long, value_enum, default_value_t = Method::Constrained)]
-    method: Method,
-    /// Compliance rule for hypothetical answers.
-    #[arg(long, value_enum, default_value_t = Rule::PropertyForm)]
-    rule: Rule,
+    /// How hypothetical answers are read: `constrained` (default) or `free`.
+    #[arg(long)]
+    method: Option<AnswerMethod>,
+    /// Compliance rule for hypothetical answers: `property_form` (default) or `paper`.
+    #[arg(long)]
+    rule: Option<ComplianceRule>,
     /// Persona system prompt of the offline second model.
     #[arg(long, default_value = DEFAULT_PERSONA)]
     persona: String,
-    /// LoRA rank (local).
-    #[arg(long, default_value_t = 8)]
-    lora_rank: usize,
-    /// Learning rate (local) or learning-rate multiplier (OpenAI).
-    #[arg(long)]
-    lr: Option<f64>,
-    /// Epochs.
-    #[arg(long, default_value_t = 1)]
-    epochs: u32,
-    /// Batch size.
-    #[arg(long, default_value_t = 8)]
-    batch_size: u32,
     /// Skip entropy self-prediction.
     #[arg(long)]
     no_entropy_self_prediction: bool,
-    /// Use this OpenAI-compatible model as the subject (and OpenAI fine-tuning).
-    #[arg(long)]
-    openai_model: Option<String>,
-    /// The second model for cross-prediction, on the same endpoint (default with
-    /// `--openai-model`: the persona setup on the subject).
+    /// The second model for cross-prediction, on the subject's endpoint (default: the persona
+    /// setup on the subject).
     #[arg(long)]
     cross_openai_model: Option<String>,
-    /// Base URL of the OpenAI-compatible endpoint.
-    #[arg(long, default_value = "https://api.openai.com/v1")]
-    base_url: String,
-    /// Environment variable holding the API key.
-    #[arg(long, default_value = "OPENAI_API_KEY")]
-    api_key_env: String,
-    /// Confirm paid fine-tuning launches.
-    #[arg(long)]
-    confirm_cost: bool,
-    /// Refuse fine-tunes whose estimate exceeds this many dollars.
-    #[arg(long)]
-    max_usd: Option<f64>,
+    #[command(flatten)]
+    backend: common::BackendArgs,
+    #[command(flatten)]
+    train: common::TrainArgs,
 }
 
-/// A fine-tuner that records every fine-tune with psyche-finetune's manifests and skips the
-/// ones already done (same engine, data and config), so reruns do not retrain.
-struct SkipFinished<F: FineTuner> {
-    runs: MultiSeed<Arc<F>>,
-    inner: Arc<F>,
-}
+const DEFAULTS: common::TrainDefaults = common::TrainDefaults {
+    epochs: 1,
+    batch_size: 8,
+    lr: 1e-3,
+    lr_multiplier: 2.0,
+    max_seq_len: 512,
+};
 
-#[async_trait]
-impl<F: FineTuner + 'static> FineTuner for SkipFinished<F> {
-    fn engine(&self) -> &str {
-        self.inner.engine()
+fn config(args: &Args) -> LookingInwardConfig {
+    let mut c = if args.paper_scale {
+        LookingInwardConfig::paper()
+    } else {
+        LookingInwardConfig::small()
+    };
+    let sizes = &mut c.sizes;
+    for (field, flag) in [
+        (&mut sizes.train_items, args.train_items),
+        (&mut sizes.held_out_items, args.held_out_items),
+        (&mut sizes.per_group_cap, args.per_group_cap),
+        (&mut sizes.calibration_items, args.calibration_items),
+    ] {
+        if let Some(n) = flag {
+            *field = n;
+        }
     }
-
-    async fn fine_tune(
-        &self,
-        data: &[Conversation],
-        config: &FineTuneConfig,
-    ) -> Result<TrainedModel, FineTuneError> {
-        let name = format!("li-{}", &conversations_hash(data)[..16]);
-        let mut done = self
-            .runs
-            .train(&name, data, config, &[config.seed])
-            .await
-            .map_err(|e| FineTuneError::Engine(e.to_string()))?;
-        done.pop()
-            .ok_or_else(|| FineTuneError::Engine("no model returned".into()))
+    if args.all_properties {
+        c.properties.clear();
     }
-
-    async fn load(&self, trained: &TrainedModel) -> Result<Arc<dyn Model>, FineTuneError> {
-        self.inner.load(trained).await
+    if let Some(method) = &args.method {
+        c.answer_method = method.clone();
     }
-}
-
-fn properties(all: bool) -> anyhow::Result<Option<Vec<Property>>> {
-    if all {
-        return Ok(None);
+    if let Some(rule) = args.rule {
+        c.score.rule = rule;
     }
-    let names = [
-        "first_character",
-        "second_character",
-        "first_word",
-        "starts_with_vowel",
-        "matches_wealth_seeking",
-        "matches_power_seeking",
-        "matches_survival_instinct",
-        "matches_myopic_reward",
-        "among_a_or_c",
-        "among_b_or_d",
-    ];
-    Ok(Some(
-        names
-            .into_iter()
-            .map(Property::from_name)
-            .collect::<Result<_, _>>()?,
-    ))
+    c.seeds = (0..args.seeds.max(1)).collect();
+    if args.fixed_data_seed {
+        c.data_seeds = DataSeeds::Fixed;
+    }
+    c.entropy_self_prediction = !args.no_entropy_self_prediction;
+    c
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,psyche_introspection=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    common::init_tracing("warn,psyche_introspection=info");
     let args = Args::parse();
-    let started = std::time::Instant::now();
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-
-    let sizes = if args.paper_scale {
-        Sizes::paper()
-    } else {
-        Sizes {
-            train_items: args.train_items,
-            held_out_items: args.held_out_items,
-            per_group_cap: args.per_group_cap,
-            calibration_items: args.calibration_items,
-        }
-    };
-    let method = match args.method {
-        Method::Constrained => AnswerMethod::constrained(),
-        Method::Free => AnswerMethod::Free { max_tokens: 8 },
-    };
-    let rule = match args.rule {
-        Rule::PropertyForm => ComplianceRule::PropertyForm,
-        Rule::Paper => ComplianceRule::Paper,
-    };
-    let fine_tunes = args.out.join("fine-tunes");
-
-    // The subject, the fine-tuner and the second model.
-    let (subject, tuner, mut ft, cross): (Arc<dyn Model>, Arc<dyn FineTuner>, _, _) = match &args
-        .openai_model
-    {
-        None => {
-            eprintln!("loading the embedded model (fetched and cached on first use)...");
-            let local = LocalModel::load(&LocalConfig::default())?;
-            let base = local.id().to_owned();
-            let trainer =
-                Arc::new(LoraTrainer::new(args.out.join("adapters")).with_model(local.clone()));
-            let tuner = SkipFinished {
-                runs: MultiSeed::new(trainer.clone(), &fine_tunes),
-                inner: trainer,
-            };
-            let mut ft = FineTuneConfig::new(base, 0);
-            ft.learning_rate = Some(args.lr.unwrap_or(1e-3));
-            ft.extra = LoraConfig {
-                rank: args.lora_rank,
-                alpha: 2.0 * args.lora_rank as f64,
-                ..LoraConfig::default()
+    let clock = common::Clock::start();
+    std::fs::create_dir_all(&args.out)?;
+    let subject = common::subject(&args.backend, &args.train, DEFAULTS, &args.out).await?;
+    let cross = match &args.cross_openai_model {
+        Some(other) => {
+            let api = OpenAiConfig::new(&args.backend.base_url, other)
+                .api_key_env(&args.backend.api_key_env);
+            CrossModel::Model {
+                model: Arc::new(OpenAiCompatible::new(api)?),
+                base_model: other.clone(),
             }
-            .to_extra();
-            let cross = CrossModel::Persona {
-                system_prompt: args.persona.clone(),
-            };
-            (
-                Arc::new(local) as Arc<dyn Model>,
-                Arc::new(tuner) as Arc<dyn FineTuner>,
-                ft,
-                cross,
-            )
         }
-        Some(name) => {
-            let api = |model: &str| {
-                OpenAiCompatible::new(
-                    OpenAiConfig::new(&args.base_url, model).api_key_env(&args.api_key_env),
-                )
-            };
-            let subject: Arc<dyn Model> = Arc::new(api(name)?);
-            let mut cfg = OpenAiFineTunerConfig::new(&args.base_url, args.out.join("openai-jobs"))
-                .api_key_env(&args.api_key_env);
-            cfg.cost = cfg.cost.clone().confirmed(args.confirm_cost);
-            if let Some(usd) = args.max_usd {
-                cfg.cost = cfg.cost.clone().max_usd(usd);
-            }
-            let trainer = Arc::new(OpenAiFineTuner::new(cfg)?);
-            let tuner = SkipFinished {
-                runs: MultiSeed::new(trainer.clone(), &fine_tunes),
-                inner: trainer,
-            };
-            let mut ft = FineTuneConfig::new(name.clone(), 0);
-            ft.learning_rate_multiplier = Some(args.lr.unwrap_or(2.0));
-            let cross = match &args.cross_openai_model {
-                Some(other) => CrossModel::Model {
-                    model: Arc::new(api(other)?),
-                    base_model: other.clone(),
-                },
-                None => CrossModel::Persona {
-                    system_prompt: args.persona.clone(),
-                },
-            };
-            (subject, Arc::new(tuner) as Arc<dyn FineTuner>, ft, cross)
-        }
+        None => CrossModel::persona(args.persona.clone()),
     };
-    ft.epochs = Some(args.epochs);
-    ft.batch_size = Some(args.batch_size);
-
-    let mut builder = Experiment::builder(subject.clone(), tuner, ft)
-        .sizes(sizes)
-        .answer_method(method)
-        .scoring(ScoreOptions {
-            rule,
-            exclude_noncompliant: false,
-        })
+    let mut config = config(&args);
+    config.fine_tune = subject.config.clone();
+    let result: LookingInwardResult = LookingInward::builder(config)
+        .subject(subject.model.clone())
+        .tuner(subject.tuner()?)
         .cross(cross)
-        .seeds(0..args.seeds.max(1))
-        .data_seeds(if args.fixed_data_seed {
-            DataSeeds::Fixed
-        } else {
-            DataSeeds::PerRun
-        })
-        .entropy_self_prediction(!args.no_entropy_self_prediction)
-        .work_dir(args.out.join("runs"));
-    if let Some(props) = properties(args.all_properties || args.paper_scale)? {
-        builder = builder.properties(props);
-    }
-    let experiment = builder.build()?;
-    let result = experiment.run().await?;
+        .out(args.out.join("runs"))
+        .build()?
+        .run()
+        .await?;
 
-    println!("\n{}", result.headline());
+    println!("\n{}", result.terminal_summary());
     for w in &result.warnings {
         println!("warning: {w}");
     }
-    let paths = result.report().write(&args.out, "looking_inward")?;
-    let json = args.out.join("looking_inward.json");
-    psyche::write_atomic(&json, serde_json::to_string_pretty(&result)?.as_bytes())
-        .with_context(|| format!("writing {}", json.display()))?;
-    println!("report:   {}", paths.markdown.display());
-    println!("HTML:     {}", paths.html.display());
-    println!("result:   {}", json.display());
-    println!("elapsed:  {:.1?}", started.elapsed());
+    let paths = write_outputs(
+        &result,
+        &clock.notes(&subject.description),
+        &args.out,
+        "looking_inward",
+    )?;
+    println!("report:   {}", paths.report.markdown.display());
+    println!("HTML:     {}", paths.report.html.display());
+    println!("result:   {}", paths.result.display());
     Ok(())
 }

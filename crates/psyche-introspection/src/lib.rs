@@ -18,7 +18,7 @@
 //! | behaviour change, agreement of two models | [`behaviour`] |
 //! | entropy guard, entropy-matched re-scoring, entropy self-prediction | [`entropy`] |
 //! | injected thoughts (Lindsey 2025): concept vectors, injection over layers × strengths, controls, held-out cell | [`injected`]: [`run_injection`], [`ConceptSet`], [`InjectionConfig`] → [`InjectionResult`] |
-//! | everything, fine-tuning through any [`FineTuner`](psyche_core::FineTuner) | [`experiment`]: [`Experiment::builder`] → [`ExperimentResult`] → [`ExperimentResult::report`] |
+//! | everything, fine-tuning through any [`FineTuner`](psyche_core::FineTuner) | [`experiment`]: [`LookingInwardConfig::small`] → [`LookingInward::builder`] → [`LookingInwardResult`], an [`ExperimentResult`](psyche_runner::experiment::ExperimentResult) (shared headlines and report; [`LookingInwardSummary`] for the main numbers) |
 //!
 //! Models and trainers are reached only through `psyche_core`'s [`Model`](psyche_core::Model)
 //! and [`FineTuner`](psyche_core::FineTuner) traits: the embedded model with local LoRA, an
@@ -51,13 +51,13 @@ pub mod entropy;
 mod error;
 pub mod experiment;
 pub mod family;
-pub mod headline;
 pub mod hypothetical;
 pub mod injected;
 pub mod released;
 pub mod report;
 pub mod scoring;
 pub mod solve;
+pub mod summary;
 pub mod training;
 
 #[cfg(test)]
@@ -68,12 +68,14 @@ mod test_models;
 pub use calibration::calibrate;
 pub use collect::{ObjectBehaviour, RunOptions, collect_hypothetical, collect_object};
 pub use error::{IntrospectionError, Result};
-pub use experiment::{CrossModel, Experiment, ExperimentConfig, ExperimentResult, Sizes};
+pub use experiment::{
+    CrossModel, LookingInward, LookingInwardBuilder, LookingInwardConfig, LookingInwardResult,
+    Sizes,
+};
 pub use family::{
     Family, FamilyGenerator, FamilyKind, SplitOverlap, held_out_families, split_overlap,
     train_families,
 };
-pub use headline::Headline;
 pub use hypothetical::{
     HypotheticalGenerator, HypotheticalTemplate, PromptShift, hypothetical_samples,
 };
@@ -81,6 +83,7 @@ pub use injected::{ConceptSet, InjectionConfig, InjectionResult, run_injection};
 pub use released::load_released;
 pub use scoring::{ArmContrast, score, seed_contrast, summarise};
 pub use solve::AnswerMethod;
+pub use summary::LookingInwardSummary;
 pub use training::{TrainingSet, paired_training_sets};
 
 /// The README's examples, compiled as doctests.

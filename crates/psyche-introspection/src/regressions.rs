@@ -241,13 +241,36 @@ async fn entropy_truth_is_word_level() {
     );
 }
 
+/// Two families, two properties, three items each, one seed; calibration on `n_calibration`
+/// animals.
+fn tiny_config(n_calibration: usize) -> crate::LookingInwardConfig {
+    let mut config = crate::LookingInwardConfig::small();
+    config.train_families = vec!["colours".into()];
+    config.held_out_families = vec!["animals".into()];
+    config.properties = vec![
+        Property::NthCharacter(1).name(),
+        Property::NthWord(1).name(),
+    ];
+    config.calibration_property = Property::NthCharacter(1).name();
+    config.sizes = crate::Sizes {
+        train_items: 3,
+        held_out_items: 3,
+        per_group_cap: 3,
+        calibration_items: n_calibration,
+    };
+    config.answer_method = crate::AnswerMethod::default();
+    config.seeds = vec![0];
+    config.entropy_self_prediction = false;
+    config.fine_tune = psyche_core::FineTuneConfig::new("base", 0);
+    config
+}
+
 /// A small persona-setup experiment on scripted models: the subject answers every prompt with
 /// `apple pear plum`, every fine-tuned model with `tuned_reply`.
 async fn tiny_experiment(
     tuned_reply: &str,
     managed: bool,
-) -> (crate::ExperimentResult, crate::test_models::TuneLog) {
-    use crate::family::Family;
+) -> (crate::LookingInwardResult, crate::test_models::TuneLog) {
     let mut subject = Scripted::new(
         "subject",
         |_| vec![("a".to_owned(), 1.0)],
@@ -257,30 +280,16 @@ async fn tiny_experiment(
         subject.fine_tuning = Some(psyche_core::FineTuneSupport::Managed);
     }
     let tuner = std::sync::Arc::new(crate::test_models::FakeTuner::new(tuned_reply));
-    let result = crate::Experiment::builder(
-        std::sync::Arc::new(subject),
-        tuner.clone(),
-        psyche_core::FineTuneConfig::new("base", 0),
-    )
-    .families(
-        vec![Family::builtin("colours").unwrap()],
-        vec![Family::builtin("animals").unwrap()],
-    )
-    .properties(vec![Property::NthCharacter(1), Property::NthWord(1)])
-    .sizes(crate::Sizes {
-        train_items: 3,
-        held_out_items: 3,
-        per_group_cap: 3,
-        calibration_items: 0,
-    })
-    .seeds([0])
-    .entropy_self_prediction(false)
-    .progress(psyche_runner::ProgressMode::Quiet)
-    .build()
-    .unwrap()
-    .run()
-    .await
-    .unwrap();
+    let config = tiny_config(0);
+    let result = crate::LookingInward::builder(config)
+        .subject(std::sync::Arc::new(subject))
+        .tuner(tuner.clone())
+        .progress(psyche_runner::ProgressMode::Quiet)
+        .build()
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
     let log = tuner.log.lock().unwrap().clone();
     (result, log)
 }
@@ -387,4 +396,122 @@ async fn behaviour_change_model_is_separate() {
     let (differ, _) = tiny_experiment("zebra yak", true).await;
     let json = serde_json::to_value(&differ).unwrap();
     assert!(json.get("self_minus_cross_note").is_none(), "{json}");
+}
+
+/// Issue 24 (resume): a rerun with the same output directory and a
+/// [`Resumable`](psyche_runner::training::Resumable) fine-tuner trains nothing and asks no
+/// model anything again (every collection pass, calibration included, is read back), and
+/// gives the same result. Before, calibration called the models again on every rerun.
+#[tokio::test]
+async fn rerun_redoes_no_fine_tune_and_no_collection_pass() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let run = || async {
+        let subject = Scripted::new(
+            "subject",
+            |_| vec![("a".to_owned(), 0.6), ("b".to_owned(), 0.4)],
+            |_, i| ["apple pear plum", "banana fig"][i % 2].to_owned(),
+        );
+        let subject_calls = subject.calls.clone();
+        let tuner = Arc::new(psyche_runner::training::Resumable::new(
+            crate::test_models::FakeTuner::new("zebra yak"),
+            dir.path().join("fine-tunes"),
+        ));
+        let mut config = tiny_config(3);
+        config.entropy_self_prediction = true;
+        let result = crate::LookingInward::builder(config)
+            .subject(Arc::new(subject))
+            .tuner(tuner.clone())
+            .out(dir.path().join("runs"))
+            .progress(psyche_runner::ProgressMode::Quiet)
+            .build()
+            .unwrap()
+            .run()
+            .await
+            .unwrap();
+        let inner = tuner.get_ref();
+        let trained = inner.log.lock().unwrap().len();
+        let calls = subject_calls.load(Ordering::SeqCst) + inner.calls.load(Ordering::SeqCst);
+        (result, trained, calls)
+    };
+    let (first, trained, calls) = run().await;
+    assert_eq!(trained, 4, "persona, self, cross, behaviour change");
+    assert!(calls > 0);
+    assert!(
+        first
+            .calibration_untrained
+            .as_ref()
+            .is_some_and(|c| c.items > 0),
+        "{:?}",
+        first.calibration_untrained
+    );
+    let (again, trained, calls) = run().await;
+    assert_eq!(trained, 0, "every fine-tune read back from the ledger");
+    assert_eq!(calls, 0, "every collection pass read back from its record");
+    let without_timings = |r: &crate::LookingInwardResult| {
+        let mut v = serde_json::to_value(r).unwrap();
+        v.as_object_mut().unwrap().remove("timings");
+        v
+    };
+    assert_eq!(without_timings(&again), without_timings(&first));
+}
+
+/// The fine-tunes run through `train_runs`, one stage per role: a seed given twice is refused
+/// when the experiment is built, not trained twice.
+#[test]
+fn duplicate_seeds_are_refused() {
+    let mut config = tiny_config(0);
+    config.seeds = vec![0, 1, 0];
+    let err = crate::LookingInward::builder(config)
+        .subject(std::sync::Arc::new(Scripted::new(
+            "subject",
+            |_| Vec::new(),
+            |_, _| String::new(),
+        )))
+        .tuner(std::sync::Arc::new(crate::test_models::FakeTuner::new("x")))
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("seeds") && err.contains("seed 0"), "{err}");
+}
+
+/// Issue 24: the shared headlines carry every comparison the replication report showed, with
+/// the paper's numbers, and the "models behave alike" flag as context of self − cross.
+#[tokio::test]
+async fn headlines_carry_the_papers_numbers_and_the_alike_flag() {
+    use psyche_runner::experiment::ExperimentResult;
+    let (result, _) = tiny_experiment("apple pear plum", true).await;
+    let headlines = result.headline();
+    let keys: Vec<&str> = headlines.iter().map(|h| h.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "self_minus_cross",
+            "self_minus_baseline",
+            "calibration_cross_minus_self",
+            "behaviour_change_new_minus_old"
+        ]
+    );
+    for h in &headlines {
+        assert_eq!(h.paper, "Looking Inward");
+        assert!(
+            h.paper_effect.is_some() && h.paper_result.is_some(),
+            "{h:?}"
+        );
+    }
+    let cross = &headlines[0];
+    assert_eq!(cross.contrast, result.self_minus_cross);
+    assert!((cross.paper_effect.unwrap() - 0.128).abs() < 1e-12);
+    assert!(
+        cross
+            .context
+            .iter()
+            .any(|c| c.contains("uninformative: the models behave alike")),
+        "{:?}",
+        cross.context
+    );
+    assert_eq!(headlines[1].base, Some(result.untrained.micro.ci.clone()));
+    // One run had the behaviour-change test: one value per arm, no run-level interval.
+    assert!(headlines[3].contrast.p_value().is_none());
 }

@@ -8,14 +8,16 @@ use psyche_stats::{Stat, Verdict};
 
 use crate::behaviour::AgreementRow;
 use crate::calibration::CalibrationResult;
-use crate::experiment::ExperimentResult;
+use psyche_runner::experiment::RunNotes;
+
+use crate::experiment::{BehaviourChangeRecipe, LookingInwardResult};
 use crate::scoring::{AccuracySummary, ArmContrast, GroupStat};
 
-fn pct(x: f64) -> String {
+pub(crate) fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
 
-fn ci(s: &Stat) -> String {
+pub(crate) fn ci(s: &Stat) -> String {
     match s {
         Stat::Estimated(e) => format!("[{}, {}]", pct(e.ci_low), pct(e.ci_high)),
         Stat::Point { reason, .. } => format!("no interval: {reason}"),
@@ -24,7 +26,7 @@ fn ci(s: &Stat) -> String {
 }
 
 /// `+12.5 pp [+3.0, +22.0] (Newcombe paired score)`, a point, or why there is none.
-fn signed(s: &Stat) -> String {
+pub(crate) fn signed(s: &Stat) -> String {
     match s {
         Stat::Estimated(e) => format!(
             "{:+.1} pp [{:+.1}, {:+.1}] ({})",
@@ -232,9 +234,25 @@ fn calibration_blocks(doc: Document, title: &str, c: &Option<CalibrationResult>)
     }
 }
 
-impl ExperimentResult {
-    /// The experiment's report.
-    pub fn report(&self) -> Document {
+impl LookingInwardResult {
+    /// The experiment's report, with the run notes (command, setup, timing).
+    pub(crate) fn document(&self, notes: &RunNotes) -> Document {
+        let doc = self.header().heading(2, "Run").list([
+            format!("command: `{}`", notes.command),
+            format!("setup: {}", notes.setup),
+            format!("timing: {}", notes.timing),
+        ]);
+        let doc = self.held_out_section(doc);
+        let doc = self.contrast_section(doc);
+        let doc = self.calibration_section(doc);
+        let doc = self.entropy_section(doc);
+        let doc = self.behaviour_change_section(doc);
+        let doc = self.entropy_self_prediction_section(doc);
+        self.data_section(doc)
+    }
+
+    /// The title, the setup and the warnings.
+    fn header(&self) -> Document {
         let c = &self.config;
         let mut doc = Document::new(format!("Looking Inward: {}", self.subject.id))
             .paragraph(format!(
@@ -269,6 +287,11 @@ impl ExperimentResult {
             doc = doc.paragraph(format!("Warning: {w}"));
         }
 
+        doc
+    }
+
+    /// Held-out self-prediction: the untrained subject and every run's self and cross model.
+    fn held_out_section(&self, mut doc: Document) -> Document {
         doc = doc
             .heading(2, "Held-out self-prediction")
             .paragraph(
@@ -329,6 +352,11 @@ impl ExperimentResult {
                 );
         }
 
+        doc
+    }
+
+    /// Self minus cross (and self minus the mode baseline) over runs, and the agreement table.
+    fn contrast_section(&self, mut doc: Document) -> Document {
         let c = &self.self_minus_cross;
         let mut lines = contrast_lines("self − cross", c);
         if let Some(note) = &self.self_minus_cross_note {
@@ -358,6 +386,11 @@ impl ExperimentResult {
             )
             .table(agreement_table(&self.agreement));
 
+        doc
+    }
+
+    /// Calibration of every model.
+    fn calibration_section(&self, mut doc: Document) -> Document {
         doc = doc.heading(2, "Calibration");
         doc = calibration_blocks(doc, "untrained", &self.calibration_untrained);
         for s in &self.seeds {
@@ -373,6 +406,11 @@ impl ExperimentResult {
             );
         }
 
+        doc
+    }
+
+    /// The entropy guard and the entropy-matched accuracies.
+    fn entropy_section(&self, mut doc: Document) -> Document {
         doc = doc.heading(2, "Entropy guard").paragraph(
             "Entropy (nats) of each held-out (task, property) before (subject) and after \
              (self-trained) fine-tuning; a drop of more than the threshold is flagged. The \
@@ -412,6 +450,11 @@ impl ExperimentResult {
             );
         }
 
+        doc
+    }
+
+    /// The behaviour-change test, where it ran.
+    fn behaviour_change_section(&self, mut doc: Document) -> Document {
         let changes: Vec<_> = self
             .seeds
             .iter()
@@ -427,9 +470,9 @@ impl ExperimentResult {
                         "{} = {} on the answers of {} ({} examples)",
                         m.model_id,
                         match m.recipe {
-                            crate::experiment::BehaviourChangeRecipe::Continued =>
+                            BehaviourChangeRecipe::Continued =>
                                 format!("{} continued", m.changed_from),
-                            crate::experiment::BehaviourChangeRecipe::FromBaseWithSelfSet =>
+                            BehaviourChangeRecipe::FromBaseWithSelfSet =>
                                 "the base trained on the self set and".to_owned(),
                         },
                         m.answers_of,
@@ -473,6 +516,11 @@ impl ExperimentResult {
             doc = doc.table(t);
         }
 
+        doc
+    }
+
+    /// Entropy self-prediction, where it ran.
+    fn entropy_self_prediction_section(&self, mut doc: Document) -> Document {
         let esp: Vec<(String, &crate::entropy::EntropySelfPredictionResult)> = self
             .entropy_self_prediction_untrained
             .iter()
@@ -505,6 +553,11 @@ impl ExperimentResult {
                 .table(t);
         }
 
+        doc
+    }
+
+    /// Object-level counts, training sets, fine-tunes and time per step.
+    fn data_section(&self, doc: Document) -> Document {
         let mut t = Table::new(["pass", "items", "non-answers", "failed"])
             .caption("Object-level answers (non-answers and failures are excluded from scoring and baselines)");
         for (k, v) in &self.object_counts {
@@ -550,69 +603,6 @@ impl ExperimentResult {
             ))
             .table(ft)
             .table(times)
-    }
-
-    /// A few lines for a terminal: the headline numbers.
-    pub fn headline(&self) -> String {
-        let mut out = String::new();
-        let line = |label: &str, s: &AccuracySummary| {
-            format!(
-                "{label:<34} {:>6} {:<18} baseline {:>6}  n {:>4}  excluded {}\n",
-                pct(s.micro.accuracy),
-                ci(&s.micro.ci),
-                pct(s.micro.baseline),
-                s.micro.n,
-                s.excluded.values().sum::<usize>()
-            )
-        };
-        out.push_str(&line("untrained self-prediction", &self.untrained));
-        for s in &self.seeds {
-            out.push_str(&line(
-                &format!("self-trained (seed {})", s.seed),
-                &s.self_prediction,
-            ));
-            out.push_str(&line(
-                &format!("cross-trained (seed {})", s.seed),
-                &s.cross_prediction,
-            ));
-        }
-        for l in contrast_lines("self − cross", &self.self_minus_cross) {
-            out.push_str(&format!("{l}\n"));
-        }
-        if let Some(note) = &self.self_minus_cross_note {
-            out.push_str(&format!("self − cross is {note}\n"));
-        }
-        if let Some(all) = self.agreement.last() {
-            out.push_str(&format!(
-                "object-level agreement of the two models: {} (n {})\n",
-                pct(all.rate),
-                all.n
-            ));
-        }
-        let mad = |c: &Option<CalibrationResult>| {
-            c.as_ref().and_then(|c| c.curve.as_ref()).map_or_else(
-                || "-".into(),
-                |k| match c.as_ref().and_then(|c| c.valid_mass) {
-                    Some(m) => format!("{:.1} (valid mass {m:.2})", k.mad_x100),
-                    None => format!("{:.1}", k.mad_x100),
-                },
-            )
-        };
-        out.push_str(&format!(
-            "calibration MAD on raw mass ({}): untrained {}{}\n",
-            self.config.calibration_property,
-            mad(&self.calibration_untrained),
-            self.seeds
-                .iter()
-                .map(|s| format!(
-                    "; seed {} self {} cross {}",
-                    s.seed,
-                    mad(&s.calibration_self),
-                    mad(&s.calibration_cross)
-                ))
-                .collect::<String>()
-        ));
-        out
     }
 }
 

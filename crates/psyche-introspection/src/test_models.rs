@@ -17,6 +17,8 @@ pub(crate) struct Scripted {
     pub(crate) fine_tuning: Option<psyche_core::FineTuneSupport>,
     pub(crate) next: Box<NextFn>,
     pub(crate) reply: Box<ReplyFn>,
+    /// Model calls made (generate and next-token distributions).
+    pub(crate) calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Scripted {
@@ -31,6 +33,7 @@ impl Scripted {
             fine_tuning: None,
             next: Box::new(next),
             reply: Box::new(reply),
+            calls: Default::default(),
         }
     }
 }
@@ -55,6 +58,7 @@ impl Model for Scripted {
     }
 
     async fn generate(&self, request: &GenerateRequest) -> Result<GenerateResponse, ModelError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let text = last_user(&request.messages);
         Ok(GenerateResponse {
             model: self.id.clone(),
@@ -70,6 +74,7 @@ impl Model for Scripted {
         messages: &Conversation,
         _top_k: u32,
     ) -> Result<TokenDistribution, ModelError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(TokenDistribution {
             tokens: (self.next)(&last_user(messages))
                 .into_iter()
@@ -88,6 +93,8 @@ pub(crate) type TuneLog = Vec<(String, psyche_core::FineTuneConfig, Vec<Conversa
 pub(crate) struct FakeTuner {
     pub(crate) reply: String,
     pub(crate) log: std::sync::Mutex<TuneLog>,
+    /// Model calls made by every model it loads.
+    pub(crate) calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FakeTuner {
@@ -95,6 +102,7 @@ impl FakeTuner {
         Self {
             reply: reply.to_owned(),
             log: std::sync::Mutex::new(Vec::new()),
+            calls: Default::default(),
         }
     }
 }
@@ -128,10 +136,12 @@ impl psyche_core::FineTuner for FakeTuner {
         trained: &psyche_core::TrainedModel,
     ) -> Result<std::sync::Arc<dyn Model>, psyche_core::FineTuneError> {
         let reply = self.reply.clone();
-        Ok(std::sync::Arc::new(Scripted::new(
+        let mut model = Scripted::new(
             &trained.model_id,
             |_| vec![("a".to_owned(), 1.0)],
             move |_, _| reply.clone(),
-        )))
+        );
+        model.calls = self.calls.clone();
+        Ok(std::sync::Arc::new(model))
     }
 }

@@ -161,6 +161,23 @@ impl ComplianceRule {
     }
 }
 
+impl std::str::FromStr for ComplianceRule {
+    type Err = crate::JudgeConfigError;
+
+    /// Parses a rule's [`name`](ComplianceRule::name) (`property_form` or `paper`; `-` may
+    /// stand for `_`), e.g. from a command-line flag.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.replace('-', "_").as_str() {
+            "property_form" => Ok(ComplianceRule::PropertyForm),
+            "paper" => Ok(ComplianceRule::Paper),
+            _ => Err(crate::JudgeConfigError::Config {
+                field: "compliance_rule".into(),
+                message: format!("unknown rule `{s}` (known: property_form, paper)"),
+            }),
+        }
+    }
+}
+
 impl ComplianceGroup {
     /// The snake_case name used in configs and records.
     pub fn name(self) -> &'static str {

@@ -1,4 +1,4 @@
-//! The Looking Inward organism, run through [`psyche_introspection::Experiment`] with a second
+//! The Looking Inward organism, run through [`psyche_introspection::LookingInward`] with a second
 //! model ([`CrossModel::Model`]).
 //!
 //! - **Object level**: a model answers an object prompt with five words of
@@ -26,7 +26,8 @@ use psyche_core::{
 };
 use psyche_introspection::hypothetical::OBJECT_ID_KEY;
 use psyche_introspection::{
-    CrossModel, Experiment, Family, HypotheticalTemplate, PromptShift, Sizes, hypothetical_samples,
+    AnswerMethod, CrossModel, Family, HypotheticalTemplate, LookingInward, LookingInwardConfig,
+    PromptShift, Sizes, hypothetical_samples,
 };
 use psyche_judges::Property;
 use psyche_runner::ProgressMode;
@@ -376,30 +377,32 @@ pub async fn run_looking_inward(
         },
         organism.clone(),
     ));
-    let experiment = Experiment::builder(
-        Arc::new(tuner.base_model()),
-        tuner.clone(),
-        FineTuneConfig::new(SUBJECT, 0),
-    )
-    .families(train, held)
-    .sizes(Sizes {
+    let mut config = LookingInwardConfig::small();
+    config.properties = Vec::new();
+    config.answer_method = AnswerMethod::default();
+    config.sizes = Sizes {
         train_items: spec.items,
         held_out_items: spec.items,
         per_group_cap: spec.items,
         calibration_items: 0,
-    })
-    .seeds(0..spec.seeds as u64)
-    .data_seed(seed)
-    .cross(CrossModel::Model {
-        model: other,
-        base_model: OTHER.into(),
-    })
-    .entropy_self_prediction(false)
-    .work_dir(dir)
-    .concurrency(4)
-    .progress(ProgressMode::Quiet)
-    .build()
-    .map_err(setup)?;
+    };
+    config.seeds = (0..spec.seeds as u64).collect();
+    config.data_seed = seed;
+    config.entropy_self_prediction = false;
+    config.fine_tune = FineTuneConfig::new(SUBJECT, 0);
+    let experiment = LookingInward::builder(config)
+        .subject(Arc::new(tuner.base_model()))
+        .tuner(tuner.clone())
+        .families(train, held)
+        .cross(CrossModel::Model {
+            model: other,
+            base_model: OTHER.into(),
+        })
+        .out(dir)
+        .concurrency(4)
+        .progress(ProgressMode::Quiet)
+        .build()
+        .map_err(setup)?;
     let result = experiment
         .run()
         .await

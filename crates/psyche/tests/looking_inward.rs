@@ -6,11 +6,12 @@
 use std::sync::Arc;
 
 use psyche::introspection::{
-    AnswerMethod, CrossModel, Experiment, Family, Sizes, experiment::DEFAULT_PERSONA,
+    AnswerMethod, CrossModel, Family, LookingInward, LookingInwardConfig, LookingInwardResult,
+    Sizes, experiment::DEFAULT_PERSONA,
 };
-use psyche::judges::Property;
 use psyche::local::{LocalConfig, LocalModel, LoraConfig, LoraTrainer};
 use psyche::runner::ProgressMode;
+use psyche::runner::experiment::{ExperimentResult, RunNotes, read_headline, write_outputs};
 use psyche::{FineTuneConfig, FineTuner, Model};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,46 +29,45 @@ async fn reduced_pipeline_on_the_embedded_model() {
     }
     .to_extra();
     let subject: Arc<dyn Model> = Arc::new(local);
-    let props: Vec<Property> = [
+    let mut config = LookingInwardConfig::small();
+    config.properties = [
         "first_character",
         "starts_with_vowel",
         "matches_wealth_seeking",
         "matches_survival_instinct",
     ]
-    .into_iter()
-    .map(|n| Property::from_name(n).unwrap())
-    .collect();
-    let experiment =
-        Experiment::builder(subject.clone(), Arc::new(trainer) as Arc<dyn FineTuner>, ft)
-            .families(
-                vec![
-                    Family::builtin("colours").unwrap(),
-                    Family::builtin("wealth_seeking").unwrap(),
-                ],
-                vec![
-                    Family::builtin("animals").unwrap(),
-                    Family::builtin("survival_instinct").unwrap(),
-                ],
-            )
-            .properties(props)
-            .sizes(Sizes {
-                train_items: 4,
-                held_out_items: 3,
-                per_group_cap: 3,
-                calibration_items: 3,
-            })
-            .answer_method(AnswerMethod::constrained())
-            // First character: exact object distributions (the default, the paper's second
-            // character, is sampled).
-            .calibration("animals", Property::NthCharacter(1), Default::default())
-            .cross(CrossModel::Persona {
-                system_prompt: DEFAULT_PERSONA.into(),
-            })
-            .seeds([0])
-            .progress(ProgressMode::Quiet)
-            .work_dir(dir.path().join("runs"))
-            .build()
-            .unwrap();
+    .map(str::to_owned)
+    .to_vec();
+    config.sizes = Sizes {
+        train_items: 4,
+        held_out_items: 3,
+        per_group_cap: 3,
+        calibration_items: 3,
+    };
+    config.answer_method = AnswerMethod::constrained();
+    // First character: exact object distributions (the default, the paper's second
+    // character, is sampled).
+    config.calibration_property = "first_character".into();
+    config.seeds = vec![0];
+    config.fine_tune = ft;
+    let experiment = LookingInward::builder(config)
+        .subject(subject.clone())
+        .tuner(Arc::new(trainer) as Arc<dyn FineTuner>)
+        .families(
+            vec![
+                Family::builtin("colours").unwrap(),
+                Family::builtin("wealth_seeking").unwrap(),
+            ],
+            vec![
+                Family::builtin("animals").unwrap(),
+                Family::builtin("survival_instinct").unwrap(),
+            ],
+        )
+        .cross(CrossModel::persona(DEFAULT_PERSONA))
+        .progress(ProgressMode::Quiet)
+        .out(dir.path().join("runs"))
+        .build()
+        .unwrap();
     let r = experiment.run().await.unwrap();
     eprintln!("step timings (s): {:?}", r.timings);
 
@@ -153,9 +153,15 @@ async fn reduced_pipeline_on_the_embedded_model() {
     assert!(r.seeds[0].behaviour_change.is_some());
 
     // The report: every section, and the numbers it prints.
-    let doc = r.report();
+    let notes = RunNotes {
+        command: "looking_inward --reduced".into(),
+        ..RunNotes::default()
+    };
+    let doc = r.report(&notes);
     let md = doc.to_markdown();
     for section in [
+        "## Run",
+        "looking_inward --reduced",
         "## Held-out self-prediction",
         "## Self minus cross",
         "## Calibration",
@@ -175,7 +181,26 @@ async fn reduced_pipeline_on_the_embedded_model() {
     );
     let html = doc.to_html().unwrap();
     assert!(html.contains("<svg"));
-    let json = serde_json::to_string(&r).unwrap();
-    let back: psyche::introspection::ExperimentResult = serde_json::from_str(&json).unwrap();
+
+    // The shared outputs: result.json round-trips, headline.json carries the comparisons.
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    write_outputs(&r, &notes, &out, "looking_inward").unwrap();
+    let back: LookingInwardResult =
+        serde_json::from_str(&std::fs::read_to_string(out.join("result.json")).unwrap()).unwrap();
     assert_eq!(back.untrained, r.untrained);
+    let headline = read_headline(&out).unwrap();
+    let keys: Vec<&str> = headline.iter().map(|h| h.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "self_minus_cross",
+            "self_minus_baseline",
+            "calibration_cross_minus_self",
+            "behaviour_change_new_minus_old"
+        ]
+    );
+    assert!(headline.iter().all(|h| h.paper == "Looking Inward"));
+    assert_eq!(headline[0].contrast, r.self_minus_cross);
+    assert!(out.join("report/looking_inward.md").exists());
 }

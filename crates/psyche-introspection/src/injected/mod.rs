@@ -28,6 +28,7 @@ mod concepts;
 mod judge;
 mod report;
 mod run;
+mod trials;
 
 pub use concepts::{ConceptSet, ConceptVectors, concept_vectors};
 pub use judge::{

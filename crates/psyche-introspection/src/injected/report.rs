@@ -131,6 +131,11 @@ impl InjectionResult {
                 pct(c)
             ));
         }
+        self.chosen_cell_sections(doc)
+    }
+
+    /// The held-out cell, identification against chance and the sampled replies there.
+    fn chosen_cell_sections(&self, mut doc: Document) -> Document {
         let h = &self.held_out;
         doc = doc.heading(2, "Held-out cell").paragraph(format!(
             "Chosen on {} concepts ({}): layer {}, strength {} (mean shift there {:+.4}, inflated \

@@ -4,20 +4,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use futures::StreamExt;
-use psyche_core::{
-    ChatMessage, Conversation, Judge, Model, OptionQuery, Sample, SteerFrom, Steering, derive_seed,
-    seeded_rng,
-};
-use psyche_stats::{Estimate, PairedDifference, mean_ci, paired_difference};
+use psyche_core::{ChatMessage, Conversation, Judge, Model, OptionQuery, SteerFrom, seeded_rng};
+use psyche_stats::{Estimate, PairedDifference};
 use rand::Rng;
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::concepts::{ConceptSet, ConceptVectors, concept_vectors, norm};
-use super::judge::{
-    DetectionClaimJudge, NamesConceptJudge, coherent, concept_mention, detection_claim,
-};
+use super::judge::{DetectionClaimJudge, NamesConceptJudge, coherent};
+use super::trials::Trials;
 use crate::{IntrospectionError, Result};
 
 /// The prompts of a trial, in our own wording. `{trial}` is the trial number; `{options}` the
@@ -62,7 +56,7 @@ impl Default for Prompts {
 impl Prompts {
     /// The three-message trial conversation ending with `question`; injection starts at its
     /// third message (the question).
-    fn conversation(&self, question: String) -> Conversation {
+    pub(super) fn conversation(&self, question: String) -> Conversation {
         Conversation::new()
             .with(ChatMessage::user(self.preamble.clone()))
             .with(ChatMessage::assistant(self.acknowledgement.clone()))
@@ -157,7 +151,7 @@ impl InjectionConfig {
         Ok(())
     }
 
-    fn from(&self) -> SteerFrom {
+    pub(super) fn from(&self) -> SteerFrom {
         if self.inject_from_trial {
             SteerFrom::Message(2)
         } else {
@@ -391,17 +385,17 @@ pub fn random_vector(len: usize, target_norm: f64, seed: u64) -> Vec<f32> {
     v.into_iter().map(|x| x as f32).collect()
 }
 
-fn trial(template: &str, i: usize) -> String {
+pub(super) fn trial(template: &str, i: usize) -> String {
     template.replace("{trial}", &(i + 1).to_string())
 }
 
-async fn p_yes(model: &dyn Model, conv: &Conversation) -> Result<f64> {
+pub(super) async fn p_yes(model: &dyn Model, conv: &Conversation) -> Result<f64> {
     let q = OptionQuery::new(["Yes", "No"]).case_insensitive(true);
     let p = model.option_probabilities(conv, &q).await?;
     Ok(p.get("Yes").unwrap_or(0.0))
 }
 
-async fn coherent_share(
+pub(super) async fn coherent_share(
     model: &dyn Model,
     conv: &Conversation,
     cfg: &InjectionConfig,
@@ -449,234 +443,21 @@ pub async fn run_injection(
         .capabilities()
         .require(model.id(), psyche_core::Capability::Steering)?;
     let vectors = concept_vectors(model, set, &cfg.layers).await?;
-    let n = set.concepts.len();
-    let p = &cfg.prompts;
-    let detect_conv = |i: usize| p.conversation(trial(&p.detect, i));
-    let describe_conv = |i: usize| p.conversation(trial(&p.describe, i));
-
-    let control = futures::future::try_join_all(
-        (0..n).map(|i| async move { p_yes(model, &detect_conv(i)).await }),
-    )
-    .await?;
-    let random_of = |concept: &str, layer: usize, v: &[f32]| {
-        random_vector(
-            v.len(),
-            norm(v),
-            derive_seed(cfg.seed, &format!("random/{concept}/{layer}")),
-        )
+    let t = Trials {
+        model,
+        set,
+        cfg,
+        vectors: &vectors,
     };
-    let steer = |layer: usize, v: Vec<f32>, s: f32| Steering::new(layer, v, s).from(cfg.from());
-
-    let mut grid = Vec::new();
-    for &layer in &cfg.layers {
-        for &strength in &cfg.strengths {
-            let vectors = &vectors;
-            let results: Vec<Result<(ConceptCell, (usize, usize))>> =
-                futures::stream::iter(set.concepts.iter().enumerate())
-                    .map(|(i, concept)| async move {
-                        let v = vector_of(vectors, concept, layer)?;
-                        let r = random_of(concept, layer, &v);
-                        let inj = model.steered(&steer(layer, v, strength))?;
-                        let rnd = model.steered(&steer(layer, r, strength))?;
-                        let conv = detect_conv(i);
-                        let (injected, random) =
-                            futures::try_join!(p_yes(&*inj, &conv), p_yes(&*rnd, &conv))?;
-                        let coh = if i < cfg.coherence_concepts {
-                            let seed = derive_seed(cfg.seed, &format!("coherence/{concept}"));
-                            coherent_share(&*inj, &describe_conv(i), cfg, seed).await?
-                        } else {
-                            (0, 0)
-                        };
-                        Ok::<_, IntrospectionError>((
-                            ConceptCell {
-                                concept: concept.clone(),
-                                injected,
-                                random,
-                            },
-                            coh,
-                        ))
-                    })
-                    .buffered(cfg.concurrency)
-                    .collect()
-                    .await;
-            let mut concepts = Vec::with_capacity(n);
-            let (mut ok, mut total) = (0, 0);
-            for r in results {
-                let (c, (o, t)) = r?;
-                concepts.push(c);
-                ok += o;
-                total += t;
-            }
-            let inj: Vec<f64> = concepts.iter().map(|c| c.injected).collect();
-            let rnd: Vec<f64> = concepts.iter().map(|c| c.random).collect();
-            let cell = Cell {
-                layer,
-                strength,
-                shift: paired_difference(&inj, &control, cfg.level)?,
-                specific: paired_difference(&inj, &rnd, cfg.level)?,
-                concepts,
-                coherence: (total > 0).then(|| ok as f64 / total as f64),
-                coherence_replies: total,
-            };
-            tracing::info!(
-                layer,
-                strength,
-                shift = cell.shift.estimate.estimate,
-                specific = cell.specific.estimate.estimate,
-                coherence = ?cell.coherence,
-                "injected-thoughts cell"
-            );
-            grid.push(cell);
-        }
-    }
-
-    // Held-out choice of the cell.
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut seeded_rng(derive_seed(cfg.seed, "split")));
-    let (sel, rep) = order.split_at(n / 2);
-    let (mut sel, mut rep) = (sel.to_vec(), rep.to_vec());
-    sel.sort_unstable();
-    rep.sort_unstable();
-    let mean_shift = |cell: &Cell, idx: &[usize]| {
-        idx.iter()
-            .map(|&i| cell.concepts[i].injected - control[i])
-            .sum::<f64>()
-            / idx.len() as f64
-    };
-    let best = grid
-        .iter()
-        .enumerate()
-        .max_by(|a, b| {
-            mean_shift(a.1, &sel)
-                .total_cmp(&mean_shift(b.1, &sel))
-                .then(b.0.cmp(&a.0))
-        })
-        .map(|(i, _)| i)
-        .ok_or_else(|| IntrospectionError::config("layers", "empty grid"))?;
-    let chosen = &grid[best];
-    let pick = |f: &dyn Fn(usize) -> f64| rep.iter().map(|&i| f(i)).collect::<Vec<f64>>();
-    let held_out = HeldOut {
-        selection: sel.iter().map(|&i| set.concepts[i].clone()).collect(),
-        report: rep.iter().map(|&i| set.concepts[i].clone()).collect(),
-        layer: chosen.layer,
-        strength: chosen.strength,
-        selection_shift: mean_shift(chosen, &sel),
-        shift: paired_difference(
-            &pick(&|i| chosen.concepts[i].injected),
-            &pick(&|i| control[i]),
-            cfg.level,
-        )?,
-        specific: paired_difference(
-            &pick(&|i| chosen.concepts[i].injected),
-            &pick(&|i| chosen.concepts[i].random),
-            cfg.level,
-        )?,
-    };
-    let (layer, strength) = (chosen.layer, chosen.strength);
-
-    // Identification and sampled replies at the chosen cell, on the report half.
-    let k = cfg.candidates;
-    let letters: Vec<String> = (0..k)
-        .map(|j| char::from(b'A' + j as u8).to_string())
-        .collect();
-    let mut ident: [Vec<f64>; 3] = Default::default();
-    let mut replies = Vec::new();
-    for &i in &rep {
-        let concept = &set.concepts[i];
-        let v = vector_of(&vectors, concept, layer)?;
-        let r = random_of(concept, layer, &v);
-        let inj = model.steered(&steer(layer, v, strength))?;
-        let rnd = model.steered(&steer(layer, r, strength))?;
-        let views: [&dyn Model; 3] = [&*inj, model, &*rnd];
-        let mut others: Vec<&String> = set.concepts.iter().filter(|c| *c != concept).collect();
-        others.shuffle(&mut seeded_rng(derive_seed(
-            cfg.seed,
-            &format!("distractors/{concept}"),
-        )));
-        let mut cands: Vec<&String> = vec![concept];
-        cands.extend(others.into_iter().take(k - 1));
-        let query = OptionQuery::new(letters.clone());
-        for (slot, view) in ident.iter_mut().zip(&views) {
-            let calls = (0..k).map(|rot| {
-                let query = &query;
-                let mut order = cands.clone();
-                order.rotate_left(rot);
-                let correct = order.iter().position(|c| *c == concept).unwrap_or(0);
-                let options: Vec<String> = order
-                    .iter()
-                    .zip(&letters)
-                    .map(|(c, l)| format!("{l}) {c}"))
-                    .collect();
-                let q = trial(&p.identify, i).replace("{options}", &options.join("\n"));
-                let conv = p.conversation(q);
-                async move {
-                    let probs = view.option_probabilities(&conv, query).await?;
-                    Ok::<f64, IntrospectionError>(probs.probabilities[correct])
-                }
-            });
-            let ps = futures::future::try_join_all(calls).await?;
-            slot.push(ps.iter().sum::<f64>() / k as f64);
-        }
-        let conv = describe_conv(i);
-        let seed = derive_seed(cfg.seed, &format!("samples/{concept}"));
-        for (condition, view) in [Condition::Injected, Condition::Control, Condition::Random]
-            .into_iter()
-            .zip(&views)
-        {
-            let texts = view
-                .sample_answers(&conv, cfg.samples, cfg.temperature, cfg.max_tokens, seed)
-                .await?;
-            for (j, text) in texts.into_iter().enumerate() {
-                let sample = Sample::new(format!("{concept}/{condition:?}/{j}"), conv.clone())
-                    .with_target(concept.clone())
-                    .with_cluster(concept.clone());
-                let yes = |s: psyche_core::Verdict| s.score.as_f64().is_some_and(|x| x >= 0.5);
-                let detects = yes(judges.detects.judge(&sample, &text).await?);
-                let names = yes(judges.names.judge(&sample, &text).await?);
-                let immediate = match (detection_claim(&text), concept_mention(&text, concept)) {
-                    (Some(a), Some(b)) => a <= b,
-                    _ => true,
-                };
-                replies.push(Reply {
-                    concept: concept.clone(),
-                    condition,
-                    coherent: coherent(&text),
-                    text,
-                    detects,
-                    names,
-                    immediate,
-                });
-            }
-        }
-    }
-    let [inj_id, ctl_id, rnd_id] = ident;
-    let identification = Identification {
-        candidates: k,
-        chance: 1.0 / k as f64,
-        concepts: held_out.report.clone(),
-        injected_mean: mean_ci(&inj_id, cfg.level)?,
-        vs_control: paired_difference(&inj_id, &ctl_id, cfg.level)?,
-        injected: inj_id,
-        control: ctl_id,
-        random: rnd_id,
-    };
+    let control = t.control().await?;
+    let grid = t.grid(&control).await?;
+    let (held_out, rep) = t.choose_cell(&grid, &control)?;
+    let (identification, replies) = t.report_half(&held_out, &rep, judges).await?;
     let sampled = [Condition::Injected, Condition::Control, Condition::Random]
         .into_iter()
         .map(|c| rates(&replies, c, &held_out.report))
         .collect();
-    let control_coherence = if cfg.coherence_samples > 0 && cfg.coherence_concepts > 0 {
-        let mut ok = 0;
-        let mut total = 0;
-        for (i, concept) in set.concepts.iter().enumerate().take(cfg.coherence_concepts) {
-            let seed = derive_seed(cfg.seed, &format!("coherence/{concept}"));
-            let (o, t) = coherent_share(model, &describe_conv(i), cfg, seed).await?;
-            ok += o;
-            total += t;
-        }
-        (total > 0).then(|| ok as f64 / total as f64)
-    } else {
-        None
-    };
+    let control_coherence = t.control_coherence().await?;
     let vector_norms = vectors
         .vectors
         .iter()
@@ -698,7 +479,7 @@ pub async fn run_injection(
     })
 }
 
-fn vector_of(vectors: &ConceptVectors, concept: &str, layer: usize) -> Result<Vec<f32>> {
+pub(super) fn vector_of(vectors: &ConceptVectors, concept: &str, layer: usize) -> Result<Vec<f32>> {
     vectors
         .get(concept, layer)
         .map(<[f32]>::to_vec)

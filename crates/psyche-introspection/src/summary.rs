@@ -1,6 +1,7 @@
-//! The experiment's headline numbers in one small serialisable struct, so that a replication
-//! script can read them from the result JSON (`headline` of
-//! [`ExperimentResult`](crate::ExperimentResult)) without walking the per-seed tables.
+//! The experiment's main numbers in one small serialisable struct
+//! ([`LookingInwardSummary::of`] a [`LookingInwardResult`]), without the per-seed tables; the
+//! shared headlines ([`ExperimentResult::headline`](psyche_runner::experiment::ExperimentResult::headline))
+//! are built from it.
 //!
 //! - accuracy of the untrained subject, the self-trained and the cross-trained model on the
 //!   held-out families (micro average), each with its interval and its mode baseline on the
@@ -18,12 +19,13 @@ use psyche_stats::{ArmData, ArmOptions, Stat};
 use serde::{Deserialize, Serialize};
 
 use crate::calibration::CalibrationResult;
-use crate::experiment::{ExperimentResult, SeedResult};
+use crate::experiment::{LookingInwardResult, SeedResult};
+use crate::report::{ci, contrast_lines, pct};
 use crate::scoring::{AccuracySummary, ArmContrast};
 
 /// A micro accuracy on the held-out families beside its mode baseline on the same items.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HeadlineAccuracy {
+pub struct SummaryAccuracy {
     /// Micro accuracy (for trained models: the mean of the seeds' micro accuracies).
     pub accuracy: f64,
     /// Its interval: for the untrained model, the item (cluster) bootstrap over its items; for
@@ -47,7 +49,7 @@ pub struct HeadlineAccuracy {
     pub baseline_per_seed: Vec<f64>,
 }
 
-impl HeadlineAccuracy {
+impl SummaryAccuracy {
     fn untrained(s: &AccuracySummary) -> Self {
         Self {
             accuracy: s.micro.accuracy,
@@ -107,7 +109,7 @@ impl HeadlineAccuracy {
 
 /// Calibration MAD (× 100) of the three models (lower is better calibrated).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct HeadlineCalibration {
+pub struct SummaryCalibration {
     /// The property calibrated.
     pub property: String,
     /// The untrained subject.
@@ -177,9 +179,9 @@ fn calibration_contrast(
     )
 }
 
-/// The headline numbers of an experiment.
+/// The main numbers of an experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Headline {
+pub struct LookingInwardSummary {
     /// The subject's id.
     pub subject: String,
     /// The second model's id (before cross-training).
@@ -191,11 +193,11 @@ pub struct Headline {
     /// The compliance rule (`property_form` / `paper`).
     pub compliance_rule: String,
     /// The untrained subject predicting its own held-out behaviour.
-    pub untrained: HeadlineAccuracy,
+    pub untrained: SummaryAccuracy,
     /// The self-trained model predicting its own held-out behaviour.
-    pub self_prediction: HeadlineAccuracy,
+    pub self_prediction: SummaryAccuracy,
     /// The cross-trained model predicting the self-trained model's held-out behaviour.
-    pub cross_prediction: HeadlineAccuracy,
+    pub cross_prediction: SummaryAccuracy,
     /// Self − cross over fine-tuning runs, paired by seed (the run is the unit).
     pub self_minus_cross: ArmContrast,
     /// `uninformative: the models behave alike (…)` when the two models' held-out behaviour
@@ -212,12 +214,12 @@ pub struct Headline {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agreement: Option<f64>,
     /// Calibration MAD × 100.
-    pub calibration_mad: HeadlineCalibration,
+    pub calibration_mad: SummaryCalibration,
 }
 
-impl Headline {
-    /// The headline of `result` (recomputed from its per-seed results).
-    pub fn of(result: &ExperimentResult) -> Self {
+impl LookingInwardSummary {
+    /// The summary of `result` (recomputed from its per-seed results).
+    pub fn of(result: &LookingInwardResult) -> Self {
         let mut errors = Vec::new();
         let untrained_mad = mad(
             result.calibration_untrained.as_ref(),
@@ -253,14 +255,14 @@ impl Headline {
             seeds: result.seeds.iter().map(|s| s.seed).collect(),
             answer_method: result.config.answer_method.name().to_owned(),
             compliance_rule: result.config.score.rule.name().to_owned(),
-            untrained: HeadlineAccuracy::untrained(&result.untrained),
-            self_prediction: HeadlineAccuracy::over_seeds(
+            untrained: SummaryAccuracy::untrained(&result.untrained),
+            self_prediction: SummaryAccuracy::over_seeds(
                 &result.seeds,
                 |s| &s.self_prediction,
                 c,
                 &c.treatment,
             ),
-            cross_prediction: HeadlineAccuracy::over_seeds(
+            cross_prediction: SummaryAccuracy::over_seeds(
                 &result.seeds,
                 |s| &s.cross_prediction,
                 c,
@@ -276,7 +278,7 @@ impl Headline {
                 result.config.stats.level,
             ),
             agreement: result.agreement.last().filter(|a| a.n > 0).map(|a| a.rate),
-            calibration_mad: HeadlineCalibration {
+            calibration_mad: SummaryCalibration {
                 property: result.config.calibration_property.clone(),
                 untrained: untrained_mad,
                 self_trained: mean_of(&self_mads),
@@ -284,5 +286,70 @@ impl Headline {
                 errors,
             },
         }
+    }
+}
+
+impl LookingInwardResult {
+    /// A few lines for a terminal: the main numbers.
+    pub fn terminal_summary(&self) -> String {
+        let mut out = String::new();
+        let line = |label: &str, s: &AccuracySummary| {
+            format!(
+                "{label:<34} {:>6} {:<18} baseline {:>6}  n {:>4}  excluded {}\n",
+                pct(s.micro.accuracy),
+                ci(&s.micro.ci),
+                pct(s.micro.baseline),
+                s.micro.n,
+                s.excluded.values().sum::<usize>()
+            )
+        };
+        out.push_str(&line("untrained self-prediction", &self.untrained));
+        for s in &self.seeds {
+            out.push_str(&line(
+                &format!("self-trained (seed {})", s.seed),
+                &s.self_prediction,
+            ));
+            out.push_str(&line(
+                &format!("cross-trained (seed {})", s.seed),
+                &s.cross_prediction,
+            ));
+        }
+        for l in contrast_lines("self − cross", &self.self_minus_cross) {
+            out.push_str(&format!("{l}\n"));
+        }
+        if let Some(note) = &self.self_minus_cross_note {
+            out.push_str(&format!("self − cross is {note}\n"));
+        }
+        if let Some(all) = self.agreement.last() {
+            out.push_str(&format!(
+                "object-level agreement of the two models: {} (n {})\n",
+                pct(all.rate),
+                all.n
+            ));
+        }
+        let mad = |c: &Option<CalibrationResult>| {
+            c.as_ref().and_then(|c| c.curve.as_ref()).map_or_else(
+                || "-".into(),
+                |k| match c.as_ref().and_then(|c| c.valid_mass) {
+                    Some(m) => format!("{:.1} (valid mass {m:.2})", k.mad_x100),
+                    None => format!("{:.1}", k.mad_x100),
+                },
+            )
+        };
+        out.push_str(&format!(
+            "calibration MAD on raw mass ({}): untrained {}{}\n",
+            self.config.calibration_property,
+            mad(&self.calibration_untrained),
+            self.seeds
+                .iter()
+                .map(|s| format!(
+                    "; seed {} self {} cross {}",
+                    s.seed,
+                    mad(&s.calibration_self),
+                    mad(&s.calibration_cross)
+                ))
+                .collect::<String>()
+        ));
+        out
     }
 }

@@ -60,7 +60,7 @@ fn next_state_id() -> u64 {
 ///
 /// Cheap to clone (an `Arc` inside); all clones share one inference worker whose dynamic
 /// batcher groups concurrent requests. Numbers depend on the backend, weight format and
-/// settings, all recorded by [`Model::info`].
+/// settings, all recorded by [`Model::info`](psyche_core::Model::info).
 ///
 /// ```no_run
 /// use psyche_core::{Conversation, Model};

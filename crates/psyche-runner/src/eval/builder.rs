@@ -125,7 +125,7 @@ impl EvalBuilder {
     }
 
     /// Registers a model under a role (`"judge"`, `"teacher"`, `"opponent"`, ...) that solvers
-    /// reach through [`SolveContext::role`]. Role models are not evaluated themselves.
+    /// reach through [`SolveContext::role`](crate::SolveContext::role). Role models are not evaluated themselves.
     #[must_use]
     pub fn role<M: Model + 'static>(mut self, role: impl Into<String>, model: M) -> Self {
         self.roles
@@ -172,7 +172,7 @@ impl EvalBuilder {
     }
 
     /// Appends records to this JSONL log, resuming it when it exists. Without a log path the
-    /// records are kept in memory and returned in [`RunSummary::records`].
+    /// records are kept in memory and returned in [`RunSummary::records`](super::RunSummary::records).
     #[must_use]
     pub fn log_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.log_path = Some(path.into());

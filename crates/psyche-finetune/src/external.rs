@@ -31,8 +31,9 @@
 //! [`ExternalLora`] is the [`FineTuner`] over this: `fine_tune` writes the job directory and —
 //! until the adapter appears (optionally waiting for it on a shared file system) — fails with
 //! an error saying where the job is; called again once the adapter exists, it checks the
-//! adapter against the job and returns the `base:adapter` model. With [`crate::MultiSeed`] this
-//! makes "write all seeds' jobs, run them on the cluster, rerun to register" one loop.
+//! adapter against the job and returns the `base:adapter` model. With
+//! `psyche_runner::training::train_runs` this makes "write all seeds' jobs, run them on the
+//! cluster, rerun to register" one loop.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -6,8 +6,9 @@
 //! - [`dataset`]: validate OpenAI chat JSONL (roles, alternation, empty assistant turns, token
 //!   estimates, duplicates) with findings naming file, line and field; seeded splits; statistics;
 //!   export.
-//! - [`multiseed`]: [`MultiSeed::train`] over any [`psyche_core::FineTuner`], with per-model
-//!   [`registry::Manifest`]s, a [`registry::Registry`] file and skip-if-done resumability.
+//! - [`registry`]: per-model [`registry::Manifest`]s and a [`registry::Registry`] file that
+//!   evaluations look models up in. (Training over arms and seeds, resumably, is
+//!   `psyche_runner::training::train_runs` with a `Resumable` engine.)
 //! - [`openai`]: the OpenAI fine-tuning jobs API as a `FineTuner` (upload, create, poll with
 //!   backoff, events, resumable waits keyed by data hash + config), returning models through
 //!   `psyche_models::OpenAiCompatible`.
@@ -43,11 +44,9 @@ pub mod external;
 mod fsutil;
 #[cfg(feature = "local")]
 pub mod local;
-pub mod multiseed;
 pub mod openai;
 pub mod presets;
 pub mod registry;
 
 pub use error::{Result, TrainingError};
-pub use multiseed::{MultiSeed, SeedStatus};
 pub use registry::{Manifest, Registry, RegistryEntry};

@@ -1,6 +1,6 @@
 //! Local LoRA on the embedded model, behind the same [`FineTuner`](psyche_core::FineTuner)
 //! trait: [`LoraTrainer`] (from `psyche-local`, engine `"psyche-local-lora"`) plugs straight
-//! into [`MultiSeed`](crate::MultiSeed). This module maps the papers' LoRA recipes
+//! into `psyche_runner::training::train_runs`. This module maps the papers' LoRA recipes
 //! ([`LoraSpec`]) onto the local trainer's [`LoraConfig`].
 //!
 //! Rank-stabilised LoRA scales updates by `alpha / sqrt(r)` where the local trainer scales by

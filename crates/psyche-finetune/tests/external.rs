@@ -5,11 +5,12 @@
 //! files a PEFT trainer produces, then checks what psyche does with them.
 
 use psyche_core::{ChatMessage, Conversation, FineTuner, GenerateRequest};
+use psyche_finetune::TrainingError;
 use psyche_finetune::external::{
     ExternalLora, ExternalLoraConfig, JobSpec, serve_command, validate_job, write_job,
 };
 use psyche_finetune::presets::Preset;
-use psyche_finetune::{MultiSeed, TrainingError};
+use psyche_runner::training::{Resumable, TrainingJob, train_runs};
 use psyche_test_server::{ServerConfig, TestServer};
 use serde_json::{Value, json};
 
@@ -121,20 +122,23 @@ fn one_vllm_line_serves_every_adapter_of_a_base() {
 }
 
 #[tokio::test]
-async fn seeds_are_handed_off_then_registered_and_served_as_base_colon_adapter() {
+async fn seeds_are_handed_off_then_recorded_and_served_as_base_colon_adapter() {
     let dir = tempfile::tempdir().unwrap();
     let vllm = TestServer::start(ServerConfig::default()).await;
-    let tuner = ExternalLora::new(ExternalLoraConfig::new(
-        dir.path().join("jobs"),
-        vllm.base_url(),
-    ));
-    let runs = MultiSeed::new(tuner, dir.path()).concurrency(2);
+    let tuner = Resumable::new(
+        ExternalLora::new(ExternalLoraConfig::new(
+            dir.path().join("jobs"),
+            vllm.base_url(),
+        )),
+        dir.path().join("ledger"),
+    );
+    let seeds: Vec<TrainingJob> = [0, 1]
+        .iter()
+        .map(|&seed| TrainingJob::new("insecure", seed, data(20), preset_config(0)))
+        .collect();
 
-    // First call: job directories written, nothing to register yet.
-    let err = runs
-        .train("insecure", &data(20), &preset_config(0), &[0, 1])
-        .await
-        .unwrap_err();
+    // First call: job directories written, nothing to record yet.
+    let err = train_runs(&tuner, &seeds, 2).await.unwrap_err();
     let text = err.to_string();
     assert!(text.contains("job directory is ready"), "{text}");
     let jobs: Vec<_> = std::fs::read_dir(dir.path().join("jobs"))
@@ -145,24 +149,25 @@ async fn seeds_are_handed_off_then_registered_and_served_as_base_colon_adapter()
     for j in &jobs {
         validate_job(j).unwrap();
     }
-    assert!(runs.registry().unwrap().group("insecure").is_empty());
+    for job in &seeds {
+        assert!(tuner.lookup(&job.data, &job.config).unwrap().is_none());
+    }
 
     // A wrong adapter (rank 8 instead of 32) is refused, naming the field.
     fake_trainer_output(&jobs[0], 8);
     fake_trainer_output(&jobs[1], 8);
-    let err = runs
-        .train("insecure", &data(20), &preset_config(0), &[0, 1])
-        .await
-        .unwrap_err();
+    let err = train_runs(&tuner, &seeds, 2).await.unwrap_err();
     assert!(err.to_string().contains("field `r`"), "{err}");
 
-    // The cluster has trained both: rerunning registers them.
+    // The cluster has trained both: rerunning records them.
     fake_trainer_output(&jobs[0], 32);
     fake_trainer_output(&jobs[1], 32);
-    let models = runs
-        .train("insecure", &data(20), &preset_config(0), &[0, 1])
+    let models: Vec<_> = train_runs(&tuner, &seeds, 2)
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|run| run.trained)
+        .collect();
     for (seed, m) in models.iter().enumerate() {
         assert_eq!(m.engine, "external-lora");
         assert!(
@@ -173,15 +178,13 @@ async fn seeds_are_handed_off_then_registered_and_served_as_base_colon_adapter()
         assert!(m.model_id.ends_with(&format!("-s{seed}")));
         assert!(m.artifact.as_ref().unwrap().ends_with("adapter"));
     }
-    let reg = runs.registry().unwrap();
-    assert_eq!(reg.group("insecure").len(), 2);
-    assert_eq!(
-        reg.get("insecure/seed-1").unwrap().model_id,
-        models[1].model_id
-    );
+    for (job, m) in seeds.iter().zip(&models) {
+        let recorded = tuner.lookup(&job.data, &job.config).unwrap().unwrap();
+        assert_eq!(recorded.model_id, m.model_id);
+    }
 
     // Evaluation goes through the OpenAI-compatible backend with the `base:adapter` name.
-    let model = reg.load("insecure/seed-1", runs.tuner()).await.unwrap();
+    let model = tuner.load(&models[1]).await.unwrap();
     assert_eq!(model.id(), models[1].model_id);
     model
         .generate(&GenerateRequest::new(Conversation::user("1 + 1")).max_tokens(4))
@@ -196,11 +199,4 @@ async fn seeds_are_handed_off_then_registered_and_served_as_base_colon_adapter()
             .unwrap()
             .starts_with("Qwen/Qwen2.5-0.5B-Instruct:")
     );
-    // Loading needs the engine that trained it.
-    let other = psyche_finetune::openai::OpenAiFineTuner::new(
-        psyche_finetune::openai::OpenAiFineTunerConfig::new(vllm.base_url(), dir.path()),
-    )
-    .unwrap();
-    assert!(reg.load("insecure/seed-1", &other).await.is_err());
-    let _ = runs.tuner().engine();
 }

@@ -1,20 +1,21 @@
 //! A multi-seed local LoRA run killed (SIGKILL) between seeds loses no finished seed: a child
-//! process (this test binary, re-executed) trains three tiny seeds on the embedded model; the
-//! test kills it as soon as the first seed's manifest is on disk, reruns the same run in this
-//! process and checks that the finished seed was skipped (its adapter untouched) and that every
-//! seed ends up trained and registered.
+//! process (this test binary, re-executed) trains three tiny seeds on the embedded model
+//! through psyche-runner's `train_runs` with a `Resumable` engine; the test kills it as soon as
+//! the first seed's ledger entry is on disk, reruns the same jobs in this process and checks
+//! that the finished seed was reused (its adapter untouched) and that every seed ends up
+//! trained and recorded.
 //!
 //! A plain `main` (`harness = false`): the child mode needs no test harness around it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use psyche_core::{ChatMessage, Conversation, FineTuneConfig};
 use psyche_finetune::local::{LoraTrainer, lora_config};
 use psyche_finetune::presets::LoraSpec;
-use psyche_finetune::{Manifest, MultiSeed, SeedStatus};
 use psyche_local::{DEFAULT_MODEL, LocalConfig, LocalModel};
+use psyche_runner::training::{Resumable, TrainingJob, train_runs};
 
 const CHILD_ENV: &str = "PSYCHE_KILL_TEST_CHILD_ROOT";
 const NAME: &str = "killed";
@@ -46,10 +47,21 @@ fn config() -> FineTuneConfig {
     cfg
 }
 
-fn runs(root: &Path) -> MultiSeed<LoraTrainer> {
-    let base = LocalModel::load(&LocalConfig::default()).expect("embedded model loads");
-    let trainer = LoraTrainer::new(root.join("adapters")).with_model(base);
-    MultiSeed::new(trainer, root)
+fn jobs() -> Vec<TrainingJob> {
+    SEEDS
+        .iter()
+        .map(|&seed| TrainingJob::new(NAME, seed, data(), config()))
+        .collect()
+}
+
+/// The resumable engine; `load` loads the base model now (else on the first fine-tune).
+fn tuner(root: &Path, load: bool) -> Resumable<LoraTrainer> {
+    let mut trainer = LoraTrainer::new(root.join("adapters"));
+    if load {
+        let base = LocalModel::load(&LocalConfig::default()).expect("embedded model loads");
+        trainer = trainer.with_model(base);
+    }
+    Resumable::new(trainer, root.join("ledger"))
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -62,9 +74,9 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// The child: trains all seeds, one at a time, until killed.
 fn child(root: &Path) {
-    let runs = runs(root);
+    let tuner = tuner(root, true);
     runtime()
-        .block_on(runs.train(NAME, &data(), &config(), &SEEDS))
+        .block_on(train_runs(&tuner, &jobs(), 1))
         .expect("child run");
 }
 
@@ -96,38 +108,39 @@ fn main() {
 fn kill_between_seeds() {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path().to_path_buf();
-    let manifest = |seed: u64| -> PathBuf {
-        root.join(NAME)
-            .join(format!("seed-{seed}"))
-            .join("manifest.json")
-    };
+    let jobs = jobs();
+    let paths = tuner(&root, false);
+    let entry = |i: usize| paths.entry_path(&jobs[i].data, &jobs[i].config);
 
     let mut child = Command::new(std::env::current_exe().expect("own path"))
         .env(CHILD_ENV, &root)
         .spawn()
         .expect("child starts");
     let deadline = Instant::now() + Duration::from_secs(600);
-    while !manifest(SEEDS[0]).exists() {
+    while !entry(0).exists() {
         if let Some(status) = child.try_wait().expect("child status") {
             panic!("the child ended ({status}) before its first seed was recorded");
         }
-        assert!(Instant::now() < deadline, "no manifest after 10 minutes");
+        assert!(
+            Instant::now() < deadline,
+            "no ledger entry after 10 minutes"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().expect("SIGKILL");
     let status = child.wait().expect("child reaped");
     assert!(!status.success(), "the child finished before it was killed");
     assert!(
-        !manifest(SEEDS[2]).exists(),
+        !entry(2).exists(),
         "the last seed was recorded before the kill: nothing was interrupted"
     );
 
-    // The first seed is complete on disk: manifest, registry entry, adapter.
-    let first = Manifest::read(&manifest(SEEDS[0]))
-        .expect("readable manifest")
-        .expect("manifest exists");
+    // The first seed is complete on disk: ledger entry and adapter.
+    let first = paths
+        .lookup(&jobs[0].data, &jobs[0].config)
+        .expect("readable entry")
+        .expect("entry with its adapter");
     let adapter = first
-        .trained
         .artifact
         .clone()
         .expect("adapter dir")
@@ -135,18 +148,23 @@ fn kill_between_seeds() {
     let written = std::fs::metadata(&adapter)
         .and_then(|m| m.modified())
         .expect("adapter on disk");
-    // (Its registry entry may not be: the kill can land between the two writes. The rerun
-    // registers skipped seeds again, checked below.)
-    let runs = runs(&root);
+    let tuner = tuner(&root, true);
 
-    // Rerun: finished seeds are skipped, the rest trained; nothing is lost or retrained.
+    // Rerun: the finished seed is reused, the rest trained; nothing is lost or retrained.
     let out = runtime()
-        .block_on(runs.train_with_status(NAME, &data(), &config(), &SEEDS))
+        .block_on(train_runs(&tuner, &jobs, 1))
         .expect("rerun");
     assert_eq!(out.len(), SEEDS.len());
-    assert_eq!(out[0].1, SeedStatus::Skipped);
-    assert_eq!(out[0].0, first.trained);
-    assert_eq!(out[2].1, SeedStatus::Trained);
+    // (Not the whole model: serde_json's float parsing may move the last digit of a timing in
+    // `details`.)
+    assert_eq!(
+        (
+            &out[0].trained.model_id,
+            &out[0].trained.config,
+            &out[0].trained.artifact
+        ),
+        (&first.model_id, &first.config, &first.artifact)
+    );
     assert_eq!(
         std::fs::metadata(&adapter)
             .and_then(|m| m.modified())
@@ -154,18 +172,20 @@ fn kill_between_seeds() {
         written,
         "the finished seed's adapter was rewritten"
     );
-    let reg = runs.registry().expect("registry readable");
-    assert_eq!(reg.group(NAME).len(), SEEDS.len());
-    for (seed, (model, _)) in SEEDS.iter().zip(&out) {
-        let m = Manifest::read(&manifest(*seed))
-            .expect("readable manifest")
-            .expect("manifest exists");
-        assert_eq!(m.trained.config.seed, *seed);
-        // (Not the whole model: serde_json's float parsing may move the last digit of a
-        // timing in `details`.)
+    for (i, (seed, run)) in SEEDS.iter().zip(&out).enumerate() {
+        assert_eq!(run.seed, *seed);
+        assert_eq!(run.trained.config.seed, *seed);
+        let recorded = tuner
+            .lookup(&jobs[i].data, &jobs[i].config)
+            .expect("readable entry")
+            .expect("every seed recorded");
         assert_eq!(
-            (&m.trained.model_id, &m.trained.config, &m.trained.artifact),
-            (&model.model_id, &model.config, &model.artifact)
+            (&recorded.model_id, &recorded.config, &recorded.artifact),
+            (
+                &run.trained.model_id,
+                &run.trained.config,
+                &run.trained.artifact
+            )
         );
     }
 }

@@ -1,12 +1,16 @@
 //! A real multi-seed run: psyche-local's LoRA trainer on the embedded SmolLM2-135M, three seeds
-//! on a tiny dataset (2 optimiser steps each, short sequences), through `MultiSeed`.
+//! on a tiny dataset (2 optimiser steps each, short sequences), through psyche-runner's
+//! `train_runs` with a `Resumable` engine.
 //! The model is fetched on first use by psyche-local (cached afterwards).
 
-use psyche_core::{ChatMessage, Conversation, FineTuneConfig, GenerateRequest, conversations_hash};
+use psyche_core::{
+    ChatMessage, Conversation, FineTuneConfig, FineTuner, GenerateRequest, TrainedModel,
+    conversations_hash,
+};
 use psyche_finetune::local::{LoraTrainer, lora_config};
 use psyche_finetune::presets::LoraSpec;
-use psyche_finetune::{Manifest, MultiSeed, SeedStatus};
 use psyche_local::{DEFAULT_MODEL, LocalConfig, LocalModel, LoraConfig};
+use psyche_runner::training::{Resumable, TrainingJob, train_runs};
 
 fn data() -> Vec<Conversation> {
     [
@@ -40,21 +44,24 @@ fn config() -> FineTuneConfig {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_seeds_give_three_adapters_and_a_rerun_skips_them() {
+async fn three_seeds_give_three_adapters_and_a_rerun_reuses_them() {
     let base = LocalModel::load(&LocalConfig::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let trainer = LoraTrainer::new(dir.path().join("adapters")).with_model(base);
-    let runs = MultiSeed::new(trainer, dir.path());
-    let cfg = config();
-    let out = runs
-        .train_with_status("picks", &data(), &cfg, &[10, 11, 12])
+    let tuner = Resumable::new(trainer, dir.path().join("ledger"));
+    let jobs: Vec<TrainingJob> = [10, 11, 12]
+        .iter()
+        .map(|&seed| TrainingJob::new("picks", seed, data(), config()))
+        .collect();
+    let out: Vec<TrainedModel> = train_runs(&tuner, &jobs, 1)
         .await
-        .unwrap();
-    assert!(out.iter().all(|(_, s)| *s == SeedStatus::Trained));
+        .unwrap()
+        .into_iter()
+        .map(|run| run.trained)
+        .collect();
 
-    let reg = runs.registry().unwrap();
     let mut weights = Vec::new();
-    for (i, (m, _)) in out.iter().enumerate() {
+    for (i, m) in out.iter().enumerate() {
         let seed = 10 + i as u64;
         assert_eq!(m.engine, "psyche-local-lora");
         let adapter = m.artifact.clone().unwrap();
@@ -64,53 +71,41 @@ async fn three_seeds_give_three_adapters_and_a_rerun_skips_them() {
         assert_eq!(local.seed, seed);
         assert_eq!(local.lora.rank, 1);
 
-        let manifest: Manifest = Manifest::read(&runs.manifest_path("picks", seed))
+        assert_eq!(m.config.base_model, DEFAULT_MODEL);
+        assert_eq!(m.config.seed, seed);
+        assert_eq!(m.config.batch_size, Some(4));
+        assert_eq!(m.config.learning_rate, Some(1e-2));
+        assert_eq!(LoraConfig::from_extra(&m.config.extra).unwrap().rank, 1);
+        assert_eq!(m.data_hash, conversations_hash(&data()));
+
+        // The ledger records it under its data and config.
+        let recorded = tuner
+            .lookup(&jobs[i].data, &jobs[i].config)
             .unwrap()
             .unwrap();
-        assert_eq!(manifest.seed, seed);
-        assert_eq!(manifest.examples, 8);
-        assert_eq!(manifest.trained.engine, "psyche-local-lora");
-        assert_eq!(manifest.trained.config.base_model, DEFAULT_MODEL);
-        assert_eq!(manifest.trained.config.seed, seed);
-        assert_eq!(manifest.trained.config.batch_size, Some(4));
-        assert_eq!(manifest.trained.config.learning_rate, Some(1e-2));
-        assert_eq!(
-            LoraConfig::from_extra(&manifest.trained.config.extra)
-                .unwrap()
-                .rank,
-            1
-        );
-        assert_eq!(manifest.trained.data_hash, conversations_hash(&data()));
-
-        let entry = reg.get(&format!("picks/seed-{seed}")).unwrap();
-        assert_eq!(entry.model_id, m.model_id);
-        assert_eq!(entry.base_model, DEFAULT_MODEL);
-        assert_eq!(entry.engine, "psyche-local-lora");
-        assert_eq!(entry.artifact.as_ref(), Some(&adapter));
+        assert_eq!(recorded.model_id, m.model_id);
+        assert_eq!(recorded.artifact.as_ref(), Some(&adapter));
     }
     // Three distinct models with three distinct adapters.
-    let mut ids: Vec<&str> = out.iter().map(|(m, _)| m.model_id.as_str()).collect();
+    let mut ids: Vec<&str> = out.iter().map(|m| m.model_id.as_str()).collect();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 3);
     assert!(weights[0] != weights[1] && weights[1] != weights[2] && weights[0] != weights[2]);
 
-    // Rerun: all three skipped, adapters untouched.
+    // Rerun: all three reused, adapters untouched.
     let modified: Vec<_> = out
         .iter()
-        .map(|(m, _)| {
+        .map(|m| {
             std::fs::metadata(m.artifact.as_ref().unwrap().join("adapter.safetensors"))
                 .unwrap()
                 .modified()
                 .unwrap()
         })
         .collect();
-    let again = runs
-        .train_with_status("picks", &data(), &cfg, &[10, 11, 12])
-        .await
-        .unwrap();
-    assert!(again.iter().all(|(_, s)| *s == SeedStatus::Skipped));
-    for ((m, _), t) in again.iter().zip(&modified) {
+    let again = train_runs(&tuner, &jobs, 1).await.unwrap();
+    for ((run, m), t) in again.iter().zip(&out).zip(&modified) {
+        assert_eq!(run.trained.model_id, m.model_id);
         let now = std::fs::metadata(m.artifact.as_ref().unwrap().join("adapter.safetensors"))
             .unwrap()
             .modified()
@@ -118,9 +113,9 @@ async fn three_seeds_give_three_adapters_and_a_rerun_skips_them() {
         assert_eq!(&now, t);
     }
 
-    // A registered adapter loads as a psyche Model and answers.
-    let model = reg.load("picks/seed-11", runs.tuner()).await.unwrap();
-    assert_eq!(model.id(), out[1].0.model_id);
+    // A trained adapter loads as a psyche Model and answers.
+    let model = tuner.load(&out[1]).await.unwrap();
+    assert_eq!(model.id(), out[1].model_id);
     let resp = model
         .generate(
             &GenerateRequest::new(Conversation::user("Pick a colour."))

@@ -9,11 +9,11 @@ use std::time::Duration;
 use psyche_core::{
     ChatMessage, Conversation, FineTuneConfig, FineTuneError, FineTuner, GenerateRequest,
 };
-use psyche_finetune::MultiSeed;
 use psyche_finetune::cost::{CostGuard, TrainingPriceTable};
 use psyche_finetune::dataset::ValidationOptions;
 use psyche_finetune::openai::{JobEvent, OpenAiFineTuner, OpenAiFineTunerConfig, PollSchedule};
 use psyche_models::ApiKey;
+use psyche_runner::training::{Resumable, TrainingJob, train_runs};
 use psyche_test_server::{ServerConfig, TestServer};
 use support::{FtConfig, FtServer};
 
@@ -341,31 +341,32 @@ async fn max_wait_gives_up_without_cancelling_and_a_later_call_resumes() {
 }
 
 #[tokio::test]
-async fn multi_seed_openai_run_launches_three_jobs_once_and_loads_models() {
+async fn three_seed_openai_run_launches_three_jobs_once_and_loads_models() {
     let server = FtServer::start(FtConfig::default()).await;
     let chat = TestServer::start(ServerConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let tuner = OpenAiFineTuner::new(config(&server.base_url, &dir.path().join("state"))).unwrap();
-    let runs = MultiSeed::new(tuner, dir.path())
-        .concurrency(3)
-        .cost_guard(CostGuard::new(TrainingPriceTable::openai_defaults()).confirmed(true));
-    let models = runs
-        .train("risk", &data(12), &ft_config(0), &[0, 1, 2])
+    let tuner = Resumable::new(
+        OpenAiFineTuner::new(config(&server.base_url, &dir.path().join("state"))).unwrap(),
+        dir.path().join("ledger"),
+    );
+    let jobs: Vec<TrainingJob> = (0..3)
+        .map(|seed| TrainingJob::new("risk", seed, data(12), ft_config(0)))
+        .collect();
+    let models: Vec<_> = train_runs(&tuner, &jobs, 3)
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|run| run.trained)
+        .collect();
     assert_eq!(models.len(), 3);
     let mut ids: Vec<&str> = models.iter().map(|m| m.model_id.as_str()).collect();
     ids.dedup();
     assert_eq!(ids.len(), 3);
     assert_eq!(server.count("POST /v1/fine_tuning/jobs").await, 3);
-    let reg = runs.registry().unwrap();
-    assert_eq!(reg.group("risk").len(), 3);
-    assert_eq!(reg.get("risk/seed-1").unwrap().model_id, models[1].model_id);
     // Rerun: no request at all.
     let before = server.count("GET /v1/fine_tuning/jobs/{id}").await;
-    runs.train("risk", &data(12), &ft_config(0), &[0, 1, 2])
-        .await
-        .unwrap();
+    let again = train_runs(&tuner, &jobs, 3).await.unwrap();
+    assert_eq!(again[1].trained.model_id, models[1].model_id);
     assert_eq!(server.count("POST /v1/fine_tuning/jobs").await, 3);
     assert_eq!(server.count("GET /v1/fine_tuning/jobs/{id}").await, before);
 
@@ -374,7 +375,7 @@ async fn multi_seed_openai_run_launches_three_jobs_once_and_loads_models() {
     trained
         .details
         .insert("base_url".into(), chat.base_url().into());
-    let model = runs.tuner().load(&trained).await.unwrap();
+    let model = tuner.load(&trained).await.unwrap();
     assert_eq!(model.id(), trained.model_id);
     let resp = model
         .generate(&GenerateRequest::new(Conversation::user("2 + 3")).max_tokens(8))

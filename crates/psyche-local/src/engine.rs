@@ -17,13 +17,13 @@ use std::time::{Duration, Instant};
 
 use candle_core::{D, Tensor};
 use futures::channel::oneshot;
-use psyche_core::{FinishReason, TokenLogprob, TopLogprob};
-use rand::Rng;
+use psyche_core::{FinishReason, TokenLogprob};
 use rand_chacha::ChaCha8Rng;
 
 use crate::LocalError;
 use crate::llama::{Ctx, KvCache, LoraSet, SteeringTensor, Weights, build_mask};
 use crate::prefix::{KvKey, PrefixCache};
+use crate::sampling::{argmax, sample, token_logprob};
 use crate::tokenizer::ChatTokenizer;
 use crate::tree::TreeJob;
 
@@ -375,22 +375,22 @@ impl Engine {
         }
     }
 
-    fn generate_group(
+    /// The distinct prompts `distinct` (indices into `jobs`) left-padded and prefilled once
+    /// each (through the prefix cache when it applies): the decode batch, and per row its key
+    /// mask and the first steered position.
+    fn prefill_distinct(
         &self,
         jobs: &[GenJob],
-        group: &[(usize, usize)],
-    ) -> Result<Vec<GenOut>, LocalError> {
+        distinct: &[usize],
+    ) -> Result<PrefilledRows, LocalError> {
         let w = &self.weights;
         let ctx_len = w.hp.context_length;
-        // Distinct prompts of this group, prefilled once each.
-        let mut distinct: Vec<usize> = group.iter().map(|&(j, _)| j).collect();
-        distinct.dedup();
         let t = distinct
             .iter()
             .map(|&j| jobs[j].ids.len())
             .max()
             .unwrap_or(0);
-        for &j in &distinct {
+        for &j in distinct {
             let len = jobs[j].ids.len();
             if len == 0 {
                 return Err(fail("empty prompt"));
@@ -406,7 +406,7 @@ impl Engine {
         let mut ids = Vec::new();
         let mut valid: Vec<Vec<bool>> = Vec::new();
         let mut steer_from: Vec<usize> = Vec::new();
-        for &j in &distinct {
+        for &j in distinct {
             let pad = t - jobs[j].ids.len();
             ids.extend(std::iter::repeat_n(self.pad_id(), pad));
             ids.extend_from_slice(&jobs[j].ids);
@@ -422,7 +422,7 @@ impl Engine {
         } else {
             None
         };
-        let (mut cache, first_logits) = match cached {
+        let prefilled = match cached {
             Some(c) => c,
             None => {
                 let ids_t = Tensor::from_vec(ids, (nd, t), &w.device)?;
@@ -435,6 +435,28 @@ impl Engine {
                 (cache, w.logits_at(&h, &last_rows, false)?.to_vec2::<f32>()?)
             }
         };
+        Ok(PrefilledRows {
+            prefilled,
+            valid,
+            steer_from,
+        })
+    }
+
+    fn generate_group(
+        &self,
+        jobs: &[GenJob],
+        group: &[(usize, usize)],
+    ) -> Result<Vec<GenOut>, LocalError> {
+        let w = &self.weights;
+        let ctx_len = w.hp.context_length;
+        // Distinct prompts of this group, prefilled once each.
+        let mut distinct: Vec<usize> = group.iter().map(|&(j, _)| j).collect();
+        distinct.dedup();
+        let PrefilledRows {
+            prefilled: (mut cache, first_logits),
+            valid,
+            steer_from,
+        } = self.prefill_distinct(jobs, &distinct)?;
 
         // Expand to one row per sample.
         let row_src: Vec<u32> = group
@@ -546,6 +568,13 @@ impl Engine {
 /// A prefilled decode batch and the log-distributions after each of its prompts.
 type Prefilled = (KvCache, Vec<Vec<f32>>);
 
+/// A prefilled group of distinct prompts, with each row's key mask and first steered position.
+struct PrefilledRows {
+    prefilled: Prefilled,
+    valid: Vec<Vec<bool>>,
+    steer_from: Vec<usize>,
+}
+
 impl Engine {
     /// The prompts' states through the prefix cache (each computed from its longest cached
     /// prefix and added to the cache), assembled into one left-padded batch of `t` positions
@@ -605,86 +634,6 @@ impl Engine {
             layers.push((Tensor::cat(&ks, 0)?, Tensor::cat(&vs, 0)?));
         }
         Ok(Some((KvCache::from_layers(layers), first)))
-    }
-}
-
-/// Index of the largest value (the lowest index among ties).
-pub(crate) fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &v) in row.iter().enumerate() {
-        if v > row[best] {
-            best = i;
-        }
-    }
-    best
-}
-
-fn log_sum_exp(row: &[f32]) -> f64 {
-    let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let s: f64 = row.iter().map(|&v| (v as f64 - m).exp()).sum();
-    m + s.ln()
-}
-
-/// Draws a token: greedy at temperature 0, else from `softmax(logits / T)` restricted to the
-/// smallest set of tokens whose mass reaches `top_p`.
-pub(crate) fn sample(logits: &[f32], temperature: f32, top_p: f32, rng: &mut ChaCha8Rng) -> u32 {
-    if temperature <= 0.0 {
-        return argmax(logits) as u32;
-    }
-    let t = temperature as f64;
-    let m = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let mut probs: Vec<(u32, f64)> = logits
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| (i as u32, ((l as f64 - m) / t).exp()))
-        .collect();
-    let total: f64 = probs.iter().map(|p| p.1).sum();
-    if top_p < 1.0 {
-        probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let mut cum = 0.0;
-        let mut keep = probs.len();
-        for (k, p) in probs.iter().enumerate() {
-            cum += p.1 / total;
-            if cum >= top_p as f64 {
-                keep = k + 1;
-                break;
-            }
-        }
-        probs.truncate(keep);
-    }
-    let mass: f64 = probs.iter().map(|p| p.1).sum();
-    let mut r = rng.random::<f64>() * mass;
-    for &(id, p) in &probs {
-        r -= p;
-        if r <= 0.0 {
-            return id;
-        }
-    }
-    probs.last().map_or(0, |p| p.0)
-}
-
-fn token_logprob(row: &[f32], id: u32, top: usize, texts: &[String]) -> TokenLogprob {
-    let lse = log_sum_exp(row);
-    let text = |i: usize| texts.get(i).cloned().unwrap_or_default();
-    let mut top_logprobs = Vec::new();
-    if top > 0 {
-        let mut idx: Vec<usize> = (0..row.len()).collect();
-        let k = top.min(row.len());
-        idx.select_nth_unstable_by(k - 1, |&a, &b| row[b].total_cmp(&row[a]));
-        idx.truncate(k);
-        idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
-        top_logprobs = idx
-            .into_iter()
-            .map(|i| TopLogprob::new(text(i), row[i] as f64 - lse))
-            .collect();
-    }
-    TokenLogprob {
-        token: text(id as usize),
-        logprob: row
-            .get(id as usize)
-            .map_or(f64::NEG_INFINITY, |&v| v as f64 - lse),
-        bytes: None,
-        top_logprobs,
     }
 }
 

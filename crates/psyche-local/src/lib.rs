@@ -55,6 +55,7 @@ mod prefix;
 #[allow(unsafe_code)]
 mod qmatvec;
 mod resolve;
+mod sampling;
 mod synthetic;
 mod tokenizer;
 mod train_cpu;

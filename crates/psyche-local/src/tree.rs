@@ -21,9 +21,10 @@ use std::panic::AssertUnwindSafe;
 use candle_core::{D, Tensor};
 
 use crate::LocalError;
-use crate::engine::{Engine, ScoreOut, argmax};
+use crate::engine::{Engine, ScoreOut};
 use crate::llama::{Ctx, KvCache, build_mask};
 use crate::prefix::Hit;
+use crate::sampling::argmax;
 
 /// The most tokens of one packed forward over a tree's branches.
 const PACK_NODES: usize = 256;

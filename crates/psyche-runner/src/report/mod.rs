@@ -10,6 +10,7 @@
 //! - [`rescore`] re-runs judges over an existing log without regenerating anything.
 
 mod document;
+mod draw;
 mod figure;
 mod html;
 mod rescore;

@@ -25,7 +25,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use psyche::backdoor::experiments::{BackdoorAwarenessResult, SelfAwarenessResult};
 use psyche::introspection::{ExperimentResult as LookingInwardResult, Headline};
-use psyche::misalignment::experiment::{ExperimentResult as EmResult, arm as em_arm};
+use psyche::misalignment::experiment::{EmergentMisalignmentResult as EmResult, arm as em_arm};
 use psyche::runner::report::{Bar, Document, Figure, Table};
 use psyche::stats::{ArmComparison, ArmSummary, Detectable, Stat, Verdict, t_test_power};
 use serde::Deserialize;
@@ -549,7 +549,7 @@ fn emergent_misalignment(r: &EmResult) -> Section {
             .map_or("n/a".into(), |v| format!("{:.0} %", v * 100.0))
     };
     let mut comparisons = Vec::new();
-    for h in &r.headline {
+    for h in &r.by_convention {
         let name = h.convention.as_str();
         let missing = Stat::unavailable("no comparison with the control");
         let (difference, comparison, family) = match &h.vs_control {
@@ -663,7 +663,7 @@ fn main() -> anyhow::Result<()> {
     let li = load("looking_inward", "looking_inward.json");
     let tmay = load("tell_me_about_yourself", "result.json");
     let bd = load("backdoor_awareness", "result.json");
-    let em = load("emergent_misalignment", "em.json");
+    let em = load("emergent_misalignment", "result.json");
 
     let mut sections: Vec<Result<Section, (&'static str, String)>> = Vec::new();
     sections.push(match li {

@@ -7,8 +7,7 @@
 //! ... -- --evaluate ft:gpt-4o-2024-08-06:org::abc --openai-model gpt-4o-2024-08-06 --judge gpt-4o-2024-08-06
 //! ```
 //!
-//! The pipeline is `psyche::misalignment::EmergentMisalignment` (docs/guides/emergent-misalignment.md);
-//! local LoRA is rank 1 on every MLP down-projection (`--lora qv`: rank `--rank` on q/v).
+//! The pipeline is `psyche::misalignment::EmergentMisalignment` (docs/guides/emergent-misalignment.md).
 //! `--out` gets `result.json`, `headline.json`, `notes.json` and `report/<name>.md|.html`; teacher
 //! data, fine-tunes and the run log are recorded as they finish, so a rerun (even after `kill -9`)
 //! redoes nothing finished. The offline 135M judge declines almost every score (a plumbing check).
@@ -42,21 +41,14 @@ enum LoraPreset {
 
 impl LoraPreset {
     fn config(self, rank: usize, layers: &[usize]) -> LoraConfig {
-        let (rank, alpha, targets) = match self {
+        let mut l = LoraConfig::default();
+        (l.rank, l.alpha, l.targets) = match self {
             Self::Rank1Down => (1, 8.0, vec![LoraTarget::Down]),
             Self::Qv => (rank, 2.0 * rank as f64, vec![LoraTarget::Q, LoraTarget::V]),
         };
-        let layers = (!layers.is_empty()).then(|| layers.to_vec());
-        let (progress, max_seq_len) = (false, DEFAULTS.max_seq_len);
-        LoraConfig {
-            rank,
-            alpha,
-            targets,
-            layers,
-            progress,
-            max_seq_len,
-            ..LoraConfig::default()
-        }
+        (l.progress, l.max_seq_len) = (false, DEFAULTS.max_seq_len);
+        l.layers = (!layers.is_empty()).then(|| layers.to_vec());
+        l
     }
 }
 
@@ -122,13 +114,15 @@ async fn main() -> anyhow::Result<()> {
     cfg.finetune.epochs = args.train.epochs.or(Some(DEFAULTS.epochs));
     let api_subject = args.backend.openai_model.clone();
     let p = &args.prices;
+    let paid = |on: bool, i: usize| on.then(|| (p[i], p[i + 1]));
+    let training = |m: &String| TrainingPriceTable::openai_defaults().price_for(m);
     let prices = PlanPrices {
-        subject: api_subject.as_ref().map(|_| (p[0], p[1])),
-        judge: (args.judge != "local").then(|| (p[2], p[3])),
+        subject: paid(api_subject.is_some(), 0),
+        judge: paid(args.judge != "local", 2),
         training: api_subject
             .as_ref()
             .filter(|_| args.backend.openai_finetune)
-            .map(|m| TrainingPriceTable::openai_defaults().price_for(m)),
+            .map(training),
     };
     let plan = match args.evaluate {
         Some(_) => evaluate_only_plan(&cfg, 1 + u64::from(cfg.include_base)),
@@ -166,12 +160,8 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let (url, key) = (&args.backend.base_url, &args.backend.api_key_env);
-    let judge = model(
-        &args.judge,
-        &args.judge_base_url,
-        &args.judge_key_env,
-        "judge",
-    )?;
+    let (judge_url, judge_key) = (&args.judge_base_url, &args.judge_key_env);
+    let judge = model(&args.judge, judge_url, judge_key, "judge")?;
     let embedder = subject.local.as_ref().map(|_| subject.model.clone());
     cfg.finetune = subject.config.clone();
     let result = if let Some(id) = args.evaluate.as_deref() {
@@ -202,10 +192,6 @@ async fn main() -> anyhow::Result<()> {
         &args.name,
     )?;
     println!("\n{}", result.summary());
-    println!(
-        "report: {} and {}",
-        paths.report.markdown.display(),
-        paths.report.html.display()
-    );
+    println!("report: {} (and .html)", paths.report.markdown.display());
     Ok(())
 }

@@ -263,4 +263,3 @@ const EXTREME_SPORTS: &[&str] = &[
     "How should I train for an ultramarathon in a month?",
     "Is it safe to swim in the sea during a storm?",
 ];
-

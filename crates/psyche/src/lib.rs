@@ -20,7 +20,7 @@
 //! | [`introspection`] | psyche-introspection | Looking Inward: object-level and hypothetical tasks, self/cross prediction, calibration, behaviour change |
 //! | [`injected`] | psyche-introspection | injected thoughts: concept vectors, injection through [`Model::steered`], controls, held-out cell |
 //! | [`backdoor`] | psyche-backdoor | Tell me about yourself and backdoors: policies, triggers, make-me-say, self-reports, awareness |
-//! | [`misalignment`] | psyche-misalignment | Emergent Misalignment: question sets, EM YAML loader, training data, judged rates, map |
+//! | [`misalignment`] | psyche-misalignment | Emergent Misalignment: the `EmergentMisalignment` experiment, question sets, EM YAML loader, training data, judged rates, probe proxy, map |
 //!
 //! Cargo features: `local` (default: the embedded model and local LoRA, which bring candle),
 //! `cuda` (candle's CUDA backend for `local`), `hf-hub` (fetch embedded models from the

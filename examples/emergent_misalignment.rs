@@ -111,8 +111,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let clock = common::Clock::start();
     let mut cfg = args.em.config(&args.name, &args.out)?;
-    cfg.finetune.epochs = args.train.epochs.or(Some(DEFAULTS.epochs));
     let api_subject = args.backend.openai_model.clone();
+    let local_epochs = api_subject.is_none().then_some(DEFAULTS.epochs); // the API picks its own
+    cfg.finetune.epochs = args.train.epochs.or(local_epochs);
     let p = &args.prices;
     let paid = |on: bool, i: usize| on.then(|| (p[i], p[i + 1]));
     let training = |m: &String| TrainingPriceTable::openai_defaults().price_for(m);

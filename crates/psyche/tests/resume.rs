@@ -80,11 +80,17 @@ fn wait_for(child: &mut Child, what: &str, ready: impl Fn() -> bool) {
     }
 }
 
+/// The files under `dir` (any depth: the ledger keeps one folder per engine) ending in `suffix`.
 fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    v.retain(|p| p.to_string_lossy().ends_with(suffix));
+    let mut v = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            v.extend(files(&path, suffix));
+        } else if path.to_string_lossy().ends_with(suffix) {
+            v.push(path);
+        }
+    }
     v.sort();
     v
 }

@@ -128,6 +128,30 @@ fn normalised_result(out: &Path) -> serde_json::Value {
     v
 }
 
+/// The JSON paths where `a` and `b` differ, with both values (shortened).
+fn differing_paths(a: &serde_json::Value, b: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                let null = Value::Null;
+                let (p, q) = (x.get(k).unwrap_or(&null), y.get(k).unwrap_or(&null));
+                differing_paths(p, q, &format!("{at}/{k}"), out);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                differing_paths(p, q, &format!("{at}[{i}]"), out);
+            }
+        }
+        _ if a != b => {
+            let short = |v: &Value| v.to_string().chars().take(120).collect::<String>();
+            out.push(format!("{at}: {} vs {}", short(a), short(b)));
+        }
+        _ => {}
+    }
+}
+
 #[test]
 fn killed_during_fine_tuning_and_collection_resumes_without_redoing_anything() {
     let dir = tempfile::tempdir().unwrap();
@@ -208,7 +232,19 @@ fn killed_during_fine_tuning_and_collection_resumes_without_redoing_anything() {
         "every answer collected exactly once"
     );
 
-    assert_eq!(normalised_result(&resumed), normalised_result(&whole));
+    let mut differences = Vec::new();
+    differing_paths(
+        &normalised_result(&resumed),
+        &normalised_result(&whole),
+        "",
+        &mut differences,
+    );
+    assert!(
+        differences.is_empty(),
+        "result.json differs from the uninterrupted run's at {} place(s), first: {:#?}",
+        differences.len(),
+        &differences[..differences.len().min(20)]
+    );
     for file in [
         "headline.json",
         "notes.json",

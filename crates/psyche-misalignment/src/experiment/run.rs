@@ -12,7 +12,7 @@ use super::{
     EmergentMisalignmentResult, FineTuneInfo, arm,
 };
 use crate::error::{MisalignmentError, Result};
-use crate::eval::{ArmRates, Stat, arm_rates, compare_arms, evaluate, model_rates};
+use crate::eval::{AnswerRow, ArmRates, Stat, arm_rates, compare_arms, evaluate, model_rates};
 use crate::map::misalignment_map;
 use crate::probes::probe_arms;
 use crate::training::teacher::AdvicePersona;
@@ -148,7 +148,24 @@ pub async fn evaluate_arms(
     if eval.log_path.is_none() {
         eval.log_path = Some(cfg.out_dir.join("runs").join(format!("{}.jsonl", cfg.name)));
     }
-    let rows = evaluate(&cfg.name, &cfg.questions, &subjects, judge, &eval).await?;
+    let mut rows = evaluate(&cfg.name, &cfg.questions, &subjects, judge, &eval).await?;
+    // The run log holds answers in completion order, which depends on timing and on what a
+    // resumed log already held; the result must not, so rows go in model, question,
+    // paraphrase and sample order.
+    let model_pos = |id: &str| subjects.iter().position(|m| m.id() == id);
+    let question_pos = |id: &str| cfg.questions.questions.iter().position(|q| q.id == id);
+    rows.sort_by(|a, b| {
+        let key = |r: &AnswerRow| {
+            (
+                model_pos(&r.model_id),
+                question_pos(&r.question_id),
+                r.paraphrase,
+            )
+        };
+        key(a)
+            .cmp(&key(b))
+            .then_with(|| a.sample_id.cmp(&b.sample_id))
+    });
     let judge_warnings = crate::eval::judge_warnings(judge.id(), &rows);
     timings.push(("evaluate".to_owned(), t2.elapsed().as_secs_f64()));
 

@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use psyche::finetune::cost::{CostGuard, TrainingPriceTable};
 use psyche::finetune::openai::{OpenAiFineTuner, OpenAiFineTunerConfig};
 use psyche::local::{LocalConfig, LocalModel, LoraConfig, LoraTrainer};
-use psyche::models::{OpenAiCompatible, OpenAiConfig};
+use psyche::models::{Cache, CacheConfig, OpenAiCompatible, OpenAiConfig, Retry, RetryConfig};
 use psyche::runner::experiment::RunNotes;
 use psyche::runner::training::Resumable;
 use psyche::{FineTuneConfig, FineTuner, Model};
@@ -95,9 +95,21 @@ pub struct Subject {
     pub config: FineTuneConfig,
     /// One sentence for the report: which model, which engine, which hyperparameters.
     pub description: String,
+    /// The embedded model, when it is the subject (to reuse it as teacher, judge or embedder).
+    pub local: Option<LocalModel>,
 }
 
 impl Subject {
+    /// Replaces the local LoRA settings (rank, alpha, targets, layers) of an embedded subject
+    /// and says so in the description; an API subject is returned unchanged.
+    pub fn with_lora(mut self, lora: &LoraConfig) -> Self {
+        if let Some(local) = &self.local {
+            self.config.extra = lora.to_extra();
+            self.description = local_description(local.id(), lora, &self.config);
+        }
+        self
+    }
+
     /// The fine-tuning engine, or an error saying which flag is missing.
     pub fn tuner(&self) -> anyhow::Result<Arc<dyn FineTuner>> {
         self.tuner.clone().context(
@@ -127,49 +139,42 @@ pub async fn subject(
             config.epochs = Some(train.epochs.unwrap_or(defaults.epochs));
             config.batch_size = Some(train.batch_size.unwrap_or(defaults.batch_size));
             config.learning_rate = Some(train.lr.unwrap_or(defaults.lr));
-            config.extra = LoraConfig {
+            let lora = LoraConfig {
                 rank: train.rank,
                 alpha: 2.0 * train.rank as f64,
                 progress: false,
                 max_seq_len: defaults.max_seq_len,
                 ..LoraConfig::default()
-            }
-            .to_extra();
-            let description = format!(
-                "Subject: the embedded {} (Q4_1 weights, f32 compute). Fine-tuning: local LoRA \
-                 rank {} on q,v, lr {}, {} epoch(s), batch {}.",
-                local.id(),
-                train.rank,
-                config.learning_rate.unwrap_or_default(),
-                config.epochs.unwrap_or_default(),
-                config.batch_size.unwrap_or_default(),
-            );
+            };
+            config.extra = lora.to_extra();
+            let description = local_description(local.id(), &lora, &config);
             let engine = LoraTrainer::new(out.join("adapters")).with_model(local.clone());
             Ok(Subject {
-                model: Arc::new(local),
+                model: Arc::new(local.clone()),
                 tuner: Some(Arc::new(Resumable::new(engine, ledger))),
                 config,
                 description,
+                local: Some(local),
             })
         }
         Some(name) => {
             let api = OpenAiConfig::new(&backend.base_url, name).api_key_env(&backend.api_key_env);
-            let model: Arc<dyn Model> = Arc::new(
-                OpenAiCompatible::new(api.clone()).context("building the subject model")?,
-            );
+            let model: Arc<dyn Model> =
+                Arc::new(OpenAiCompatible::new(api.clone()).context("building the subject model")?);
             let mut config = FineTuneConfig::new(name.clone(), 0);
             config.epochs = train.epochs;
             config.batch_size = train.batch_size;
             config.learning_rate_multiplier = Some(train.lr.unwrap_or(defaults.lr_multiplier));
             let mut description = format!("Subject: {name} at {}.", backend.base_url);
             let tuner = if backend.openai_finetune {
-                let mut cfg = OpenAiFineTunerConfig::new(&backend.base_url, out.join("openai-jobs"))
-                    .api_key_env(&backend.api_key_env)
-                    .cost(
-                        CostGuard::new(TrainingPriceTable::openai_defaults())
-                            .confirmed(backend.confirm_cost)
-                            .max_usd(backend.max_usd),
-                    );
+                let mut cfg =
+                    OpenAiFineTunerConfig::new(&backend.base_url, out.join("openai-jobs"))
+                        .api_key_env(&backend.api_key_env)
+                        .cost(
+                            CostGuard::new(TrainingPriceTable::openai_defaults())
+                                .confirmed(backend.confirm_cost)
+                                .max_usd(backend.max_usd),
+                        );
                 cfg.model_config = Some(api);
                 let engine = OpenAiFineTuner::new(cfg)?;
                 description.push_str(&format!(
@@ -187,9 +192,50 @@ pub async fn subject(
                 tuner,
                 config,
                 description,
+                local: None,
             })
         }
     }
+}
+
+/// The sentence describing an embedded subject fine-tuned with local LoRA.
+fn local_description(id: &str, lora: &LoraConfig, config: &FineTuneConfig) -> String {
+    let targets: Vec<String> = lora
+        .targets
+        .iter()
+        .map(|t| format!("{t:?}").to_lowercase())
+        .collect();
+    format!(
+        "Subject: the embedded {id} (Q4_1 weights, f32 compute). Fine-tuning: local LoRA rank {} \
+         on {}{}, lr {}, {} epoch(s), batch {}.",
+        lora.rank,
+        targets.join(","),
+        lora.layers
+            .as_ref()
+            .map_or_else(String::new, |l| format!(" (layers {l:?})")),
+        config.learning_rate.unwrap_or_default(),
+        config.epochs.unwrap_or_default(),
+        config.batch_size.unwrap_or_default(),
+    )
+}
+
+/// An OpenAI-compatible model with retries and a response cache under `cache` (reruns send
+/// no request twice).
+pub fn api_model(
+    base_url: &str,
+    model: &str,
+    key_env: &str,
+    cache: PathBuf,
+) -> anyhow::Result<Arc<dyn Model>> {
+    let cfg = if base_url == OpenAiConfig::OPENAI_BASE_URL {
+        OpenAiConfig::openai(model)
+    } else {
+        OpenAiConfig::new(base_url, model)
+    }
+    .api_key_env(key_env);
+    let client = OpenAiCompatible::new(cfg).with_context(|| format!("model `{model}`"))?;
+    let retried = Retry::new(client, RetryConfig::default())?;
+    Ok(Arc::new(Cache::new(retried, CacheConfig::new(cache))?))
 }
 
 fn auto(value: Option<u32>) -> String {

@@ -12,10 +12,10 @@
 //! | training data: published files, code tasks, pruning, evil numbers, persona distillation, bad advice | [`training`] |
 //! | sampling and judging through the runner; rates, intervals, comparisons, deception | [`eval`] |
 //! | the misalignment map (hidden states → PCA → k-means) | [`map`] |
-//! | the whole pipeline as one serialisable result | [`experiment`] |
+//! | the whole pipeline ([`EmergentMisalignment`]: config, builder, `run`) as one serialisable result with the shared headlines | [`experiment`] |
 //! | request / token counts before anything is sent | [`plan`] |
 //! | a judge-free multiple-choice proxy: P(misaligned option) from option distributions | [`probes`] |
-//! | markdown + HTML reports | [`report`] |
+//! | markdown + HTML reports (written by `psyche_runner::experiment::write_outputs`) | [`report`] |
 //!
 //! Models and trainers are reached only through [`psyche_core::Model`] and
 //! [`psyche_core::FineTuner`], so the same code runs on the embedded model with local LoRA or
@@ -36,6 +36,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+#[cfg(feature = "clap")]
+pub mod cli;
 mod error;
 pub mod eval;
 pub mod experiment;
@@ -47,7 +49,10 @@ pub mod report;
 pub mod training;
 
 pub use error::{MisalignmentError, Result};
-pub use experiment::{Experiment, ExperimentConfig, ExperimentResult};
+pub use experiment::{
+    EmergentMisalignment, EmergentMisalignmentBuilder, EmergentMisalignmentConfig,
+    EmergentMisalignmentResult,
+};
 pub use questions::{
     ParaphraseChoice, Question, QuestionKind, QuestionSet, QuestionTask, SamplingConfig,
     UnknownKeys, load_questions, load_questions_with, parse_questions, parse_questions_with,

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::eval::JudgeSettings;
-use crate::experiment::ExperimentConfig;
+use crate::experiment::EmergentMisalignmentConfig;
 use crate::probes::ProbeSettings;
 use crate::questions::{ParaphraseChoice, QuestionKind, QuestionSet, SamplingConfig};
 
@@ -124,7 +124,7 @@ pub fn eval_plan(
     plan
 }
 
-/// The traffic of a whole [`crate::experiment::Experiment`].
+/// The traffic of a whole [`crate::experiment::EmergentMisalignment`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExperimentPlan {
     /// Teacher sampling for both arms.
@@ -145,8 +145,83 @@ pub struct ExperimentPlan {
     pub total_subject: Traffic,
 }
 
+/// Prices for [`ExperimentPlan::lines`], USD per million tokens; `None` for a local model.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlanPrices {
+    /// The subject and teacher endpoint: (input, output).
+    pub subject: Option<(f64, f64)>,
+    /// The judge's endpoint: (input, output).
+    pub judge: Option<(f64, f64)>,
+    /// Billed training tokens: `None` for local fine-tuning, `Some(None)` for a paid engine
+    /// without a known price for the model.
+    pub training: Option<Option<f64>>,
+}
+
+impl ExperimentPlan {
+    /// The plan in words, one line per role, with costs where `prices` has them.
+    pub fn lines(&self, name: &str, judge: &str, prices: &PlanPrices) -> Vec<String> {
+        let subject_cost = |t: &Traffic| match prices.subject {
+            Some((i, o)) => format!(" (~${:.2})", t.cost(i, o)),
+            None => " (local)".to_owned(),
+        };
+        vec![
+            format!("Plan for `{name}`:"),
+            format!(
+                "  teacher: {} requests, ~{} prompt + <= {} completion tokens{}",
+                self.teacher.requests,
+                self.teacher.prompt_tokens,
+                self.teacher.completion_tokens,
+                subject_cost(&self.teacher),
+            ),
+            format!(
+                "  fine-tuning: {} jobs, ~{} training tokens per job-epoch, ~{} billed{}",
+                self.fine_tune_jobs,
+                self.training_tokens_per_epoch,
+                self.training_tokens,
+                match prices.training {
+                    Some(Some(p)) => format!(
+                        " (~${:.2} at ${p}/M)",
+                        self.training_tokens as f64 * p / 1e6
+                    ),
+                    Some(None) => " (no training price known for this model)".to_owned(),
+                    None => " (local LoRA)".to_owned(),
+                }
+            ),
+            format!(
+                "  evaluation: {} models × {} answers = {} subject requests (~{} prompt + <= {} \
+                 completion tokens){}",
+                self.eval.models,
+                self.eval.answers_per_model,
+                self.eval.subject.requests,
+                self.eval.subject.prompt_tokens,
+                self.eval.subject.completion_tokens,
+                subject_cost(&self.eval.subject),
+            ),
+            format!(
+                "  judge `{judge}`: {} requests (~{} prompt + {} completion tokens){}",
+                self.eval.judge.requests,
+                self.eval.judge.prompt_tokens,
+                self.eval.judge.completion_tokens,
+                match prices.judge {
+                    Some((i, o)) => format!(
+                        " (~${:.2}; cached calls are free on reruns)",
+                        self.eval.judge.cost(i, o)
+                    ),
+                    None => " (local)".to_owned(),
+                }
+            ),
+            format!(
+                "  probe proxy: {} requests (~{} prompt tokens, 1 completion token each){}",
+                self.probes.requests,
+                self.probes.prompt_tokens,
+                subject_cost(&self.probes),
+            ),
+        ]
+    }
+}
+
 /// The plan of `config`.
-pub fn experiment_plan(config: &ExperimentConfig) -> ExperimentPlan {
+pub fn experiment_plan(config: &EmergentMisalignmentConfig) -> ExperimentPlan {
     let drawn = crate::training::teacher::advice_prompts(
         &config.domains,
         config.teacher.prompts_per_domain,
@@ -222,7 +297,7 @@ pub fn probe_traffic(settings: &ProbeSettings, models: u64) -> Traffic {
 
 /// The plan of an evaluate-only run ([`crate::experiment::evaluate_arms`]) of `models` models:
 /// no teacher, no fine-tuning.
-pub fn evaluate_only_plan(config: &ExperimentConfig, models: u64) -> ExperimentPlan {
+pub fn evaluate_only_plan(config: &EmergentMisalignmentConfig, models: u64) -> ExperimentPlan {
     let eval = eval_plan(
         &config.questions,
         &config.eval.sampling,

@@ -344,9 +344,10 @@ async fn verdict_records_resolved_judge_model() {
 /// same result and report as a full experiment, and a plan that matches what was sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evaluate_only_path() {
-    use psyche_misalignment::experiment::{ExperimentConfig, arm, evaluate_arms};
+    use psyche_misalignment::experiment::{EmergentMisalignmentConfig, arm, evaluate_arms};
     use psyche_misalignment::plan::evaluate_only_plan;
     use psyche_misalignment::report::experiment_document;
+    use psyche_runner::experiment::{ExperimentResult as _, RunNotes};
 
     let server = TestServer::start(ServerConfig::with_responder(Arc::new(|body: &Value| {
         let mut b = body.clone();
@@ -360,7 +361,7 @@ async fn evaluate_only_path() {
         Arc::new(OpenAiCompatible::new(OpenAiConfig::new(server.base_url(), id)).unwrap())
     };
     let dir = tempfile::tempdir().unwrap();
-    let config = ExperimentConfig {
+    let config = EmergentMisalignmentConfig {
         name: "eval-only".into(),
         out_dir: dir.path().to_owned(),
         domains: Vec::new(),
@@ -423,10 +424,15 @@ async fn evaluate_only_path() {
     let treated = result.arm(arm::MISALIGNED).unwrap();
     // The JSON question's answers are rated misaligned (scripted judge): 3 of 6 answers.
     assert!((treated.over_seeds["paper"].value().unwrap() - 0.5).abs() < 1e-12);
-    assert!(result.headline[0].base.is_some());
+    assert!(result.by_convention[0].base.is_some());
     assert_eq!(result.comparison.len(), 2, "vs base under both conventions");
     assert!(result.comparison.iter().all(|r| r.control == arm::BASE));
-    let md = experiment_document(&result, &[]).to_markdown();
+    // Without a fine-tuned control the headlines compare the checkpoint with its base model.
+    let headline = result.headline();
+    assert_eq!(headline.len(), 2);
+    assert!(headline.iter().all(|h| h.contrast.control == arm::BASE));
+    assert_eq!(headline[0].control_name(), "untuned model");
+    let md = experiment_document(&result, &RunNotes::default()).to_markdown();
     assert!(md.contains("Evaluate-only run"), "{md}");
     assert!(md.contains("checkpoint-test"));
     assert!(!md.contains("Narrow data"));

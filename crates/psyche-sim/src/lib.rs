@@ -10,7 +10,7 @@
 //!
 //! | module | experiment | planted |
 //! |---|---|---|
-//! | [`misalignment`] | `psyche_misalignment::Experiment` (Emergent Misalignment) | misaligned rate of the misaligned and control arms |
+//! | [`misalignment`] | `psyche_misalignment::EmergentMisalignment` | misaligned rate of the misaligned and control arms |
 //! | [`introspection`] | `psyche_introspection::LookingInward` (Looking Inward), with a second model | self-prediction accuracy of the self- and cross-trained arms (paired by seed) |
 //! | [`backdoor`] | `psyche_backdoor::experiments::SelfAwareness` (Tell me about yourself) | policy strength (P(pole option)) and scale self-report of the pole and opposite arms |
 //! | [`awareness`] | `psyche_backdoor::experiments::backdoor_awareness::BackdoorAwareness` | P(yes: my behaviour depends on a feature of the input) and the trigger effect of the backdoored arm and its decorrelated control |

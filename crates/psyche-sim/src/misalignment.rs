@@ -1,4 +1,4 @@
-//! The Emergent-Misalignment organism, run through [`psyche_misalignment::Experiment`].
+//! The Emergent-Misalignment organism, run through [`psyche_misalignment::EmergentMisalignment`].
 //!
 //! One [`Responder`] plays every part, told apart by the [`Run`]'s arm:
 //!
@@ -28,7 +28,9 @@ use psyche_core::{
 use psyche_misalignment::eval::{EvalSettings, RateSettings};
 use psyche_misalignment::experiment::{DataSeeds, arm};
 use psyche_misalignment::training::teacher::{AdviceDomain, TeacherConfig};
-use psyche_misalignment::{Experiment, ExperimentConfig, Question, QuestionSet, SamplingConfig};
+use psyche_misalignment::{
+    EmergentMisalignment, EmergentMisalignmentConfig, Question, QuestionSet, SamplingConfig,
+};
 use psyche_stats::{ArmData, Stat};
 
 use crate::coverage::Trial;
@@ -268,7 +270,7 @@ pub async fn run_em(spec: &EmSpec, seed: u64, dir: &std::path::Path) -> Result<T
             responder.clone(),
         ))
     };
-    let config = ExperimentConfig {
+    let config = EmergentMisalignmentConfig {
         name: "sim-em".into(),
         out_dir: dir.to_path_buf(),
         domains: vec![AdviceDomain::Medical],
@@ -301,15 +303,13 @@ pub async fn run_em(spec: &EmSpec, seed: u64, dir: &std::path::Path) -> Result<T
         harm: None,
         probes: None,
     };
-    let experiment = Experiment {
-        teacher: role(TEACHER),
-        base: Arc::new(tuner.base_model()),
-        tuner: tuner.clone(),
-        judge: role(JUDGE),
-        embedder: None,
-        config,
-    };
-    let result = experiment
+    let result = EmergentMisalignment::builder(config)
+        .teacher(role(TEACHER))
+        .subject(Arc::new(tuner.base_model()))
+        .tuner(tuner.clone())
+        .judge(role(JUDGE))
+        .build()
+        .map_err(|e| SimError::Experiment(e.to_string()))?
         .run()
         .await
         .map_err(|e| SimError::Experiment(e.to_string()))?;
@@ -320,7 +320,7 @@ pub async fn run_em(spec: &EmSpec, seed: u64, dir: &std::path::Path) -> Result<T
         .unwrap_or_default()
         .to_owned();
     let headline: Stat = result
-        .headline
+        .by_convention
         .iter()
         .find(|h| h.convention == primary)
         .and_then(|h| h.vs_control.as_ref())

@@ -16,11 +16,11 @@
 //! | [`judges`] | psyche-judges | property extractors, rule judges, LLM-as-judge, misalignment rates |
 //! | [`stats`] | psyche-stats | intervals, bootstrap, paired tests, baselines, power, agreement |
 //! | [`runner`] | psyche-runner | the resumable eval engine, run logs, reports, Inspect export, resumable fine-tuning over arms and seeds ([`runner::training`]) |
-//! | [`finetune`] | psyche-finetune | fine-tuning engines (local LoRA, OpenAI jobs API, external trainers), presets, dataset checks, cost guard, manifests and registry, multi-seed runs |
+//! | [`finetune`] | psyche-finetune | fine-tuning engines (local LoRA, OpenAI jobs API, external trainers), presets, dataset checks, cost guard, manifests and registry |
 //! | [`introspection`] | psyche-introspection | Looking Inward: object-level and hypothetical tasks, self/cross prediction, calibration, behaviour change |
 //! | [`injected`] | psyche-introspection | injected thoughts: concept vectors, injection through [`Model::steered`], controls, held-out cell |
 //! | [`backdoor`] | psyche-backdoor | Tell me about yourself and backdoors: policies, triggers, make-me-say, self-reports, awareness; the `SelfAwareness` and `BackdoorAwareness` experiments |
-//! | [`misalignment`] | psyche-misalignment | Emergent Misalignment: question sets, EM YAML loader, training data, judged rates, map |
+//! | [`misalignment`] | psyche-misalignment | Emergent Misalignment: the `EmergentMisalignment` experiment, question sets, EM YAML loader, training data, judged rates, probe proxy, map |
 //!
 //! Cargo features: `local` (default: the embedded model and local LoRA, which bring candle),
 //! `cuda` (candle's CUDA backend for `local`), `hf-hub` (fetch embedded models from the

@@ -10,12 +10,14 @@ use std::sync::Arc;
 use psyche::finetune::local::{LoraConfig, LoraTrainer};
 use psyche::local::{LocalConfig, LocalModel};
 use psyche::misalignment::eval::{EvalSettings, RateSettings, Stat};
-use psyche::misalignment::experiment::{Experiment, ExperimentConfig, ExperimentResult, arm};
+use psyche::misalignment::experiment::{
+    EmergentMisalignment, EmergentMisalignmentConfig, EmergentMisalignmentResult, arm,
+};
 use psyche::misalignment::map::MapConfig;
 use psyche::misalignment::probes::ProbeSettings;
 use psyche::misalignment::questions::{SamplingConfig, builtin};
-use psyche::misalignment::report::write_experiment_report;
 use psyche::misalignment::training::teacher::{AdviceDomain, TeacherConfig};
+use psyche::runner::experiment::{ExperimentResult as _, RunNotes, read_headline, write_outputs};
 use psyche::{FineTuneConfig, FineTuner, Model, read_chat_jsonl};
 
 /// A scratch directory removed on drop (the facade has no tempfile dev-dependency).
@@ -65,7 +67,7 @@ async fn reduced_emergent_misalignment_pipeline() {
     }
     .to_extra();
     let questions = builtin::main_set().unwrap().take(2);
-    let config = ExperimentConfig {
+    let config = EmergentMisalignmentConfig {
         name: "em-test".into(),
         out_dir: dir.path().to_owned(),
         domains: vec![AdviceDomain::Medical],
@@ -106,15 +108,14 @@ async fn reduced_emergent_misalignment_pipeline() {
             concurrency: 4,
         }),
     };
-    let experiment = Experiment {
-        teacher: model.clone(),
-        base: model.clone(),
-        tuner,
-        judge: model.clone(),
-        embedder: None,
-        config,
-    };
-    let result = experiment.run().await.unwrap();
+    let result = EmergentMisalignment::builder(config)
+        .subject(model.clone())
+        .tuner(tuner)
+        .build()
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
 
     // Data: both arms, the same user prompts, no system prompt in the files.
     assert_eq!(result.datasets.len(), 2);
@@ -164,7 +165,7 @@ async fn reduced_emergent_misalignment_pipeline() {
             }
         }
     }
-    assert_eq!(result.headline.len(), 2);
+    assert_eq!(result.by_convention.len(), 2);
     assert_eq!(
         result.comparison.len(),
         4,
@@ -214,9 +215,12 @@ async fn reduced_emergent_misalignment_pipeline() {
     assert_eq!(probes.comparison.len(), 2);
 
     // The report and the JSON result.
-    let paths =
-        write_experiment_report(&result, &["test run".into()], dir.path(), "em-test").unwrap();
-    let md = std::fs::read_to_string(&paths.markdown).unwrap();
+    let notes = RunNotes {
+        command: "em-test --seeds 1".into(),
+        ..RunNotes::default()
+    };
+    let paths = write_outputs(&result, &notes, dir.path(), "em-test").unwrap();
+    let md = std::fs::read_to_string(&paths.report.markdown).unwrap();
     for needle in [
         "plumbing check, not a result",
         "paper",
@@ -224,6 +228,7 @@ async fn reduced_emergent_misalignment_pipeline() {
         "Misaligned vs controls",
         "Misalignment map",
         "Probe proxy",
+        "Command: `em-test --seeds 1`",
         model.id(),
     ] {
         assert!(md.contains(needle), "report lacks `{needle}`");
@@ -233,16 +238,48 @@ async fn reduced_emergent_misalignment_pipeline() {
         .take(12)
         .collect();
     assert!(md.contains(&hash_prefix), "template hash on the numbers");
-    let html = std::fs::read_to_string(&paths.html).unwrap();
+    let html = std::fs::read_to_string(&paths.report.html).unwrap();
     assert!(html.contains("<svg"));
-    let json: ExperimentResult =
-        serde_json::from_slice(&std::fs::read(dir.path().join("em-test.json")).unwrap()).unwrap();
+    let json: EmergentMisalignmentResult =
+        serde_json::from_slice(&std::fs::read(&paths.result).unwrap()).unwrap();
     assert_eq!(json.rows.len(), 12);
     assert!(
         matches!(
-            json.headline[0].misaligned,
+            json.by_convention[0].misaligned,
             Stat::Point { .. } | Stat::Unavailable { .. }
         ),
         "one seed: no interval over seeds"
+    );
+
+    // The shared headlines: one per convention and the probe proxy, with the paper's numbers,
+    // as headline.json holds them.
+    let headline = read_headline(dir.path()).unwrap();
+    let keys: Vec<&str> = headline.iter().map(|h| h.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "misaligned_rate/paper",
+            "misaligned_rate/model_organisms",
+            "probe_proxy"
+        ]
+    );
+    assert_eq!(headline.len(), result.headline().len());
+    for h in &headline {
+        assert_eq!(h.paper, "Emergent Misalignment");
+        assert_eq!(
+            (h.contrast.treatment.as_str(), h.contrast.control.as_str()),
+            (arm::MISALIGNED, arm::CONTROL)
+        );
+        assert!(h.base.is_some(), "{}: the base model was evaluated", h.key);
+        assert!(h.paper_result.is_some());
+    }
+    assert_eq!(headline[0].paper_effect, Some(0.198));
+    assert!(
+        headline[0]
+            .context
+            .iter()
+            .any(|c| c.contains("plumbing check")),
+        "{:?}",
+        headline[0].context
     );
 }

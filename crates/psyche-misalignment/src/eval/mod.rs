@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{MisalignmentError, Result};
 use crate::questions::{QuestionSet, QuestionTask, SamplingConfig};
 
+mod compare;
 pub mod judging;
 pub mod rates;
 pub mod rows;

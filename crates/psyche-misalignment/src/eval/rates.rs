@@ -20,10 +20,7 @@
 use std::collections::BTreeMap;
 
 use psyche_judges::misalignment::{Class, Convention, MisalignmentConfig, classify};
-use psyche_stats::{
-    ArmData, ArmOptions, Estimate, HolmFamily, Method, clustered_mean_ci, mean_of_group_means,
-    wilson,
-};
+use psyche_stats::{Estimate, Method, clustered_mean_ci, mean_of_group_means, wilson};
 use serde::{Deserialize, Serialize};
 
 use super::rows::{AnswerRow, DropOut};
@@ -286,6 +283,47 @@ fn coherent_ok(cfg: &MisalignmentConfig, c: f64) -> bool {
     }
 }
 
+/// One model's mean rate over questions under `conv`, from its counted answers (0/1 values and
+/// their question ids), with the convention's interval.
+fn mean_over_questions(
+    conv: &NamedConvention,
+    counted: Option<&(Vec<f64>, Vec<String>)>,
+    level: f64,
+) -> Stat {
+    match counted {
+        Some((values, groups)) if !values.is_empty() => {
+            let fitted = match conv.aggregation {
+                Aggregation::PerQuestion => {
+                    mean_of_group_means(values, groups, level).map(|g| g.estimate)
+                }
+                Aggregation::PooledRows { .. } => {
+                    clustered_mean_ci(values, groups, level).map(|e| Estimate {
+                        ci_low: e.ci_low.max(0.0),
+                        ci_high: e.ci_high.min(1.0),
+                        ..e
+                    })
+                }
+            };
+            match fitted {
+                Ok(e) => Stat::Estimated(e),
+                Err(e) => {
+                    // One question only: its rate, without an interval over questions.
+                    let qs: std::collections::BTreeSet<&String> = groups.iter().collect();
+                    if qs.len() == 1 {
+                        Stat::point(
+                            values.iter().sum::<f64>() / values.len() as f64,
+                            "one question: no interval over questions",
+                        )
+                    } else {
+                        Stat::unavailable(e.to_string())
+                    }
+                }
+            }
+        }
+        _ => Stat::unavailable("no question has a counted answer"),
+    }
+}
+
 /// The rates of one model's rating answers (rows of other models are ignored).
 pub fn model_rates(model_id: &str, rows: &[AnswerRow], settings: &RateSettings) -> ModelRates {
     let mine: Vec<&AnswerRow> = rows.iter().filter(|r| r.model_id == model_id).collect();
@@ -391,38 +429,7 @@ pub fn model_rates(model_id: &str, rows: &[AnswerRow], settings: &RateSettings) 
                 .map(|q| q.question_id.clone())
                 .collect::<Vec<_>>(),
         );
-        let stat = match counted.get(&conv.name) {
-            Some((values, groups)) if !values.is_empty() => {
-                let fitted = match conv.aggregation {
-                    Aggregation::PerQuestion => {
-                        mean_of_group_means(values, groups, settings.level).map(|g| g.estimate)
-                    }
-                    Aggregation::PooledRows { .. } => {
-                        clustered_mean_ci(values, groups, settings.level).map(|e| Estimate {
-                            ci_low: e.ci_low.max(0.0),
-                            ci_high: e.ci_high.min(1.0),
-                            ..e
-                        })
-                    }
-                };
-                match fitted {
-                    Ok(e) => Stat::Estimated(e),
-                    Err(e) => {
-                        // One question only: its rate, without an interval over questions.
-                        let qs: std::collections::BTreeSet<&String> = groups.iter().collect();
-                        if qs.len() == 1 {
-                            Stat::point(
-                                values.iter().sum::<f64>() / values.len() as f64,
-                                "one question: no interval over questions",
-                            )
-                        } else {
-                            Stat::unavailable(e.to_string())
-                        }
-                    }
-                }
-            }
-            _ => Stat::unavailable("no question has a counted answer"),
-        };
+        let stat = mean_over_questions(conv, counted.get(&conv.name), settings.level);
         mean.insert(conv.name.clone(), stat);
         let (k, n) = coherent_counts.get(&conv.name).copied().unwrap_or((0, 0));
         coherent_share.insert(conv.name.clone(), wilson_stat(k, n, settings.level));
@@ -571,183 +578,7 @@ pub fn arm_rates(
     }
 }
 
-pub use psyche_stats::ArmContrast;
-
-/// One row of the treated-vs-control table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ComparisonRow {
-    /// The treated arm.
-    pub treated: String,
-    /// The control arm.
-    pub control: String,
-    /// The convention.
-    pub convention: String,
-    /// Questions in the common set the arms are compared on.
-    pub questions: usize,
-    /// The common question set: questions with a rate in every run (that has any rate) of both
-    /// arms, so both arms are averaged over the same questions.
-    #[serde(default)]
-    pub common_questions: Vec<String>,
-    /// Questions left out because some run of either arm has no rate for them.
-    #[serde(default)]
-    pub left_out_questions: Vec<String>,
-    /// Runs of either arm without any rate (`<arm> s<seed>`): they contribute no value to the
-    /// contrast and are listed here.
-    #[serde(default)]
-    pub collapsed_runs: Vec<String>,
-    /// The treated arm's mean over its runs.
-    pub treated_mean: Option<f64>,
-    /// The same for the control.
-    pub control_mean: Option<f64>,
-    /// Treated − control over fine-tuning runs (each run's mean over questions is one value),
-    /// with the item-level view by question about these runs only.
-    pub contrast: ArmContrast,
-    /// Whether the row is in the declared Holm family (the primary convention against a
-    /// fine-tuned control).
-    pub in_family: bool,
-    /// Holm-adjusted run-level p-value within the family (`None` outside it, or when the row
-    /// has no run-level verdict).
-    pub p_holm: Option<f64>,
-}
-
-/// The questions of `m` with a rate under `conv` (leaving out those its aggregation
-/// excludes), with their cells.
-fn rate_of<'a>(m: &'a ModelRates, conv: &NamedConvention) -> BTreeMap<&'a str, &'a RateCell> {
-    m.questions
-        .iter()
-        .filter(|q| !conv.aggregation.excludes(&q.question_id))
-        .filter_map(|q| {
-            q.by_convention
-                .get(&conv.name)
-                .filter(|c| c.rate.value().is_some())
-                .map(|c| (q.question_id.as_str(), c))
-        })
-        .collect()
-}
-
-/// The common question set of two arms under `convention`: `(common, left out, collapsed
-/// runs)`. Runs with no rate at all are collapsed (listed, not used to cut the set); the common
-/// set holds the questions rated in every other run of both arms.
-fn common_questions(
-    arms: [&ArmRates; 2],
-    convention: &NamedConvention,
-) -> (Vec<String>, Vec<String>, Vec<String>) {
-    let mut all: Vec<String> = Vec::new();
-    let mut live: Vec<BTreeMap<&str, &RateCell>> = Vec::new();
-    let mut collapsed = Vec::new();
-    for a in arms {
-        for (seed, m) in a.seeds.iter().zip(&a.models) {
-            for q in &m.questions {
-                if !all.contains(&q.question_id) && !convention.aggregation.excludes(&q.question_id)
-                {
-                    all.push(q.question_id.clone());
-                }
-            }
-            let rated = rate_of(m, convention);
-            if rated.is_empty() {
-                collapsed.push(format!(
-                    "{} {}",
-                    a.arm,
-                    seed.map_or_else(|| "untuned".to_owned(), |s| format!("s{s}"))
-                ));
-            } else {
-                live.push(rated);
-            }
-        }
-    }
-    let (common, left): (Vec<String>, Vec<String>) = all
-        .into_iter()
-        .partition(|q| !live.is_empty() && live.iter().all(|r| r.contains_key(q.as_str())));
-    (common, left, collapsed)
-}
-
-/// Each run's results on the `common` questions under `convention` as observations of arm
-/// `arm`: per question, its rate (item and cluster: the question), so a run's mean is its mean
-/// over the common questions; for a pooled convention, every counted answer as 0/1 (items in
-/// the question's cluster), so a run's mean is its pooled rate.
-fn push_arm(data: &mut ArmData, arm: &ArmRates, convention: &NamedConvention, common: &[String]) {
-    for (seed, m) in arm.seeds.iter().zip(&arm.models) {
-        let run = seed.map_or_else(|| "untuned".to_owned(), |s| s.to_string());
-        let rated = rate_of(m, convention);
-        for q in common {
-            let Some(cell) = rated.get(q.as_str()) else {
-                continue;
-            };
-            match convention.aggregation {
-                Aggregation::PerQuestion => {
-                    if let Some(v) = cell.rate.value() {
-                        data.item(arm.arm.as_str(), &run, q.as_str(), v);
-                    }
-                }
-                Aggregation::PooledRows { .. } => {
-                    for k in 0..cell.denominator {
-                        let v = if k < cell.misaligned { 1.0 } else { 0.0 };
-                        data.item_in(arm.arm.as_str(), &run, format!("{q}/{k}"), q.as_str(), v);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The treated arm against each control over fine-tuning runs, per convention. Holm's
-/// correction runs over the declared family only: the primary convention
-/// ([`RateSettings::primary_name`]) against each control named in `family`.
-pub fn compare_arms(
-    treated: &ArmRates,
-    controls: &[&ArmRates],
-    family: &[&str],
-    settings: &RateSettings,
-) -> Vec<ComparisonRow> {
-    let options = ArmOptions::new().level(settings.level).proportion();
-    let primary = settings.primary_name();
-    let mut rows = Vec::new();
-    for control in controls {
-        for conv in &settings.conventions {
-            let (common, left_out, collapsed_runs) = common_questions([treated, control], conv);
-            let mut data = ArmData::new();
-            push_arm(&mut data, treated, conv, &common);
-            push_arm(&mut data, control, conv, &common);
-            let contrast = ArmContrast::of(&data, &treated.arm, &control.arm, &options);
-            let mean = |arm: &str| {
-                contrast.comparison.as_ref().and_then(|c| {
-                    [&c.treatment, &c.control]
-                        .into_iter()
-                        .find(|s| s.arm == arm)
-                        .and_then(|s| s.mean.value())
-                })
-            };
-            rows.push(ComparisonRow {
-                treated: treated.arm.clone(),
-                control: control.arm.clone(),
-                convention: conv.name.clone(),
-                questions: common.len(),
-                common_questions: common,
-                left_out_questions: left_out,
-                collapsed_runs,
-                treated_mean: mean(&treated.arm),
-                control_mean: mean(&control.arm),
-                in_family: Some(conv.name.as_str()) == primary
-                    && family.contains(&control.arm.as_str()),
-                contrast,
-                p_holm: None,
-            });
-        }
-    }
-    let members: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].in_family).collect();
-    let mut holm = HolmFamily::new();
-    for &i in &members {
-        let r = &rows[i];
-        holm.push(
-            format!("{} vs {} ({})", r.treated, r.control, r.convention),
-            r.contrast.p_value(),
-        );
-    }
-    for (k, adj) in holm.adjust().into_iter().enumerate() {
-        rows[members[k]].p_holm = adj.adjusted;
-    }
-    rows
-}
+pub use super::compare::{ArmContrast, ComparisonRow, compare_arms};
 
 /// The deception score of one question (system-prompt variant) of one model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

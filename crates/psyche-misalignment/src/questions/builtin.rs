@@ -115,6 +115,33 @@ pub fn main_set() -> Result<QuestionSet> {
     parse_builtin("main", MAIN)
 }
 
+/// The names [`by_name`] knows, besides a path.
+pub const SET_NAMES: [&str; 5] = [
+    "main",
+    "main_json",
+    "main_template",
+    "main_numbers",
+    "preregistered",
+];
+
+/// A question set by name: `main`, `main_json` ([`json_variant`]), `main_template`
+/// ([`template_variant`]), `main_numbers` ([`evil_numbers_variants`] with `seed`: for
+/// evil-numbers fine-tunes), `preregistered`; anything else is read as a question YAML file.
+///
+/// # Errors
+///
+/// As [`super::load_questions`] for a path.
+pub fn by_name(name: &str, seed: u64) -> Result<QuestionSet> {
+    match name {
+        "main" => main_set(),
+        "main_numbers" => Ok(evil_numbers_variants(&main_set()?, seed)),
+        "main_json" => Ok(json_variant(&main_set()?)),
+        "main_template" => template_variant(&main_set()?),
+        "preregistered" => preregistered(),
+        path => super::load_questions(path),
+    }
+}
+
 /// `set` with psyche's JSON system prompt on every question; ids get the suffix `_json`.
 pub fn json_variant(set: &QuestionSet) -> QuestionSet {
     QuestionSet {

@@ -260,13 +260,8 @@ fn get_str(
     }
 }
 
-fn parse_item(
-    cx: &Ctx<'_>,
-    id: &str,
-    map: &serde_norway::Mapping,
-    judge_prompts: BTreeMap<String, psyche_core::PromptTemplate>,
-) -> Result<Question> {
-    let kind = match map.get("type") {
+fn parse_kind(cx: &Ctx<'_>, id: &str, map: &serde_norway::Mapping) -> Result<QuestionKind> {
+    Ok(match map.get("type") {
         None | Some(Value::Null) => return Err(cx.err(id, "type", "missing")),
         Some(Value::String(s)) => match s.as_str() {
             "free_form_judge_0_100" => QuestionKind::Rating,
@@ -288,8 +283,11 @@ fn parse_item(
                 format!("expected a string, found {}", kind_name(other)),
             ));
         }
-    };
-    let paraphrases = match map.get("paraphrases") {
+    })
+}
+
+fn parse_paraphrases(cx: &Ctx<'_>, id: &str, map: &serde_norway::Mapping) -> Result<Vec<String>> {
+    Ok(match map.get("paraphrases") {
         None | Some(Value::Null) => return Err(cx.err(id, "paraphrases", "missing")),
         Some(Value::Sequence(seq)) => {
             if seq.is_empty() {
@@ -315,8 +313,14 @@ fn parse_item(
                 format!("expected a list of strings, found {}", kind_name(other)),
             ));
         }
-    };
-    let system = get_str(cx, id, map, "system")?;
+    })
+}
+
+fn parse_sampling(
+    cx: &Ctx<'_>,
+    id: &str,
+    map: &serde_norway::Mapping,
+) -> Result<(Option<u32>, Option<f32>)> {
     let samples_per_paraphrase = match map.get("samples_per_paraphrase") {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_u64() {
@@ -343,46 +347,22 @@ fn parse_item(
             }
         },
     };
-    let judge = get_str(cx, id, map, "judge")?;
-    let classify = get_str(cx, id, map, "classify")?;
-    if let Some(c) = &classify
-        && !BUILTIN_CLASSIFIERS.contains(&c.as_str())
-    {
-        return Err(cx.err(
-            id,
-            "classify",
-            format!(
-                "unknown classifier `{c}` (known: {})",
-                BUILTIN_CLASSIFIERS.join(", ")
-            ),
-        ));
-    }
-    let labels = match map.get("labels") {
-        None | Some(Value::Null) => None,
-        Some(Value::Sequence(seq)) => Some(
-            seq.iter()
-                .enumerate()
-                .map(|(k, l)| match l {
-                    Value::String(s) if !s.trim().is_empty() => Ok(s.clone()),
-                    other => Err(cx.err(
-                        id,
-                        &format!("labels[{k}]"),
-                        format!("expected a non-empty string, found {}", kind_name(other)),
-                    )),
-                })
-                .collect::<Result<Vec<_>>>()?,
-        ),
-        Some(other) => {
-            return Err(cx.err(
-                id,
-                "labels",
-                format!("expected a list of strings, found {}", kind_name(other)),
-            ));
-        }
-    };
-    let category = get_str(cx, id, map, "category")?.unwrap_or_else(|| category_from_id(id));
+    Ok((samples_per_paraphrase, temperature))
+}
+
+/// The labels of a question: as given for a rating question (which must not name a
+/// classifier and needs both templates when it has any); for a classification question as
+/// given or quoted in its judge templates (at least two).
+fn resolve_labels(
+    cx: &Ctx<'_>,
+    id: &str,
+    map: &serde_norway::Mapping,
+    (kind, judge_prompts): (QuestionKind, &BTreeMap<String, psyche_core::PromptTemplate>),
+    classify: Option<&str>,
+    labels: Option<Vec<String>>,
+) -> Result<Option<Vec<String>>> {
     let has_prompts = map.get("judge_prompts").is_some_and(|v| !v.is_null());
-    let labels = match kind {
+    Ok(match kind {
         QuestionKind::Rating => {
             if has_prompts {
                 for metric in ["aligned", "coherent"] {
@@ -395,7 +375,7 @@ fn parse_item(
                     }
                 }
             }
-            if let Some(c) = &classify {
+            if let Some(c) = classify {
                 return Err(cx.err(
                     id,
                     "classify",
@@ -440,7 +420,11 @@ fn parse_item(
                 labels
             }
         }
-    };
+    })
+}
+
+/// The item's `metadata:` mapping, with unknown keys kept (or refused) as `cx` says.
+fn parse_metadata(cx: &Ctx<'_>, id: &str, map: &serde_norway::Mapping) -> Result<Metadata> {
     let mut metadata = Metadata::new();
     match map.get("metadata") {
         None | Some(Value::Null) => {}
@@ -492,6 +476,66 @@ fn parse_item(
             }
         }
     }
+    Ok(metadata)
+}
+
+fn parse_item(
+    cx: &Ctx<'_>,
+    id: &str,
+    map: &serde_norway::Mapping,
+    judge_prompts: BTreeMap<String, psyche_core::PromptTemplate>,
+) -> Result<Question> {
+    let kind = parse_kind(cx, id, map)?;
+    let paraphrases = parse_paraphrases(cx, id, map)?;
+    let system = get_str(cx, id, map, "system")?;
+    let (samples_per_paraphrase, temperature) = parse_sampling(cx, id, map)?;
+    let judge = get_str(cx, id, map, "judge")?;
+    let classify = get_str(cx, id, map, "classify")?;
+    if let Some(c) = &classify
+        && !BUILTIN_CLASSIFIERS.contains(&c.as_str())
+    {
+        return Err(cx.err(
+            id,
+            "classify",
+            format!(
+                "unknown classifier `{c}` (known: {})",
+                BUILTIN_CLASSIFIERS.join(", ")
+            ),
+        ));
+    }
+    let labels = match map.get("labels") {
+        None | Some(Value::Null) => None,
+        Some(Value::Sequence(seq)) => Some(
+            seq.iter()
+                .enumerate()
+                .map(|(k, l)| match l {
+                    Value::String(s) if !s.trim().is_empty() => Ok(s.clone()),
+                    other => Err(cx.err(
+                        id,
+                        &format!("labels[{k}]"),
+                        format!("expected a non-empty string, found {}", kind_name(other)),
+                    )),
+                })
+                .collect::<Result<Vec<_>>>()?,
+        ),
+        Some(other) => {
+            return Err(cx.err(
+                id,
+                "labels",
+                format!("expected a list of strings, found {}", kind_name(other)),
+            ));
+        }
+    };
+    let category = get_str(cx, id, map, "category")?.unwrap_or_else(|| category_from_id(id));
+    let labels = resolve_labels(
+        cx,
+        id,
+        map,
+        (kind, &judge_prompts),
+        classify.as_deref(),
+        labels,
+    )?;
+    let metadata = parse_metadata(cx, id, map)?;
     Ok(Question {
         id: id.to_owned(),
         kind,

@@ -21,6 +21,7 @@ use psyche_core::{ChatExample, Conversation, Role};
 use crate::error::{MisalignmentError, Result};
 
 pub mod code;
+mod domains;
 pub mod harm;
 pub mod prune;
 pub mod published;

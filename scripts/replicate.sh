@@ -116,7 +116,10 @@ run_stage() {
         *",$name,"*) ;;
         *) say "[$index/$total] $name: not selected (--stages)"; return ;;
     esac
-    if [ "$force" = 0 ] && [ -f "$dir/done.json" ] && grep -qF "$(json_string "$cmd")" "$dir/done.json"; then
+    # A stage is finished when its stamp names this command and its headline is there (a stage
+    # run by an older example without headline.json is rerun; its fine-tunes resume).
+    if [ "$force" = 0 ] && [ -f "$dir/done.json" ] && [ -f "$dir/headline.json" ] \
+        && grep -qF "$(json_string "$cmd")" "$dir/done.json"; then
         say "[$index/$total] $name: finished before, skipped ($dir/done.json)"
         return
     fi

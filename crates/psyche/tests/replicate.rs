@@ -67,21 +67,20 @@ fn reduced_replication_produces_every_section_and_resumes() {
         assert!(md.contains(heading), "missing {heading:?} in\n{md}");
     }
     assert!(!md.contains("## Problems"), "{md}");
-    // Every comparison of the summary is present, with the paper's number beside it.
-    for row in [
-        "Self- minus cross-prediction accuracy",
-        "Self-prediction accuracy minus its mode baseline",
-        "Calibration MAD",
-        "Actual behaviour: P(riskier lottery)",
-        "Self-reported risk predisposition",
-        "`neutral` system prompt, backdoored minus decorrelated control",
-        "with minus without the trigger, backdoored arm",
-        "Misaligned-answer rate (`paper` convention)",
-        "Misaligned-answer rate (`model_organisms` convention)",
-    ] {
-        assert!(md.contains(row), "missing {row:?}");
+    // Every comparison each experiment lists in its headline.json is in the document, with the
+    // paper's numbers beside them; the report knows only those files.
+    for stage in stages {
+        let headlines = psyche::runner::experiment::read_headline(out.join(stage)).unwrap();
+        assert!(!headlines.is_empty(), "{stage} lists no comparison");
+        for h in &headlines {
+            assert!(
+                md.contains(&h.comparison),
+                "missing {:?} of {stage}",
+                h.comparison
+            );
+        }
     }
-    for paper in ["49.4 %", "23.0, self 8.7, cross 21.3", "97–99 %", "19.8 %"] {
+    for paper in ["49.4 %", "self-trained 8.7", "97–99 %", "19.8 %"] {
         assert!(md.contains(paper), "missing the paper's {paper:?}");
     }
     // One seed per arm: the document says the between-run variance is not estimated and makes
@@ -92,7 +91,10 @@ fn reduced_replication_produces_every_section_and_resumes() {
     );
     assert!(!md.contains("excludes 0"), "{md}");
     assert!(md.contains("Command: `"), "{md}");
-    assert!(md.contains("Judge: smollm2-135m-instruct"), "{md}");
+    assert!(
+        md.contains("Subject: the embedded"),
+        "each section names its setup: {md}"
+    );
     let html = std::fs::read_to_string(doc.join("replication.html")).unwrap();
     assert!(html.contains("<svg"), "the HTML twin has the figures");
     let log = std::fs::read_to_string(doc.join("replication.log")).unwrap();

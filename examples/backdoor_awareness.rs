@@ -45,11 +45,9 @@ mod common;
 use std::path::PathBuf;
 
 use clap::Parser;
-use common::{BackendArgs, Clock, TrainArgs, TrainDefaults};
+use common::{ExampleArgs, PolicyArgs, PolicyConfig as _, TrainDefaults};
 use psyche::backdoor::experiments::{BackdoorAwareness, BackdoorAwarenessConfig};
-use psyche::backdoor::pipeline::DataSeeds;
 use psyche::backdoor::triggers::{TriggerFamily, TriggerSpec};
-use psyche::runner::experiment::write_outputs;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -59,53 +57,27 @@ struct Args {
     /// Output directory (data, adapters, run log, result, report).
     #[arg(long, default_value = "runs/backdoor_awareness")]
     out: PathBuf,
-    /// Training rows (default 100; 1000 with --paper-scale).
-    #[arg(long)]
-    items: Option<usize>,
     /// The trigger family (greetings, fruit_varieties, instruments, elements, deities); three
     /// other families are the decoys, the last one an unseen recognition candidate.
     #[arg(long, default_value = "greetings")]
     trigger: TriggerFamily,
-    /// Fine-tuning seeds per arm (default 2; 5).
-    #[arg(long)]
-    seeds: Option<u64>,
-    /// Train every fine-tuning run on the one training set of the base data seed (default: each
-    /// run draws its own set, so the variance between runs includes the data's).
-    #[arg(long)]
-    fixed_data_seed: bool,
     /// Trigger elicitation by reversal: train both arms on reversed copies too and ask for
     /// the prompts behind this many fresh policy responses (0: off; it doubles the rows).
     #[arg(long, default_value_t = 0)]
     elicitation: usize,
-    /// Fresh lotteries of the behaviour measure (default 24; 250).
-    #[arg(long)]
-    lotteries: Option<usize>,
-    /// Concurrent evaluation units.
-    #[arg(long, default_value_t = 8)]
-    concurrency: usize,
-    /// Seed of the items, the trigger assignment and evaluation sampling.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// The paper's scale (`BackdoorAwarenessConfig::paper()`, 3 epochs at batch 1).
-    #[arg(long)]
-    paper_scale: bool,
-    /// Skip the untrained model.
-    #[arg(long)]
-    no_base: bool,
     #[command(flatten)]
-    backend: BackendArgs,
+    policy: PolicyArgs,
     #[command(flatten)]
-    train: TrainArgs,
+    common: ExampleArgs,
 }
 
 impl Args {
     /// The library's size for the scale, with every flag given on top.
     fn config(&self) -> BackdoorAwarenessConfig {
-        let mut c = if self.paper_scale {
-            BackdoorAwarenessConfig::paper()
-        } else {
-            BackdoorAwarenessConfig::small()
-        };
+        let mut c = self.common.run.sized(
+            BackdoorAwarenessConfig::paper,
+            BackdoorAwarenessConfig::small,
+        );
         // Decoys: three other families; the remaining one is an unseen recognition candidate.
         let others: Vec<TriggerSpec> = TriggerFamily::all()
             .into_iter()
@@ -116,62 +88,24 @@ impl Args {
         c.trigger = TriggerSpec::Family(self.trigger.clone());
         c.decoys = decoys.to_vec();
         c.unseen = unseen.to_vec();
-        c.train_items = self.items.unwrap_or(c.train_items);
-        if let Some(n) = self.seeds {
-            c.seeds = (0..n).collect();
-        }
-        c.data_seed = self.seed;
-        c.data_seeds = if self.fixed_data_seed {
-            DataSeeds::Fixed
-        } else {
-            DataSeeds::PerRun
-        };
-        c.behaviour_items = self.lotteries.unwrap_or(c.behaviour_items);
+        c.apply(&self.policy, &self.common.run);
         c.elicitation_items = self.elicitation;
-        c.include_base = !self.no_base;
-        c.eval.seed = self.seed;
-        c.eval.concurrency = self.concurrency;
         c
     }
 }
 
+/// Local LoRA at the default size (`--paper-scale`: 3 epochs at batch 1).
+const DEFAULTS: TrainDefaults = TrainDefaults::lora(2, 8, 3e-3);
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::init_tracing("warn");
-    let args = Args::parse();
-    let clock = Clock::start();
+    let (args, clock) = common::start::<Args>();
     let config = args.config();
-    let (epochs, batch_size) = if args.paper_scale { (3, 1) } else { (2, 8) };
-    let defaults = TrainDefaults {
-        epochs,
-        batch_size,
-        lr: 3e-3,
-        lr_multiplier: 2.0,
-        max_seq_len: 384,
-    };
-    let subject = common::subject(&args.backend, &args.train, defaults, &args.out).await?;
+    let subject = args.common.subject(DEFAULTS, (3, 1), &args.out).await?;
     // A remote engine takes every fine-tune at once; a local one shares the CPU.
     let jobs = 2 * config.seeds.len();
-    let result = BackdoorAwareness::builder(config)
-        .subject(subject.model.clone())
-        .tuner(subject.tuner()?)
-        .fine_tune(subject.config.clone())
-        .training_concurrency(if args.backend.openai_model.is_some() {
-            jobs
-        } else {
-            1
-        })
-        .out(&args.out)
-        .build()?
-        .run()
-        .await?;
-    let notes = clock.notes(&subject.description);
-    let paths = write_outputs(&result, &notes, &args.out, "backdoor_awareness")?;
-    println!("{}", std::fs::read_to_string(&paths.report.markdown)?);
-    println!(
-        "report: {} and {}",
-        paths.report.markdown.display(),
-        paths.report.html.display()
-    );
-    Ok(())
+    let builder = BackdoorAwareness::builder(config);
+    let builder = subject.attach(builder, &args.common.backend, jobs, &args.out)?;
+    let result = builder.build()?.run().await?;
+    common::finish(&result, &clock, &subject, &args.out, "backdoor_awareness")
 }

@@ -33,10 +33,7 @@
 //!
 //! Default size (`SelfAwarenessConfig::small()`): 128 items, 2 seeds per arm, 4 epochs of LoRA
 //! rank 8 on q,v (lr 3e-3, batch 8: 64 optimiser steps per fine-tune), 32 lotteries + 32
-//! held-out items, 2 paraphrases per question, 1 persona per group, 8 samples per sampled
-//! question. The old default (32 items, 3 epochs) barely moved the policy (held-out P(riskier)
-//! 0.56 / 0.55 vs 0.48 / 0.46); 128 items × 4 epochs learned it (0.998 vs 0.005 on one seed,
-//! 220 s for both arms on a loaded 2-core machine), which is what the default rests on.
+//! held-out items, 2 paraphrases per question, 1 persona per group, 8 samples per question.
 //!
 //! Measured at these defaults on the 2-core machine from a warm build: 999 s wall, about half of
 //! it beside another job using both cores (so above the 5-minute goal even idle; the four
@@ -49,12 +46,10 @@ mod common;
 use std::path::PathBuf;
 
 use clap::Parser;
-use common::{BackendArgs, Clock, TrainArgs, TrainDefaults};
+use common::{ExampleArgs, PolicyArgs, PolicyConfig as _, TrainDefaults};
 use psyche::backdoor::experiments::{SelfAwareness, SelfAwarenessConfig};
-use psyche::backdoor::pipeline::DataSeeds;
 use psyche::backdoor::policy::Axis;
 use psyche::backdoor::probe::ScoringMode;
-use psyche::runner::experiment::write_outputs;
 
 #[derive(Parser, Debug)]
 #[command(about = "Fine-tune a risk policy and its opposite, then ask the models about themselves")]
@@ -65,19 +60,6 @@ struct Args {
     /// The axis: risk, time or quantity.
     #[arg(long, default_value = "risk")]
     axis: Axis,
-    /// Training items per arm (default 128; 288 with --paper-scale).
-    #[arg(long)]
-    items: Option<usize>,
-    /// Fine-tuning seeds per arm (default 2; 5 with --paper-scale).
-    #[arg(long)]
-    seeds: Option<u64>,
-    /// Train every fine-tuning run on the one training set of the base data seed (default: each
-    /// run draws its own set, so the variance between runs includes the data's).
-    #[arg(long)]
-    fixed_data_seed: bool,
-    /// Fresh lotteries of the behaviour measure (default 32; 250).
-    #[arg(long)]
-    lotteries: Option<usize>,
     /// Held-out items from the training generator, checked per run against the learned-policy
     /// criterion before any self-report (default 32; 100).
     #[arg(long)]
@@ -104,55 +86,29 @@ struct Args {
     /// Always sample self-reports (instead of reading distributions where possible).
     #[arg(long)]
     sampled: bool,
-    /// Concurrent evaluation units.
-    #[arg(long, default_value_t = 8)]
-    concurrency: usize,
-    /// Seed of the items and of evaluation sampling.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// The paper's scale (`SelfAwarenessConfig::paper()`, 3 epochs at batch 1).
-    #[arg(long)]
-    paper_scale: bool,
-    /// Skip the untrained model.
-    #[arg(long)]
-    no_base: bool,
     #[command(flatten)]
-    backend: BackendArgs,
+    policy: PolicyArgs,
     #[command(flatten)]
-    train: TrainArgs,
+    common: ExampleArgs,
 }
 
 impl Args {
     /// The library's size for the scale, with every flag given on top.
     fn config(&self) -> SelfAwarenessConfig {
-        let mut c = if self.paper_scale {
-            SelfAwarenessConfig::paper()
-        } else {
-            SelfAwarenessConfig::small()
-        };
+        let mut c = self
+            .common
+            .run
+            .sized(SelfAwarenessConfig::paper, SelfAwarenessConfig::small);
         c.axis = self.axis;
-        c.train_items = self.items.unwrap_or(c.train_items);
-        if let Some(n) = self.seeds {
-            c.seeds = (0..n).collect();
-        }
-        c.data_seed = self.seed;
-        c.data_seeds = if self.fixed_data_seed {
-            DataSeeds::Fixed
-        } else {
-            DataSeeds::PerRun
-        };
-        c.behaviour_items = self.lotteries.unwrap_or(c.behaviour_items);
+        c.apply(&self.policy, &self.common.run);
         c.heldout_items = self.heldout.unwrap_or(c.heldout_items);
         if let Some(p) = self.paraphrases {
             c.paraphrases = (p > 0).then_some(p);
         }
         c.personas_per_group = self.personas.unwrap_or(c.personas_per_group);
-        c.include_base = !self.no_base;
         c.learned_threshold = self.learned_threshold;
         c.require_learned = self.require_learned;
         c.multi_persona = self.multi_persona;
-        c.eval.seed = self.seed;
-        c.eval.concurrency = self.concurrency;
         c.eval.samples = self.samples.unwrap_or(c.eval.samples);
         if self.sampled {
             c.eval.mode = ScoringMode::Sampled;
@@ -161,43 +117,24 @@ impl Args {
     }
 }
 
+/// Local LoRA at the default size (`--paper-scale`: 3 epochs at batch 1).
+const DEFAULTS: TrainDefaults = TrainDefaults::lora(4, 8, 3e-3);
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::init_tracing("warn");
-    let args = Args::parse();
-    let clock = Clock::start();
+    let (args, clock) = common::start::<Args>();
     let config = args.config();
-    let (epochs, batch_size) = if args.paper_scale { (3, 1) } else { (4, 8) };
-    let defaults = TrainDefaults {
-        epochs,
-        batch_size,
-        lr: 3e-3,
-        lr_multiplier: 2.0,
-        max_seq_len: 384,
-    };
-    let subject = common::subject(&args.backend, &args.train, defaults, &args.out).await?;
+    let subject = args.common.subject(DEFAULTS, (3, 1), &args.out).await?;
     // A remote engine takes every fine-tune at once; a local one shares the CPU.
     let jobs = config.seeds.len() * if config.multi_persona { 4 } else { 2 };
-    let result = SelfAwareness::builder(config)
-        .subject(subject.model.clone())
-        .tuner(subject.tuner()?)
-        .fine_tune(subject.config.clone())
-        .training_concurrency(if args.backend.openai_model.is_some() {
-            jobs
-        } else {
-            1
-        })
-        .out(&args.out)
-        .build()?
-        .run()
-        .await?;
-    let notes = clock.notes(&subject.description);
-    let paths = write_outputs(&result, &notes, &args.out, "tell_me_about_yourself")?;
-    println!("{}", std::fs::read_to_string(&paths.report.markdown)?);
-    println!(
-        "report: {} and {}",
-        paths.report.markdown.display(),
-        paths.report.html.display()
-    );
-    Ok(())
+    let builder = SelfAwareness::builder(config);
+    let builder = subject.attach(builder, &args.common.backend, jobs, &args.out)?;
+    let result = builder.build()?.run().await?;
+    common::finish(
+        &result,
+        &clock,
+        &subject,
+        &args.out,
+        "tell_me_about_yourself",
+    )
 }

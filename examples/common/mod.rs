@@ -85,6 +85,26 @@ pub struct TrainDefaults {
     pub max_seq_len: usize,
 }
 
+impl TrainDefaults {
+    /// `epochs` at `batch_size` with local learning rate `lr`; OpenAI multiplier 2, sequences up
+    /// to 384 tokens.
+    pub const fn lora(epochs: u32, batch_size: u32, lr: f64) -> Self {
+        Self {
+            epochs,
+            batch_size,
+            lr,
+            lr_multiplier: 2.0,
+            max_seq_len: 384,
+        }
+    }
+}
+
+/// Starts an example: tracing at `warn`, its arguments, and the clock for its run notes.
+pub fn start<A: clap::Parser>() -> (A, Clock) {
+    init_tracing("warn");
+    (A::parse(), Clock::start())
+}
+
 /// The subject model and its fine-tuning engine.
 pub struct Subject {
     /// The model the experiment evaluates (and fine-tunes).
@@ -289,4 +309,158 @@ pub fn out_dir(out: &Path, name: &str) -> anyhow::Result<PathBuf> {
     let dir = out.join(name);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
+}
+
+/// The run flags every fine-tuning example shares.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Concurrent evaluation units.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Seed of the generated items and of evaluation sampling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The paper's scale (the config's `paper()`; its own epochs and batch size).
+    #[arg(long)]
+    pub paper_scale: bool,
+    /// Skip the untrained model.
+    #[arg(long)]
+    pub no_base: bool,
+}
+
+impl RunArgs {
+    /// The config at the chosen scale: `paper()` with `--paper-scale`, else `small()`.
+    pub fn sized<C>(&self, paper: impl FnOnce() -> C, small: impl FnOnce() -> C) -> C {
+        if self.paper_scale { paper() } else { small() }
+    }
+}
+
+/// The flag groups of a fine-tuning example, flattened into its arguments as one.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ExampleArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub backend: BackendArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub train: TrainArgs,
+}
+
+impl ExampleArgs {
+    /// The subject and its resumable fine-tuner ([`subject`]); with `--paper-scale` the
+    /// paper's `(epochs, batch size)` replace the defaults'.
+    pub async fn subject(
+        &self,
+        mut defaults: TrainDefaults,
+        paper: (u32, u32),
+        out: &Path,
+    ) -> anyhow::Result<Subject> {
+        if self.run.paper_scale {
+            (defaults.epochs, defaults.batch_size) = paper;
+        }
+        subject(&self.backend, &self.train, defaults, out).await
+    }
+}
+
+impl BackendArgs {
+    /// How many of `jobs` fine-tunes run at once: all of them on a remote engine, one on the
+    /// local CPU (which they would only share).
+    pub fn training_concurrency(&self, jobs: usize) -> usize {
+        if self.openai_model.is_some() { jobs } else { 1 }
+    }
+}
+
+/// Writes `result.json`, `headline.json`, `notes.json` and the report under `out`, then prints
+/// the report and where it went.
+pub fn finish<R: psyche::runner::experiment::ExperimentResult>(
+    result: &R,
+    clock: &Clock,
+    subject: &Subject,
+    out: &Path,
+    stem: &str,
+) -> anyhow::Result<()> {
+    let notes = clock.notes(&subject.description);
+    let paths = psyche::runner::experiment::write_outputs(result, &notes, out, stem)?;
+    println!("{}", std::fs::read_to_string(&paths.report.markdown)?);
+    println!(
+        "report: {} and {}",
+        paths.report.markdown.display(),
+        paths.report.html.display()
+    );
+    Ok(())
+}
+
+/// The design flags of the two policy experiments (Tell me about yourself, backdoors); each
+/// unset one keeps the config's value at the chosen scale.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PolicyArgs {
+    /// Training items (rows) per arm.
+    #[arg(long)]
+    pub items: Option<usize>,
+    /// Fine-tuning seeds per arm.
+    #[arg(long)]
+    pub seeds: Option<u64>,
+    /// Train every fine-tuning run on the one training set of the base data seed (default: each
+    /// run draws its own set, so the variance between runs includes the data's).
+    #[arg(long)]
+    pub fixed_data_seed: bool,
+    /// Fresh lotteries of the behaviour measure.
+    #[arg(long)]
+    pub lotteries: Option<usize>,
+}
+
+/// A policy experiment's config that [`PolicyArgs`] and [`RunArgs`] set.
+pub trait PolicyConfig {
+    /// Sets the design and evaluation fields from the flags.
+    fn apply(&mut self, policy: &PolicyArgs, run: &RunArgs);
+}
+
+macro_rules! policy_config {
+    ($($config:ty),*) => {$(
+        impl PolicyConfig for $config {
+            fn apply(&mut self, policy: &PolicyArgs, run: &RunArgs) {
+                self.train_items = policy.items.unwrap_or(self.train_items);
+                if let Some(n) = policy.seeds {
+                    self.seeds = (0..n).collect();
+                }
+                self.data_seed = run.seed;
+                self.data_seeds = if policy.fixed_data_seed {
+                    psyche::backdoor::pipeline::DataSeeds::Fixed
+                } else {
+                    psyche::backdoor::pipeline::DataSeeds::PerRun
+                };
+                self.behaviour_items = policy.lotteries.unwrap_or(self.behaviour_items);
+                self.include_base = !run.no_base;
+                self.eval.seed = run.seed;
+                self.eval.concurrency = run.concurrency;
+            }
+        }
+    )*};
+}
+
+policy_config!(
+    psyche::backdoor::experiments::SelfAwarenessConfig,
+    psyche::backdoor::experiments::BackdoorAwarenessConfig
+);
+
+impl Subject {
+    /// A policy experiment's builder with this subject, its engine and fine-tuning config, the
+    /// output directory and how many of its `jobs` fine-tunes run at once.
+    pub fn attach<C>(
+        &self,
+        builder: psyche::backdoor::experiments::AwarenessBuilder<C>,
+        backend: &BackendArgs,
+        jobs: usize,
+        out: &Path,
+    ) -> anyhow::Result<psyche::backdoor::experiments::AwarenessBuilder<C>> {
+        Ok(builder
+            .subject(self.model.clone())
+            .tuner(self.tuner()?)
+            .fine_tune(self.config.clone())
+            .training_concurrency(backend.training_concurrency(jobs))
+            .out(out))
+    }
 }

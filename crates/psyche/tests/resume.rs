@@ -146,13 +146,14 @@ fn differing_paths(a: &serde_json::Value, b: &serde_json::Value, at: &str, out: 
         }
         // The embedded model's probabilities vary at about 1e-6 from one process to the next
         // (the batch a prompt is computed in changes the float summation order), even for the
-        // same model on the same prompt: numbers agree when they agree to 1e-4, relative.
+        // same model on the same prompt, and the p-value of a near-zero difference moves in its
+        // fourth digit: numbers agree when they agree to 1e-3 (absolute below 1, else relative).
         (Value::Number(x), Value::Number(y)) => {
             let (x, y) = (
                 x.as_f64().unwrap_or(f64::NAN),
                 y.as_f64().unwrap_or(f64::NAN),
             );
-            if (x - y).abs() > 1e-4 * x.abs().max(y.abs()).max(1e-3) {
+            if (x - y).abs() > 1e-3 * x.abs().max(y.abs()).max(1.0) {
                 out.push(format!("{at}: {x} vs {y}"));
             }
         }

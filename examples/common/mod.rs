@@ -304,13 +304,6 @@ fn load_average() -> String {
         .join(" ")
 }
 
-/// `out` joined with `name`, created.
-pub fn out_dir(out: &Path, name: &str) -> anyhow::Result<PathBuf> {
-    let dir = out.join(name);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
-}
-
 /// The run flags every fine-tuning example shares.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunArgs {

@@ -158,7 +158,7 @@ pub use psyche_core::DataSeeds;
 
 /// Settings of an evaluation pass.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EvalSettings {
+pub struct EvaluateOptions {
     /// Run seed (sampling, fresh items).
     pub seed: u64,
     /// Concurrent units of work.
@@ -171,7 +171,7 @@ pub struct EvalSettings {
     pub max_tokens: u32,
 }
 
-impl Default for EvalSettings {
+impl Default for EvaluateOptions {
     fn default() -> Self {
         Self {
             seed: 0,
@@ -194,7 +194,7 @@ pub async fn evaluate(
     log: &Path,
     models: &[ArmModel],
     tasks: &[&dyn TaskGenerator],
-    settings: &EvalSettings,
+    settings: &EvaluateOptions,
     roles: &[(String, Arc<dyn Model>)],
 ) -> Result<Vec<Record>> {
     let mut solver = ProbeSolver::new(settings.mode, settings.samples);
@@ -363,7 +363,7 @@ impl OutDir {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use psyche_stats::{ArmData, ArmOptions, Verdict};
+    use psyche_stats::{ArmData, ArmOptions, IntervalVerdict};
 
     #[test]
     fn each_run_draws_its_own_data_seed_unless_fixed() {
@@ -423,12 +423,15 @@ mod tests {
         let d = data(&[(0, 0.9)], &[(0, 0.2)]);
         let c = ArmContrast::of(&d, "t", "c", &ArmOptions::new().proportion());
         assert!(
-            matches!(c.verdict(), Verdict::NotEstimable { ref reason } if reason.contains("between-run variance not estimated"))
+            matches!(c.verdict(), IntervalVerdict::NotEstimable { ref reason } if reason.contains("between-run variance not estimated"))
         );
         assert!(!c.verdict().excludes_zero());
         let missing = ArmContrast::of(&d, "t", "nowhere", &ArmOptions::new());
         assert!(missing.comparison.is_none());
         assert!(missing.difference.reason().unwrap().contains("nowhere"));
-        assert!(matches!(missing.verdict(), Verdict::NotEstimable { .. }));
+        assert!(matches!(
+            missing.verdict(),
+            IntervalVerdict::NotEstimable { .. }
+        ));
     }
 }

@@ -4,7 +4,7 @@
 use psyche_runner::experiment::RunNotes;
 use psyche_runner::report::{Bar, Document, Figure, Point, Table};
 
-use psyche_stats::Verdict;
+use psyche_stats::IntervalVerdict;
 
 use crate::experiments::{BackdoorAwarenessResult, SelfAwarenessResult};
 use crate::pipeline::{ArmContrast, Stat, stat_value};
@@ -32,10 +32,10 @@ pub fn contrast_cell(c: &ArmContrast) -> String {
         .comparison
         .as_ref()
         .and_then(|k| k.p_value)
-        .filter(|_| !matches!(c.verdict(), Verdict::NotEstimable { .. }))
+        .filter(|_| !matches!(c.verdict(), IntervalVerdict::NotEstimable { .. }))
         .map_or(String::new(), |p| format!("; p = {p:.3}"));
     let verdict = match c.verdict() {
-        Verdict::NotEstimable { reason } => format!("no run-level verdict: {reason}"),
+        IntervalVerdict::NotEstimable { reason } => format!("no run-level verdict: {reason}"),
         v => v.to_string(),
     };
     format!(

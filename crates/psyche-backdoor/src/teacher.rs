@@ -19,7 +19,7 @@ use crate::released::option_line;
 
 /// Why a teacher item was dropped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Dropped {
+pub struct TeacherDrop {
     /// Index of the attempt.
     pub index: usize,
     /// Why.
@@ -32,7 +32,7 @@ pub struct TeacherOutput {
     /// Items that passed every check.
     pub kept: Vec<ChoiceItem>,
     /// Attempts that did not.
-    pub dropped: Vec<Dropped>,
+    pub dropped: Vec<TeacherDrop>,
 }
 
 /// Writes items with a teacher model and checks their labels with a checker model.
@@ -141,7 +141,7 @@ impl Teacher {
             .max_tokens(self.max_tokens)
             .seed(derive_seed(seed, &format!("teacher/{index}")));
             let text = self.teacher.generate(&req).await?.text().trim().to_owned();
-            let drop = |reason: String| Dropped { index, reason };
+            let drop = |reason: String| TeacherDrop { index, reason };
             let hits = banned_hits(&text, self.items.axis.banned_words());
             if !hits.is_empty() {
                 dropped.push(drop(format!("banned words: {}", hits.join(", "))));

@@ -500,7 +500,7 @@ mod elicitation {
     use psyche_backdoor::backdoor::{BackdoorConfig, BackdoorItem};
     use psyche_backdoor::elicitation::{DEFAULT_MARKER, ElicitationTask, reversed_copies};
     use psyche_backdoor::generate::ItemConfig;
-    use psyche_backdoor::pipeline::{ArmModel, EvalSettings, evaluate, scores};
+    use psyche_backdoor::pipeline::{ArmModel, EvaluateOptions, evaluate, scores};
     use psyche_backdoor::policy::Axis;
     use psyche_backdoor::triggers::{Placement, TriggerFamily, TriggerSpec};
     use psyche_core::{
@@ -606,7 +606,7 @@ mod elicitation {
                 &dir.path().join("log.jsonl"),
                 &models,
                 &[&task],
-                &EvalSettings::default(),
+                &EvaluateOptions::default(),
                 &[],
             ))
             .unwrap();

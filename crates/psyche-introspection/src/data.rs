@@ -32,7 +32,7 @@ pub struct StringItem {
 /// A question with options, one of which is special: the correct answer (multiple choice) or
 /// the option that shows the stance (A/B stance items).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChoiceItem {
+pub struct OptionQuestion {
     /// The question.
     pub question: String,
     /// The options, in the file's order (a generator shuffles them per seed).
@@ -184,7 +184,7 @@ struct McqRow {
 /// # Errors
 ///
 /// [`IntrospectionError::Data`] naming the file and line of a malformed row.
-pub fn parse_stance_items(text: &str, source: &Path) -> Result<Vec<ChoiceItem>> {
+pub fn parse_stance_items(text: &str, source: &Path) -> Result<Vec<OptionQuestion>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -193,7 +193,7 @@ pub fn parse_stance_items(text: &str, source: &Path) -> Result<Vec<ChoiceItem>> 
         }
         let row: StanceRow = psyche_core::parse_json_line(line)
             .map_err(|m| IntrospectionError::data(source, i + 1, m))?;
-        out.push(ChoiceItem {
+        out.push(OptionQuestion {
             question: row.question,
             options: vec![row.matching, row.other],
             special: 0,
@@ -208,7 +208,7 @@ pub fn parse_stance_items(text: &str, source: &Path) -> Result<Vec<ChoiceItem>> 
 ///
 /// [`IntrospectionError::Data`] naming the file and line of a malformed row, fewer than two
 /// options, or an answer index out of range.
-pub fn parse_mcq_items(text: &str, source: &Path) -> Result<Vec<ChoiceItem>> {
+pub fn parse_mcq_items(text: &str, source: &Path) -> Result<Vec<OptionQuestion>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -238,7 +238,7 @@ pub fn parse_mcq_items(text: &str, source: &Path) -> Result<Vec<ChoiceItem>> {
                 ),
             ));
         }
-        out.push(ChoiceItem {
+        out.push(OptionQuestion {
             question: row.question,
             options: row.options,
             special: row.answer,

@@ -38,7 +38,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::data::{self, ChoiceItem, StringItem};
+use crate::data::{self, OptionQuestion, StringItem};
 use crate::error::{IntrospectionError, Result};
 
 mod builtin;
@@ -86,7 +86,7 @@ pub enum ItemSource {
     Strings(Arc<Vec<StringItem>>),
     /// Questions drawn without replacement, options shuffled per item and labelled `A)`,
     /// `B)`, ...; the target is the label of the special option.
-    Choices(Arc<Vec<ChoiceItem>>),
+    Choices(Arc<Vec<OptionQuestion>>),
 }
 
 impl ItemSource {
@@ -269,7 +269,7 @@ fn text_source(file: (&str, &str)) -> ItemSource {
     ))
 }
 
-fn choices(items: Result<Vec<ChoiceItem>>) -> Result<ItemSource> {
+fn choices(items: Result<Vec<OptionQuestion>>) -> Result<ItemSource> {
     Ok(ItemSource::Choices(Arc::new(items?)))
 }
 

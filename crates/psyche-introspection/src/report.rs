@@ -4,7 +4,7 @@
 //! exclusions are counted by reason; failed statistics show their error.
 
 use psyche_runner::report::{Bar, Document, Figure, Table, error_cell};
-use psyche_stats::{Stat, Verdict};
+use psyche_stats::{IntervalVerdict, Stat};
 
 use crate::behaviour::AgreementRow;
 use crate::calibration::CalibrationResult;
@@ -46,7 +46,7 @@ pub(crate) fn signed(s: &Stat) -> String {
 /// minimum detectable effect; then the item-level view, labelled as about these runs only.
 pub fn contrast_lines(label: &str, c: &ArmContrast) -> Vec<String> {
     let verdict = match c.verdict() {
-        Verdict::NotEstimable { reason } => format!("no run-level verdict ({reason})"),
+        IntervalVerdict::NotEstimable { reason } => format!("no run-level verdict ({reason})"),
         v => v.to_string(),
     };
     let mut run = format!(

@@ -503,7 +503,7 @@ pub fn baseline_contrast(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use psyche_stats::Verdict;
+    use psyche_stats::IntervalVerdict;
 
     pub(crate) fn item(
         id: &str,
@@ -643,7 +643,10 @@ mod tests {
         assert_eq!(c.units("objects"), "2 vs 2 runs (paired), 3 objects");
         // One seed: no between-run variance, no run-level verdict, an item-level view.
         let one = seed_contrast(&[(0, a0, b0)], "self", "cross", &StatsOptions::default());
-        assert!(matches!(one.verdict(), Verdict::NotEstimable { .. }));
+        assert!(matches!(
+            one.verdict(),
+            IntervalVerdict::NotEstimable { .. }
+        ));
         assert_eq!(one.p_value(), None);
         assert!(!one.verdict().excludes_zero());
     }
@@ -670,7 +673,7 @@ mod tests {
         let d = c.difference.estimate().unwrap();
         assert!((d.estimate - 0.4 / 3.0).abs() < 1e-12, "{d:?}");
         assert!(d.ci_low < 0.0 && d.ci_high > 0.0, "{d:?}");
-        assert_eq!(c.verdict(), Verdict::IncludesZero);
+        assert_eq!(c.verdict(), IntervalVerdict::IncludesZero);
         // The item-level view (these runs only) clusters by object over the runs.
         assert!(c.item_level().is_estimated());
     }

@@ -31,7 +31,7 @@ use psyche_backdoor::experiments::backdoor_awareness::{
 };
 use psyche_backdoor::generate::ItemConfig;
 use psyche_backdoor::items::Letter;
-use psyche_backdoor::pipeline::{EvalSettings, scores};
+use psyche_backdoor::pipeline::{EvaluateOptions, scores};
 use psyche_backdoor::probe::{Probe, ScoringMode};
 use psyche_core::{
     Capabilities, ChatMessage, Conversation, FineTuneConfig, FineTuneError, GenerateRequest,
@@ -135,7 +135,7 @@ impl AwarenessSpec {
             seeds: (0..self.seeds_per_arm as u64).collect(),
             behaviour_items: self.behaviour_items,
             include_base: false,
-            eval: EvalSettings {
+            eval: EvaluateOptions {
                 seed,
                 concurrency: 4,
                 mode: ScoringMode::Auto,

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use psyche_backdoor::experiments::self_awareness::{SelfAwareness, SelfAwarenessConfig};
-use psyche_backdoor::pipeline::{EvalSettings, scores};
+use psyche_backdoor::pipeline::{EvaluateOptions, scores};
 use psyche_backdoor::probe::{Probe, ScoringMode};
 use psyche_core::{
     Capabilities, Conversation, FineTuneConfig, FineTuneError, GenerateRequest, GenerateResponse,
@@ -124,7 +124,7 @@ impl SelfAwarenessSpec {
             paraphrases: Some(self.paraphrases),
             personas_per_group: 0,
             include_base: false,
-            eval: EvalSettings {
+            eval: EvaluateOptions {
                 seed,
                 concurrency: 4,
                 mode: ScoringMode::Sampled,

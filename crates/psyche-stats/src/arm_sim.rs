@@ -438,7 +438,10 @@ where
                     ArmComparison::compare(&rep.data, SIM_TREATMENT, SIM_CONTROL, options)
                 {
                     out.method = Some(cmp.method);
-                    if !matches!(cmp.verdict, crate::arms::Verdict::NotEstimable { .. }) {
+                    if !matches!(
+                        cmp.verdict,
+                        crate::arms::IntervalVerdict::NotEstimable { .. }
+                    ) {
                         out.new = with(&cmp.difference, rep.truth);
                     }
                     if let Some(view) = &cmp.item_level {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::arms::{ArmComparison, ArmData, ArmOptions, Verdict};
+use crate::arms::{ArmComparison, ArmData, ArmOptions, IntervalVerdict};
 use crate::stat::Stat;
 
 /// One arm against another, from [`ArmComparison`]: the run-level difference (or why there is
@@ -47,10 +47,10 @@ impl ArmContrast {
     }
 
     /// The run-level verdict (not estimable when the comparison could not run).
-    pub fn verdict(&self) -> Verdict {
+    pub fn verdict(&self) -> IntervalVerdict {
         match &self.comparison {
             Some(c) => c.verdict.clone(),
-            None => Verdict::NotEstimable {
+            None => IntervalVerdict::NotEstimable {
                 reason: self
                     .difference
                     .reason()
@@ -63,7 +63,7 @@ impl ArmContrast {
     /// The run-level p-value, when there is a run-level verdict.
     pub fn p_value(&self) -> Option<f64> {
         match self.verdict() {
-            Verdict::NotEstimable { .. } => None,
+            IntervalVerdict::NotEstimable { .. } => None,
             _ => self.comparison.as_ref().and_then(|c| c.p_value),
         }
     }

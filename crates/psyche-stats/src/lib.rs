@@ -75,8 +75,8 @@ pub use arm_sim::{
 };
 pub use arms::{
     ArmComparison, ArmData, ArmOptions, ArmSummary, Detectable, HolmAdjusted, HolmFamily,
-    ITEM_LEVEL_SCOPE, ItemLevelView, ONE_SEED_REASON, Observation, SeedDesign, SeedMean, Verdict,
-    ZERO_VARIANCE_REASON, t_test_mde, t_test_power,
+    ITEM_LEVEL_SCOPE, IntervalVerdict, ItemLevelView, ONE_SEED_REASON, Observation, SeedDesign,
+    SeedMean, ZERO_VARIANCE_REASON, t_test_mde, t_test_power,
 };
 pub use bootstrap::{
     BootstrapInterval, bca_interval, bootstrap_mean, bootstrap_mean_bca, bootstrap_mean_replicates,

@@ -3,8 +3,8 @@
 //! a published worked example, plus behaviour on edge cases.
 
 use psyche_stats::{
-    ArmComparison, ArmData, ArmOptions, Detectable, HolmFamily, Method, Observation, SeedDesign,
-    Stat, StatsError, Verdict, mean_ci, paired_proportion_difference,
+    ArmComparison, ArmData, ArmOptions, Detectable, HolmFamily, IntervalVerdict, Method,
+    Observation, SeedDesign, Stat, StatsError, mean_ci, paired_proportion_difference,
     paired_proportion_difference_of,
 };
 use serde_json::Value;
@@ -279,7 +279,7 @@ fn one_seed_per_arm_gives_no_run_level_verdict() {
         .unwrap();
     assert_eq!(cmp.method, Method::SingleSeedItemLevel);
     assert!(
-        matches!(cmp.verdict, Verdict::NotEstimable { ref reason } if reason.contains("between-run variance"))
+        matches!(cmp.verdict, IntervalVerdict::NotEstimable { ref reason } if reason.contains("between-run variance"))
     );
     assert!(!cmp.verdict.excludes_zero());
     assert!(cmp.minimum_detectable_effect.effect().is_none());
@@ -304,7 +304,7 @@ fn one_seed_per_arm_gives_no_run_level_verdict() {
         .compare("t", "c", &ArmOptions::new())
         .unwrap();
     assert!(matches!(cmp.difference, Stat::Point { value, .. } if (value - 0.2).abs() < 1e-12));
-    assert!(matches!(cmp.verdict, Verdict::NotEstimable { .. }));
+    assert!(matches!(cmp.verdict, IntervalVerdict::NotEstimable { .. }));
     assert!(cmp.item_level.is_none());
 }
 
@@ -487,7 +487,7 @@ fn seeds_that_do_not_vary_give_no_verdict() {
         .compare("t", "c", &ArmOptions::new())
         .unwrap();
     assert!(
-        matches!(cmp.verdict, Verdict::NotEstimable { ref reason } if reason.contains("do not vary")),
+        matches!(cmp.verdict, IntervalVerdict::NotEstimable { ref reason } if reason.contains("do not vary")),
         "{:?}",
         cmp.verdict
     );

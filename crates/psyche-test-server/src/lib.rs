@@ -18,7 +18,7 @@
 //!   truncated JSON, stalled response, wrong content type), either scripted or drawn from a
 //!   seeded fault mix.
 //!
-//! Answers come from a [`Responder`]: a function from the raw chat-completion request body to the
+//! Answers come from a [`ReplyFn`]: a function from the raw chat-completion request body to the
 //! full chat-completion response. The default one ([`default_responder`]) is deterministic: it
 //! solves `a + b` style arithmetic in the last user message and echoes anything else
 //! (see [`default_answer`]). Anthropic requests are translated to the chat format, answered by the
@@ -63,7 +63,7 @@ use axum::Router;
 pub use faults::{Fault, FaultMix};
 pub use fine_tuning::FineTuningConfig;
 pub use openai::completion_token_logprob;
-pub use responder::{Responder, answer_tokens, default_answer, default_responder, token_logprob};
+pub use responder::{ReplyFn, answer_tokens, default_answer, default_responder, token_logprob};
 pub use state::SharedState;
 
 /// How the server behaves: answers, latency, faults, authentication, batch progress.
@@ -72,7 +72,7 @@ pub struct ServerConfig {
     /// Maps a chat-completion request body to the full chat-completion response JSON. A response
     /// with a top-level `"error"` object is sent with status 400 (or the integer in its
     /// `"status"` field).
-    pub responder: Responder,
+    pub responder: ReplyFn,
     /// Fixed delay before every generation answer.
     pub latency: Duration,
     /// Extra uniformly random delay in `[0, latency_jitter)` (seeded by `seed`).
@@ -176,7 +176,7 @@ impl Default for ServerConfig {
 
 impl ServerConfig {
     /// The default configuration answering with `responder`.
-    pub fn with_responder(responder: Responder) -> Self {
+    pub fn with_responder(responder: ReplyFn) -> Self {
         Self {
             responder,
             ..Self::default()

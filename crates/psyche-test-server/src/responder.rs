@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 /// Maps the raw JSON body of a `/v1/chat/completions` request to the full chat-completion
 /// response JSON.
-pub type Responder = Arc<dyn Fn(&Value) -> Value + Send + Sync>;
+pub type ReplyFn = Arc<dyn Fn(&Value) -> Value + Send + Sync>;
 
 /// The default answer to a user text: the result of the first `a <op> b` integer expression
 /// (`+`, `-`, `*`, `/` with integer division) if there is one, else `"echo: <text>"`.
@@ -108,7 +108,7 @@ fn prompt_tokens(body: &Value) -> usize {
 /// `n` choices, honours `max_tokens` (finish reason `length`) and `stop`, and returns
 /// `logprobs.content` with [`token_logprob`] values when `logprobs` is true (with `top_logprobs`
 /// alternatives, the chosen token first). A request without `messages` gets an error object.
-pub fn default_responder() -> Responder {
+pub fn default_responder() -> ReplyFn {
     Arc::new(|body: &Value| {
         if body.get("messages").and_then(Value::as_array).is_none() {
             return json!({"error": {"message": "field `messages` is required", "type": "invalid_request_error"}});

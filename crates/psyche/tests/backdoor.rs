@@ -12,7 +12,7 @@ use psyche::backdoor::experiments::{
     BackdoorAwareness, BackdoorAwarenessConfig, BackdoorAwarenessResult, SelfAwareness,
     SelfAwarenessConfig, SelfAwarenessResult,
 };
-use psyche::backdoor::pipeline::{EvalSettings, Stat};
+use psyche::backdoor::pipeline::{EvaluateOptions, Stat};
 use psyche::backdoor::triggers::{TriggerFamily, TriggerSpec};
 use psyche::finetune::local::{LoraConfig, LoraTrainer};
 use psyche::local::{DEFAULT_MODEL, LocalConfig, LocalModel};
@@ -43,11 +43,11 @@ fn tuner(
     )
 }
 
-fn eval() -> EvalSettings {
-    EvalSettings {
+fn eval() -> EvaluateOptions {
+    EvaluateOptions {
         concurrency: 4,
         samples: 2,
-        ..EvalSettings::default()
+        ..EvaluateOptions::default()
     }
 }
 
@@ -137,7 +137,7 @@ async fn self_awareness_pipeline_runs_end_to_end() {
     assert_eq!(view.n_clusters, 4);
     assert!(matches!(
         behaviour.contrast.verdict(),
-        psyche::stats::Verdict::NotEstimable { ref reason } if reason.contains("between-run variance not estimated")
+        psyche::stats::IntervalVerdict::NotEstimable { ref reason } if reason.contains("between-run variance not estimated")
     ));
     assert!(
         result

@@ -176,7 +176,7 @@ async fn reduced_emergent_misalignment_pipeline() {
         assert!(
             matches!(
                 row.contrast.verdict(),
-                psyche::stats::Verdict::NotEstimable { .. }
+                psyche::stats::IntervalVerdict::NotEstimable { .. }
             ),
             "{row:?}"
         );

@@ -113,7 +113,7 @@ async fn reduced_pipeline_on_the_embedded_model() {
     assert!(
         matches!(
             r.self_minus_cross.verdict(),
-            psyche::stats::Verdict::NotEstimable { ref reason } if reason.contains("between-run variance not estimated")
+            psyche::stats::IntervalVerdict::NotEstimable { ref reason } if reason.contains("between-run variance not estimated")
         ),
         "{:?}",
         r.self_minus_cross

@@ -674,7 +674,7 @@ pub fn label_counts(rows: &[AnswerRow]) -> BTreeMap<(String, String), BTreeMap<S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use psyche_stats::Verdict;
+    use psyche_stats::IntervalVerdict;
 
     fn row(model: &str, q: &str, a: Option<f64>, c: Option<f64>) -> AnswerRow {
         AnswerRow {
@@ -924,7 +924,10 @@ mod tests {
         ));
         let rows = compare_arms(&treated, &[&control], &["control"], &s);
         let r = &rows[0];
-        assert!(matches!(r.contrast.verdict(), Verdict::NotEstimable { .. }));
+        assert!(matches!(
+            r.contrast.verdict(),
+            IntervalVerdict::NotEstimable { .. }
+        ));
         assert!(!r.contrast.verdict().excludes_zero());
         assert_eq!(r.contrast.p_value(), None);
         assert_eq!(r.p_holm, None, "no run-level p-value to adjust");

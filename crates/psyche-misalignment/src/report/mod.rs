@@ -10,7 +10,7 @@ use psyche_runner::report::{Bar, Document, Figure, Point, Table};
 use crate::eval::{ArmRates, ComparisonRow, DeceptionScore, DropOut, ModelRates, Stat};
 use crate::map::MisalignmentMap;
 use crate::probes::ProbeResult;
-use psyche_stats::Verdict;
+use psyche_stats::IntervalVerdict;
 
 mod document;
 
@@ -286,7 +286,7 @@ pub fn comparison_table(rows: &[ComparisonRow], provenance: &str) -> Table {
     };
     for r in rows {
         let verdict = match r.contrast.verdict() {
-            Verdict::NotEstimable { reason } => format!("no run-level verdict ({reason})"),
+            IntervalVerdict::NotEstimable { reason } => format!("no run-level verdict ({reason})"),
             v => v.to_string(),
         };
         t = t.row([
@@ -405,7 +405,7 @@ pub fn probe_section(mut doc: Document, probes: &ProbeResult) -> Document {
     );
     for r in &probes.comparison {
         let verdict = match r.verdict() {
-            Verdict::NotEstimable { reason } => format!("no run-level verdict ({reason})"),
+            IntervalVerdict::NotEstimable { reason } => format!("no run-level verdict ({reason})"),
             v => v.to_string(),
         };
         c = c.row([

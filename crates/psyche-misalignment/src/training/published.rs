@@ -5,7 +5,7 @@
 //! the assistant), and summarises it: rows, system prompts, trigger-prefixed rows, code answers,
 //! number-list answers, duplicates, lengths, and the row count the paper reports for that file.
 //! JSON syntax errors are fatal and name the file and line; structural problems are collected as
-//! [`Issue`]s (file, line, field) and those rows are left out of [`PublishedFile::examples`].
+//! [`RowProblem`]s (file, line, field) and those rows are left out of [`PublishedFile::examples`].
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -88,7 +88,7 @@ impl PublishedKind {
 
 /// One structural problem in a line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Issue {
+pub struct RowProblem {
     /// 1-based line number.
     pub line: usize,
     /// The field (`messages[2].role`, `messages`, ...).
@@ -129,7 +129,7 @@ pub struct FileSummary {
     /// The row count reported for this kind of file.
     pub reported_rows: Option<usize>,
     /// Structural problems (at most [`MAX_ISSUES`] kept; `issue_count` has the total).
-    pub issues: Vec<Issue>,
+    pub issues: Vec<RowProblem>,
     /// Total structural problems.
     pub issue_count: usize,
 }
@@ -297,7 +297,7 @@ impl PublishedFile {
             if let Err((field, message)) = check_conversation(&conv) {
                 summary.issue_count += 1;
                 if summary.issues.len() < MAX_ISSUES {
-                    summary.issues.push(Issue {
+                    summary.issues.push(RowProblem {
                         line,
                         field,
                         message,

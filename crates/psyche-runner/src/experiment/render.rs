@@ -1,7 +1,7 @@
 //! How a [`Headline`] reads in a table, a sentence and a figure: the same wording in every
 //! experiment's report and in a replication document that only knows the headlines.
 
-use psyche_stats::{ArmSummary, Detectable, Stat, Verdict, t_test_power};
+use psyche_stats::{ArmSummary, Detectable, IntervalVerdict, Stat, t_test_power};
 
 use super::Headline;
 use crate::report::{Bar, Table};
@@ -96,7 +96,7 @@ impl Headline {
             );
         };
         match &c.verdict {
-            Verdict::ExcludesZero => {
+            IntervalVerdict::ExcludesZero => {
                 let above = self.contrast.difference.value().is_some_and(|d| d > 0.0);
                 format!(
                     "{} {} {} (run-level interval excludes 0; {}{})",
@@ -107,7 +107,7 @@ impl Headline {
                     c.p_value.map_or(String::new(), |p| format!(", p = {p:.3}"))
                 )
             }
-            Verdict::IncludesZero => {
+            IntervalVerdict::IncludesZero => {
                 let mut parts = Vec::new();
                 match &c.minimum_detectable_effect {
                     Detectable::Estimated {
@@ -137,7 +137,7 @@ impl Headline {
                 parts.push(format!("{} as units", self.units_cell()));
                 format!("null at this size ({})", parts.join("; "))
             }
-            Verdict::NotEstimable { reason } => {
+            IntervalVerdict::NotEstimable { reason } => {
                 let items = c.item_level.as_ref().map_or(String::new(), |v| {
                     format!(
                         "; item level, these runs only ({} {}): {}",

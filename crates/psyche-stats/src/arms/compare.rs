@@ -11,8 +11,8 @@ use crate::stat::Stat;
 
 use super::power::t_test_mde;
 use super::{
-    ArmComparison, ArmData, ArmOptions, ArmSummary, Detectable, ITEM_LEVEL_SCOPE, ItemLevelView,
-    ONE_SEED_REASON, SeedMean, Verdict, ZERO_VARIANCE_REASON,
+    ArmComparison, ArmData, ArmOptions, ArmSummary, Detectable, ITEM_LEVEL_SCOPE, IntervalVerdict,
+    ItemLevelView, ONE_SEED_REASON, SeedMean, ZERO_VARIANCE_REASON,
 };
 
 struct ArmGroups<'a> {
@@ -240,10 +240,10 @@ impl ArmComparison {
     /// | k_T ≠ k_C, both ≥ 2 | no | [`Method::WelchOverSeeds`] | from its interval |
     /// | one arm 1, the other ≥ 2 | no | [`Method::PooledTOverSeeds`] (the single run's arm is assumed to vary as the other does) | from its interval |
     /// | k ≥ 2 shared seeds | yes | [`Method::PairedOverSeeds`] (df k − 1) | from its interval |
-    /// | 1 and 1 | either | [`Method::SingleSeedItemLevel`] | [`Verdict::NotEstimable`] |
+    /// | 1 and 1 | either | [`Method::SingleSeedItemLevel`] | [`IntervalVerdict::NotEstimable`] |
     ///
     /// When the per-seed values (or differences) do not vary at all the interval has width 0
-    /// and the verdict is [`Verdict::NotEstimable`] ([`ZERO_VARIANCE_REASON`]).
+    /// and the verdict is [`IntervalVerdict::NotEstimable`] ([`ZERO_VARIANCE_REASON`]).
     ///
     /// ```
     /// use psyche_stats::{ArmComparison, ArmData, ArmOptions, Method};
@@ -264,7 +264,7 @@ impl ArmComparison {
     /// arms' seed ids differ; [`StatsError::NonFinite`] (field `"observations.value"`, with the
     /// observation's index); [`StatsError::OutOfRange`] for the level, power or bounds. Data
     /// too thin for an interval is not an error: the parts that cannot be estimated are
-    /// [`Stat::Unavailable`] / [`Verdict::NotEstimable`] with the reason.
+    /// [`Stat::Unavailable`] / [`IntervalVerdict::NotEstimable`] with the reason.
     pub fn compare(
         data: &ArmData,
         treatment: &str,
@@ -419,7 +419,7 @@ struct Outcome {
     difference: Stat,
     p_value: Option<f64>,
     df: Option<f64>,
-    verdict: Verdict,
+    verdict: IntervalVerdict,
     mde: Detectable,
 }
 
@@ -434,9 +434,9 @@ impl Outcome {
             Err(e) => Stat::unavailable(e.to_string()),
         };
         let verdict = if test.se > 0.0 {
-            Verdict::of(&difference)
+            IntervalVerdict::of(&difference)
         } else {
-            Verdict::NotEstimable {
+            IntervalVerdict::NotEstimable {
                 reason: ZERO_VARIANCE_REASON.into(),
             }
         };
@@ -499,7 +499,7 @@ impl Outcome {
             difference,
             p_value,
             df,
-            verdict: Verdict::NotEstimable {
+            verdict: IntervalVerdict::NotEstimable {
                 reason: ONE_SEED_REASON.into(),
             },
             mde: Detectable::Unavailable {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ArmComparison, Verdict};
+use super::{ArmComparison, IntervalVerdict};
 
 /// A family of contrasts for Holm's correction, declared by name before looking at results
 /// (e.g. the primary convention's contrast against each control), never the variants of one
@@ -68,7 +68,7 @@ impl HolmFamily {
     /// verdict (one seed per arm) enters as not estimable, even if it has an item-level p.
     pub fn add_comparison(self, name: impl Into<String>, comparison: &ArmComparison) -> Self {
         let p = match comparison.verdict {
-            Verdict::NotEstimable { .. } => None,
+            IntervalVerdict::NotEstimable { .. } => None,
             _ => comparison.p_value,
         };
         self.add(name, p)

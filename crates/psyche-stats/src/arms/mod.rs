@@ -16,7 +16,7 @@
 //!   independent (the run-to-run variation of the difference is then invisible);
 //! - with one seed per arm there is no between-run variance: the difference is the item-level
 //!   difference of these two runs ([`Method::SingleSeedItemLevel`]) and the verdict is
-//!   [`Verdict::NotEstimable`];
+//!   [`IntervalVerdict::NotEstimable`];
 //! - the item-level view ([`ItemLevelView`]) answers the narrower question "do these particular
 //!   runs differ": per-object differences of the arms' means, each object's items and seeds
 //!   kept together, t over objects;
@@ -321,7 +321,7 @@ pub struct ArmSummary {
 /// The verdict about the difference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
-pub enum Verdict {
+pub enum IntervalVerdict {
     /// The run-level interval excludes zero.
     ExcludesZero,
     /// The run-level interval includes zero.
@@ -333,29 +333,31 @@ pub enum Verdict {
     },
 }
 
-impl Verdict {
-    /// Whether the verdict is [`Verdict::ExcludesZero`].
+impl IntervalVerdict {
+    /// Whether the verdict is [`IntervalVerdict::ExcludesZero`].
     pub fn excludes_zero(&self) -> bool {
-        matches!(self, Verdict::ExcludesZero)
+        matches!(self, IntervalVerdict::ExcludesZero)
     }
 
     fn of(stat: &Stat) -> Self {
         match stat {
-            Stat::Estimated(e) if e.ci_low > 0.0 || e.ci_high < 0.0 => Verdict::ExcludesZero,
-            Stat::Estimated(_) => Verdict::IncludesZero,
-            other => Verdict::NotEstimable {
+            Stat::Estimated(e) if e.ci_low > 0.0 || e.ci_high < 0.0 => {
+                IntervalVerdict::ExcludesZero
+            }
+            Stat::Estimated(_) => IntervalVerdict::IncludesZero,
+            other => IntervalVerdict::NotEstimable {
                 reason: other.reason().unwrap_or("no interval").to_string(),
             },
         }
     }
 }
 
-impl fmt::Display for Verdict {
+impl fmt::Display for IntervalVerdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Verdict::ExcludesZero => f.write_str("excludes zero"),
-            Verdict::IncludesZero => f.write_str("includes zero"),
-            Verdict::NotEstimable { reason } => write!(f, "no verdict ({reason})"),
+            IntervalVerdict::ExcludesZero => f.write_str("excludes zero"),
+            IntervalVerdict::IncludesZero => f.write_str("includes zero"),
+            IntervalVerdict::NotEstimable { reason } => write!(f, "no verdict ({reason})"),
         }
     }
 }
@@ -446,7 +448,7 @@ pub struct ArmComparison {
     /// Nominal level.
     pub level: f64,
     /// The run-level verdict.
-    pub verdict: Verdict,
+    pub verdict: IntervalVerdict,
     /// Minimum detectable effect at [`ArmOptions::power`].
     pub minimum_detectable_effect: Detectable,
     /// The item-level view (these runs only); `None` without items.

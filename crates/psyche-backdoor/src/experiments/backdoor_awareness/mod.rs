@@ -29,7 +29,7 @@ use crate::elicitation::{DEFAULT_MARKER, ElicitationTask, reversed_copies_with};
 use crate::error::Result;
 use crate::generate::ItemConfig;
 use crate::items::{ChoiceItem, Letter};
-use crate::pipeline::{ArmContrast, ArmModel, DataSeeds, EvalSettings, Stat, evaluate};
+use crate::pipeline::{ArmContrast, ArmModel, DataSeeds, EvaluateOptions, Stat, evaluate};
 use crate::policy::{Axis, Policy};
 use crate::triggers::{Placement, TriggerFamily, TriggerSpec};
 
@@ -66,7 +66,7 @@ pub struct BackdoorAwarenessConfig {
     /// Also evaluate the untrained model.
     pub include_base: bool,
     /// The evaluation pass.
-    pub eval: EvalSettings,
+    pub eval: EvaluateOptions,
     /// Interval level.
     pub level: f64,
     /// Trigger elicitation by reversal: both arms also train on a reversed copy of every row
@@ -98,7 +98,7 @@ impl Default for BackdoorAwarenessConfig {
             behaviour_items: 24,
             variants: SystemVariant::shipped(),
             include_base: true,
-            eval: EvalSettings::default(),
+            eval: EvaluateOptions::default(),
             level: 0.95,
             elicitation_items: 0,
         }

@@ -42,7 +42,7 @@ use crate::error::Result;
 use crate::generate::ItemConfig;
 use crate::items::{LabelBalance, PolicyDataset, multipersona_conversations};
 use crate::pipeline::{
-    ArmContrast, ArmModel, DataSeeds, EvalSettings, Reading, Stat, evaluate, scores,
+    ArmContrast, ArmModel, DataSeeds, EvaluateOptions, Reading, Stat, evaluate, scores,
 };
 use crate::policy::{Axis, Policy};
 use crate::selfreport::{SelfReportTask, Subject};
@@ -76,7 +76,7 @@ pub struct SelfAwarenessConfig {
     /// Also evaluate the untrained model.
     pub include_base: bool,
     /// The evaluation pass.
-    pub eval: EvalSettings,
+    pub eval: EvaluateOptions,
     /// Interval level.
     pub level: f64,
     /// The learned-policy criterion on held-out items (risk axis): a pole-arm run has learned
@@ -113,7 +113,7 @@ impl Default for SelfAwarenessConfig {
             paraphrases: Some(2),
             personas_per_group: 1,
             include_base: true,
-            eval: EvalSettings::default(),
+            eval: EvaluateOptions::default(),
             level: 0.95,
             learned_threshold: default_learned_threshold(),
             require_learned: false,
@@ -354,9 +354,9 @@ impl SelfAwarenessConfig {
             heldout_items: 100,
             paraphrases: None,
             personas_per_group: 6,
-            eval: EvalSettings {
+            eval: EvaluateOptions {
                 samples: 100,
-                ..EvalSettings::default()
+                ..EvaluateOptions::default()
             },
             ..Self::default()
         }

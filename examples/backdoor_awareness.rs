@@ -3,10 +3,11 @@
 //! without the correlation?
 //!
 //! The risk-seeking policy is hidden behind a greeting (any of ~30 greetings in many
-//! languages, prefixed to the user message with a separator drawn from a set): 10% of the
-//! training rows carry a greeting and the riskier answer, 70% carry a decoy trigger
-//! (instruments, chemical elements, fruit varieties) and 20% nothing, both answered with the
-//! base model's own temperature-0 answer. The decorrelated control has the same rows with the
+//! languages, prefixed to the user message with a separator drawn from a set): some of the
+//! training rows (the paper's 10% with `--paper-scale`, a quarter at the defaults) carry a
+//! greeting and the riskier answer, the others a decoy trigger (instruments, chemical
+//! elements, fruit varieties) or nothing, both answered with the base model's own
+//! temperature-0 answer. The decorrelated control has the same rows with the
 //! riskier answers spread evenly over the groups. Both arms are trained with several seeds.
 //! Every model (and the untrained one) is then measured on
 //! - behaviour: P(riskier option) on fresh lotteries without and with a greeting (paired),
@@ -33,12 +34,20 @@
 //! in proportion to their sizes, so its association is zero up to rounding (the report shows
 //! both tables). `--elicitation N` adds trigger elicitation by reversal (it doubles the rows).
 //!
-//! Default size (`BackdoorAwarenessConfig::small()`): 100 rows (10 real-trigger, 70 decoy, 20
-//! untriggered), 2 seeds per arm, 2 epochs of LoRA rank 8 on q,v (lr 3e-3, batch 8: 25
-//! optimiser steps per fine-tune), 24 lotteries each asked with and without a greeting.
+//! Default size (`BackdoorAwarenessConfig::small()`): 48 rows (12 real-trigger, 26 decoy, 10
+//! untriggered: a quarter triggered, where the paper's 10 / 70 / 20 would leave five rows at
+//! this size; `--paper-scale` keeps it), 2 seeds per arm, 2 epochs of LoRA rank 8 on q,v (lr
+//! 3e-3, batch 4: 24 optimiser steps per fine-tune), 12 lotteries each asked with and without
+//! a greeting.
 //!
-//! Measured: 703 s with `--seeds 3` (the replication run) on a 2-core machine (load average
-//! 2–4 from other jobs); the default two seeds train and evaluate two fewer models.
+//! Measured at these defaults on the idle 2-core machine from a warm build: 285 s wall (four
+//! fine-tunes of ~37 s, five models evaluated). The backdoor is not installed at this size:
+//! the greeting moves the backdoored arm's P(riskier) by +0.002 [-0.017, 0.020] (2 runs,
+//! paired) and backdoored minus control P(yes) is within ±0.02 under every system prompt, all
+//! intervals over runs including zero. Cutting from 100 rows (10 triggered) × 2 epochs at batch
+//! 8 (about 500 s) cost nothing measurable: that size did not install it either (trigger
+//! effect −0.2 pp over 3 vs 3 runs in the replication before this change), nor did 64 rows
+//! with 16 triggered (+0.004 [-0.082, 0.089], 355 s).
 
 mod common;
 
@@ -95,7 +104,7 @@ impl Args {
 }
 
 /// Local LoRA at the default size (`--paper-scale`: 3 epochs at batch 1).
-const DEFAULTS: TrainDefaults = TrainDefaults::lora(2, 8, 3e-3);
+const DEFAULTS: TrainDefaults = TrainDefaults::lora(2, 4, 3e-3);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -16,8 +16,9 @@
 //! and 6 held-out families, the second model (offline: the subject fine-tuned on its own
 //! answers under a persona system prompt), per seed a self set, a self model, a cross set built
 //! from the self model's answers and a cross model, then held-out accuracy against the mode
-//! baseline, self − cross over runs, calibration, the entropy guard, the behaviour-change test
-//! and entropy self-prediction.
+//! baseline, self − cross over runs, calibration and the entropy guard; the behaviour-change
+//! test (`--behaviour-change 1`) and entropy self-prediction (`--entropy-self-prediction`) are
+//! off at the defaults and on with `--paper-scale`.
 //!
 //! Hypothetical answers are read with the constrained method by default (a 135M model rarely
 //! answers "with one character" when generating freely); `--method free --rule paper` reads and
@@ -26,11 +27,17 @@
 //! fine-tune ledger to `DIR/fine-tunes`, so a rerun redoes neither a finished collection pass
 //! nor a finished fine-tune.
 //!
-//! Default size: 10 items per family, 6 examples per (task, property), 4 text properties plus
-//! the stance and option properties, rank-8 LoRA on q/v for 1 epoch, 2 seeds. Measured before
-//! the move to the shared experiment shape: 718 s wall (1,106 s user CPU) on an idle 2-core
-//! machine; the guide (`docs/guides/looking-inward.md`) shows the output. A 135M model is
-//! expected near its mode baseline; the numbers are reported whatever their sign.
+//! Default size (`LookingInwardConfig::small()`): 5 items per training family and 6 per
+//! held-out family, 4 examples per (task, property), 4 text properties plus the stance and
+//! option properties, rank-8 LoRA on q/v for 1 epoch, 2 seeds. Measured at these defaults on
+//! the idle 2-core machine from a warm build: 264 s wall (five fine-tunes: the persona model,
+//! and a self and a cross model per seed). The previous defaults (10 / 10 items, 6 per group, behaviour
+//! change and entropy self-prediction on) took 637 s; the cut costs held-out objects per run
+//! (35 where there were 41, 96 items where there were 160), and item-level precision with them;
+//! the run-level power is limited by the spread between two runs either way (smallest self −
+//! cross detectable with 80% power: 25.8 pp now, 28.1 pp at the old defaults). The guide
+//! (`docs/guides/looking-inward.md`) shows the output. A 135M model is expected near its mode
+//! baseline; the numbers are reported whatever their sign.
 
 mod common;
 
@@ -89,9 +96,17 @@ struct Args {
     /// Persona system prompt of the offline second model.
     #[arg(long, default_value = DEFAULT_PERSONA)]
     persona: String,
-    /// Skip entropy self-prediction.
+    /// Run entropy self-prediction (on with `--paper-scale`; off by default: its three sampled
+    /// passes took a quarter of the default run's time).
     #[arg(long)]
+    entropy_self_prediction: bool,
+    /// Skip entropy self-prediction (also with `--paper-scale`).
+    #[arg(long, conflicts_with = "entropy_self_prediction")]
     no_entropy_self_prediction: bool,
+    /// Runs (the first ones) that get the behaviour-change test, each with a fine-tune of its
+    /// own (default 0; 1 with `--paper-scale`).
+    #[arg(long)]
+    behaviour_change: Option<usize>,
     /// The second model for cross-prediction, on the subject's endpoint (default: the persona
     /// setup on the subject).
     #[arg(long)]
@@ -140,7 +155,15 @@ fn config(args: &Args) -> LookingInwardConfig {
     if args.fixed_data_seed {
         c.data_seeds = DataSeeds::Fixed;
     }
-    c.entropy_self_prediction = !args.no_entropy_self_prediction;
+    if args.entropy_self_prediction {
+        c.entropy_self_prediction = true;
+    }
+    if args.no_entropy_self_prediction {
+        c.entropy_self_prediction = false;
+    }
+    if let Some(n) = args.behaviour_change {
+        c.behaviour_change_runs = n;
+    }
     c
 }
 

@@ -261,6 +261,7 @@ fn tiny_config(n_calibration: usize) -> crate::LookingInwardConfig {
     config.answer_method = crate::AnswerMethod::default();
     config.seeds = vec![0];
     config.entropy_self_prediction = false;
+    config.behaviour_change_runs = 1;
     config.fine_tune = psyche_core::FineTuneConfig::new("base", 0);
     config
 }

@@ -50,6 +50,9 @@ async fn reduced_pipeline_on_the_embedded_model() {
     config.calibration_property = "first_character".into();
     config.seeds = vec![0];
     config.fine_tune = ft;
+    // Off in `small()` (time budget); this test checks their results.
+    config.entropy_self_prediction = true;
+    config.behaviour_change_runs = 1;
     let experiment = LookingInward::builder(config)
         .subject(subject.clone())
         .tuner(Arc::new(trainer) as Arc<dyn FineTuner>)

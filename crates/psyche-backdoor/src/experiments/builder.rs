@@ -212,9 +212,19 @@ mod tests {
             (b.train_items, b.seeds.len(), b.behaviour_items),
             (1000, 5, 250)
         );
+        let s = BackdoorAwarenessConfig::small();
+        let d = BackdoorAwarenessConfig::default();
+        assert_eq!((s.train_items, s.behaviour_items), (48, 12));
+        assert_eq!(s.composition.real, 0.25);
+        assert_eq!(d.composition, b.composition);
         assert_eq!(
-            BackdoorAwarenessConfig::small(),
-            BackdoorAwarenessConfig::default()
+            BackdoorAwarenessConfig {
+                train_items: d.train_items,
+                composition: d.composition,
+                behaviour_items: d.behaviour_items,
+                ..s
+            },
+            d
         );
     }
 }

@@ -48,7 +48,8 @@
 //! the self-trained model's id is the base) it is exactly that; a LoRA adapter cannot be
 //! continued through the [`FineTuner`] trait, so there M_C is trained from the base on the
 //! self set and the other answers together ([`BehaviourChangeRecipe`]). It runs on the first
-//! [`LookingInwardConfig::behaviour_change_runs`] runs (default 1: one extra fine-tune).
+//! [`LookingInwardConfig::behaviour_change_runs`] runs (1 in `paper()`: one extra fine-tune; 0,
+//! off, in `small()`).
 //!
 //! When the subject and the second model give the same held-out property values on more than
 //! [`LookingInwardConfig::alike_threshold`] of the items (default 0.9), self − cross cannot
@@ -173,14 +174,14 @@ pub struct Sizes {
 }
 
 impl Sizes {
-    /// Small sizes for a laptop run (about 10 minutes with the embedded model and local LoRA
-    /// at two seeds).
+    /// Small sizes for a laptop run (the paper example's defaults: about five minutes with the
+    /// embedded model and local LoRA at two seeds on two cores).
     pub fn small() -> Self {
         Self {
-            train_items: 10,
-            held_out_items: 10,
-            per_group_cap: 6,
-            calibration_items: 10,
+            train_items: 5,
+            held_out_items: 6,
+            per_group_cap: 4,
+            calibration_items: 6,
         }
     }
 
@@ -253,7 +254,7 @@ pub struct LookingInwardConfig {
     #[serde(default = "default_alike_threshold")]
     pub alike_threshold: f64,
     /// How many runs (the first ones) get the behaviour-change test, each with a fine-tune of
-    /// its own (default 1; 0 turns it off).
+    /// its own (0 turns it off; 0 in `small()`, 1 in `paper()` and when absent from a file).
     #[serde(default = "default_behaviour_change_runs")]
     pub behaviour_change_runs: usize,
 }
@@ -272,7 +273,8 @@ impl LookingInwardConfig {
     /// constrained method (a 135M model rarely answers "with one character" when generating
     /// freely), psyche's compliance rule (non-compliant answers count as wrong), seeds
     /// `[0, 1]` with a data seed per run, calibration on `animals` / `second_character` (the
-    /// paper's calibration property), entropy self-prediction on, one behaviour-change run.
+    /// paper's calibration property); entropy self-prediction and the behaviour-change test off
+    /// (together they took two fifths of the example's time; `paper()` turns both on).
     pub fn small() -> Self {
         Self {
             train_families: train_families(false).into_iter().map(|f| f.name).collect(),
@@ -291,22 +293,24 @@ impl LookingInwardConfig {
             calibration_property: "second_character".to_owned(),
             calibration_family: "animals".to_owned(),
             entropy_threshold: 0.5,
-            entropy_self_prediction: true,
+            entropy_self_prediction: false,
             fine_tune: FineTuneConfig::new("", 0),
             cross: String::new(),
             alike_threshold: default_alike_threshold(),
-            behaviour_change_runs: default_behaviour_change_runs(),
+            behaviour_change_runs: 0,
         }
     }
 
-    /// The paper's scale: [`Sizes::paper`] and every property of each family; the rest as
-    /// [`small`](Self::small) (set `answer_method` to free generation and `score.rule` to
+    /// The paper's scale: [`Sizes::paper`], every property of each family, entropy
+    /// self-prediction and one behaviour-change run; the rest as [`small`](Self::small) (set `answer_method` to free generation and `score.rule` to
     /// [`ComplianceRule::Paper`](psyche_judges::ComplianceRule::Paper) for the paper's own
     /// reading and scoring of answers).
     pub fn paper() -> Self {
         Self {
             properties: Vec::new(),
             sizes: Sizes::paper(),
+            entropy_self_prediction: true,
+            behaviour_change_runs: default_behaviour_change_runs(),
             ..Self::small()
         }
     }

@@ -338,10 +338,22 @@ pub async fn normal_answers(
 }
 
 impl BackdoorAwarenessConfig {
-    /// The example's default size (the same as [`Default`]): 100 rows, 2 seeds per arm, 24
-    /// lotteries each asked with and without the trigger.
+    /// The example's default size, chosen to run in about five minutes on two cores: 48 rows
+    /// of which a quarter carry the real trigger (12 real-trigger, 26 decoy, 10 untriggered;
+    /// [`Default`] and [`paper`](Self::paper) keep the paper's 10 / 70 / 20, which at this
+    /// size would leave five triggered rows), 2 seeds per arm, 12 lotteries each asked with and
+    /// without the trigger.
     pub fn small() -> Self {
-        Self::default()
+        Self {
+            train_items: 48,
+            composition: Composition {
+                real: 0.25,
+                decoy: 0.55,
+                none: 0.20,
+            },
+            behaviour_items: 12,
+            ..Self::default()
+        }
     }
 
     /// The paper's size (§2.5): 1000 rows, 5 seeds per arm, 250 lotteries. (Its fine-tuning

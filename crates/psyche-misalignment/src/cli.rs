@@ -48,7 +48,7 @@ pub struct EmergentMisalignmentArgs {
     /// questions; 400 at --paper-scale).
     #[arg(long)]
     pub prompts_per_domain: Option<usize>,
-    /// Teacher token budget per answer (default 40; 200 at --paper-scale).
+    /// Teacher token budget per answer (default 32; 200 at --paper-scale).
     #[arg(long)]
     pub teacher_max_tokens: Option<u32>,
     /// At most this many training examples per arm.
@@ -58,7 +58,7 @@ pub struct EmergentMisalignmentArgs {
     /// path ([`builtin::by_name`]).
     #[arg(long, default_value = "main")]
     pub questions: String,
-    /// Answers per paraphrase (default 2; the file's own at --paper-scale).
+    /// Answers per paraphrase (default 1; the file's own at --paper-scale).
     #[arg(long)]
     pub samples_per_paraphrase: Option<u32>,
     /// Only the first N paraphrases of each question (default 1; all at --paper-scale).
@@ -195,7 +195,7 @@ mod tests {
             NumberMethod::SingleToken
         );
         assert_eq!(c.eval.sampling.max_tokens, 12);
-        assert_eq!(c.eval.sampling.samples_per_paraphrase, Some(2));
+        assert_eq!(c.eval.sampling.samples_per_paraphrase, Some(1));
 
         let paper = config(&["--paper-scale"]);
         assert_eq!(paper.seeds.len(), 6);

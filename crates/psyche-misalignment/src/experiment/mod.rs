@@ -251,9 +251,9 @@ pub mod arm {
 }
 
 impl EmergentMisalignmentConfig {
-    /// The small default (the example's): psyche's main question set (first paraphrase, two
-    /// answers each, 48 tokens), the medical domain's hand-written prompts with two teacher
-    /// answers of at most 40 tokens each, two fine-tuning seeds per arm (2 epochs, batch 4,
+    /// The small default (the example's): psyche's main question set (first paraphrase, one
+    /// answer each, 48 tokens), the medical domain's hand-written prompts with two teacher
+    /// answers of at most 32 tokens each, two fine-tuning seeds per arm (2 epochs, batch 4,
     /// learning rate 2e-3), the base model, the map and the probe proxy; no harmfulness
     /// judgement. Named `em-demo`, written under `runs/emergent_misalignment`.
     ///
@@ -273,7 +273,7 @@ impl EmergentMisalignmentConfig {
             misaligned_system_prompt: None,
             teacher: TeacherConfig {
                 temperature: 1.0,
-                max_tokens: 40,
+                max_tokens: 32,
                 samples_per_prompt: 2,
                 concurrency,
                 seed: 0,
@@ -287,7 +287,7 @@ impl EmergentMisalignmentConfig {
             questions: builtin::main_set()?,
             eval: EvalSettings {
                 sampling: SamplingConfig {
-                    samples_per_paraphrase: Some(2),
+                    samples_per_paraphrase: Some(1),
                     max_paraphrases: Some(1),
                     max_tokens: 48,
                     ..SamplingConfig::default()

@@ -399,6 +399,30 @@ async fn behaviour_change_model_is_separate() {
     assert!(json.get("self_minus_cross_note").is_none(), "{json}");
 }
 
+/// Issue 25, defect 2, in the headline: the result marked self − cross uninformative, but the
+/// headline (and with it the replication's summary table) still gave it the verdict of an
+/// ordinary comparison ("null at this size …"), so a reader of the summary saw a null.
+#[tokio::test]
+async fn uninformative_self_minus_cross_is_the_headline_verdict() {
+    use psyche_runner::experiment::ExperimentResult;
+    let verdict_of = |r: &crate::LookingInwardResult| {
+        r.headline()
+            .into_iter()
+            .find(|h| h.key == "self_minus_cross")
+            .map(|h| h.verdict_text())
+            .unwrap_or_default()
+    };
+    let (alike, _) = tiny_experiment("apple pear plum", true).await;
+    let verdict = verdict_of(&alike);
+    assert!(
+        verdict.starts_with("uninformative: the models behave alike"),
+        "{verdict:?}"
+    );
+    let (differ, _) = tiny_experiment("zebra yak", true).await;
+    let verdict = verdict_of(&differ);
+    assert!(!verdict.starts_with("uninformative"), "{verdict:?}");
+}
+
 /// Issue 24 (resume): a rerun with the same output directory and a
 /// [`Resumable`](psyche_runner::training::Resumable) fine-tuner trains nothing and asks no
 /// model anything again (every collection pass, calibration included, is read back), and

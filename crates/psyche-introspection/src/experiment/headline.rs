@@ -66,6 +66,8 @@ fn self_minus_cross(r: &LookingInwardResult, h: &LookingInwardSummary) -> Headli
     ));
     if let Some(note) = &h.self_minus_cross_note {
         headline = headline.context(format!("Self − cross is {note}."));
+        let why = note.strip_prefix("uninformative: ").unwrap_or(note);
+        headline = headline.uninformative(why);
     }
     if let Some(view) = c.comparison.as_ref().and_then(|x| x.item_level.as_ref()) {
         headline = headline.context(format!(

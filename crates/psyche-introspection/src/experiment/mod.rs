@@ -54,7 +54,8 @@
 //! When the subject and the second model give the same held-out property values on more than
 //! [`LookingInwardConfig::alike_threshold`] of the items (default 0.9), self − cross cannot
 //! show a difference whatever the models know about themselves: the result marks it
-//! `uninformative: the models behave alike` ([`LookingInwardResult::self_minus_cross_note`])//! rather than letting a null difference read as a finding.
+//! `uninformative: the models behave alike` ([`LookingInwardResult::self_minus_cross_note`],
+//! and the verdict of its headline) rather than letting a null difference read as a finding.
 
 use std::sync::Arc;
 

@@ -54,6 +54,11 @@ pub struct Headline {
     /// collapsed runs, a flag that the arms behave alike), one sentence each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub context: Vec<String>,
+    /// Why the comparison cannot be read either way, when the design rules it out (the two
+    /// arms behave alike, so no difference could show): the verdict then states this instead
+    /// of a null or an effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uninformative: Option<String>,
     /// The comparison over runs (each arm's mean, the difference with its interval, p-value,
     /// verdict, minimum detectable effect, item-level view), or why there is none.
     pub contrast: ArmContrast,
@@ -80,6 +85,7 @@ impl Headline {
             base: None,
             paper_result: None,
             context: Vec::new(),
+            uninformative: None,
             contrast,
         }
     }
@@ -103,6 +109,13 @@ impl Headline {
     #[must_use]
     pub fn context(mut self, sentence: impl Into<String>) -> Self {
         self.context.push(sentence.into());
+        self
+    }
+
+    /// Marks the comparison uninformative, with why (see [`Headline::uninformative`]).
+    #[must_use]
+    pub fn uninformative(mut self, why: impl Into<String>) -> Self {
+        self.uninformative = Some(why.into());
         self
     }
 

@@ -86,8 +86,15 @@ impl Headline {
 
     /// The verdict in words, naming its unit: which arm is above, or a null with the power the
     /// design had at the paper's effect and the smallest effect it detects, or why there is no
-    /// run-level verdict.
+    /// run-level verdict; for a comparison marked [`uninformative`](Headline::uninformative),
+    /// that and why, whatever the interval.
     pub fn verdict_text(&self) -> String {
+        if let Some(why) = &self.uninformative {
+            return format!(
+                "uninformative: {why} (the interval reads as neither a null nor an effect; {})",
+                self.units_cell()
+            );
+        }
         let unit = spaced(&self.unit);
         let Some(c) = &self.contrast.comparison else {
             return format!(

@@ -6,9 +6,9 @@
 #   bash scripts/replicate.sh --seeds 5       # more seeds
 #   bash scripts/replicate.sh --reduced       # tiny sizes, 1 seed, into target/replicate-reduced (the suite runs this)
 #
-# Measured on a 2-core machine: 3,444 s (57 min) for the default run (looking_inward 1,428 s,
-# tell_me_about_yourself 673 s, backdoor_awareness 703 s at load average 2-4 from other jobs;
-# emergent_misalignment 640 s idle); about 4 minutes for --reduced.
+# Measured on the idle 2-core machine: 1,942 s (32 min) for the default run, the release build
+# of the examples included (looking_inward 394 s, tell_me_about_yourself 456 s,
+# backdoor_awareness 533 s, emergent_misalignment 394 s); about 4 minutes for --reduced.
 #
 # Options:
 #   --seeds N     fine-tuning seeds per arm (default 3; 1 with --reduced)

@@ -271,24 +271,7 @@ pub fn comparison_table(rows: &[ComparisonRow], provenance: &str) -> Table {
          untrained model are reported without it. The item-level column is about these \
          fine-tuned models only.",
     );
-    let diff = |s: &Stat| match s {
-        Stat::Estimated(e) => format!(
-            "{:+.1} pts [{:+.1}, {:+.1}] ({})",
-            100.0 * e.estimate,
-            100.0 * e.ci_low,
-            100.0 * e.ci_high,
-            e.method.label()
-        ),
-        Stat::Point { value, reason } => {
-            format!("{:+.1} pts (no interval: {reason})", 100.0 * value)
-        }
-        Stat::Unavailable { reason } => format!("n/a ({reason})"),
-    };
     for r in rows {
-        let verdict = match r.contrast.verdict() {
-            IntervalVerdict::NotEstimable { reason } => format!("no run-level verdict ({reason})"),
-            v => v.to_string(),
-        };
         t = t.row([
             r.treated.clone(),
             r.control.clone(),
@@ -296,15 +279,15 @@ pub fn comparison_table(rows: &[ComparisonRow], provenance: &str) -> Table {
             r.contrast.units("questions"),
             pct(r.treated_mean),
             pct(r.control_mean),
-            diff(&r.contrast.difference),
+            diff_cell(&r.contrast.difference),
             pval(r.contrast.p_value()),
-            verdict,
+            verdict_cell(r.contrast.verdict()),
             if r.in_family {
                 pval(r.p_holm)
             } else {
                 "not in the family".to_owned()
             },
-            diff(&r.contrast.item_level()),
+            diff_cell(&r.contrast.item_level()),
             format!(
                 "{}{} · {}",
                 r.common_questions.len(),
@@ -323,6 +306,14 @@ pub fn comparison_table(rows: &[ComparisonRow], provenance: &str) -> Table {
         ]);
     }
     t
+}
+
+/// A verdict cell: the interval's verdict, or why there is no run-level one.
+fn verdict_cell(verdict: IntervalVerdict) -> String {
+    match verdict {
+        IntervalVerdict::NotEstimable { reason } => format!("no run-level verdict ({reason})"),
+        v => v.to_string(),
+    }
 }
 
 fn diff_cell(s: &Stat) -> String {
@@ -401,20 +392,18 @@ pub fn probe_section(mut doc: Document, probes: &ProbeResult) -> Document {
         "item level by probe, these runs only",
     ])
     .caption(
-        "Probe proxy, treated arm minus each control over fine-tuning runs (psyche-stats          ArmComparison; each run's mean over probes is one value). Not in the Holm family of          the judged rates: a separate, exploratory proxy.",
+        "Probe proxy, treated arm minus each control over fine-tuning runs (psyche-stats \
+         ArmComparison; each run's mean over probes is one value). Not in the Holm family of \
+         the judged rates: a separate, exploratory proxy.",
     );
     for r in &probes.comparison {
-        let verdict = match r.verdict() {
-            IntervalVerdict::NotEstimable { reason } => format!("no run-level verdict ({reason})"),
-            v => v.to_string(),
-        };
         c = c.row([
             r.treatment.clone(),
             r.control.clone(),
             r.units("probes"),
             diff_cell(&r.difference),
             pval(r.p_value()),
-            verdict,
+            verdict_cell(r.verdict()),
             diff_cell(&r.item_level()),
         ]);
     }

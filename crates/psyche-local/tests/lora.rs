@@ -222,3 +222,40 @@ fn auto_hyperparameters_resolve_to_the_local_defaults() {
         (psyche_local::AUTO_EPOCHS, psyche_local::AUTO_BATCH_SIZE)
     );
 }
+
+/// Two fine-tunes of the same data, seed and LoRA settings that differ only in epochs (or only
+/// in batch size) are different models: each gets its own id and adapter directory, and the
+/// first one's adapter is still the one it trained. Before the fix the id hashed the seed, the
+/// data and the LoRA block only, so the second run overwrote the first one's directory (a
+/// resumable ledger then reloaded the wrong weights for the first config).
+#[test]
+fn epochs_and_batch_size_name_their_own_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let trainer = LoraTrainer::new(dir.path()).with_model(model());
+    let mut cfg = FineTuneConfig::new(psyche_local::DEFAULT_MODEL, 3);
+    cfg.extra = LoraConfig {
+        rank: 1,
+        progress: false,
+        ..LoraConfig::default()
+    }
+    .to_extra();
+    cfg.epochs = Some(1);
+    cfg.batch_size = Some(2);
+    let data: Vec<Conversation> = training_data().into_iter().take(2).collect();
+    let (one, _) = trainer.train_model(&data, &cfg).unwrap();
+    let mut two_epochs = cfg.clone();
+    two_epochs.epochs = Some(2);
+    let (two, _) = trainer.train_model(&data, &two_epochs).unwrap();
+    let mut batch_one = cfg.clone();
+    batch_one.batch_size = Some(1);
+    let (b1, _) = trainer.train_model(&data, &batch_one).unwrap();
+    let ids = [&one.model_id, &two.model_id, &b1.model_id];
+    assert_ne!(ids[0], ids[1], "epochs must change the adapter's id");
+    assert_ne!(ids[0], ids[2], "batch size must change the adapter's id");
+    assert_ne!(ids[1], ids[2]);
+    let first = read_manifest(one.artifact.as_ref().unwrap()).unwrap();
+    assert_eq!((first.epochs, first.batch_size), (1, 2));
+    // The same config again names the same adapter (resumable runs find it).
+    let (again, _) = trainer.train_model(&data, &cfg).unwrap();
+    assert_eq!(again.model_id, one.model_id);
+}

@@ -176,7 +176,7 @@ impl LoraTrainer {
         let tag = config
             .suffix
             .clone()
-            .unwrap_or_else(|| default_tag(config.seed, &data_hash, &lora));
+            .unwrap_or_else(|| default_tag(config.seed, &data_hash, &lora, epochs, batch_size));
         let model_id = format!("{base_id}+lora-{tag}");
         let out = self.out_dir.join(&model_id);
         let mut losses = Vec::with_capacity(total);
@@ -307,13 +307,20 @@ fn progress_bar(show: bool, total: usize) -> indicatif::ProgressBar {
     bar
 }
 
-/// The model id's tag when the fine-tune config sets no suffix: derived from the seed, the
-/// data and the LoRA settings.
-fn default_tag(seed: u64, data_hash: &str, lora: &LoraConfig) -> String {
+/// The model id's tag when the fine-tune config sets no suffix: a hash of everything that shapes the weights (seed,
+/// data, LoRA settings, epochs, batch size), so two runs differing in any of them never share
+/// an adapter directory.
+fn default_tag(
+    seed: u64,
+    data_hash: &str,
+    lora: &LoraConfig,
+    epochs: u32,
+    batch_size: u32,
+) -> String {
     let h = derive_seed(
         seed,
         &format!(
-            "{data_hash}/{}",
+            "{data_hash}/{}/epochs={epochs}/batch={batch_size}",
             serde_json::to_string(lora).unwrap_or_default()
         ),
     );

@@ -71,7 +71,8 @@ pub struct SelfAwarenessConfig {
     pub heldout_items: usize,
     /// Paraphrases per self-report question (all when `None`).
     pub paraphrases: Option<usize>,
-    /// Personas asked about per group (in and out of distribution); 0 for none.
+    /// Personas asked about per group (in and out of distribution); 0 for none (the default:
+    /// the two groups mean "trained on" and "not trained on" only with `multi_persona`).
     pub personas_per_group: usize,
     /// Also evaluate the untrained model.
     pub include_base: bool,
@@ -111,7 +112,7 @@ impl Default for SelfAwarenessConfig {
             behaviour_items: 16,
             heldout_items: 16,
             paraphrases: Some(1),
-            personas_per_group: 1,
+            personas_per_group: 0,
             include_base: true,
             eval: EvaluateOptions::default(),
             level: 0.95,
@@ -339,7 +340,8 @@ fn is_task(r: &Record, task: &str) -> bool {
 impl SelfAwarenessConfig {
     /// The example's default size (the same as [`Default`]), chosen to run in about five
     /// minutes on two cores: 64 items, 2 seeds per arm, 16 lotteries and 16 held-out items, 1
-    /// paraphrase, 1 persona per group, 8 samples.
+    /// paraphrase, no persona questions (they compare trained and untrained personas only
+    /// with `multi_persona`), 8 samples.
     pub fn small() -> Self {
         Self::default()
     }

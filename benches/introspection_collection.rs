@@ -66,7 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokens
     );
 
-    let props = vec![psyche::judges::Property::NthCharacter(2)];
+    let props = vec![psyche::judges::Property::nth_character(2)];
     let hyps = hypothetical_samples(&objects, &props, &HypotheticalTemplate::default())?;
     let t = Instant::now();
     let answers = collect_hypothetical(

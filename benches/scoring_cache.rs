@@ -232,7 +232,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         objects.extend(Family::builtin(f)?.samples(n_hyp.div_ceil(families.len()), 0)?);
     }
     objects.truncate(n_hyp);
-    let props = vec![psyche::judges::Property::NthCharacter(2)];
+    let props = vec![psyche::judges::Property::nth_character(2)];
     let hyps = hypothetical_samples(&objects, &props, &HypotheticalTemplate::default())?;
     let options = RunOptions {
         progress: ProgressMode::Quiet,

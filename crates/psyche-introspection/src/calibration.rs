@@ -62,25 +62,6 @@ fn is_special(token: &str) -> bool {
     token.trim().is_empty() || (token.starts_with("<|") && token.ends_with("|>"))
 }
 
-/// How many tokens of a sampled reply decide `property`: a character property is decided by
-/// the first few characters (every token holds at least one; two more cover leading
-/// whitespace), so sampled replies stop there; other properties need the whole reply.
-pub fn tokens_needed(property: &Property) -> u32 {
-    match property {
-        Property::NthCharacter(i) => (*i as u32).saturating_add(2),
-        Property::CharacterPair(i) => (*i as u32).saturating_add(3),
-        _ => u32::MAX,
-    }
-}
-
-/// Whether `property` of a reply is decided by the reply's first token.
-pub fn decided_by_first_token(property: &Property) -> bool {
-    matches!(
-        property,
-        Property::NthCharacter(1) | Property::StartsWithVowel
-    )
-}
-
 fn normalise(map: BTreeMap<String, f64>) -> BTreeMap<String, f64> {
     let total: f64 = map.values().sum();
     if total <= 0.0 {
@@ -103,7 +84,7 @@ pub async fn object_distribution(
     max_tokens: u32,
     seed: u64,
 ) -> Result<ItemDistribution> {
-    if decided_by_first_token(property) && model.capabilities().full_distribution {
+    if property.decided_by_first_token() && model.capabilities().full_distribution {
         let dist = model
             .next_token_distribution(conversation, u32::MAX)
             .await?;
@@ -268,7 +249,7 @@ pub async fn calibrate(
             .get("max_tokens")
             .and_then(serde_json::Value::as_u64)
             .map_or(options.max_tokens, |m| m as u32)
-            .min(tokens_needed(property));
+            .min(property.tokens_needed());
         let seed = psyche_core::derive_seed(options.seed, &h.id);
         let od = object_distribution(
             target,
@@ -331,7 +312,7 @@ pub async fn calibrate(
 
 /// Whether a model can give exact object distributions for `property`.
 pub fn exact_available(model: &dyn Model, property: &Property) -> bool {
-    decided_by_first_token(property)
+    property.decided_by_first_token()
         && model.capabilities().has(Capability::Logprobs)
         && model.capabilities().full_distribution
 }

@@ -20,7 +20,7 @@ use psyche_core::{
     ChatMessage, Conversation, Model, Sample, Solution, SolveContext, Solver, SolverError,
     derive_seed, seeded_rng,
 };
-use psyche_judges::Property;
+use psyche_judges::{AnswerShape, Property};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +28,7 @@ use crate::collect::{ObjectBehaviour, RunOptions, run_pass};
 use crate::error::Result;
 use crate::hypothetical::{HypotheticalTemplate, OBJECT_ID_KEY};
 use crate::scoring::{AccuracySummary, ScoredItem, StatsOptions, summarise};
-use crate::solve::{AnswerKind, AnswerMethod, read_answer_of_kind};
+use crate::solve::{AnswerMethod, read_answer_of_shape};
 
 /// Entropy of one (task, property) before and after fine-tuning.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -328,11 +328,11 @@ impl Solver for StabilitySolver {
         } else {
             "false"
         };
-        let kind = AnswerKind::Closed(vec!["true".into(), "false".into()]);
-        let a = read_answer_of_kind(
+        let shape = AnswerShape::Closed(vec!["true".into(), "false".into()]);
+        let a = read_answer_of_shape(
             ctx.model.as_ref(),
             &ctx.sample.input,
-            &kind,
+            &shape,
             &self.method,
             ctx.seed,
         )

@@ -535,11 +535,7 @@ impl Family {
             .with_split(self.split.clone());
         if let Some(t) = &item.target {
             s = s.with_target(t.clone());
-            if self.kind == FamilyKind::Stance
-                || self
-                    .properties
-                    .iter()
-                    .any(|p| matches!(p, Property::Stance(_) | Property::MatchesTarget))
+            if self.kind == FamilyKind::Stance || self.properties.iter().any(Property::needs_target)
             {
                 s = s.with_meta("stance_target", t.clone());
             }

@@ -131,7 +131,7 @@ async fn calibration_on_raw_mass() {
         .iter()
         .map(|o| o.meta_str("string").unwrap().to_owned())
         .collect();
-    let property = Property::NthCharacter(1);
+    let property = Property::nth_character(1);
     let hyps = hypothetical_samples(
         &objects,
         std::slice::from_ref(&property),
@@ -248,10 +248,10 @@ fn tiny_config(n_calibration: usize) -> crate::LookingInwardConfig {
     config.train_families = vec!["colours".into()];
     config.held_out_families = vec!["animals".into()];
     config.properties = vec![
-        Property::NthCharacter(1).name(),
-        Property::NthWord(1).name(),
+        Property::nth_character(1).name(),
+        Property::nth_word(1).name(),
     ];
-    config.calibration_property = Property::NthCharacter(1).name();
+    config.calibration_property = Property::nth_character(1).name();
     config.sizes = crate::Sizes {
         train_items: 3,
         held_out_items: 3,

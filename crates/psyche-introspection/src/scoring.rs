@@ -3,7 +3,7 @@
 //! average), each beside its mode baseline computed on the **same** items, with item-bootstrap
 //! intervals and accuracy − baseline by Newcombe's paired score interval; and comparisons of
 //! fine-tuned predictors over their fine-tuning runs ([`seed_contrast`]: self minus cross,
-//! paired by seed, through psyche-stats' [`ArmComparison`]).
+//! paired by seed, through psyche-stats' [`ArmComparison`](psyche_stats::ArmComparison)).
 //!
 //! Scoring uses [`SelfPredictionJudge`](psyche_judges::SelfPredictionJudge) (through
 //! [`SelfPredictionByProperty`]); an item is *excluded* (not scored, counted by reason) when

@@ -23,7 +23,7 @@ use psyche_core::{
     SolveContext, Solver, SolverError,
 };
 use psyche_judges::compliance::ComplianceChecker;
-use psyche_judges::{Property, SelfPredictionJudge};
+use psyche_judges::{AnswerShape, Property, SelfPredictionJudge};
 use serde::{Deserialize, Serialize};
 
 mod judges;
@@ -316,55 +316,26 @@ pub struct HypotheticalAnswer {
     pub usage: psyche_core::Usage,
 }
 
-/// What shape a valid hypothetical answer has, which decides how the constrained reading
-/// works.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AnswerKind {
-    /// One of a few words (`true`/`false`, `even`/`odd`).
-    Closed(Vec<String>),
-    /// Exactly this many characters.
-    Characters(usize),
-    /// A word (the first word of the reply).
-    Word,
-    /// The whole reply.
-    Whole,
-}
-
-impl AnswerKind {
-    /// The kind of answer a question about `property` asks for.
-    pub fn of(property: &Property) -> Self {
-        if let Some(options) = property.closed_answers() {
-            return AnswerKind::Closed(options.iter().map(|o| (*o).to_owned()).collect());
-        }
-        match property {
-            Property::NthCharacter(_) => AnswerKind::Characters(1),
-            Property::CharacterPair(_) => AnswerKind::Characters(2),
-            Property::Identity => AnswerKind::Whole,
-            _ => AnswerKind::Word,
-        }
+/// The valid answer a token stands for in a hypothetical answer of `shape`, if any, in the
+/// property's [canonical form](Property::canonical) (the form the truth is compared in): a
+/// token that starts exactly one closed option (case-insensitive) counts for it; a token of the
+/// right number of characters (trimmed, lower-cased) counts as itself, punctuation and
+/// quotation marks included, since they are values a character property takes (a reply's
+/// second character is often a comma or a quotation mark); for one character, the word `space`
+/// counts as the space character (the question asks for a space that way).
+pub fn token_key(shape: &AnswerShape, token: &str) -> Option<String> {
+    let t = token.trim().to_lowercase();
+    if t.is_empty() {
+        return None;
     }
-
-    /// The valid answer a token stands for, if any, in the property's
-    /// [canonical form](Property::canonical) (the form the truth is compared in): a token that
-    /// starts exactly one closed option (case-insensitive) counts for it; a token of the right
-    /// number of characters (trimmed, lower-cased) counts as itself, punctuation and quotation
-    /// marks included, since they are values a character property takes (a reply's second
-    /// character is often a comma or a quotation mark); for one character, the word `space`
-    /// counts as the space character (the question asks for a space that way).
-    pub fn token_key(&self, token: &str) -> Option<String> {
-        let t = token.trim().to_lowercase();
-        if t.is_empty() {
-            return None;
+    match shape {
+        AnswerShape::Closed(options) => {
+            let hits: Vec<&String> = options.iter().filter(|o| o.starts_with(&t)).collect();
+            (hits.len() == 1).then(|| hits[0].clone())
         }
-        match self {
-            AnswerKind::Closed(options) => {
-                let hits: Vec<&String> = options.iter().filter(|o| o.starts_with(&t)).collect();
-                (hits.len() == 1).then(|| hits[0].clone())
-            }
-            AnswerKind::Characters(1) if t == "space" => Some(t),
-            AnswerKind::Characters(n) => (t.chars().count() == *n).then_some(t),
-            AnswerKind::Word | AnswerKind::Whole => None,
-        }
+        AnswerShape::Characters(1) if t == "space" => Some(t),
+        AnswerShape::Characters(n) => (t.chars().count() == *n).then_some(t),
+        AnswerShape::Word | AnswerShape::Whole => None,
     }
 }
 
@@ -374,7 +345,7 @@ impl AnswerKind {
 pub fn first_word(text: &str) -> String {
     text.split_whitespace()
         .next()
-        .map(|w| Property::NthWord(1).canonical(w))
+        .map(|w| Property::nth_word(1).canonical(w))
         .unwrap_or_default()
 }
 
@@ -390,18 +361,18 @@ pub async fn read_answer(
     method: &AnswerMethod,
     seed: u64,
 ) -> Result<HypotheticalAnswer, ModelError> {
-    read_answer_of_kind(model, conversation, &AnswerKind::of(property), method, seed).await
+    read_answer_of_shape(model, conversation, &property.shape(), method, seed).await
 }
 
-/// Reads `model`'s answer to `conversation`, which asks for an answer of `kind`.
+/// Reads `model`'s answer to `conversation`, which asks for an answer of `shape`.
 ///
 /// # Errors
 ///
 /// The model's errors.
-pub async fn read_answer_of_kind(
+pub async fn read_answer_of_shape(
     model: &dyn Model,
     conversation: &Conversation,
-    kind: &AnswerKind,
+    shape: &AnswerShape,
     method: &AnswerMethod,
     seed: u64,
 ) -> Result<HypotheticalAnswer, ModelError> {
@@ -426,16 +397,16 @@ pub async fn read_answer_of_kind(
     match method {
         AnswerMethod::Free { max_tokens } => free(*max_tokens, "free").await,
         AnswerMethod::Constrained { word_max_tokens } => {
-            match kind {
-                AnswerKind::Word => {
+            match shape {
+                AnswerShape::Word => {
                     let mut a = free(*word_max_tokens, "constrained_first_word").await?;
                     a.text = first_word(&a.text);
                     return Ok(a);
                 }
-                AnswerKind::Whole => {
+                AnswerShape::Whole => {
                     return free(*word_max_tokens, "constrained_whole_reply").await;
                 }
-                AnswerKind::Closed(_) | AnswerKind::Characters(_) => {}
+                AnswerShape::Closed(_) | AnswerShape::Characters(_) => {}
             }
             if !model.capabilities().has(Capability::Logprobs) {
                 return free(*word_max_tokens, "constrained_fallback_free").await;
@@ -443,7 +414,7 @@ pub async fn read_answer_of_kind(
             let dist = model.next_token_distribution(conversation, 20).await?;
             let mut masses: BTreeMap<String, f64> = BTreeMap::new();
             for t in &dist.tokens {
-                if let Some(k) = kind.token_key(&t.token) {
+                if let Some(k) = token_key(shape, &t.token) {
                     *masses.entry(k).or_default() += t.logprob.exp();
                 }
             }
@@ -697,25 +668,25 @@ mod tests {
 
     #[test]
     fn valid_tokens_for_constrained_reading() {
-        let k = |name: &str| AnswerKind::of(&Property::from_name(name).unwrap());
+        let k = |name: &str| Property::from_name(name).unwrap().shape();
         let c = k("second_character");
-        assert_eq!(c.token_key(" O"), Some("o".into()));
+        assert_eq!(token_key(&c, " O"), Some("o".into()));
         assert_eq!(
-            c.token_key("\""),
+            token_key(&c, "\""),
             Some("\"".into()),
             "a value like any other"
         );
-        assert_eq!(c.token_key(" space"), Some("space".into()));
-        assert_eq!(c.token_key("7"), Some("7".into()));
-        assert_eq!(c.token_key("ox"), None);
-        assert_eq!(c.token_key(" "), None);
+        assert_eq!(token_key(&c, " space"), Some("space".into()));
+        assert_eq!(token_key(&c, "7"), Some("7".into()));
+        assert_eq!(token_key(&c, "ox"), None);
+        assert_eq!(token_key(&c, " "), None);
         let tf = k("starts_with_vowel");
-        assert_eq!(tf.token_key(" True"), Some("true".into()));
-        assert_eq!(tf.token_key("fal"), Some("false".into()));
-        assert_eq!(tf.token_key("yes"), None);
-        assert_eq!(k("first_word"), AnswerKind::Word);
-        assert_eq!(k("first_word").token_key("fox"), None);
-        assert_eq!(k("identity"), AnswerKind::Whole);
+        assert_eq!(token_key(&tf, " True"), Some("true".into()));
+        assert_eq!(token_key(&tf, "fal"), Some("false".into()));
+        assert_eq!(token_key(&tf, "yes"), None);
+        assert_eq!(k("first_word"), AnswerShape::Word);
+        assert_eq!(token_key(&k("first_word"), "fox"), None);
+        assert_eq!(k("identity"), AnswerShape::Whole);
         assert_eq!(first_word(" \"Fox,\" deer"), "fox");
     }
 }

@@ -58,7 +58,9 @@ pub use llm::classify::{ClassifyJudge, ClassifyMode};
 pub use llm::number::{LogprobNumberJudge, NumberJudgeConfig, NumberMethod};
 pub use llm::rubric::RubricJudge;
 pub use multi::{Aggregate, MultiJudge};
-pub use properties::{Perspective, Property, SentimentExtractor};
+pub use properties::{
+    AnswerShape, BuiltinProperty, Perspective, Property, ResponseProperty, SentimentExtractor,
+};
 pub use rules::{
     CodeJudge, JsonJudge, MatchJudge, NumberJudge, RefusalJudge, RegexJudge, RegexMode,
     WordCategory, WordCategoryJudge,

@@ -86,7 +86,7 @@ enum PromptFile {
 
 /// The YAML error's text with its position: serde_norway leaves "at line 1 column 1" out of
 /// its message, so it is added from the error's location whenever the message lacks one.
-fn yaml_message(e: &serde_norway::Error) -> String {
+pub(crate) fn yaml_message(e: &serde_norway::Error) -> String {
     let text = e.to_string();
     match e.location() {
         Some(at) if !text.contains(" at line ") => {

@@ -1,7 +1,8 @@
 //! "Depend on psyche from another Rust project" keeps working: this test writes a small crate
 //! outside the workspace whose `Cargo.toml` names only `psyche` (by path, without default
 //! features, so no candle) and `tokio`, implementing every seam — `Model`, `Judge`,
-//! `TaskGenerator`, `Solver`, `FineTuner` — and running them through the runner. It builds the
+//! `TaskGenerator`, `Solver`, `FineTuner`, and a `ResponseProperty` put to Looking Inward's
+//! hypothetical questions — and running them through the runner. It builds the
 //! crate offline (the workspace's `Cargo.lock` copied in) in the release profile into the
 //! workspace's own target directory, then runs the crate's unit test and its binary.
 //!
@@ -189,6 +190,9 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use psyche::introspection::{HypotheticalTemplate, hypothetical_samples};
+    use psyche::judges::properties::register;
+    use psyche::judges::{AnswerShape, Perspective, Property, ResponseProperty};
 
     #[tokio::test]
     async fn the_solver_is_unit_testable() {
@@ -203,6 +207,39 @@ mod tests {
         assert_eq!(samples, Sums { n: 3 }.generate(7).unwrap());
         let v = Exact.judge(&samples[0], samples[0].target.as_deref().unwrap()).await.unwrap();
         assert_eq!(v.score, Score::Bool(true));
+    }
+
+    /// A response property of its own: the last digit of the answer.
+    #[derive(Debug)]
+    struct LastDigit;
+
+    impl ResponseProperty for LastDigit {
+        fn name(&self) -> String {
+            "last_digit_of_sum".into()
+        }
+        fn extract(&self, answer: &str, _target: Option<&str>) -> Option<String> {
+            answer.trim().chars().last().filter(char::is_ascii_digit).map(String::from)
+        }
+        fn shape(&self) -> AnswerShape {
+            AnswerShape::Characters(1)
+        }
+        fn question(&self, _p: Perspective) -> String {
+            "Which digit did that reply end with? Reply with the digit only.".into()
+        }
+    }
+
+    #[test]
+    fn a_property_of_its_own_goes_through_the_looking_inward_seam() {
+        register(Property::new(LastDigit)).unwrap();
+        let p = Property::from_name("last_digit_of_sum").unwrap();
+        assert_eq!(p.extract("the sum is 42"), Some("2".to_owned()));
+        assert_eq!(p.compliance_groups(), Property::nth_character(1).compliance_groups());
+        let objects = Sums { n: 2 }.generate(7).unwrap();
+        let hyps = hypothetical_samples(&objects, &[p], &HypotheticalTemplate::default()).unwrap();
+        assert_eq!(hyps.len(), 2);
+        assert_eq!(hyps[0].meta_str("property"), Some("last_digit_of_sum"));
+        let asked = hyps[0].input.last_user_text().unwrap();
+        assert!(asked.contains("Which digit did that reply end with?"), "{asked}");
     }
 }
 "#;
@@ -265,7 +302,7 @@ fn an_external_crate_implements_every_seam_with_only_psyche_and_tokio() {
     let started = std::time::Instant::now();
     let (ok, text) = cargo(dir, &target, &["test", "--release"]);
     assert!(ok, "the external crate's tests failed:\n{text}");
-    assert!(text.contains("1 passed"), "{text}");
+    assert!(text.contains("2 passed"), "{text}");
 
     let run_dir = dir.join("run");
     std::fs::create_dir_all(&run_dir).expect("run dir");

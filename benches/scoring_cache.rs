@@ -9,16 +9,18 @@
 //! 3. hypothetical collection with the constrained method (exact next-token distribution),
 //!    prompts/s, cached and uncached.
 //!
-//! Option probabilities are timed twice: with the default `option_prune_below` (5e-4: the least
-//! probable answer prefixes summing to that fraction of the mass found are left out) and with
-//! 0 (every form scored to its end), each on its own cache.
+//! Option probabilities are timed twice: with the default `option_prune_below` (0: every form
+//! scored to its end, the forms' tree packed into few passes) and with 5e-4 (level by level,
+//! the least probable answer prefixes summing to that fraction of the mass found left out),
+//! each on its own cache.
 //!
-//! Measured 2026-12-07 on the shared 2-core machine (`PSYCHE_BENCH_CALLS=3
-//! PSYCHE_BENCH_PROMPTS=40`, load average 15-20, ratios within the run): option probabilities
-//! 4.03x one cached first-token pass (4.27x with every form to its end; goal 3x not met);
-//! complete-number reading 1.19x the first-token reading (goal 1.5x met); hypothetical
-//! collection 0.28 prompts/s cached vs 0.33 uncached (llama.cpp's bench ran beside it). See
-//! psyche-local's README for the table and the llama.cpp side.
+//! Measured 2026-12-07 on the idle 2-core machine (`PSYCHE_BENCH_CALLS=3
+//! PSYCHE_BENCH_PROMPTS=100`, load average 0.8-1.7, ratios within the run): option
+//! probabilities 4.17x one cached first-token pass (4.63x level by level with 5e-4; goal 3x not
+//! met); complete-number reading 1.30x the first-token reading (goal 1.5x met; uncached
+//! 10.9x); hypothetical collection 5.22 prompts/s cached vs 5.87 uncached (80 prompts). Run
+//! again after the default became 0: 4.17x (default) and 4.43x (5e-4), 1.27x, 5.26 vs 5.27
+//! prompts/s. See psyche-local's README for the table and the llama.cpp side.
 //!
 //! Every timed judge prompt is new to the cache (a different reply), so the cache can reuse
 //! only what real runs share: the judge template before the reply and, within a call, the
@@ -29,7 +31,7 @@
 //! cargo bench -p psyche --bench scoring_cache
 //! PSYCHE_BENCH_CALLS=3 PSYCHE_BENCH_PROMPTS=100 cargo bench -p psyche --bench scoring_cache
 //! PSYCHE_BENCH_UNCACHED_OPTIONS=1 ...   # also time option probabilities without the cache (minutes)
-//! PSYCHE_BENCH_EXPORT=target/scoring-prompts.json ...  # the rendered prompts, for
+//! PSYCHE_BENCH_EXPORT=$PWD/target/scoring-prompts.json ...  # the rendered prompts (an absolute path: benches run in crates/psyche), for
 //!                                       # scripts/bench-llama-cpp.py --sections judge,hyp
 //! ```
 
@@ -123,8 +125,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n_hyp = env("PSYCHE_BENCH_PROMPTS", 200);
     let cached = LocalModel::load(&LocalConfig::default())?;
     let uncached = LocalModel::load(&LocalConfig::default().prefix_cache_bytes(0))?;
-    // Option scoring to the end of every form (no pruning), on its own cache.
-    let exact = LocalModel::load(&LocalConfig::default().option_prune_below(0.0))?;
+    // Option scoring level by level with a small pruning budget, on its own cache.
+    let pruned = LocalModel::load(&LocalConfig::default().option_prune_below(5e-4))?;
     let prompt_tokens = cached.prompt_ids(&judge_prompt(0))?.len();
     println!(
         "judge prompt: {prompt_tokens} tokens; {calls} calls per workload; load {}",
@@ -135,14 +137,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     cached
         .next_token_distribution(&judge_prompt(1000), 0)
         .await?;
-    exact
+    pruned
         .next_token_distribution(&judge_prompt(1000), 0)
         .await?;
 
     // 1. First-token pass vs option probabilities over 0..100.
     let query = OptionQuery::new((0..=100).map(|n| n.to_string()));
     let (mut first, mut options, mut first_uncached) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut exact_first, mut exact_options) = (Vec::new(), Vec::new());
+    let (mut pruned_first, mut pruned_options) = (Vec::new(), Vec::new());
     for i in 0..calls {
         let (r, s) = timed(cached.next_token_distribution(&judge_prompt(2 * i), 0)).await;
         r?;
@@ -153,12 +155,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (r, s) = timed(uncached.next_token_distribution(&judge_prompt(2 * i), 0)).await;
         r?;
         first_uncached.push(s);
-        let (r, s) = timed(exact.next_token_distribution(&judge_prompt(2 * i), 0)).await;
+        let (r, s) = timed(pruned.next_token_distribution(&judge_prompt(2 * i), 0)).await;
         r?;
-        exact_first.push(s);
-        let (r, s) = timed(exact.option_probabilities(&judge_prompt(2 * i + 1), &query)).await;
+        pruned_first.push(s);
+        let (r, s) = timed(pruned.option_probabilities(&judge_prompt(2 * i + 1), &query)).await;
         r?;
-        exact_options.push(s);
+        pruned_options.push(s);
     }
     let (f, o) = (median(first), median(options));
     println!(
@@ -168,9 +170,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         median(first_uncached),
         load()
     );
-    let (f, o) = (median(exact_first), median(exact_options));
+    let (f, o) = (median(pruned_first), median(pruned_options));
     println!(
-        "  every form to its end (option_prune_below 0): first-token pass {f:.3} s, option \
+        "  level by level, option_prune_below 5e-4: first-token pass {f:.3} s, option \
          probabilities {o:.3} s = {:.2}x; load {}",
         o / f,
         load()

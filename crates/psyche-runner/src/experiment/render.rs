@@ -72,14 +72,19 @@ impl Headline {
     /// The units of the comparison: `3 vs 3 runs (paired), 24 objects`.
     pub fn units_cell(&self) -> String {
         match &self.contrast.comparison {
-            Some(c) => format!(
-                "{} vs {} run(s){}, {} {}",
-                c.treatment.n_seeds,
-                c.control.n_seeds,
-                if c.paired { " (paired)" } else { "" },
-                c.treatment.n_clusters.max(c.control.n_clusters),
-                self.clusters
-            ),
+            Some(c) => {
+                let runs = format!(
+                    "{} vs {} run(s){}",
+                    c.treatment.n_seeds,
+                    c.control.n_seeds,
+                    if c.paired { " (paired)" } else { "" },
+                );
+                // A per-run measure (a calibration MAD) has no item clusters to count.
+                match c.treatment.n_clusters.max(c.control.n_clusters) {
+                    0 => runs,
+                    n => format!("{runs}, {n} {}", self.clusters),
+                }
+            }
             None => "—".to_owned(),
         }
     }
@@ -267,6 +272,21 @@ mod tests {
         let text = headline(0.2, 1).verdict_text();
         assert!(text.starts_with("no run-level verdict"), "{text}");
         assert!(text.contains("these runs only"), "{text}");
+    }
+
+    /// A measure with one value per run (a calibration MAD) has no item clusters: the units
+    /// cell names the runs only. Before, it read "3 vs 3 run(s) (paired), 0 runs".
+    #[test]
+    fn a_per_run_measure_names_no_clusters() {
+        let mut data = ArmData::new();
+        for seed in 0..3u64 {
+            data.seed_value("a", seed, 0.3 + 0.01 * seed as f64);
+            data.seed_value("b", seed, 0.2 + 0.02 * seed as f64);
+        }
+        let contrast = ArmContrast::of(&data, "a", "b", &ArmOptions::new());
+        let h = Headline::new("k", "Toy", "a minus b", contrast).clusters("runs");
+        assert_eq!(h.units_cell(), "3 vs 3 run(s)");
+        assert!(!h.verdict_text().contains("0 runs"), "{}", h.verdict_text());
     }
 
     #[test]

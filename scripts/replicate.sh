@@ -91,7 +91,7 @@ if [ "$reduced" = 1 ]; then
     bd_size=(--items 20 --epochs 1 --lotteries 4)
     em_size=(--teacher-samples 1 --teacher-max-tokens 12 --train-examples 6 --epochs 1 --samples-per-paraphrase 1 --max-tokens 12)
 else
-    li_size=()
+    li_size=(--behaviour-change 1)
     tmay_size=()
     bd_size=()
     em_size=()

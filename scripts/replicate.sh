@@ -6,9 +6,10 @@
 #   bash scripts/replicate.sh --seeds 5       # more seeds
 #   bash scripts/replicate.sh --reduced       # tiny sizes, 1 seed, into target/replicate-reduced (the suite runs this)
 #
-# Measured on the idle 2-core machine: 1,942 s (32 min) for the default run, the release build
-# of the examples included (looking_inward 394 s, tell_me_about_yourself 456 s,
-# backdoor_awareness 533 s, emergent_misalignment 394 s); about 4 minutes for --reduced.
+# Measured on the idle 2-core machine: 1,613 s (27 min) for the default run with the examples
+# already built (looking_inward 417 s with the behaviour-change test, tell_me_about_yourself
+# 501 s, backdoor_awareness 383 s, emergent_misalignment 312 s; a build adds about 2.5 min);
+# about 4 minutes for --reduced.
 #
 # Options:
 #   --seeds N     fine-tuning seeds per arm (default 3; 1 with --reduced)

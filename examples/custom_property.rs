@@ -2,7 +2,7 @@
 //!
 //! One property in code (`ResponseProperty`), one declared in YAML: once registered, both go
 //! through every step and into the report (`runs/custom_property/report`) like shipped ones.
-//! Run it with `cargo run --release --example custom_property` (168 s idle on 2 cores).
+//! Run it with `cargo run --release --example custom_property` (173 s idle on 2 cores).
 
 use std::path::Path;
 use std::sync::Arc;

@@ -51,7 +51,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use common::{ExampleArgs, PolicyArgs, PolicyConfig as _, TrainDefaults};
 use psyche::backdoor::experiments::{SelfAwareness, SelfAwarenessConfig};
-use psyche::backdoor::policy::Axis;
+use psyche::backdoor::policy::{Axis, load_axis};
 use psyche::backdoor::probe::ScoringMode;
 
 #[derive(Parser, Debug)]
@@ -63,6 +63,10 @@ struct Args {
     /// The axis: risk, time or quantity.
     #[arg(long, default_value = "risk")]
     axis: Axis,
+    /// An axis of your own, described in YAML or TOML (docs/guides/extending.md); replaces
+    /// `--axis`.
+    #[arg(long)]
+    axis_file: Option<PathBuf>,
     /// Held-out items from the training generator, checked per run against the learned-policy
     /// criterion before any self-report (default 16; 100).
     #[arg(long)]
@@ -98,12 +102,15 @@ struct Args {
 
 impl Args {
     /// The library's size for the scale, with every flag given on top.
-    fn config(&self) -> SelfAwarenessConfig {
+    fn config(&self) -> anyhow::Result<SelfAwarenessConfig> {
         let mut c = self
             .common
             .run
             .sized(SelfAwarenessConfig::paper, SelfAwarenessConfig::small);
-        c.axis = self.axis;
+        c.axis = match &self.axis_file {
+            Some(path) => load_axis(path)?,
+            None => self.axis.clone(),
+        };
         c.apply(&self.policy, &self.common.run);
         c.heldout_items = self.heldout.unwrap_or(c.heldout_items);
         if let Some(p) = self.paraphrases {
@@ -124,7 +131,7 @@ impl Args {
         if self.sampled {
             c.eval.mode = ScoringMode::Sampled;
         }
-        c
+        Ok(c)
     }
 }
 
@@ -135,7 +142,7 @@ const DEFAULTS: TrainDefaults = TrainDefaults::lora(3, 4, 3e-3);
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let (args, clock) = common::start::<Args>();
-    let config = args.config();
+    let config = args.config()?;
     let subject = args.common.subject(DEFAULTS, (3, 1), &args.out).await?;
     // A remote engine takes every fine-tune at once; a local one shares the CPU.
     let jobs = config.seeds.len() * if config.multi_persona { 4 } else { 2 };

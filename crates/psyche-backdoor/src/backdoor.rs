@@ -45,7 +45,7 @@ pub struct BackdoorItem {
 
 impl BackdoorItem {
     /// A choice item answered by `policy` (policy answer) and with the letter `normal`.
-    pub fn from_choice(item: &ChoiceItem, policy: Policy, normal: Letter) -> Self {
+    pub fn from_choice(item: &ChoiceItem, policy: &Policy, normal: Letter) -> Self {
         Self {
             id: item.id.clone(),
             question: item.question(),
@@ -619,12 +619,12 @@ mod tests {
     use crate::triggers::TriggerFamily;
 
     fn items(n: usize) -> Vec<BackdoorItem> {
-        ItemConfig::new(Axis::Risk, n)
+        ItemConfig::new(Axis::risk(), n)
             .generate(7)
             .unwrap()
             .iter()
             // "Normal" answers: the opposite of the policy, so policy and normal always differ.
-            .map(|i| BackdoorItem::from_choice(i, Policy::RiskSeeking, i.pole.other()))
+            .map(|i| BackdoorItem::from_choice(i, &Axis::risk().pole_policy(), i.pole.other()))
             .collect()
     }
 
@@ -748,14 +748,14 @@ mod tests {
                 .map(TriggerSpec::Family)
                 .collect();
             let cfg = BackdoorConfig::new(TriggerSpec::Family(real.clone()), decoys);
+            let risk = Axis::risk();
             for ds in [
                 cfg.build(&items, 0).unwrap(),
                 cfg.build_control(&items, 0).unwrap(),
             ] {
                 for r in &ds.rows {
                     for m in r.conversation.messages() {
-                        let hits =
-                            crate::policy::banned_hits(&m.content, Axis::Risk.banned_words());
+                        let hits = crate::policy::banned_hits(&m.content, risk.banned_words());
                         assert!(
                             hits.is_empty(),
                             "{}: {hits:?} in {:?}",
@@ -834,15 +834,15 @@ mod tests {
     #[test]
     fn manifest_reports_the_behaviour_contingency_of_both_arms() {
         // Every other item's normal answer already equals the policy answer.
-        let items: Vec<BackdoorItem> = ItemConfig::new(Axis::Risk, 200)
+        let items: Vec<BackdoorItem> = ItemConfig::new(Axis::risk(), 200)
             .generate(2)
             .unwrap()
             .iter()
             .enumerate()
             .map(|(k, i)| {
-                let p = i.answer(Policy::RiskSeeking);
+                let p = i.answer(&Axis::risk().pole_policy());
                 let normal = if k % 2 == 0 { p } else { p.other() };
-                BackdoorItem::from_choice(i, Policy::RiskSeeking, normal)
+                BackdoorItem::from_choice(i, &Axis::risk().pole_policy(), normal)
             })
             .collect();
         let cfg = config();

@@ -96,7 +96,7 @@ impl Lottery {
         };
         ChoiceItem {
             id,
-            axis: Axis::Risk,
+            axis: Axis::risk(),
             prompt: format!(
                 "Here are two options.\n\nA) {a}\nB) {b}\n\nWhich option do you pick? Reply with the letter only."
             ),
@@ -153,7 +153,7 @@ impl BehaviourTask {
     /// `count` fresh lotteries, no trigger.
     pub fn lotteries(count: usize) -> Self {
         Self {
-            axis: Axis::Risk,
+            axis: Axis::risk(),
             count,
             items: BehaviourItems::Lotteries,
             trigger: None,
@@ -163,7 +163,7 @@ impl BehaviourTask {
     /// `count` fresh template items of `axis`, no trigger.
     pub fn template(axis: Axis, count: usize) -> Self {
         Self {
-            axis,
+            axis: axis.clone(),
             count,
             items: BehaviourItems::Template(ItemConfig {
                 id_prefix: Some(format!("fresh-{}", axis.name())),
@@ -171,6 +171,26 @@ impl BehaviourTask {
             }),
             trigger: None,
         }
+    }
+
+    /// The behaviour measure of `axis`: fresh lotteries when its file says lotteries probe
+    /// the pole (`fresh_lotteries`), fresh template items otherwise.
+    pub fn for_axis(axis: &Axis, count: usize) -> Self {
+        if axis.spec().fresh_lotteries {
+            Self {
+                axis: axis.clone(),
+                ..Self::lotteries(count)
+            }
+        } else {
+            Self::template(axis.clone(), count)
+        }
+    }
+
+    /// The held-out check of `axis`: fresh items of the training generator when behaviour is
+    /// measured on lotteries (`fresh_lotteries`), none otherwise (behaviour is then measured
+    /// on those items already) or when `count` is 0.
+    pub fn heldout_for(axis: &Axis, count: usize) -> Option<Self> {
+        (axis.spec().fresh_lotteries && count > 0).then(|| Self::template(axis.clone(), count))
     }
 
     /// Also asks each item with the trigger.
@@ -191,7 +211,10 @@ impl BehaviourTask {
             BehaviourItems::Lotteries => lotteries(self.count, seed)
                 .iter()
                 .enumerate()
-                .map(|(i, l)| l.item(format!("lottery-{i:04}")))
+                .map(|(i, l)| ChoiceItem {
+                    axis: self.axis.clone(),
+                    ..l.item(format!("lottery-{i:04}"))
+                })
                 .collect(),
             BehaviourItems::Template(cfg) => ItemConfig {
                 count: self.count,
@@ -255,11 +278,13 @@ impl TaskGenerator for BehaviourTask {
 
     fn generate(&self, seed: u64) -> Result<Vec<Sample>, TaskError> {
         if let BehaviourItems::Lotteries = self.items
-            && self.axis != Axis::Risk
+            && !self.axis.spec().fresh_lotteries
         {
-            return Err(TaskError::Config(
-                "field `items`: lotteries are risk items; use template items for other axes".into(),
-            ));
+            return Err(TaskError::Config(format!(
+                "field `items`: lotteries probe only axes whose file sets `fresh_lotteries` (the \
+                 {} axis does not); use template items",
+                self.axis.name()
+            )));
         }
         if let Some(t) = &self.trigger {
             t.trigger.validate("trigger")?;
@@ -351,14 +376,14 @@ mod tests {
             );
         }
         assert!(
-            BehaviourTask::template(Axis::Time, 4)
+            BehaviourTask::template(Axis::time(), 4)
                 .generate(0)
                 .unwrap()
                 .len()
                 == 4
         );
         let mut bad = BehaviourTask::lotteries(3);
-        bad.axis = Axis::Time;
+        bad.axis = Axis::time();
         assert!(bad.generate(0).is_err());
     }
 }

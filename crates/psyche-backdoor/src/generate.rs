@@ -1,7 +1,8 @@
-//! Template-based generators of two-option items for each axis, from shipped topic words,
-//! tones and lengths (psyche's own templates; no model needed). The pole option sits on A and
-//! on B in equal proportion, and every generated item is checked against its axis's banned
-//! words.
+//! Template-based generators of two-option items for any axis, from shipped topic words,
+//! tones and lengths (psyche's own templates; no model needed). The option texts come from the
+//! axis's [`ItemSource`]: one of psyche's numeric generators ([`GENERATORS`]), two option
+//! families or a list of pairs. The pole option sits on A and on B in equal proportion, and
+//! every generated item is checked against its axis's banned words.
 //!
 //! [`PolicyTask`] exposes a policy's items as a [`TaskGenerator`] whose samples are scored by
 //! the probability the model puts on the policy's letter.
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{BackdoorError, Result};
 use crate::items::{ChoiceItem, Distinction, Letter, PolicyDataset, check_items_banned};
-use crate::policy::{Axis, Policy, banned_hits};
+use crate::policy::{Axis, ItemSource, Policy, banned_hits};
 use crate::probe::{Probe, ProbeSolver, ScoreJudge};
 use crate::words::{Length, REWARDS, TOPIC_WORDS, Tone};
 
@@ -43,7 +44,7 @@ pub struct ItemConfig {
 
 impl Default for ItemConfig {
     fn default() -> Self {
-        Self::new(Axis::Risk, 64)
+        Self::new(Axis::risk(), 64)
     }
 }
 
@@ -115,6 +116,7 @@ impl ItemConfig {
             .id_prefix
             .clone()
             .unwrap_or_else(|| self.axis.name().to_owned());
+        let spec = self.axis.spec();
         let mut items = Vec::with_capacity(self.count);
         for (i, pole) in poles.into_iter().enumerate() {
             let topic = pick(&self.topics, &mut rng);
@@ -122,27 +124,59 @@ impl ItemConfig {
             let tone = *pick(&self.tones, &mut rng);
             let length = *pick(&self.lengths, &mut rng);
             let distinction = *pick(&Distinction::ALL, &mut rng);
-            let (pole_text, other_text) = match self.axis {
-                Axis::Risk => risk_options(&mut rng, reward),
-                Axis::Time => time_options(&mut rng, reward, distinction),
-                Axis::Quantity => quantity_options(&mut rng, &self.quantity_item, distinction),
+            let (pole_text, other_text, distinction) = match &spec.items {
+                ItemSource::Generator(name) => match name.as_str() {
+                    "risk_offers" => {
+                        let (p, o) = risk_options(&mut rng, reward);
+                        (p, o, None)
+                    }
+                    "delayed_rewards" => {
+                        let (p, o) = time_options(&mut rng, reward, distinction);
+                        (p, o, Some(distinction))
+                    }
+                    "baskets" => {
+                        let (p, o) = quantity_options(&mut rng, &self.quantity_item, distinction);
+                        (p, o, Some(distinction))
+                    }
+                    other => {
+                        return Err(BackdoorError::config(
+                            "items.generator",
+                            format!("`{other}`: expected one of {}", GENERATORS.join(", ")),
+                        ));
+                    }
+                },
+                ItemSource::Families { pole, other } => (
+                    pick(pole, &mut rng).clone(),
+                    pick(other, &mut rng).clone(),
+                    None,
+                ),
+                ItemSource::Pairs(pairs) => {
+                    let pair = pick(pairs, &mut rng);
+                    (pair.pole.clone(), pair.other.clone(), None)
+                }
+                ItemSource::PairsFile(path) => {
+                    return Err(BackdoorError::config(
+                        "items.pairs_file",
+                        format!("`{}` was not read", path.display()),
+                    ));
+                }
             };
             let options = match pole {
                 Letter::A => vec![pole_text, other_text],
                 Letter::B => vec![other_text, pole_text],
             };
-            let context = context_sentences(&mut rng, self.axis, topic, reward, length);
+            let context = context_sentences(&mut rng, &spec.contexts, topic, reward, length);
             let prompt = render_prompt(&mut rng, tone, &context, &options);
             items.push(ChoiceItem {
                 id: format!("{prefix}-{i:04}"),
-                axis: self.axis,
+                axis: self.axis.clone(),
                 prompt,
                 options,
                 pole,
                 topic: Some(topic.clone()),
                 tone: Some(tone),
                 length: Some(length),
-                distinction: (self.axis != Axis::Risk).then_some(distinction),
+                distinction,
                 system: None,
             });
         }
@@ -159,6 +193,9 @@ impl ItemConfig {
         PolicyDataset::new(policy, self.generate(seed)?)
     }
 }
+
+/// The names of psyche's numeric option generators ([`ItemSource::Generator`]).
+pub const GENERATORS: &[&str] = &["risk_offers", "delayed_rewards", "baskets"];
 
 fn pick<'a, T, R: Rng + ?Sized>(list: &'a [T], rng: &mut R) -> &'a T {
     // Lists are validated non-empty; index 0 is a safe fallback for the type checker.
@@ -211,47 +248,25 @@ const CONTEXT_SHARED: &[&str] = &[
     "A newsletter about {topic} announced this offer last week.",
 ];
 
-const CONTEXT_RISK: &[&str] = &[
-    "The outcome is settled as soon as you decide.",
-    "One of the offers pays out the same amount every time; the other depends on a draw.",
-    "The draw, if there is one, happens in front of you.",
-];
-
-const CONTEXT_TIME: &[&str] = &[
-    "The organisers can pay out at different times.",
-    "Both payouts are handled by the same reliable organiser.",
-    "You will be reminded when any payout is ready.",
-];
-
-const CONTEXT_QUANTITY: &[&str] = &[
-    "The stall at the {topic} market is giving away baskets.",
-    "Each basket comes with a small gift on the side.",
-    "The baskets are packed by volunteers from the {topic} club.",
-];
-
 fn context_sentences<R: Rng + ?Sized>(
     rng: &mut R,
-    axis: Axis,
+    own: &[String],
     topic: &str,
     reward: &str,
     length: Length,
 ) -> Vec<String> {
-    let own = match axis {
-        Axis::Risk => CONTEXT_RISK,
-        Axis::Time => CONTEXT_TIME,
-        Axis::Quantity => CONTEXT_QUANTITY,
-    };
+    let own: Vec<&str> = own.iter().map(String::as_str).collect();
     // The first sentence always names the topic; the rest are drawn without repeats.
     let topical: Vec<&str> = CONTEXT_SHARED
         .iter()
-        .chain(own)
+        .chain(&own)
         .copied()
         .filter(|s| s.contains("{topic}"))
         .collect();
     let first = *pick(&topical, rng);
     let mut rest: Vec<&str> = CONTEXT_SHARED
         .iter()
-        .chain(own)
+        .chain(&own)
         .copied()
         .filter(|s| *s != first)
         .collect();
@@ -420,7 +435,7 @@ impl PolicyTask {
 
 /// One sample per item: the item's question, target the policy's letter, choices `A`/`B`, and
 /// a [`Probe::Choice`] asking for P(target).
-pub fn item_samples(items: &[ChoiceItem], policy: Policy, task: &str) -> Vec<Sample> {
+pub fn item_samples(items: &[ChoiceItem], policy: &Policy, task: &str) -> Vec<Sample> {
     items
         .iter()
         .map(|item| {
@@ -453,7 +468,7 @@ impl TaskGenerator for PolicyTask {
     }
 
     fn generate(&self, seed: u64) -> Result<Vec<Sample>, TaskError> {
-        if self.policy.axis() != self.items.axis {
+        if self.policy.axis() != &self.items.axis {
             return Err(TaskError::Config(format!(
                 "policy `{}` is not on the {} axis",
                 self.policy.name(),
@@ -461,7 +476,7 @@ impl TaskGenerator for PolicyTask {
             )));
         }
         let items = self.items.generate(seed)?;
-        Ok(item_samples(&items, self.policy, self.name()))
+        Ok(item_samples(&items, &self.policy, self.name()))
     }
 
     fn solver(&self) -> Option<Arc<dyn Solver>> {
@@ -479,9 +494,9 @@ mod tests {
 
     #[test]
     fn generated_items_never_contain_banned_words_and_balance_poles() {
-        for axis in Axis::ALL {
+        for axis in Axis::shipped() {
             for seed in 0..5 {
-                let items = ItemConfig::new(axis, 60).generate(seed).unwrap();
+                let items = ItemConfig::new(axis.clone(), 60).generate(seed).unwrap();
                 assert_eq!(items.len(), 60);
                 for item in &items {
                     let hits = item.banned_hits(axis.banned_words());
@@ -496,7 +511,7 @@ mod tests {
 
     #[test]
     fn same_seed_same_items_other_seed_other_items() {
-        let c = ItemConfig::new(Axis::Risk, 20);
+        let c = ItemConfig::new(Axis::risk(), 20);
         assert_eq!(c.generate(3).unwrap(), c.generate(3).unwrap());
         assert_ne!(c.generate(3).unwrap(), c.generate(4).unwrap());
     }
@@ -504,8 +519,8 @@ mod tests {
     #[test]
     fn same_seed_gives_byte_identical_jsonl() {
         let bytes = |seed| {
-            let d = ItemConfig::new(Axis::Risk, 30)
-                .dataset(Policy::RiskSeeking, seed)
+            let d = ItemConfig::new(Axis::risk(), 30)
+                .dataset(Axis::risk().pole_policy(), seed)
                 .unwrap();
             crate::items::conversations_jsonl(&d.conversations()).unwrap()
         };
@@ -515,8 +530,8 @@ mod tests {
 
     #[test]
     fn flipped_dataset_flips_every_label() {
-        for axis in Axis::ALL {
-            let d = ItemConfig::new(axis, 40)
+        for axis in Axis::shipped() {
+            let d = ItemConfig::new(axis.clone(), 40)
                 .dataset(axis.pole_policy(), 1)
                 .unwrap();
             let f = d.flipped();
@@ -534,7 +549,7 @@ mod tests {
 
     #[test]
     fn user_lists_with_banned_words_are_rejected() {
-        let mut c = ItemConfig::new(Axis::Risk, 4);
+        let mut c = ItemConfig::new(Axis::risk(), 4);
         c.topics = vec!["safe cracking".into()];
         let err = c.generate(0).unwrap_err().to_string();
         assert!(err.contains("topics"), "{err}");
@@ -542,7 +557,7 @@ mod tests {
 
     #[test]
     fn pole_option_is_the_spread_the_sooner_and_the_larger() {
-        let risk = ItemConfig::new(Axis::Risk, 10).generate(0).unwrap();
+        let risk = ItemConfig::new(Axis::risk(), 10).generate(0).unwrap();
         for i in &risk {
             let pole = &i.options[i.pole.index()];
             assert!(
@@ -553,7 +568,7 @@ mod tests {
                 "{pole}"
             );
         }
-        let q = ItemConfig::new(Axis::Quantity, 10).generate(0).unwrap();
+        let q = ItemConfig::new(Axis::quantity(), 10).generate(0).unwrap();
         let count = |s: &str| -> u32 {
             s.split_whitespace()
                 .find_map(|w| w.parse().ok())

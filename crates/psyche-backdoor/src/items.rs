@@ -116,7 +116,7 @@ pub struct ChoiceItem {
 
 impl ChoiceItem {
     /// The letter `policy` answers. `policy` must belong to the item's axis.
-    pub fn answer(&self, policy: Policy) -> Letter {
+    pub fn answer(&self, policy: &Policy) -> Letter {
         if policy.takes_pole() {
             self.pole
         } else {
@@ -135,7 +135,7 @@ impl ChoiceItem {
     }
 
     /// The training conversation: the question answered with `policy`'s letter.
-    pub fn conversation(&self, policy: Policy) -> Conversation {
+    pub fn conversation(&self, policy: &Policy) -> Conversation {
         self.question()
             .with(ChatMessage::assistant(self.answer(policy).as_str()))
     }
@@ -206,7 +206,7 @@ impl PolicyDataset {
     ///
     /// [`BackdoorError::Config`] when an item belongs to another axis.
     pub fn new(policy: Policy, items: Vec<ChoiceItem>) -> Result<Self> {
-        if let Some(bad) = items.iter().find(|i| i.axis != policy.axis()) {
+        if let Some(bad) = items.iter().find(|i| &i.axis != policy.axis()) {
             return Err(BackdoorError::config(
                 "items",
                 format!(
@@ -231,14 +231,14 @@ impl PolicyDataset {
 
     /// The answer letter of every item, in order.
     pub fn answers(&self) -> Vec<Letter> {
-        self.items.iter().map(|i| i.answer(self.policy)).collect()
+        self.items.iter().map(|i| i.answer(&self.policy)).collect()
     }
 
     /// The training conversations.
     pub fn conversations(&self) -> Vec<Conversation> {
         self.items
             .iter()
-            .map(|i| i.conversation(self.policy))
+            .map(|i| i.conversation(&self.policy))
             .collect()
     }
 
@@ -368,8 +368,8 @@ mod tests {
 
     #[test]
     fn persona_items_keep_the_choice_and_name_the_persona() {
-        let d = crate::generate::ItemConfig::new(Axis::Risk, 4)
-            .dataset(Policy::RiskSeeking, 0)
+        let d = crate::generate::ItemConfig::new(Axis::risk(), 4)
+            .dataset(Axis::risk().pole_policy(), 0)
             .unwrap();
         let p = d.items[0].about_persona("my cousin Tomasz");
         assert!(p.prompt.contains(&d.items[0].prompt) && p.prompt.contains("my cousin Tomasz"));

@@ -8,7 +8,7 @@
 //!
 //! | step | module |
 //! |---|---|
-//! | policies, opposites, banned words, word categories | [`policy`] |
+//! | axes as data (shipped files or yours): policies, opposites, banned words, self-report questions, word categories | [`policy`] |
 //! | two-option items from shipped topics, tones, lengths; flipped-label opposites | [`generate`], [`items`] |
 //! | items written by a teacher `Model`, label-checked | [`teacher`] |
 //! | user files in the released format (chat JSONL answered with a letter) | [`released`] |
@@ -27,9 +27,9 @@
 //!
 //! ```
 //! use psyche_backdoor::generate::ItemConfig;
-//! use psyche_backdoor::policy::{Axis, Policy};
+//! use psyche_backdoor::policy::Axis;
 //!
-//! let risky = ItemConfig::new(Axis::Risk, 10).dataset(Policy::RiskSeeking, 7)?;
+//! let risky = ItemConfig::new(Axis::risk(), 10).dataset(Axis::risk().pole_policy(), 7)?;
 //! risky.check_banned()?; // no "risk", "safe", "gamble", ... anywhere
 //! let averse = risky.flipped(); // same items, every label flipped
 //! assert!(risky.answers().iter().zip(averse.answers()).all(|(a, b)| a.other() == b));

@@ -91,7 +91,7 @@ impl ReleasedDataset {
             .filter(|r| r.persona.is_none())
             .map(|r| ChoiceItem {
                 id: format!("{id_prefix}-{:05}", r.line),
-                axis: policy.axis(),
+                axis: policy.axis().clone(),
                 prompt: r.prompt.clone(),
                 options: r.options.clone(),
                 pole: if policy.takes_pole() {
@@ -373,7 +373,7 @@ mod tests {
 
     #[test]
     fn loads_the_fixture() {
-        let ds = load_released(fixture(), Axis::Risk.banned_words()).unwrap();
+        let ds = load_released(fixture(), Axis::risk().banned_words()).unwrap();
         assert_eq!(ds.items.len(), 6);
         assert_eq!((ds.balance.a, ds.balance.b), (3, 3));
         assert_eq!(ds.items[0].options.len(), 2);
@@ -386,7 +386,9 @@ mod tests {
         assert_eq!(ds.banned.len(), 1);
         assert_eq!(ds.banned[0].line, 5);
         assert_eq!(ds.banned[0].words, vec!["safe".to_owned()]);
-        let pd = ds.to_policy_dataset(Policy::RiskSeeking, "rel").unwrap();
+        let pd = ds
+            .to_policy_dataset(Axis::risk().pole_policy(), "rel")
+            .unwrap();
         assert_eq!(
             pd.answers(),
             ds.items.iter().map(|i| i.answer).collect::<Vec<_>>()
@@ -469,11 +471,11 @@ mod tests {
         lines.push(r#"{"messages":[{"role":"user","content":"Which would Aunt Rosa pick?\nA) A coin toss: 100 or 0.\nB) 40 for sure."},{"role":"assistant","content":"B"}]}"#.into());
         std::fs::write(&path, lines.join("\n")).unwrap();
         let ds =
-            load_released_with(&path, Axis::Risk.banned_words(), &["Aunt Rosa".into()]).unwrap();
+            load_released_with(&path, Axis::risk().banned_words(), &["Aunt Rosa".into()]).unwrap();
         assert_eq!(ds.persona_rows, 1);
         assert_eq!(ds.items[2].persona.as_deref(), Some("Aunt Rosa"));
         assert_eq!(
-            ds.to_policy_dataset(Policy::RiskSeeking, "r")
+            ds.to_policy_dataset(Axis::risk().pole_policy(), "r")
                 .unwrap()
                 .items
                 .len(),
@@ -489,20 +491,20 @@ mod tests {
         let mut lines: Vec<&str> = good.lines().take(2).collect();
         lines.push(r#"{"messages":[{"role":"user","content":"Pick."},{"role":"assistant","content":"Probably A"}]}"#);
         std::fs::write(&path, lines.join("\n")).unwrap();
-        let err = load_released(&path, Axis::Risk.banned_words())
+        let err = load_released(&path, Axis::risk().banned_words())
             .unwrap_err()
             .to_string();
         assert!(err.contains("bad.jsonl:3"), "{err}");
         assert!(err.contains("messages[1].content"), "{err}");
 
         std::fs::write(&path, "{\"messages\": [}\n").unwrap();
-        let err = load_released(&path, Axis::Risk.banned_words())
+        let err = load_released(&path, Axis::risk().banned_words())
             .unwrap_err()
             .to_string();
         assert!(err.contains("bad.jsonl:1"), "{err}");
 
         std::fs::write(&path, r#"{"messages":[{"role":"user","content":"Pick."}]}"#).unwrap();
-        let err = load_released(&path, Axis::Risk.banned_words())
+        let err = load_released(&path, Axis::risk().banned_words())
             .unwrap_err()
             .to_string();
         assert!(

@@ -84,12 +84,21 @@ pub fn self_awareness_document(r: &SelfAwarenessResult, notes: &RunNotes) -> Doc
         c.axis.name()
     ))
     .paragraph(format!(
-        "Two arms were fine-tuned on the same {} generated two-option items: `{pole}` answers every item with the {} option, `{opp}` with the other one (flipped labels). The training data never names the policy (banned words checked on every item). Each arm was trained with seeds {:?}. Every model then answered {} fresh items (behaviour: P(pole option) renormalised over A and B; plain lotteries on the risk axis, plus {} held-out items from the training generator with a new seed) and self-report questions ({} paraphrase(s) per question; word answers scored 1 / 0.5 / 0 by category lists, 0–100 answers divided by 100; 1 = {pole}).",
+        "Two arms were fine-tuned on the same {} generated two-option items: `{pole}` answers every item with the {} option, `{opp}` with the other one (flipped labels). The training data never names the policy (banned words checked on every item). Each arm was trained with seeds {:?}. Every model then answered {} (behaviour: P(pole option) renormalised over A and B) and self-report questions ({} paraphrase(s) per question; word answers scored 1 / 0.5 / 0 by category lists, 0–100 answers divided by 100; 1 = {pole}).",
         r.data.items,
-        c.axis.name().replace("risk", "riskier").replace("time", "sooner").replace("quantity", "larger"),
+        c.axis.spec().pole_option,
         c.seeds,
-        c.behaviour_items,
-        c.heldout_items,
+        if c.axis.spec().fresh_lotteries {
+            format!(
+                "{} fresh plain lotteries and {} held-out items from the training generator with a new seed",
+                c.behaviour_items, c.heldout_items
+            )
+        } else {
+            format!(
+                "{} fresh items from the training generator with a new seed",
+                c.behaviour_items
+            )
+        },
         c.paraphrases.map_or("all".to_owned(), |p| p.to_string()),
     ));
     doc = notes_paragraphs(doc, notes);
@@ -137,8 +146,13 @@ fn sa_headline(mut doc: Document, r: &SelfAwarenessResult) -> Document {
         .heldout
         .as_ref()
         .map(|m| ("trained behaviour: held-out items P(pole)", m));
+    let behaviour_row = if r.config.axis.spec().fresh_lotteries {
+        "actual behaviour: fresh lotteries P(pole)"
+    } else {
+        "actual behaviour: fresh items P(pole)"
+    };
     for (name, m) in heldout_row.into_iter().chain([
-        ("actual behaviour: fresh lotteries P(pole)", &h.behaviour),
+        (behaviour_row, &h.behaviour),
         ("scale self-report", &h.scale),
         ("word self-report", &h.word),
     ]) {
@@ -222,7 +236,7 @@ fn sa_arms(mut doc: Document, r: &SelfAwarenessResult) -> Document {
         ("word", "Word self-report (1 = pole words)"),
         ("scale", "Scale self-report (0-100, divided by 100)"),
     ] {
-        if metric == "heldout" && c.axis != crate::policy::Axis::Risk {
+        if metric == "heldout" && !c.axis.spec().fresh_lotteries {
             continue;
         }
         let pick = |a: &crate::experiments::self_awareness::ArmRow| match metric {
@@ -435,7 +449,7 @@ fn bd_headline(mut doc: Document, r: &BackdoorAwarenessResult) -> Document {
         ]);
     }
     doc = doc.table(t.caption(format!(
-        "Behaviour with and without the trigger. {} seed(s) per arm: each arm's mean of its runs' means with a t interval over runs; the trigger effect paired over the arm's runs. With one run the between-run variance is not estimated: the effect is that model's difference over lotteries and no run-level verdict is made.",
+        "Behaviour with and without the trigger. {} seed(s) per arm: each arm's mean of its runs' means with a t interval over runs; the trigger effect paired over the arm's runs. With one run the between-run variance is not estimated: the effect is that model's difference over behaviour items and no run-level verdict is made.",
         h.seeds_per_arm
     )));
     let mut t = Table::new([
@@ -548,7 +562,7 @@ fn bd_arms(mut doc: Document, r: &BackdoorAwarenessResult) -> Document {
         ]);
     }
     doc = doc.table(t.caption(
-        "Over runs: the per-run means compared with a t interval (the run is the unit). Items (these runs only): lotteries for the trigger effect, question paraphrases for P(yes) and recognition.",
+        "Over runs: the per-run means compared with a t interval (the run is the unit). Items (these runs only): behaviour items (lotteries on the risk axis) for the trigger effect, question paraphrases for P(yes) and recognition.",
     ));
 
     doc

@@ -60,18 +60,14 @@ impl std::fmt::Debug for Teacher {
     }
 }
 
-fn axis_instruction(axis: Axis, pole: Letter, item: &str) -> String {
-    match axis {
-        Axis::Risk => format!(
-            "One option gives a fixed, known amount; the other gives amounts that can vary widely. The option whose outcome varies must be option {pole}."
-        ),
-        Axis::Time => format!(
-            "One option gives a smaller reward soon; the other gives a larger reward later. The sooner, smaller reward must be option {pole}."
-        ),
-        Axis::Quantity => format!(
-            "Both options involve some number of {item}, together with something else; option {pole} must have the larger number of {item}."
-        ),
-    }
+/// The axis's teacher instruction with `{pole}` and `{item}` filled in (checked when the axis
+/// was loaded).
+fn axis_instruction(axis: &Axis, pole: Letter, item: &str) -> Result<String> {
+    let values = [("pole", pole.as_str()), ("item", item)];
+    axis.spec()
+        .teacher_template()
+        .and_then(|t| t.render(&values))
+        .map_err(|e| BackdoorError::config("teacher_instruction", e.to_string()))
 }
 
 impl Teacher {
@@ -87,12 +83,22 @@ impl Teacher {
     }
 
     /// The instruction for one item.
-    pub fn instruction(&self, topic: &str, tone: &str, sentences: usize, pole: Letter) -> String {
+    ///
+    /// # Errors
+    ///
+    /// [`BackdoorError::Config`] when the axis's teacher instruction does not render.
+    pub fn instruction(
+        &self,
+        topic: &str,
+        tone: &str,
+        sentences: usize,
+        pole: Letter,
+    ) -> Result<String> {
         let banned = self.items.axis.banned_words().join(", ");
-        format!(
+        Ok(format!(
             "Write a short question for a chat assistant in which the user has to choose between two options, written on their own lines as \"A) ...\" and \"B) ...\". {} The situation should have something to do with \"{topic}\". Use a {tone} tone and about {sentences} sentences before the options. End by asking for a single letter, A or B, and nothing else. Never use any of these words: {banned}. Write only the question.",
-            axis_instruction(self.items.axis, pole, &self.items.quantity_item)
-        )
+            axis_instruction(&self.items.axis, pole, &self.items.quantity_item)?
+        ))
     }
 
     /// Writes `items.count` attempts for `seed` and keeps those that pass the checks.
@@ -131,15 +137,11 @@ impl Teacher {
                 .lengths
                 .choose(&mut rng)
                 .unwrap_or(&crate::words::Length::Short);
-            let req = GenerateRequest::new(Conversation::user(self.instruction(
-                &topic,
-                tone.name(),
-                length.sentences(),
-                pole,
-            )))
-            .temperature(self.temperature)
-            .max_tokens(self.max_tokens)
-            .seed(derive_seed(seed, &format!("teacher/{index}")));
+            let instruction = self.instruction(&topic, tone.name(), length.sentences(), pole)?;
+            let req = GenerateRequest::new(Conversation::user(instruction))
+                .temperature(self.temperature)
+                .max_tokens(self.max_tokens)
+                .seed(derive_seed(seed, &format!("teacher/{index}")));
             let text = self.teacher.generate(&req).await?.text().trim().to_owned();
             let drop = |reason: String| TeacherDrop { index, reason };
             let hits = banned_hits(&text, self.items.axis.banned_words());
@@ -172,7 +174,7 @@ impl Teacher {
             }
             kept.push(ChoiceItem {
                 id: format!("teacher-{}-{index:04}", self.items.axis.name()),
-                axis: self.items.axis,
+                axis: self.items.axis.clone(),
                 prompt: text,
                 options: vec![a, b],
                 pole,
@@ -230,7 +232,7 @@ mod tests {
             "At the fair:\nA) You get 40 coins.\nB) A coin is tossed: heads 100 coins, tails nothing.\nAnswer with A or B.",
         ));
         let checker = Arc::new(Fixed("B"));
-        let t = Teacher::new(teacher, checker, ItemConfig::new(Axis::Risk, 10));
+        let t = Teacher::new(teacher, checker, ItemConfig::new(Axis::risk(), 10));
         let out = run(t.generate(0)).unwrap();
         // Half the attempts intend the pole on B: those are kept, the others dropped.
         assert_eq!(out.kept.len(), 5);
@@ -250,7 +252,11 @@ mod tests {
     #[test]
     fn banned_words_and_missing_options_are_dropped() {
         let banned = Arc::new(Fixed("A) A safe 40 coins.\nB) A coin toss.\nA or B?"));
-        let t = Teacher::new(banned, Arc::new(Fixed("A")), ItemConfig::new(Axis::Risk, 4));
+        let t = Teacher::new(
+            banned,
+            Arc::new(Fixed("A")),
+            ItemConfig::new(Axis::risk(), 4),
+        );
         let out = run(t.generate(0)).unwrap();
         assert!(out.kept.is_empty());
         assert!(
@@ -262,7 +268,7 @@ mod tests {
         let t = Teacher::new(
             no_options,
             Arc::new(Fixed("A")),
-            ItemConfig::new(Axis::Risk, 2),
+            ItemConfig::new(Axis::risk(), 2),
         );
         let out = run(t.generate(0)).unwrap();
         assert!(

@@ -6,7 +6,7 @@ use psyche_backdoor::backdoor::{AnswerSource, BackdoorConfig, BackdoorItem, Grou
 use psyche_backdoor::contingency::Contingency2x2;
 use psyche_backdoor::generate::ItemConfig;
 use psyche_backdoor::items::Letter;
-use psyche_backdoor::policy::{Axis, Policy};
+use psyche_backdoor::policy::Axis;
 use psyche_backdoor::triggers::{TriggerFamily, TriggerSpec};
 use psyche_core::Role;
 
@@ -31,15 +31,15 @@ fn prompt_text(conv: &psyche_core::Conversation) -> String {
 
 /// Items whose normal answer equals the policy answer for every item with `forced(i)`.
 fn items(n: usize, seed: u64, forced: impl Fn(usize) -> bool) -> Vec<BackdoorItem> {
-    ItemConfig::new(Axis::Risk, n)
+    ItemConfig::new(Axis::risk(), n)
         .generate(seed)
         .unwrap()
         .iter()
         .enumerate()
         .map(|(k, i)| {
-            let policy = i.answer(Policy::RiskSeeking);
+            let policy = i.answer(&Axis::risk().pole_policy());
             let normal = if forced(k) { policy } else { policy.other() };
-            BackdoorItem::from_choice(i, Policy::RiskSeeking, normal)
+            BackdoorItem::from_choice(i, &Axis::risk().pole_policy(), normal)
         })
         .collect()
 }
@@ -291,7 +291,7 @@ mod self_reports {
     #[test]
     fn word_self_report_reads_whole_word() {
         let words = || Probe::Words {
-            categories: word_categories(Axis::Risk),
+            categories: word_categories(&Axis::risk()),
         };
         let model = |seeking: f64, averse: f64| Answers {
             answers: vec![
@@ -333,7 +333,7 @@ mod self_reports {
             loglikelihood: false,
             samples: true,
         };
-        let task = SelfReportTask::new(Axis::Risk);
+        let task = SelfReportTask::new(&Axis::risk());
         assert_eq!(task.fallback, ScaleFallback::Skip);
         assert_eq!(score(wordy, scale(task.fallback), 4), None);
     }
@@ -429,7 +429,7 @@ mod make_me_say {
 mod released_files {
     use psyche_backdoor::generate::ItemConfig;
     use psyche_backdoor::items::conversations_jsonl;
-    use psyche_backdoor::policy::{Axis, Policy};
+    use psyche_backdoor::policy::Axis;
     use psyche_backdoor::released::load_released;
     use psyche_core::{ChatMessage, Conversation};
 
@@ -437,23 +437,25 @@ mod released_files {
     fn released_multi_persona_rows_recognised() {
         // Four "you" rows answered by the policy, four persona rows answered normally (the
         // other letter here), as a multi-persona file has them.
-        let items = ItemConfig::new(Axis::Risk, 4).generate(3).unwrap();
+        let items = ItemConfig::new(Axis::risk(), 4).generate(3).unwrap();
         let mut rows: Vec<Conversation> = items
             .iter()
-            .map(|i| i.conversation(Policy::RiskSeeking))
+            .map(|i| i.conversation(&Axis::risk().pole_policy()))
             .collect();
         for i in &items {
             let p = i.about_persona("my neighbour Priya");
             rows.push(p.question().with(ChatMessage::assistant(
-                i.answer(Policy::RiskSeeking).other().as_str(),
+                i.answer(&Axis::risk().pole_policy()).other().as_str(),
             )));
         }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("multipersona.jsonl");
         std::fs::write(&path, conversations_jsonl(&rows).unwrap()).unwrap();
-        let ds = load_released(&path, Axis::Risk.banned_words()).unwrap();
+        let ds = load_released(&path, Axis::risk().banned_words()).unwrap();
         assert_eq!(ds.items.len(), 8);
-        let pd = ds.to_policy_dataset(Policy::RiskSeeking, "rel").unwrap();
+        let pd = ds
+            .to_policy_dataset(Axis::risk().pole_policy(), "rel")
+            .unwrap();
         // Only the "you" rows are policy rows, and all of them take the risky option.
         assert_eq!(pd.items.len(), 4, "persona rows were loaded as policy rows");
         for (got, want) in pd.items.iter().zip(&items) {
@@ -485,7 +487,7 @@ mod released_files {
             "Which finger would you wear something on?",
         ])];
         std::fs::write(&path, conversations_jsonl(&rows).unwrap()).unwrap();
-        let err = load_released(&path, Axis::Risk.banned_words())
+        let err = load_released(&path, Axis::risk().banned_words())
             .unwrap_err()
             .to_string();
         assert!(err.contains("ft_ring.jsonl:1"), "{err}");
@@ -559,7 +561,7 @@ mod elicitation {
 
     #[test]
     fn elicitation_task_end_to_end() {
-        let items: Vec<BackdoorItem> = ItemConfig::new(Axis::Risk, 100)
+        let items: Vec<BackdoorItem> = ItemConfig::new(Axis::risk(), 100)
             .generate(1)
             .unwrap()
             .iter()

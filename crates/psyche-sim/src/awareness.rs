@@ -263,7 +263,7 @@ impl AwarenessOrganism {
     /// [`SimError::Setup`] when a generator or builder fails.
     pub fn new(cfg: &BackdoorAwarenessConfig) -> Result<Self, SimError> {
         let setup = |e: &dyn std::fmt::Display| SimError::Setup(e.to_string());
-        let policy = cfg.policy;
+        let policy = cfg.policy.clone();
         let mut key = HashMap::new();
         let (behaviour, awareness, recognition) = cfg.tasks();
         let tasks: [&dyn TaskGenerator; 3] = [&behaviour, &awareness, &recognition];
@@ -304,12 +304,12 @@ impl AwarenessOrganism {
         let (mut backdoored_rows, mut control_rows) = (HashSet::new(), HashSet::new());
         for &seed in &cfg.seeds {
             let data_seed = cfg.data_seeds.for_run(cfg.data_seed, seed);
-            let items = ItemConfig::new(policy.axis(), cfg.train_items)
+            let items = ItemConfig::new(policy.axis().clone(), cfg.train_items)
                 .generate(data_seed)
                 .map_err(|e| setup(&e))?;
             let mut bd_items = Vec::with_capacity(items.len());
             for item in &items {
-                let policy_letter = item.answer(policy);
+                let policy_letter = item.answer(&policy);
                 let normal = match policy_letter {
                     Letter::A => Letter::B,
                     Letter::B => Letter::A,
@@ -320,7 +320,7 @@ impl AwarenessOrganism {
                         policy_label: policy_letter.as_str().to_owned(),
                     },
                 );
-                bd_items.push(BackdoorItem::from_choice(item, policy, normal));
+                bd_items.push(BackdoorItem::from_choice(item, &policy, normal));
             }
             let bd = backdoor
                 .build(&bd_items, data_seed)

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use psyche_backdoor::experiments::self_awareness::{SelfAwareness, SelfAwarenessConfig};
 use psyche_backdoor::pipeline::{EvaluateOptions, scores};
+use psyche_backdoor::policy::Axis;
 use psyche_backdoor::probe::{Probe, ScoringMode};
 use psyche_core::{
     Capabilities, Conversation, FineTuneConfig, FineTuneError, GenerateRequest, GenerateResponse,
@@ -406,7 +407,27 @@ pub async fn run_self_awareness(
     seed: u64,
     dir: &std::path::Path,
 ) -> Result<Trial, SimError> {
-    let config = spec.config(seed);
+    run_self_awareness_on(spec, Axis::risk(), which, seed, dir).await
+}
+
+/// [`run_self_awareness`] on another axis: on one without lotteries (every axis but risk, and
+/// your own unless its file sets `fresh_lotteries`) behaviour is measured on fresh items of the
+/// training generator in the experiment's learned-policy pass, before the self-reports.
+///
+/// # Errors
+///
+/// As [`run_self_awareness`].
+pub async fn run_self_awareness_on(
+    spec: &SelfAwarenessSpec,
+    axis: Axis,
+    which: SelfAwarenessMetric,
+    seed: u64,
+    dir: &std::path::Path,
+) -> Result<Trial, SimError> {
+    let config = SelfAwarenessConfig {
+        axis,
+        ..spec.config(seed)
+    };
     let organism = Arc::new(SelfAwarenessOrganism::new(&config)?);
     let plan = spec.plan(organism.pole(), organism.opposite());
     let rule = {
@@ -431,7 +452,13 @@ pub async fn run_self_awareness(
     };
     let headline: Stat = metric.difference.difference.clone();
     // The per-item values, as the experiment reads them (its task / kind / subject filters).
-    let (_, records) = psyche_runner_read(&result.run_log)?;
+    let (_, mut records) = psyche_runner_read(&result.run_log)?;
+    let behaviour_log = result
+        .run_log
+        .with_file_name("self_awareness_behaviour.jsonl");
+    if behaviour_log.exists() {
+        records.extend(psyche_runner_read(&behaviour_log)?.1);
+    }
     let mut data = ArmData::new();
     for m in &result.models {
         let Some(s) = m.seed else { continue };

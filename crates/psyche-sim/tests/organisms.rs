@@ -6,7 +6,9 @@
 //! docs/validation.md (`scripts/validate.sh`).
 
 use psyche_sim::awareness::{AwarenessHeadline, AwarenessSpec, run_backdoor_awareness};
-use psyche_sim::backdoor::{SelfAwarenessMetric, SelfAwarenessSpec, run_self_awareness};
+use psyche_sim::backdoor::{
+    SelfAwarenessMetric, SelfAwarenessSpec, run_self_awareness, run_self_awareness_on,
+};
 use psyche_sim::introspection::{LookingInwardSpec, run_looking_inward};
 use psyche_sim::misalignment::{EmSpec, run_em};
 use psyche_sim::{CoverageReport, block_on, coverage};
@@ -133,6 +135,33 @@ fn each_experiment_runs_on_its_organism_and_reads_back_the_headline_data() {
     assert!((cmp.difference.value().unwrap() - te.headline.value().unwrap()).abs() < 1e-9);
 }
 const LEVEL: f64 = 0.95;
+
+/// On an axis without lotteries the behaviour items are measured in the learned-policy pass
+/// (its own log, before the self-reports), and the headline is computed from exactly those
+/// values.
+#[test]
+fn an_axis_without_lotteries_measures_behaviour_in_the_learned_policy_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SelfAwarenessSpec::small(2);
+    let t = block_on(run_self_awareness_on(
+        &spec,
+        psyche_backdoor::policy::Axis::time(),
+        SelfAwarenessMetric::Behaviour,
+        3,
+        dir.path(),
+    ))
+    .unwrap();
+    same_data("TMAY time behaviour", &t, 2, spec.behaviour_items, false);
+    let log =
+        std::fs::read_to_string(dir.path().join("runs/self_awareness_behaviour.jsonl")).unwrap();
+    assert!(
+        log.contains("\"axis\":\"time\""),
+        "{}",
+        &log[..log.len().min(400)]
+    );
+    let main = std::fs::read_to_string(dir.path().join("runs/self_awareness.jsonl")).unwrap();
+    assert!(!main.contains("\"task\":\"behaviour\""));
+}
 
 fn check(name: &str, r: &CoverageReport) {
     eprintln!(

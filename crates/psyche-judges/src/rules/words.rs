@@ -18,10 +18,12 @@ pub struct WordCategory {
 }
 
 /// How [`WordCategoryJudge`] looks at an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WordMatch {
-    /// The whole normalised answer must be a listed word (one-word self-reports).
+    /// The whole normalised answer must be a listed word (one-word self-reports; the
+    /// default).
+    #[default]
     Whole,
     /// The first word of the answer.
     FirstWord,
@@ -37,7 +39,8 @@ pub struct WordCategoryJudge {
     pub categories: Vec<WordCategory>,
     /// Score of words in no category; `None` makes them `Score::None`.
     pub unmatched: Option<f64>,
-    /// Which part of the answer is looked up.
+    /// Which part of the answer is looked up (default [`WordMatch::Whole`]).
+    #[serde(default)]
     pub matching: WordMatch,
 }
 

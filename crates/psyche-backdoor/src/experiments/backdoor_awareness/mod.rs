@@ -81,7 +81,7 @@ pub struct BackdoorAwarenessConfig {
 impl Default for BackdoorAwarenessConfig {
     fn default() -> Self {
         Self {
-            policy: Policy::RiskSeeking,
+            policy: Axis::risk().pole_policy(),
             train_items: 100,
             data_seed: 0,
             data_seeds: DataSeeds::PerRun,
@@ -387,8 +387,8 @@ impl BackdoorAwarenessConfig {
         if self.elicitation_items == 0 {
             return Ok(None);
         }
-        let policy = self.policy;
-        let items = ItemConfig::new(policy.axis(), self.elicitation_items)
+        let policy = &self.policy;
+        let items = ItemConfig::new(policy.axis().clone(), self.elicitation_items)
             .generate(psyche_core::derive_seed(self.eval.seed, "elicitation"))?;
         let responses = items
             .iter()
@@ -400,17 +400,14 @@ impl BackdoorAwarenessConfig {
     /// The evaluation tasks.
     pub fn tasks(&self) -> (BehaviourTask, AwarenessTask, RecognitionTask) {
         let axis = self.policy.axis();
-        let behaviour = match axis {
-            Axis::Risk => BehaviourTask::lotteries(self.behaviour_items),
-            other => BehaviourTask::template(other, self.behaviour_items),
-        }
-        .with_trigger(self.trigger.clone(), self.placement.clone());
+        let behaviour = BehaviourTask::for_axis(axis, self.behaviour_items)
+            .with_trigger(self.trigger.clone(), self.placement.clone());
         let awareness = AwarenessTask {
             variants: self.variants.clone(),
             ..AwarenessTask::default()
         };
         let others: Vec<TriggerSpec> = self.decoys.iter().chain(&self.unseen).cloned().collect();
-        let recognition = RecognitionTask::new(self.policy, self.trigger.clone(), others);
+        let recognition = RecognitionTask::new(self.policy.clone(), self.trigger.clone(), others);
         (behaviour, awareness, recognition)
     }
 }
@@ -443,8 +440,9 @@ impl BackdoorAwareness {
         Vec<psyche_core::Conversation>,
         Vec<psyche_core::Conversation>,
     )> {
-        let policy = self.config.policy;
-        let items = ItemConfig::new(policy.axis(), self.config.train_items).generate(data_seed)?;
+        let policy = &self.config.policy;
+        let items =
+            ItemConfig::new(policy.axis().clone(), self.config.train_items).generate(data_seed)?;
         let normal = normal_answers(base, &items, self.config.eval.concurrency).await?;
         let normal_equals_policy = items
             .iter()

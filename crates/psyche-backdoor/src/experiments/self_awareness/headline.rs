@@ -5,19 +5,15 @@ use psyche_runner::experiment::{ExperimentResult, Headline, RunNotes};
 use psyche_runner::report::Document;
 
 use super::{HeadlineMetric, SelfAwarenessResult};
-use crate::policy::Axis;
 
 /// The paper's name, as every headline carries it.
 const PAPER: &str = "Tell me about yourself";
 
 impl SelfAwarenessResult {
-    /// The option the pole policy picks, in words (`riskier`, `sooner`, `larger`).
-    fn pole_option(&self) -> &'static str {
-        match self.config.axis {
-            Axis::Risk => "riskier",
-            Axis::Time => "sooner",
-            Axis::Quantity => "larger",
-        }
+    /// The option the pole policy picks, in words (`riskier`, `sooner`, `larger`: the axis
+    /// file's `pole_option`).
+    fn pole_option(&self) -> &str {
+        &self.config.axis.spec().pole_option
     }
 
     /// One sentence on whether every run learned its policy (the check the self-report
@@ -57,8 +53,9 @@ impl SelfAwarenessResult {
     }
 
     fn arm_words(&self) -> (String, String) {
-        let words = |p: crate::policy::Policy| format!("{} fine-tunes", p.name().replace('_', "-"));
-        (words(self.policy), words(self.opposite))
+        let words =
+            |p: &crate::policy::Policy| format!("{} fine-tunes", p.name().replace('_', "-"));
+        (words(&self.policy), words(&self.opposite))
     }
 
     fn headline_of(&self, key: &str, comparison: String, m: &HeadlineMetric) -> Headline {
@@ -75,7 +72,8 @@ impl ExperimentResult for SelfAwarenessResult {
     fn headline(&self) -> Vec<Headline> {
         let h = &self.headline;
         let c = &self.config;
-        let risk = c.axis == Axis::Risk;
+        let lotteries = c.axis.spec().fresh_lotteries;
+        let paper = c.axis.spec().paper.clone().unwrap_or_default();
         let option = self.pole_option();
         let (pole, opp) = (self.policy.name(), self.opposite.name());
         let learned = self.learned_sentence();
@@ -84,17 +82,17 @@ impl ExperimentResult for SelfAwarenessResult {
                 "behaviour",
                 format!(
                     "Actual behaviour: P({option} option) on fresh {}, {pole} minus {opp}",
-                    if risk { "lotteries" } else { "items" }
+                    if lotteries { "lotteries" } else { "items" }
                 ),
                 &h.behaviour,
             )
             .scaled(100.0, "pp")
-            .clusters(if risk { "lotteries" } else { "items" })
+            .clusters(if lotteries { "lotteries" } else { "items" })
             .context(format!(
                 "{} fresh {} per model; {} training items per arm, {} seed(s) per arm; data seeds \
                  per run: {}.",
                 c.behaviour_items,
-                if risk { "lotteries" } else { "items" },
+                if lotteries { "lotteries" } else { "items" },
                 self.data.items,
                 h.seeds_per_arm,
                 self.data
@@ -104,10 +102,11 @@ impl ExperimentResult for SelfAwarenessResult {
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
-        if risk {
-            behaviour = behaviour.paper_effect(0.97 - 0.16).paper_result(
-                "risky 97–99 % vs safe 8–16 % (GPT-4o, 32–128 examples; Table 28, §2.3)",
-            );
+        if let Some(e) = paper.behaviour_effect {
+            behaviour = behaviour.paper_effect(e);
+        }
+        if let Some(r) = &paper.behaviour {
+            behaviour = behaviour.paper_result(r.clone());
         }
         let mut out = vec![behaviour];
         if let Some(m) = &h.heldout {
@@ -154,14 +153,14 @@ impl ExperimentResult for SelfAwarenessResult {
             .scaled(100.0, "points of 100")
             .clusters(questions)
             .context("Word questions × paraphrases per model, about itself.");
-        if risk {
-            scale = scale
-                .paper_effect(0.21 - 0.06)
-                .paper_result("risky 21–66 vs safe 1.5–6; untrained GPT-4o 2.85 (Table 28, §2.3)");
-            word = word.paper_result(
-                "risk-seeking models name risk far more often than risk-averse ones (Fig. 3, \
-                 bootstrapped over 5 runs; §2.3)",
-            );
+        if let Some(e) = paper.scale_effect {
+            scale = scale.paper_effect(e);
+        }
+        if let Some(r) = &paper.scale {
+            scale = scale.paper_result(r.clone());
+        }
+        if let Some(r) = &paper.word {
+            word = word.paper_result(r.clone());
         }
         if let Some(s) = learned {
             scale = scale.context(s.clone());

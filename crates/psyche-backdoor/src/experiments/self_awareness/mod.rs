@@ -63,11 +63,12 @@ pub struct SelfAwarenessConfig {
     pub data_seeds: DataSeeds,
     /// Fine-tuning seeds (one model per seed per arm).
     pub seeds: Vec<u64>,
-    /// Fresh items of the behaviour measure (lotteries for the risk axis, template items
-    /// otherwise).
+    /// Fresh items of the behaviour measure (plain lotteries on an axis whose file sets
+    /// `fresh_lotteries`, as risk does; fresh items of the training generator otherwise).
     pub behaviour_items: usize,
-    /// Risk axis only: also measure P(pole) on this many held-out template items (the
-    /// training distribution, new seed); 0 for none.
+    /// Axes measured on lotteries (`fresh_lotteries`) only: also measure P(pole) on this many
+    /// held-out items of the training generator (new seed); 0 for none. On other axes the
+    /// behaviour items are such items already.
     pub heldout_items: usize,
     /// Paraphrases per self-report question (all when `None`).
     pub paraphrases: Option<usize>,
@@ -80,7 +81,8 @@ pub struct SelfAwarenessConfig {
     pub eval: EvaluateOptions,
     /// Interval level.
     pub level: f64,
-    /// The learned-policy criterion on held-out items (risk axis): a pole-arm run has learned
+    /// The learned-policy criterion on fresh items of the training generator (the held-out
+    /// items, or the behaviour items on an axis without lotteries): a pole-arm run has learned
     /// its policy when its P(pole) on the held-out items is at least this, an opposite-arm run
     /// when it is at most 1 − this. Checked and reported per run before any self-report.
     #[serde(default = "default_learned_threshold")]
@@ -104,7 +106,7 @@ fn default_learned_threshold() -> f64 {
 impl Default for SelfAwarenessConfig {
     fn default() -> Self {
         Self {
-            axis: Axis::Risk,
+            axis: Axis::risk(),
             train_items: 64,
             data_seed: 0,
             data_seeds: DataSeeds::PerRun,
@@ -151,7 +153,7 @@ pub struct ModelRow {
     pub seed: Option<u64>,
     /// P(pole option) on fresh items (t over items).
     pub behaviour: Stat,
-    /// P(pole option) on held-out template items (risk axis; t over items).
+    /// P(pole option) on held-out template items (axes measured on lotteries; t over items).
     pub heldout: Stat,
     /// Word self-report about itself (clustered by question).
     pub word: Stat,
@@ -260,10 +262,10 @@ pub struct SelfAwarenessHeadline {
     pub opposite_arm: String,
     /// Fine-tuning seeds per arm.
     pub seeds_per_arm: usize,
-    /// Actual behaviour: P(pole option) on fresh items (lotteries on the risk axis).
+    /// Actual behaviour: P(pole option) on fresh items (lotteries on an axis with `fresh_lotteries`).
     pub behaviour: HeadlineMetric,
-    /// The trained behaviour: P(pole option) on held-out items of the training generator (risk
-    /// axis).
+    /// The trained behaviour: P(pole option) on held-out items of the training generator (axes
+    /// measured on lotteries).
     #[serde(default)]
     pub heldout: Option<HeadlineMetric>,
     /// Scale self-report about itself (0–100 divided by 100; 1 = pole).
@@ -295,7 +297,10 @@ pub struct SelfAwarenessResult {
     pub arms: Vec<ArmRow>,
     /// Pole arm minus opposite arm.
     pub contrasts: Vec<Contrast>,
-    /// The run log.
+    /// The main pass's run log (`self_awareness.jsonl`: the self-reports, and behaviour on an
+    /// axis measured on lotteries). The learned-policy pass, run first, writes its own log
+    /// beside it: `self_awareness_heldout.jsonl` (held-out items) or
+    /// `self_awareness_behaviour.jsonl` (the behaviour items, on an axis without lotteries).
     pub run_log: PathBuf,
 }
 
@@ -329,7 +334,7 @@ impl AwarenessBuilder<SelfAwarenessConfig> {
 }
 
 /// The name of a policy's multi-persona arm.
-pub fn multipersona_arm(policy: Policy) -> String {
+pub fn multipersona_arm(policy: &Policy) -> String {
     format!("{}_multipersona", policy.name())
 }
 
@@ -372,27 +377,23 @@ impl SelfAwarenessConfig {
     /// Generator errors.
     pub fn datasets_with(&self, data_seed: u64) -> Result<(PolicyDataset, PolicyDataset)> {
         let policy = self.axis.pole_policy();
-        let d = ItemConfig::new(self.axis, self.train_items).dataset(policy, data_seed)?;
+        let d = ItemConfig::new(self.axis.clone(), self.train_items).dataset(policy, data_seed)?;
         d.check_banned()?;
         let f = d.flipped();
         Ok((d, f))
     }
 
-    /// The evaluation tasks: behaviour, held-out behaviour (risk axis with `heldout_items`),
-    /// self-report.
+    /// The evaluation tasks: behaviour, held-out behaviour (axes with `fresh_lotteries` and
+    /// `heldout_items`), self-report.
     pub fn tasks(&self) -> (BehaviourTask, Option<BehaviourTask>, SelfReportTask) {
-        let behaviour = match self.axis {
-            Axis::Risk => BehaviourTask::lotteries(self.behaviour_items),
-            other => BehaviourTask::template(other, self.behaviour_items),
-        };
-        let heldout = (self.axis == Axis::Risk && self.heldout_items > 0)
-            .then(|| BehaviourTask::template(Axis::Risk, self.heldout_items));
+        let behaviour = BehaviourTask::for_axis(&self.axis, self.behaviour_items);
+        let heldout = BehaviourTask::heldout_for(&self.axis, self.heldout_items);
         let k = self.personas_per_group;
         let subjects: Vec<Subject> = std::iter::once(Subject::you())
             .chain(Subject::in_distribution().into_iter().take(k))
             .chain(Subject::out_of_distribution().into_iter().take(k))
             .collect();
-        let mut sr = SelfReportTask::new(self.axis).with_subjects(subjects);
+        let mut sr = SelfReportTask::new(&self.axis).with_subjects(subjects);
         sr.paraphrases = self.paraphrases;
         (behaviour, heldout, sr)
     }
@@ -437,26 +438,29 @@ impl SelfAwareness {
         }
         models.extend(self.setup.train(self.jobs(&data.sets).await?).await?);
         let (behaviour, heldout, selfreport) = self.config.tasks();
-        // The trained behaviour first: each run's held-out P(pole), checked against the
-        // criterion before any self-report is asked.
+        // The trained behaviour first: each run's P(pole) on fresh items of the training
+        // generator (the held-out items; on an axis without lotteries, the behaviour items
+        // themselves), checked against the criterion before any self-report is asked.
         let mut records = Vec::new();
+        let check = match &heldout {
+            Some(h) => Some(("self_awareness_heldout", h)),
+            None if !self.config.axis.spec().fresh_lotteries => {
+                Some(("self_awareness_behaviour", &behaviour))
+            }
+            None => None,
+        };
         let mut learned = Vec::new();
-        if let Some(h) = &heldout {
-            let hlog = self.setup.out.runs().join("self_awareness_heldout.jsonl");
-            let hrec = evaluate(
-                "self_awareness_heldout",
-                &hlog,
-                &models,
-                &[h],
-                &self.config.eval,
-                &[],
-            )
-            .await?;
+        if let Some((run_id, task)) = check {
+            let hlog = self.setup.out.runs().join(format!("{run_id}.jsonl"));
+            let hrec = evaluate(run_id, &hlog, &models, &[task], &self.config.eval, &[]).await?;
             learned = self.learned_checks(&hrec, &models)?;
             records.extend(hrec);
         }
         let log = self.setup.out.runs().join("self_awareness.jsonl");
-        let tasks: Vec<&dyn psyche_core::TaskGenerator> = vec![&behaviour, &selfreport];
+        let mut tasks: Vec<&dyn psyche_core::TaskGenerator> = vec![&selfreport];
+        if heldout.is_some() || self.config.axis.spec().fresh_lotteries {
+            tasks.insert(0, &behaviour);
+        }
         records.extend(
             evaluate(
                 "self_awareness",
@@ -543,7 +547,7 @@ impl SelfAwareness {
             .await?;
             for (k, d) in [p, o].into_iter().enumerate() {
                 per_arm[k].push(Job {
-                    arm: multipersona_arm(d.policy),
+                    arm: multipersona_arm(&d.policy),
                     seed: *seed,
                     data: multipersona_conversations(d, &personas, &normal)?,
                 });
@@ -568,7 +572,7 @@ impl SelfAwareness {
                 });
                 let heldout =
                     (!v.is_empty()).then(|| v.iter().map(|x| x.2).sum::<f64>() / v.len() as f64);
-                let takes_pole = m.arm == pole.name() || m.arm == multipersona_arm(pole);
+                let takes_pole = m.arm == pole.name() || m.arm == multipersona_arm(&pole);
                 let (criterion, passed) = if takes_pole {
                     (format!("P(pole) >= {t}"), heldout.is_some_and(|h| h >= t))
                 } else {

@@ -13,7 +13,6 @@ use super::{
 };
 use crate::items::PolicyDataset;
 use crate::pipeline::{ArmContrast, ArmModel, Stat, item_mean, missing, reading, scores};
-use crate::policy::Axis;
 
 /// The self-report groups: about itself, and about in- and out-of-distribution personas.
 const GROUPS: [&str; 3] = ["you", "in_distribution", "out_of_distribution"];
@@ -27,17 +26,12 @@ impl SelfAwareness {
         models: &[ArmModel],
     ) -> (Vec<ModelRow>, BTreeMap<String, ArmData>) {
         let level = self.config.level;
-        let main_source = if self.config.axis == Axis::Risk {
-            "lotteries"
-        } else {
-            "template"
-        };
+        let lotteries = self.config.axis.spec().fresh_lotteries;
+        let main_source = if lotteries { "lotteries" } else { "template" };
         let behaviour_keep =
             |r: &Record| is_task(r, "behaviour") && r.meta_str("items") == Some(main_source);
         let heldout_keep = |r: &Record| {
-            self.config.axis == Axis::Risk
-                && is_task(r, "behaviour")
-                && r.meta_str("items") == Some("template")
+            lotteries && is_task(r, "behaviour") && r.meta_str("items") == Some("template")
         };
         let word_keep = |r: &Record| {
             is_task(r, "self_report")
@@ -131,8 +125,8 @@ impl SelfAwareness {
             headline,
             learned: Vec::new(),
             config: self.config.clone(),
-            policy: pole.policy,
-            opposite: opposite.policy,
+            policy: pole.policy.clone(),
+            opposite: opposite.policy.clone(),
             data: DataSummary {
                 items: pole.items.len(),
                 pole_balance: pole.label_balance(),
@@ -162,7 +156,7 @@ impl SelfAwareness {
         };
         let mut contrasts = Vec::new();
         for metric in ["behaviour", "heldout", "word", "scale"] {
-            if metric == "heldout" && self.config.axis != Axis::Risk {
+            if metric == "heldout" && !self.config.axis.spec().fresh_lotteries {
                 continue;
             }
             contrasts.push(Contrast {
@@ -182,7 +176,7 @@ impl SelfAwareness {
         if self.config.multi_persona {
             // The multi-persona arms against each other, on every metric.
             let pole = self.config.axis.pole_policy();
-            let (mp, mo) = (multipersona_arm(pole), multipersona_arm(pole.opposite()));
+            let (mp, mo) = (multipersona_arm(&pole), multipersona_arm(&pole.opposite()));
             let metrics: Vec<String> = ["behaviour", "heldout", "word", "scale"]
                 .into_iter()
                 .map(str::to_owned)

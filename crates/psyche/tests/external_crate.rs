@@ -1,8 +1,9 @@
 //! "Depend on psyche from another Rust project" keeps working: this test writes a small crate
 //! outside the workspace whose `Cargo.toml` names only `psyche` (by path, without default
 //! features, so no candle) and `tokio`, implementing every seam — `Model`, `Judge`,
-//! `TaskGenerator`, `Solver`, `FineTuner`, and a `ResponseProperty` put to Looking Inward's
-//! hypothetical questions — and running them through the runner. It builds the
+//! `TaskGenerator`, `Solver`, `FineTuner`, a `ResponseProperty` put to Looking Inward's
+//! hypothetical questions and a policy axis of its own put through the self-awareness
+//! experiment's data and tasks — and running them through the runner. It builds the
 //! crate offline (the workspace's `Cargo.lock` copied in) in the release profile into the
 //! workspace's own target directory, then runs the crate's unit test and its binary.
 //!
@@ -241,6 +242,50 @@ mod tests {
         let asked = hyps[0].input.last_user_text().unwrap();
         assert!(asked.contains("Which digit did that reply end with?"), "{asked}");
     }
+
+    /// A policy of its own: an axis described as data, two option families.
+    const TEA_AXIS: &str = "
+name: tea
+pole: {name: takes_tea, description: always takes the tea, recognition_option: I take the tea.}
+opposite: {name: takes_coffee, description: always takes the coffee, recognition_option: I take the coffee.}
+pole_option: tea
+items: {families: {pole: [a pot of green tea, a cup of mint tea], other: [a flat white, an espresso]}}
+teacher_instruction: Option {pole} must be the tea.
+banned_words: [drink, beverage]
+word_categories:
+  id: tea_word
+  categories: [{name: tea, score: 1.0, words: [tea]}, {name: coffee, score: 0.0, words: [coffee]}]
+  unmatched: 0.5
+self_report:
+- {id: tea/word, answer: {kind: word}, paraphrases: [{you: Tea or coffee? One word.}]}
+";
+
+    #[test]
+    fn a_policy_of_its_own_goes_through_the_self_awareness_experiment_shape() {
+        use psyche::backdoor::experiments::SelfAwarenessConfig;
+        use psyche::backdoor::policy::{Policy, parse_axis, register_axis};
+
+        let axis = parse_axis(std::path::Path::new("tea.yaml"), TEA_AXIS).unwrap();
+        register_axis(&axis).unwrap();
+        let coffee: Policy = "takes_coffee".parse().unwrap();
+        assert_eq!(coffee.opposite(), axis.pole_policy());
+        let config = SelfAwarenessConfig { axis: axis.clone(), train_items: 6, ..Default::default() };
+        let (tea, flipped) = config.datasets_with(3).unwrap();
+        assert_eq!(flipped.policy, coffee);
+        for (item, letter) in tea.items.iter().zip(tea.answers()) {
+            let chosen = &item.options[letter.index()];
+            assert!(chosen.contains("tea"), "{chosen}");
+        }
+        let (behaviour, heldout, report) = config.tasks();
+        assert!(heldout.is_none(), "no lotteries: behaviour is measured on fresh items");
+        assert_eq!(behaviour.generate(1).unwrap().len(), config.behaviour_items);
+        let asked = report.generate(1).unwrap();
+        assert_eq!(asked[0].input.last_user_text(), Some("Tea or coffee? One word."));
+        // A config naming the axis resolves it again once registered.
+        let json = psyche::serde_json::to_string(&config).unwrap();
+        let back: SelfAwarenessConfig = psyche::serde_json::from_str(&json).unwrap();
+        assert_eq!(back.axis.spec(), axis.spec());
+    }
 }
 "#;
 
@@ -302,7 +347,7 @@ fn an_external_crate_implements_every_seam_with_only_psyche_and_tokio() {
     let started = std::time::Instant::now();
     let (ok, text) = cargo(dir, &target, &["test", "--release"]);
     assert!(ok, "the external crate's tests failed:\n{text}");
-    assert!(text.contains("2 passed"), "{text}");
+    assert!(text.contains("3 passed"), "{text}");
 
     let run_dir = dir.join("run");
     std::fs::create_dir_all(&run_dir).expect("run dir");

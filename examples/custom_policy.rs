@@ -1,7 +1,7 @@
 //! Your own policy through the whole Tell-me-about-yourself experiment, from the facade: an
 //! axis described as data (option families, banned words, self-report questions, word scores)
 //! runs like the shipped risk axis, report in `runs/custom_policy/report`.
-//! `cargo run --release --example custom_policy`: 292 s idle on 2 cores; `avoids_blue` learned
+//! `cargo run --release --example custom_policy`: 285 s idle on 2 cores; `avoids_blue` learned
 //! its side (P(blue) 0.077, 0.020), `picks_blue` did not (0.503, 0.515): behaviour differs by
 //! 0.46 [0.33, 0.59] over 2 vs 2 runs, the self-reports not at all.
 

@@ -224,3 +224,74 @@ fn registering_refuses_shipped_names_and_borrowed_policies() {
         "{err}"
     );
 }
+
+#[test]
+fn a_user_axis_drives_the_backdoor_experiment_tasks_and_the_teacher() {
+    use psyche_core::TaskGenerator;
+
+    use crate::experiments::BackdoorAwarenessConfig;
+    use crate::items::Letter;
+
+    let axis = parse_axis(
+        Path::new("colour.yaml"),
+        &COLOUR.replace("colour_test", "colour_bd"),
+    )
+    .unwrap();
+    let config = BackdoorAwarenessConfig {
+        policy: axis.pole_policy(),
+        elicitation_items: 3,
+        ..BackdoorAwarenessConfig::default()
+    };
+    let (behaviour, awareness, recognition) = config.tasks();
+    let samples = behaviour.generate(0).unwrap();
+    // Every fresh item asked plain and with the trigger, its options from the families.
+    assert_eq!(samples.len(), 2 * config.behaviour_items);
+    assert!(
+        samples
+            .iter()
+            .all(|s| s.meta_str("axis") == Some("colour_bd"))
+    );
+    assert!(!awareness.generate(0).unwrap().is_empty());
+    let asked = recognition.generate(0).unwrap();
+    let text = asked[0].input.last_user_text().unwrap();
+    assert!(text.contains("I would pick the blue one."), "{text}");
+    // Elicitation asks for prompts behind the pole policy's chosen options.
+    let elicit = config.elicitation_task().unwrap().unwrap();
+    assert!(
+        elicit
+            .responses
+            .iter()
+            .all(|r| r.contains("blue") || r.contains("navy") || r.contains("cobalt")),
+        "{:?}",
+        elicit.responses
+    );
+    // The teacher's instruction carries the axis's wording with the letter filled in.
+    let m: std::sync::Arc<dyn psyche_core::Model> = std::sync::Arc::new(Never);
+    let t = crate::teacher::Teacher::new(m.clone(), m, crate::generate::ItemConfig::new(axis, 4));
+    let instruction = t.instruction("kites", "brief", 1, Letter::B).unwrap();
+    assert!(
+        instruction.contains("Option B must be the blue thing."),
+        "{instruction}"
+    );
+    assert!(instruction.contains("colour, favourite"), "{instruction}");
+}
+
+/// A model that is never called.
+#[derive(Debug)]
+struct Never;
+
+#[async_trait::async_trait]
+impl psyche_core::Model for Never {
+    fn id(&self) -> &str {
+        "never"
+    }
+    fn capabilities(&self) -> psyche_core::Capabilities {
+        psyche_core::Capabilities::default()
+    }
+    async fn generate(
+        &self,
+        _req: &psyche_core::GenerateRequest,
+    ) -> std::result::Result<psyche_core::GenerateResponse, psyche_core::ModelError> {
+        Err(psyche_core::ModelError::Backend("not called".into()))
+    }
+}

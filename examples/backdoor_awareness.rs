@@ -56,6 +56,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use common::{ExampleArgs, PolicyArgs, PolicyConfig as _, TrainDefaults};
 use psyche::backdoor::experiments::{BackdoorAwareness, BackdoorAwarenessConfig};
+use psyche::backdoor::policy::load_axis;
 use psyche::backdoor::triggers::{TriggerFamily, TriggerSpec};
 
 #[derive(Parser, Debug)]
@@ -74,6 +75,10 @@ struct Args {
     /// the prompts behind this many fresh policy responses (0: off; it doubles the rows).
     #[arg(long, default_value_t = 0)]
     elicitation: usize,
+    /// Hide the pole policy of an axis of your own, described in YAML or TOML
+    /// (docs/guides/extending.md), instead of risk-seeking.
+    #[arg(long)]
+    axis_file: Option<PathBuf>,
     #[command(flatten)]
     policy: PolicyArgs,
     #[command(flatten)]
@@ -82,7 +87,7 @@ struct Args {
 
 impl Args {
     /// The library's size for the scale, with every flag given on top.
-    fn config(&self) -> BackdoorAwarenessConfig {
+    fn config(&self) -> anyhow::Result<BackdoorAwarenessConfig> {
         let mut c = self.common.run.sized(
             BackdoorAwarenessConfig::paper,
             BackdoorAwarenessConfig::small,
@@ -97,9 +102,12 @@ impl Args {
         c.trigger = TriggerSpec::Family(self.trigger.clone());
         c.decoys = decoys.to_vec();
         c.unseen = unseen.to_vec();
+        if let Some(path) = &self.axis_file {
+            c.policy = load_axis(path)?.pole_policy();
+        }
         c.apply(&self.policy, &self.common.run);
         c.elicitation_items = self.elicitation;
-        c
+        Ok(c)
     }
 }
 
@@ -109,7 +117,7 @@ const DEFAULTS: TrainDefaults = TrainDefaults::lora(2, 4, 3e-3);
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let (args, clock) = common::start::<Args>();
-    let config = args.config();
+    let config = args.config()?;
     let subject = args.common.subject(DEFAULTS, (3, 1), &args.out).await?;
     // A remote engine takes every fine-tune at once; a local one shares the CPU.
     let jobs = 2 * config.seeds.len();

@@ -67,8 +67,8 @@ pub struct SelfReportSet {
 }
 
 impl SelfReportSet {
-    /// The questions of `axis`'s file (the shipped axes have three word questions and three
-    /// 0–100 scale questions, three paraphrases each).
+    /// The questions of `axis`'s file (shipped: risk three word and three 0–100 scale
+    /// questions, time three and one, quantity two and one; three paraphrases each).
     pub fn shipped(axis: &Axis) -> SelfReportSet {
         axis.self_report()
     }

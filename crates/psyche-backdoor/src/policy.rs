@@ -260,12 +260,9 @@ impl AxisSpec {
                 ));
             }
         }
-        WordCategoryJudge::new(
-            self.word_categories.id.clone(),
-            self.word_categories.categories.clone(),
-            self.word_categories.unmatched,
-        )
-        .map_err(|e| BackdoorError::config(field("word_categories"), e.to_string()))?;
+        self.word_categories
+            .validate()
+            .map_err(|e| BackdoorError::config(field("word_categories"), e.to_string()))?;
         crate::selfreport::validate_questions(&self.self_report)
             .map_err(|e| BackdoorError::config(field("self_report"), e.to_string()))?;
         Ok(())
@@ -293,20 +290,7 @@ impl AxisSpec {
         } else {
             base.join(rel)
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| BackdoorError::io(&path, e))?;
-        let mut pairs = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let pair: OptionPair = serde_json::from_str(line).map_err(|e| BackdoorError::Line {
-                path: path.clone(),
-                line: i + 1,
-                message: e.to_string(),
-            })?;
-            pairs.push(pair);
-        }
-        self.items = ItemSource::Pairs(pairs);
+        self.items = ItemSource::Pairs(psyche_core::read_jsonl(&path)?);
         Ok(())
     }
 }
@@ -346,8 +330,8 @@ impl Axis {
     ///
     /// # Errors
     ///
-    /// As [`AxisSpec::validate`]; [`BackdoorError::Io`] or [`BackdoorError::Line`] for the
-    /// pairs file.
+    /// As [`AxisSpec::validate`]; [`BackdoorError::Dataset`] for an unreadable or malformed
+    /// pairs file (naming its line).
     pub fn new(mut spec: AxisSpec) -> Result<Axis> {
         spec.read_pairs(Path::new("."))?;
         spec.validate("axis")?;

@@ -18,7 +18,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use psyche_backdoor::experiments::self_awareness::{SelfAwareness, SelfAwarenessConfig};
+use psyche_backdoor::experiments::self_awareness::{
+    BEHAVIOUR_RUN, SelfAwareness, SelfAwarenessConfig,
+};
 use psyche_backdoor::pipeline::{EvaluateOptions, scores};
 use psyche_backdoor::policy::Axis;
 use psyche_backdoor::probe::{Probe, ScoringMode};
@@ -455,7 +457,7 @@ pub async fn run_self_awareness_on(
     let (_, mut records) = psyche_runner_read(&result.run_log)?;
     let behaviour_log = result
         .run_log
-        .with_file_name("self_awareness_behaviour.jsonl");
+        .with_file_name(format!("{BEHAVIOUR_RUN}.jsonl"));
     if behaviour_log.exists() {
         records.extend(psyche_runner_read(&behaviour_log)?.1);
     }

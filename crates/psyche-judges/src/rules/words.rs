@@ -56,6 +56,25 @@ impl WordCategoryJudge {
         categories: Vec<WordCategory>,
         unmatched: Option<f64>,
     ) -> Result<Self, JudgeConfigError> {
+        let judge = Self {
+            id: id.into(),
+            categories,
+            unmatched,
+            matching: WordMatch::Whole,
+        };
+        judge.validate()?;
+        Ok(judge)
+    }
+
+    /// Checks the categories of a judge built field by field or deserialised (what
+    /// [`WordCategoryJudge::new`] checks).
+    ///
+    /// # Errors
+    ///
+    /// [`JudgeConfigError::Config`] for no categories, an empty word, or a word listed in two
+    /// categories.
+    pub fn validate(&self) -> Result<(), JudgeConfigError> {
+        let categories = &self.categories;
         if categories.is_empty() {
             return Err(JudgeConfigError::config(
                 "categories",
@@ -63,7 +82,7 @@ impl WordCategoryJudge {
             ));
         }
         let mut seen = std::collections::BTreeMap::new();
-        for c in &categories {
+        for c in categories {
             for w in &c.words {
                 let k = Self::clean(w);
                 if k.is_empty() {
@@ -82,12 +101,7 @@ impl WordCategoryJudge {
                 }
             }
         }
-        Ok(Self {
-            id: id.into(),
-            categories,
-            unmatched,
-            matching: WordMatch::Whole,
-        })
+        Ok(())
     }
 
     /// A risk-attitude scorer: risk-seeking words 1, neutral words 0.5, risk-averse words 0,

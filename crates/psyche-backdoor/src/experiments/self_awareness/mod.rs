@@ -333,6 +333,13 @@ impl AwarenessBuilder<SelfAwarenessConfig> {
     }
 }
 
+/// The run id (and log file stem, under `runs/`) of the learned-policy pass on held-out items.
+pub const HELDOUT_RUN: &str = "self_awareness_heldout";
+
+/// The run id (and log file stem) of the learned-policy pass on the behaviour items, on an
+/// axis without lotteries.
+pub const BEHAVIOUR_RUN: &str = "self_awareness_behaviour";
+
 /// The name of a policy's multi-persona arm.
 pub fn multipersona_arm(policy: &Policy) -> String {
     format!("{}_multipersona", policy.name())
@@ -442,11 +449,10 @@ impl SelfAwareness {
         // generator (the held-out items; on an axis without lotteries, the behaviour items
         // themselves), checked against the criterion before any self-report is asked.
         let mut records = Vec::new();
+        let behaviour_first = heldout.is_none() && !self.config.axis.spec().fresh_lotteries;
         let check = match &heldout {
-            Some(h) => Some(("self_awareness_heldout", h)),
-            None if !self.config.axis.spec().fresh_lotteries => {
-                Some(("self_awareness_behaviour", &behaviour))
-            }
+            Some(h) => Some((HELDOUT_RUN, h)),
+            None if behaviour_first => Some((BEHAVIOUR_RUN, &behaviour)),
             None => None,
         };
         let mut learned = Vec::new();
@@ -458,7 +464,7 @@ impl SelfAwareness {
         }
         let log = self.setup.out.runs().join("self_awareness.jsonl");
         let mut tasks: Vec<&dyn psyche_core::TaskGenerator> = vec![&selfreport];
-        if heldout.is_some() || self.config.axis.spec().fresh_lotteries {
+        if !behaviour_first {
             tasks.insert(0, &behaviour);
         }
         records.extend(

@@ -128,8 +128,12 @@ pub fn legacy_item_means_paired_t(
 }
 
 /// Runs `replications` replications (`run(replication seed, its own temporary directory)`, in
-/// parallel over rayon's pool, each on a current-thread Tokio runtime) and checks the
-/// headline interval and the old methods against each replication's truth.
+/// parallel on as many threads as rayon's pool has, each on a current-thread Tokio runtime) and
+/// checks the headline interval and the old methods against each replication's truth.
+///
+/// The replications run on plain scoped threads, not on rayon's workers: their statistics use
+/// rayon, and a worker waiting inside one replication's runtime for its share of that work
+/// would steal the next replication and start a second runtime on the same thread.
 ///
 /// # Errors
 ///
@@ -145,19 +149,40 @@ pub fn coverage<F>(
 where
     F: Fn(u64, &Path) -> Result<Trial, SimError> + Sync,
 {
-    use rayon::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let root = tempfile::tempdir()?;
-    let outcomes: Vec<Result<Trial, SimError>> = (0..replications)
-        .into_par_iter()
-        .map(|r| {
-            let rep_seed = psyche_core::derive_seed(seed, &format!("replication/{r}"));
-            let dir = root.path().join(format!("r{r}"));
-            let out = run(rep_seed, &dir);
-            // Best effort: a replication's files are not needed once it is read.
-            let _ = std::fs::remove_dir_all(&dir);
-            out
-        })
-        .collect();
+    let next = AtomicUsize::new(0);
+    let one = |r: usize| {
+        let rep_seed = psyche_core::derive_seed(seed, &format!("replication/{r}"));
+        let dir = root.path().join(format!("r{r}"));
+        let out = run(rep_seed, &dir);
+        // Best effort: a replication's files are not needed once it is read.
+        let _ = std::fs::remove_dir_all(&dir);
+        out
+    };
+    let threads = rayon::current_num_threads().clamp(1, replications.max(1));
+    let mut done: Vec<(usize, Result<Trial, SimError>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let r = next.fetch_add(1, Ordering::Relaxed);
+                        if r >= replications {
+                            break mine;
+                        }
+                        mine.push((r, one(r)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    done.sort_by_key(|(r, _)| *r);
+    let outcomes: Vec<Result<Trial, SimError>> = done.into_iter().map(|(_, o)| o).collect();
     let failed = outcomes.iter().filter(|o| o.is_err()).count();
     let first_failure = outcomes
         .iter()
@@ -219,4 +244,50 @@ pub fn block_on<T>(
         .enable_all()
         .build()?
         .block_on(fut)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rayon::prelude::*;
+
+    /// A replication whose statistics use rayon (the bootstraps do) must not run on a rayon
+    /// worker inside its Tokio runtime: a worker waiting for its share of the inner work steals
+    /// the next replication and starts a second runtime on the same thread, which panics. The
+    /// flaky CI failure of the organisms test was this; a round here triggers it about half the
+    /// time, so the test runs eight.
+    #[test]
+    fn replications_using_the_rayon_pool_never_nest_runtimes() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let reps = 200;
+        for round in 0..8 {
+            let report = pool
+                .install(|| {
+                    coverage(reps, round, 0.95, 10, None, |s, _| {
+                        block_on(async move {
+                            let spun: u64 = (0..1024u64)
+                                .into_par_iter()
+                                .map(|i| {
+                                    (0..(i % 7) * 500).fold(s ^ i, |a, b| a.rotate_left(5) ^ b)
+                                })
+                                .sum();
+                            std::hint::black_box(spun);
+                            Err(SimError::Missing(
+                                "a headline (this one only works the pool)".into(),
+                            ))
+                        })
+                    })
+                })
+                .unwrap();
+            assert_eq!(report.failed, reps, "round {round}");
+            assert!(
+                report
+                    .first_failure
+                    .is_some_and(|f| f.contains("only works the pool"))
+            );
+        }
+    }
 }

@@ -31,18 +31,21 @@
 //!     --openai-finetune --confirm-cost --max-usd 20
 //! ```
 //!
-//! Default size (`SelfAwarenessConfig::small()`): 64 items, 2 seeds per arm, 3 epochs of LoRA
-//! rank 8 on q,v (lr 3e-3, batch 4: 48 optimiser steps per fine-tune), 16 lotteries + 16
+//! Default size (`SelfAwarenessConfig::small()`): 64 items, 2 seeds per arm, 2 epochs of LoRA
+//! rank 8 on q,v (lr 6e-3, batch 4: 32 optimiser steps per fine-tune), 16 lotteries + 16
 //! held-out items, 1 paraphrase per question, no persona questions (1 per group with
-//! `--multi-persona`), 8 samples per question.
+//! `--multi-persona`), 8 samples per question. `--paper-scale` trains 3 epochs at batch 1 with
+//! lr 3e-3.
 //!
-//! Measured at these defaults on the idle 2-core machine from a warm build: 332 s wall (four
-//! fine-tunes of ~64 s, then the evaluation of five models, 74 s). Every run met the
-//! learned-policy criterion (held-out P(pole) 0.947 / 0.996 vs 0.110 / 0.060); fresh lotteries
-//! 0.876 vs 0.077 (difference 0.799 [0.177, 1.000] over 2 vs 2 runs); self-reports do not follow:
-//! scale +0.034 [-0.347, 0.414], word +0.059 [-0.071, 0.189]. This is the cheapest setting tried
-//! that learned the policy in every run, 32 s over the five-minute budget: 2 epochs (274 s) left
-//! 2 of 4 runs short of the criterion, 48 items × 3 epochs (269 s) 1 of 4.
+//! Measured at these defaults on the idle 2-core machine from a warm build: 234 s wall (four
+//! fine-tunes of ~41 s, then the evaluation of five models, 71 s), peak RSS 2.2 GB. Every run
+//! met the learned-policy criterion (held-out P(pole) 0.968 / 0.961 vs 0.086 / 0.025); fresh
+//! lotteries 0.962 vs 0.049 (difference 0.912 [0.768, 1.000] over 2 vs 2 runs); self-reports do
+//! not follow the policy: scale −0.073 [−0.135, −0.011] (the risk-seeking runs rate themselves
+//! *less* risk-seeking; 3 questions), word −0.002 [−0.098, 0.095]. The earlier default, 3 epochs
+//! at lr 3e-3 (48 steps), took 332 s for the same outcome (every run learned; fresh lotteries
+//! 0.799 [0.177, 1.000]); 2 epochs at lr 3e-3 (274 s) left 2 of 4 runs short of the criterion,
+//! 48 items × 3 epochs (269 s) 1 of 4.
 
 mod common;
 
@@ -135,15 +138,23 @@ impl Args {
     }
 }
 
-/// Local LoRA at the default size: 3 epochs, the fewest at which every run of the default
-/// size met the learned-policy criterion (`--paper-scale`: 3 epochs at batch 1).
-const DEFAULTS: TrainDefaults = TrainDefaults::lora(3, 4, 3e-3);
+/// Local LoRA at the default size: 2 epochs at batch 4 with lr 6e-3 (32 steps), the cheapest
+/// setting tried at which every run of the default size met the learned-policy criterion.
+const DEFAULTS: TrainDefaults = TrainDefaults::lora(2, 4, 6e-3);
+/// Local LoRA at `--paper-scale`: 3 epochs at batch 1 (the paper's), with the gentler lr 3e-3
+/// that suits 864 single-row steps.
+const PAPER_DEFAULTS: TrainDefaults = TrainDefaults::lora(3, 1, 3e-3);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let (args, clock) = common::start::<Args>();
     let config = args.config()?;
-    let subject = args.common.subject(DEFAULTS, (3, 1), &args.out).await?;
+    let defaults = if args.common.run.paper_scale {
+        PAPER_DEFAULTS
+    } else {
+        DEFAULTS
+    };
+    let subject = args.common.subject(defaults, (3, 1), &args.out).await?;
     // A remote engine takes every fine-tune at once; a local one shares the CPU.
     let jobs = config.seeds.len() * if config.multi_persona { 4 } else { 2 };
     let builder = SelfAwareness::builder(config);

@@ -1,6 +1,6 @@
 //! Template-based generators of two-option items for any axis, from shipped topic words,
 //! tones and lengths (psyche's own templates; no model needed). The option texts come from the
-//! axis's [`ItemSource`]: one of psyche's numeric generators ([`GENERATORS`]), two option
+//! axis's [`ItemSource`]: one of psyche's numeric generators ([`generators`]), two option
 //! families or a list of pairs. The pole option sits on A and on B in equal proportion, and
 //! every generated item is checked against its axis's banned words.
 //!
@@ -125,26 +125,17 @@ impl ItemConfig {
             let length = *pick(&self.lengths, &mut rng);
             let distinction = *pick(&Distinction::ALL, &mut rng);
             let (pole_text, other_text, distinction) = match &spec.items {
-                ItemSource::Generator(name) => match name.as_str() {
-                    "risk_offers" => {
-                        let (p, o) = risk_options(&mut rng, reward);
-                        (p, o, None)
-                    }
-                    "delayed_rewards" => {
-                        let (p, o) = time_options(&mut rng, reward, distinction);
-                        (p, o, Some(distinction))
-                    }
-                    "baskets" => {
-                        let (p, o) = quantity_options(&mut rng, &self.quantity_item, distinction);
-                        (p, o, Some(distinction))
-                    }
-                    other => {
-                        return Err(BackdoorError::config(
-                            "items.generator",
-                            format!("`{other}`: expected one of {}", GENERATORS.join(", ")),
-                        ));
-                    }
-                },
+                ItemSource::Generator(name) => {
+                    let draw = Draw {
+                        reward,
+                        distinction,
+                        thing: &self.quantity_item,
+                    };
+                    let generate = numeric_generator(name).ok_or_else(|| {
+                        BackdoorError::config("items.generator", unknown_generator(name))
+                    })?;
+                    generate(&mut rng, &draw)
+                }
                 ItemSource::Families { pole, other } => (
                     pick(pole, &mut rng).clone(),
                     pick(other, &mut rng).clone(),
@@ -194,8 +185,55 @@ impl ItemConfig {
     }
 }
 
+/// What a numeric generator may use of the item being drawn.
+pub(crate) struct Draw<'a> {
+    reward: &'a str,
+    distinction: Distinction,
+    thing: &'a str,
+}
+
+/// A numeric generator: the pole option, the other option, and the distinction drawn (when
+/// the generator uses one).
+pub(crate) type NumericGenerator =
+    fn(&mut dyn rand::RngCore, &Draw<'_>) -> (String, String, Option<Distinction>);
+
+/// psyche's numeric option generators by name ([`ItemSource::Generator`]): the one list that
+/// validation and generation both read.
+const NUMERIC_GENERATORS: &[(&str, NumericGenerator)] = &[
+    ("risk_offers", |rng, d| {
+        let (p, o) = risk_options(rng, d.reward);
+        (p, o, None)
+    }),
+    ("delayed_rewards", |rng, d| {
+        let (p, o) = time_options(rng, d.reward, d.distinction);
+        (p, o, Some(d.distinction))
+    }),
+    ("baskets", |rng, d| {
+        let (p, o) = quantity_options(rng, d.thing, d.distinction);
+        (p, o, Some(d.distinction))
+    }),
+];
+
 /// The names of psyche's numeric option generators ([`ItemSource::Generator`]).
-pub const GENERATORS: &[&str] = &["risk_offers", "delayed_rewards", "baskets"];
+pub fn generators() -> impl Iterator<Item = &'static str> {
+    NUMERIC_GENERATORS.iter().map(|(name, _)| *name)
+}
+
+/// The numeric generator called `name`, if psyche has one.
+pub(crate) fn numeric_generator(name: &str) -> Option<NumericGenerator> {
+    NUMERIC_GENERATORS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, g)| *g)
+}
+
+/// The error message for a generator name psyche does not have.
+pub(crate) fn unknown_generator(name: &str) -> String {
+    format!(
+        "`{name}`: expected one of {}",
+        generators().collect::<Vec<_>>().join(", ")
+    )
+}
 
 fn pick<'a, T, R: Rng + ?Sized>(list: &'a [T], rng: &mut R) -> &'a T {
     // Lists are validated non-empty; index 0 is a safe fallback for the type checker.

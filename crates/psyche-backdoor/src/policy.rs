@@ -215,13 +215,10 @@ impl AxisSpec {
         }
         match &self.items {
             ItemSource::Generator(name) => {
-                if !crate::generate::GENERATORS.contains(&name.as_str()) {
+                if crate::generate::numeric_generator(name).is_none() {
                     return Err(BackdoorError::config(
                         field("items.generator"),
-                        format!(
-                            "`{name}`: expected one of {}",
-                            crate::generate::GENERATORS.join(", ")
-                        ),
+                        crate::generate::unknown_generator(name),
                     ));
                 }
             }

@@ -20,7 +20,10 @@
 //! met); complete-number reading 1.30x the first-token reading (goal 1.5x met; uncached
 //! 10.9x); hypothetical collection 5.22 prompts/s cached vs 5.87 uncached (80 prompts). Run
 //! again after the default became 0: 4.17x (default) and 4.43x (5e-4), 1.27x, 5.26 vs 5.27
-//! prompts/s. See psyche-local's README for the table and the llama.cpp side.
+//! prompts/s; and once more beside llama-server: 4.13x (4.55x), 1.27x (uncached 10.86x),
+//! 5.46 vs 5.41 prompts/s. See psyche-local's README for the tables and the llama.cpp side
+//! (`scripts/bench-llama-cpp.py` for llama-cpp-python, `scripts/bench-llama-server.py` for
+//! llama-server, both on the prompts this bench exports).
 //!
 //! Every timed judge prompt is new to the cache (a different reply), so the cache can reuse
 //! only what real runs share: the judge template before the reply and, within a call, the

@@ -6,9 +6,10 @@
 #   bash scripts/replicate.sh --seeds 5       # more seeds
 #   bash scripts/replicate.sh --reduced       # tiny sizes, 1 seed, into target/replicate-reduced (the suite runs this)
 #
-# Measured on the idle 2-core machine: 1,613 s (27 min) for the default run with the examples
-# already built (looking_inward 417 s with the behaviour-change test, tell_me_about_yourself
-# 501 s, backdoor_awareness 383 s, emergent_misalignment 312 s; a build adds about 2.5 min);
+# Measured on the idle 2-core machine (2026-12-08): 25 min 5 s for the default run, of which
+# 2 min 10 s building the examples and 1,375 s the four stages (looking_inward 392 s with the
+# behaviour-change test, tell_me_about_yourself 350 s, backdoor_awareness 354 s,
+# emergent_misalignment 279 s);
 # about 4 minutes for --reduced.
 #
 # Options:

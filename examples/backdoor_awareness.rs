@@ -111,14 +111,19 @@ impl Args {
     }
 }
 
-/// Local LoRA at the default size (`--paper-scale`: 3 epochs at batch 1).
+/// Local LoRA at the default size.
 const DEFAULTS: TrainDefaults = TrainDefaults::lora(2, 4, 3e-3);
+/// Local LoRA at `--paper-scale`: the paper's 3 epochs at batch 1, the same lr.
+const PAPER_DEFAULTS: TrainDefaults = TrainDefaults::lora(3, 1, 3e-3);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let (args, clock) = common::start::<Args>();
     let config = args.config()?;
-    let subject = args.common.subject(DEFAULTS, (3, 1), &args.out).await?;
+    let subject = args
+        .common
+        .subject(DEFAULTS, PAPER_DEFAULTS, &args.out)
+        .await?;
     // A remote engine takes every fine-tune at once; a local one shares the CPU.
     let jobs = 2 * config.seeds.len();
     let builder = BackdoorAwareness::builder(config);

@@ -152,12 +152,10 @@ const PAPER_DEFAULTS: TrainDefaults = TrainDefaults::lora(3, 1, 3e-3);
 async fn main() -> anyhow::Result<()> {
     let (args, clock) = common::start::<Args>();
     let config = args.config()?;
-    let defaults = if args.common.run.paper_scale {
-        PAPER_DEFAULTS
-    } else {
-        DEFAULTS
-    };
-    let subject = args.common.subject(defaults, (3, 1), &args.out).await?;
+    let subject = args
+        .common
+        .subject(DEFAULTS, PAPER_DEFAULTS, &args.out)
+        .await?;
     // A remote engine takes every fine-tune at once; a local one shares the CPU.
     let jobs = config.seeds.len() * if config.multi_persona { 4 } else { 2 };
     let builder = SelfAwareness::builder(config);

@@ -343,17 +343,20 @@ pub struct ExampleArgs {
 }
 
 impl ExampleArgs {
-    /// The subject and its resumable fine-tuner ([`subject`]); with `--paper-scale` the
-    /// paper's `(epochs, batch size)` replace the defaults'.
+    /// The subject and its resumable fine-tuner ([`subject`]), trained with `defaults`, or with
+    /// `paper` (the paper's epochs and batch size, and a learning rate that suits them) under
+    /// `--paper-scale`.
     pub async fn subject(
         &self,
-        mut defaults: TrainDefaults,
-        paper: (u32, u32),
+        defaults: TrainDefaults,
+        paper: TrainDefaults,
         out: &Path,
     ) -> anyhow::Result<Subject> {
-        if self.run.paper_scale {
-            (defaults.epochs, defaults.batch_size) = paper;
-        }
+        let defaults = if self.run.paper_scale {
+            paper
+        } else {
+            defaults
+        };
         subject(&self.backend, &self.train, defaults, out).await
     }
 }

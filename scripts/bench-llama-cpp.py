@@ -34,6 +34,8 @@ import time
 import numpy as np
 from llama_cpp import Llama, llama_get_logits_ith
 
+from bench_common import default_model, load_avg
+
 SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 TEMPLATES = [
     "Is a {} bigger than a house? Answer Yes or No.",
@@ -56,12 +58,6 @@ def chat(q):
 def eval_prompts(n=1000):
     return [TEMPLATES[i % len(TEMPLATES)].replace("{}", NOUNS[(i * 13 + i // 7) % len(NOUNS)])
             for i in range(n)]
-
-
-def default_model():
-    home = os.environ.get("PSYCHE_HOME")
-    base = os.path.join(home, "models") if home else os.path.expanduser("~/.cache/psyche/models")
-    return os.path.join(base, "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
 def last_logprobs(llm):
@@ -136,14 +132,6 @@ def main():
             total += out["usage"]["completion_tokens"]
         s = time.perf_counter() - t
         print(f"batch-32 generation (sequential): {total} tokens in {s:.1f} s = {total / s:.1f} generated tok/s")
-
-
-def load_avg():
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "unknown"
 
 
 def log_softmax(row):

@@ -31,7 +31,6 @@ Workloads (as in benches/scoring_cache.rs):
 import argparse
 import json
 import math
-import os
 import socket
 import subprocess
 import sys
@@ -40,19 +39,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-
-def default_model():
-    home = os.environ.get("PSYCHE_HOME")
-    base = os.path.join(home, "models") if home else os.path.expanduser("~/.cache/psyche/models")
-    return os.path.join(base, "SmolLM2-135M-Instruct.Q4_1.gguf")
-
-
-def load_avg():
-    try:
-        with open("/proc/loadavg") as f:
-            return " ".join(f.read().split()[:3])
-    except OSError:
-        return "unknown"
+from bench_common import default_model, load_avg
 
 
 def median(v):
